@@ -1,0 +1,30 @@
+# counterfield: exact relation counters kept by C triggers
+EXTENSION = counterfield
+EXTVERSION = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
+
+MODULE_big = counterfield
+OBJS = \
+	src/counterfield.o \
+	src/catalog.o \
+	src/cache.o \
+	src/state.o \
+	src/flush.o \
+	src/trigger.o
+
+DATA = $(wildcard $(EXTENSION)--*.sql)
+
+TESTS = $(wildcard sql/*.sql)
+REGRESS = $(patsubst sql/%.sql,%,$(TESTS))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))
+ISOLATION_OPTS = --inputdir=test --load-extension=$(EXTENSION)
+
+TAP_TESTS = 1
+PROVE_TESTS = $(wildcard test/t/*.pl)
+
+EXTRA_CLEAN = output_iso
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

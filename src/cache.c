@@ -1,0 +1,376 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache.c
+ *	  Backend-local cache of counter definitions.
+ *
+ * All counters are loaded at once from counterfield.counter into one
+ * "generation" that lives in its own memory context under TopMemoryContext.
+ * A relcache invalidation of any table that a counter involves, or of the
+ * catalog table itself, only marks the generation invalid; the next user
+ * loads a new one.  A generation that is still in use further up the stack
+ * (a trigger fired by counterfield's own UPDATE, say) is retired and freed
+ * once nothing uses it any more.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
+#include "executor/executor.h"
+#include "optimizer/optimizer.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "counterfield.h"
+
+static CounterDefs *current_defs = NULL;
+static bool defs_valid = false;
+static List *retired_defs = NIL;
+static int	defs_pins = 0;
+static LocalTransactionId defs_pins_lxid = InvalidLocalTransactionId;
+static Oid	loaded_catalog_relid = InvalidOid;
+
+/* Marks the definitions invalid when a table they involve changes. */
+static void
+cf_relcache_callback(Datum arg, Oid relid)
+{
+	if (current_defs == NULL || !defs_valid)
+		return;
+	if (!OidIsValid(relid) || relid == loaded_catalog_relid ||
+		hash_search(current_defs->by_rel, &relid, HASH_FIND, NULL) != NULL)
+		defs_valid = false;
+}
+
+/* Registers the invalidation callback, once per backend. */
+void
+cf_cache_init(void)
+{
+	CacheRegisterRelcacheCallback(cf_relcache_callback, (Datum) 0);
+}
+
+/* Returns the OID of counterfield.counter. */
+Oid
+cf_catalog_relid(bool missing_ok)
+{
+	Oid			nsp = get_namespace_oid(CF_SCHEMA, missing_ok);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(CF_CATALOG, nsp) : InvalidOid;
+
+	if (!OidIsValid(relid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"counterfield\" is not installed in this database")));
+	return relid;
+}
+
+/* Frees a generation and the plans it holds. */
+static void
+free_defs(CounterDefs *defs)
+{
+	for (int i = 0; i < defs->ncounters; i++)
+		if (defs->counters[i].count_plan)
+			SPI_freeplan(defs->counters[i].count_plan);
+	for (int i = 0; i < defs->ntargets; i++)
+		if (defs->targets[i].update_plan)
+			SPI_freeplan(defs->targets[i].update_plan);
+	MemoryContextDelete(defs->cxt);
+}
+
+/* Reads an int2[] column into attnums; returns the number of elements. */
+static int
+read_attnums(Datum array, AttrNumber *attnums)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(DatumGetArrayTypeP(array), INT2OID, 2, true, TYPALIGN_SHORT,
+					  &elems, &nulls, &n);
+	if (n < 1 || n > INDEX_MAX_KEYS)
+		elog(ERROR, "invalid key array in counterfield catalog");
+	for (int i = 0; i < n; i++)
+		attnums[i] = DatumGetInt16(elems[i]);
+	return n;
+}
+
+/* Does the relation still have this live column? */
+static bool
+column_exists(Oid relid, AttrNumber attnum)
+{
+	HeapTuple	tuple;
+	bool		result;
+
+	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	result = !((Form_pg_attribute) GETSTRUCT(tuple))->attisdropped;
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/* Returns the RelCounters of relid in defs, creating it. */
+static RelCounters *
+rel_entry(CounterDefs *defs, Oid relid)
+{
+	bool		found;
+	RelCounters *rc = hash_search(defs->by_rel, &relid, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		rc->as_child = NIL;
+		rc->as_parent = NIL;
+	}
+	return rc;
+}
+
+/* Finds or adds the target of def (same parent and key columns). */
+static CounterTarget *
+attach_target(CounterDefs *defs, CounterDef *def, AttrNumber *parent_attnums)
+{
+	CounterTarget *target = NULL;
+
+	for (int i = 0; i < defs->ntargets && target == NULL; i++)
+	{
+		CounterTarget *t = &defs->targets[i];
+
+		if (t->parent_relid == def->parent_relid && t->nkeys == def->nkeys &&
+			memcmp(t->attnums, parent_attnums, sizeof(AttrNumber) * def->nkeys) == 0)
+			target = t;
+	}
+
+	if (target == NULL)
+	{
+		target = &defs->targets[defs->ntargets++];
+		target->parent_relid = def->parent_relid;
+		target->parent_owner = cf_relation_owner(def->parent_relid);
+		target->nkeys = def->nkeys;
+		for (int k = 0; k < def->nkeys; k++)
+		{
+			int32		typmod;
+			TypeCacheEntry *typentry;
+
+			target->attnums[k] = parent_attnums[k];
+			get_atttypetypmodcoll(def->parent_relid, parent_attnums[k],
+								  &target->types[k], &typmod, &target->collations[k]);
+			typentry = lookup_type_cache(target->types[k], TYPECACHE_CMP_PROC_FINFO);
+			if (!OidIsValid(typentry->cmp_proc))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_FUNCTION),
+						 errmsg("could not identify a comparison function for type %s",
+								format_type_be(target->types[k]))));
+			target->cmp[k] = &typentry->cmp_proc_finfo;
+		}
+		target->counters = NIL;
+		target->update_plan = NULL;
+	}
+
+	def->target = target;
+	def->target_slot = list_length(target->counters);
+	target->counters = lappend(target->counters, def);
+	return target;
+}
+
+/* Loads every counter definition into a new generation. */
+static CounterDefs *
+load_defs(void)
+{
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	CounterDefs *defs;
+	HASHCTL		ctl;
+	Oid			catalog;
+	int			ret;
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "counterfield definitions",
+								ALLOCSET_SMALL_SIZES);
+	defs = MemoryContextAllocZero(cxt, sizeof(CounterDefs));
+	defs->cxt = cxt;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(RelCounters);
+	ctl.hcxt = cxt;
+	defs->by_rel = hash_create("counterfield relations", 16, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	catalog = cf_catalog_relid(true);
+	loaded_catalog_relid = catalog;
+	if (!OidIsValid(catalog))
+		return defs;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute("SELECT id, parent, counter_attnum, child, fk_attnums, parent_attnums,"
+					  " condition, flush OPERATOR(pg_catalog.=) 'transaction'"
+					  " FROM counterfield.counter ORDER BY id",
+					  false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+
+	oldcxt = MemoryContextSwitchTo(cxt);
+	defs->counters = palloc0(sizeof(CounterDef) * Max(SPI_processed, 1));
+	defs->targets = palloc0(sizeof(CounterTarget) * Max(SPI_processed, 1));
+
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		CounterDef *def = &defs->counters[defs->ncounters];
+		AttrNumber	parent_attnums[INDEX_MAX_KEYS];
+		bool		isnull;
+		Datum		condition;
+		bool		usable = true;
+		int			n;
+
+		memset(def, 0, sizeof(CounterDef));
+		def->id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
+		def->parent_relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
+		def->counter_attnum = DatumGetInt16(SPI_getbinval(tuple, desc, 3, &isnull));
+		def->child_relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 4, &isnull));
+		def->nkeys = read_attnums(SPI_getbinval(tuple, desc, 5, &isnull), def->fk_attnums);
+		n = read_attnums(SPI_getbinval(tuple, desc, 6, &isnull), parent_attnums);
+		condition = SPI_getbinval(tuple, desc, 7, &isnull);
+		def->condition = isnull ? NULL : (Expr *) stringToNode(TextDatumGetCString(condition));
+		def->transactional = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
+
+		/* A counter whose table or column is gone counts nothing. */
+		if (n != def->nkeys || get_rel_name(def->parent_relid) == NULL ||
+			get_rel_name(def->child_relid) == NULL ||
+			!column_exists(def->parent_relid, def->counter_attnum))
+			usable = false;
+		for (int k = 0; k < def->nkeys && usable; k++)
+			usable = column_exists(def->child_relid, def->fk_attnums[k]) &&
+				column_exists(def->parent_relid, parent_attnums[k]);
+		if (!usable)
+			continue;
+
+		def->child_owner = cf_relation_owner(def->child_relid);
+		for (int k = 0; k < def->nkeys; k++)
+		{
+			int32		typmod;
+			Oid			collation;
+
+			get_atttypetypmodcoll(def->child_relid, def->fk_attnums[k],
+								  &def->fk_types[k], &typmod, &collation);
+			get_typlenbyval(def->fk_types[k], &def->fk_typlen[k], &def->fk_typbyval[k]);
+		}
+		if (def->condition)
+		{
+			def->condition = expression_planner(def->condition);
+			def->condition_state = ExecInitExpr(def->condition, NULL);
+		}
+		attach_target(defs, def, parent_attnums);
+		rel_entry(defs, def->child_relid)->as_child =
+			lappend(rel_entry(defs, def->child_relid)->as_child, def);
+		rel_entry(defs, def->parent_relid)->as_parent =
+			lappend(rel_entry(defs, def->parent_relid)->as_parent, def);
+		defs->ncounters++;
+	}
+
+	MemoryContextSwitchTo(oldcxt);
+	SPI_finish();
+	return defs;
+}
+
+/*
+ * Returns the current definitions, loading them if needed, and pins them
+ * until cf_defs_release.
+ */
+CounterDefs *
+cf_defs_acquire(void)
+{
+	LocalTransactionId lxid = CF_CURRENT_LXID();
+
+	/* Pins left by an error belong to a finished transaction. */
+	if (defs_pins_lxid != lxid)
+	{
+		defs_pins = 0;
+		defs_pins_lxid = lxid;
+	}
+	if (defs_pins == 0 && retired_defs != NIL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, retired_defs)
+			free_defs((CounterDefs *) lfirst(lc));
+		list_free(retired_defs);
+		retired_defs = NIL;
+	}
+
+	if (current_defs == NULL || !defs_valid)
+	{
+		CounterDefs *old = current_defs;
+		CounterDefs *fresh;
+
+		defs_valid = true;
+		PG_TRY();
+		{
+			fresh = load_defs();
+		}
+		PG_CATCH();
+		{
+			defs_valid = false;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		current_defs = fresh;
+
+		if (old != NULL)
+		{
+			if (defs_pins == 0)
+				free_defs(old);
+			else
+			{
+				MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+				retired_defs = lappend(retired_defs, old);
+				MemoryContextSwitchTo(oldcxt);
+			}
+		}
+	}
+
+	defs_pins++;
+	return current_defs;
+}
+
+/* Releases a pin taken by cf_defs_acquire. */
+void
+cf_defs_release(void)
+{
+	if (defs_pins > 0)
+		defs_pins--;
+}
+
+/* Returns the counters involving relid, or NULL if there are none. */
+RelCounters *
+cf_defs_for_rel(CounterDefs *defs, Oid relid)
+{
+	return hash_search(defs->by_rel, &relid, HASH_FIND, NULL);
+}
+
+/* Returns the counter with this id, or NULL if it no longer exists. */
+CounterDef *
+cf_defs_counter(CounterDefs *defs, int32 id)
+{
+	int			lo = 0;
+	int			hi = defs->ncounters - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (defs->counters[mid].id == id)
+			return &defs->counters[mid];
+		if (defs->counters[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}

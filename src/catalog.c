@@ -1,0 +1,974 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  add_counter, drop_counter, reinit and verify: checking definitions,
+ *	  keeping the catalog and the triggers, recomputing from the truth.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_collate.h"
+#include "parser/parse_expr.h"
+#include "parser/parse_node.h"
+#include "parser/parse_relation.h"
+#include "parser/parser.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/ruleutils.h"
+#include "utils/tuplestore.h"
+
+#include "counterfield.h"
+
+#if PG_VERSION_NUM >= 160000
+#define cf_is_owner(relid) object_ownercheck(RelationRelationId, (relid), GetUserId())
+#else
+#define cf_is_owner(relid) pg_class_ownercheck((relid), GetUserId())
+#endif
+
+#if PG_VERSION_NUM >= 140000
+#define cf_raw_parser(str) raw_parser((str), RAW_PARSE_DEFAULT)
+#else
+#define cf_raw_parser(str) raw_parser(str)
+#endif
+
+/* A counter's definition as add_counter resolves it. */
+typedef struct NewCounter
+{
+	Relation	parent;
+	Relation	child;
+	AttrNumber	counter_attnum;
+	int			nkeys;
+	AttrNumber	fk_attnums[INDEX_MAX_KEYS];
+	AttrNumber	parent_attnums[INDEX_MAX_KEYS];
+} NewCounter;
+
+/* Connects to SPI or fails. */
+static void
+spi_connect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/* Runs a query with parameters; checks the result code. */
+static void
+spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+		bool read_only, int expected)
+{
+	int			ret = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
+
+	if (ret != expected)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+}
+
+/* Refuses relations that cannot hold or feed counters, and non-owners. */
+static void
+check_table(Relation rel, bool is_child)
+{
+	char		relkind = rel->rd_rel->relkind;
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
+				 errdetail("Counters are kept between ordinary or partitioned tables.")));
+	if (is_child && rel->rd_rel->relispartition)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot count the rows of partition \"%s\"",
+						RelationGetRelationName(rel)),
+				 errhint("Use the partitioned table as the child instead.")));
+	if (!cf_is_owner(RelationGetRelid(rel)))
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(relkind),
+					   RelationGetRelationName(rel));
+}
+
+/* Resolves a column name to its attribute number, or fails. */
+static AttrNumber
+column_attnum(Relation rel, const char *name)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
+
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						name, RelationGetRelationName(rel))));
+	return attnum;
+}
+
+/* Reads a name[] argument into attribute numbers; returns the count. */
+static int
+names_to_attnums(Relation rel, ArrayType *names, const char *argname, AttrNumber *attnums)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (ARR_NDIM(names) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", argname)));
+	deconstruct_array(names, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
+					  &elems, &nulls, &n);
+	if (n < 1 || n > INDEX_MAX_KEYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must name between 1 and %d columns", argname, INDEX_MAX_KEYS)));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain nulls", argname)));
+		attnums[i] = column_attnum(rel, NameStr(*DatumGetName(elems[i])));
+		for (int j = 0; j < i; j++)
+			if (attnums[j] == attnums[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column \"%s\" appears twice in %s",
+								NameStr(*DatumGetName(elems[i])), argname)));
+	}
+	return n;
+}
+
+/* Reads an int2[] datum into attribute numbers; returns the count. */
+static int
+int2array_to_attnums(Datum array, AttrNumber *attnums)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(DatumGetArrayTypeP(array), INT2OID, 2, true, TYPALIGN_SHORT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n && i < INDEX_MAX_KEYS; i++)
+		attnums[i] = DatumGetInt16(elems[i]);
+	return Min(n, INDEX_MAX_KEYS);
+}
+
+/* Builds an int2[] datum from attribute numbers. */
+static Datum
+attnums_to_int2array(AttrNumber *attnums, int n)
+{
+	Datum		elems[INDEX_MAX_KEYS];
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int16GetDatum(attnums[i]);
+	return PointerGetDatum(construct_array(elems, n, INT2OID, 2, true, TYPALIGN_SHORT));
+}
+
+/*
+ * Fills in fk and parent key columns from the foreign key constraints of the
+ * child that reference the parent.  With fk columns given, only a constraint
+ * on exactly those columns is taken; returns whether one was found.
+ */
+static bool
+keys_from_foreign_key(NewCounter *nc, bool fk_given)
+{
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2];
+	int			found = 0;
+
+	values[0] = ObjectIdGetDatum(RelationGetRelid(nc->child));
+	values[1] = ObjectIdGetDatum(RelationGetRelid(nc->parent));
+	spi_run("SELECT conkey, confkey FROM pg_catalog.pg_constraint"
+			" WHERE contype OPERATOR(pg_catalog.=) 'f'"
+			" AND conrelid OPERATOR(pg_catalog.=) $1"
+			" AND confrelid OPERATOR(pg_catalog.=) $2"
+			" AND conparentid OPERATOR(pg_catalog.=) 0"
+			" ORDER BY oid",
+			2, types, values, NULL, true, SPI_OK_SELECT);
+
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		bool		isnull;
+		AttrNumber	conkey[INDEX_MAX_KEYS];
+		AttrNumber	confkey[INDEX_MAX_KEYS];
+		int			n = int2array_to_attnums(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull), conkey);
+
+		int2array_to_attnums(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull), confkey);
+		if (fk_given &&
+			(n != nc->nkeys || memcmp(conkey, nc->fk_attnums, sizeof(AttrNumber) * n) != 0))
+			continue;
+		if (++found == 1)
+		{
+			nc->nkeys = n;
+			memcpy(nc->fk_attnums, conkey, sizeof(AttrNumber) * n);
+			memcpy(nc->parent_attnums, confkey, sizeof(AttrNumber) * n);
+		}
+	}
+
+	if (found > 1 && !fk_given)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+				 errmsg("table \"%s\" has more than one foreign key to table \"%s\"",
+						RelationGetRelationName(nc->child), RelationGetRelationName(nc->parent)),
+				 errhint("Choose one with fk_columns.")));
+	return found > 0;
+}
+
+/* Fills in the parent's primary key columns as the referenced key. */
+static void
+keys_from_primary_key(NewCounter *nc)
+{
+	Oid			pkindex;
+	Relation	index;
+
+	RelationGetIndexList(nc->parent);
+	pkindex = nc->parent->rd_pkindex;
+	if (!OidIsValid(pkindex))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(nc->parent)),
+				 errhint("Name the referenced columns with parent_columns.")));
+	index = index_open(pkindex, AccessShareLock);
+	if (index->rd_index->indnkeyatts != nc->nkeys)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+				 errmsg("number of fk_columns does not match the primary key of table \"%s\"",
+						RelationGetRelationName(nc->parent)),
+				 errhint("Name the referenced columns with parent_columns.")));
+	for (int k = 0; k < nc->nkeys; k++)
+		nc->parent_attnums[k] = index->rd_index->indkey.values[k];
+	index_close(index, AccessShareLock);
+}
+
+/* Requires a unique index on exactly the parent key columns. */
+static void
+check_parent_key_unique(NewCounter *nc)
+{
+	List	   *indexes = RelationGetIndexList(nc->parent);
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+		bool		match = form->indisunique && form->indnkeyatts == nc->nkeys &&
+			RelationGetIndexExpressions(index) == NIL &&
+			RelationGetIndexPredicate(index) == NIL;
+
+		for (int k = 0; k < nc->nkeys && match; k++)
+		{
+			bool		in_index = false;
+
+			for (int i = 0; i < form->indnkeyatts; i++)
+				in_index |= (form->indkey.values[i] == nc->parent_attnums[k]);
+			match = in_index;
+		}
+		index_close(index, AccessShareLock);
+		if (match)
+			return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+			 errmsg("there is no unique constraint matching given keys for referenced table \"%s\"",
+					RelationGetRelationName(nc->parent)),
+			 errhint("Counters need parent_columns that are unique, as a foreign key does.")));
+}
+
+/* Checks that each fk column can be compared with its parent column. */
+static void
+check_key_types(NewCounter *nc)
+{
+	for (int k = 0; k < nc->nkeys; k++)
+	{
+		Form_pg_attribute fk = TupleDescAttr(RelationGetDescr(nc->child), nc->fk_attnums[k] - 1);
+		Form_pg_attribute pk = TupleDescAttr(RelationGetDescr(nc->parent), nc->parent_attnums[k] - 1);
+
+		if (fk->atttypid != pk->atttypid &&
+			!(IsBinaryCoercible(fk->atttypid, pk->atttypid) &&
+			  IsBinaryCoercible(pk->atttypid, fk->atttypid)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("key columns \"%s\" and \"%s\" are of incompatible types: %s and %s",
+							NameStr(fk->attname), NameStr(pk->attname),
+							format_type_be(fk->atttypid), format_type_be(pk->atttypid)),
+					 errhint("Counter keys must have the same type in child and parent.")));
+		cf_equality_operator(fk->atttypid);
+		cf_equality_operator(pk->atttypid);
+		if (nc->parent_attnums[k] == nc->counter_attnum)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("counter column \"%s\" cannot be part of the parent key",
+							NameStr(pk->attname))));
+		if (RelationGetRelid(nc->child) == RelationGetRelid(nc->parent) &&
+			nc->fk_attnums[k] == nc->counter_attnum)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("counter column \"%s\" cannot be a foreign key column",
+							NameStr(fk->attname))));
+	}
+}
+
+/* Resolves and checks fk_columns and parent_columns. */
+static void
+resolve_keys(NewCounter *nc, ArrayType *fk_columns, ArrayType *parent_columns)
+{
+	if (fk_columns != NULL)
+		nc->nkeys = names_to_attnums(nc->child, fk_columns, "fk_columns", nc->fk_attnums);
+
+	if (parent_columns != NULL)
+	{
+		int			n = names_to_attnums(nc->parent, parent_columns, "parent_columns",
+										 nc->parent_attnums);
+
+		if (fk_columns == NULL)
+		{
+			AttrNumber	given[INDEX_MAX_KEYS];
+
+			memcpy(given, nc->parent_attnums, sizeof(given));
+			nc->nkeys = n;
+			if (!keys_from_foreign_key(nc, false) ||
+				memcmp(given, nc->parent_attnums, sizeof(AttrNumber) * n) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+						 errmsg("no foreign key from table \"%s\" to the given columns of table \"%s\"",
+								RelationGetRelationName(nc->child),
+								RelationGetRelationName(nc->parent)),
+						 errhint("Name the child columns with fk_columns.")));
+		}
+		else if (n != nc->nkeys)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+					 errmsg("fk_columns and parent_columns must name the same number of columns")));
+	}
+	else if (fk_columns == NULL)
+	{
+		if (!keys_from_foreign_key(nc, false))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+					 errmsg("table \"%s\" has no foreign key to table \"%s\"",
+							RelationGetRelationName(nc->child),
+							RelationGetRelationName(nc->parent)),
+					 errhint("Name the columns with fk_columns and parent_columns.")));
+	}
+	else if (!keys_from_foreign_key(nc, true))
+		keys_from_primary_key(nc);
+
+	check_parent_key_unique(nc);
+	check_key_types(nc);
+}
+
+/* Does a raw expression tree contain a subquery? */
+static bool
+contains_sublink(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SubLink))
+		return true;
+	return raw_expression_tree_walker(node, contains_sublink, context);
+}
+
+/* Refuses conditions that are not a single expression. */
+static void
+condition_syntax_error(const char *condition)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SYNTAX_ERROR),
+			 errmsg("invalid counter condition: %s", condition),
+			 errdetail("A condition is a single boolean expression over the child's columns.")));
+}
+
+/*
+ * Parses and checks a condition like a partial-index predicate: a boolean
+ * expression over the child's own columns, with immutable functions only
+ * and no subqueries.  Returns it as a node string.
+ */
+static char *
+parse_condition(NewCounter *nc, const char *condition)
+{
+	char	   *sql = psprintf("SELECT %s", condition);
+	List	   *raw = cf_raw_parser(sql);
+	SelectStmt *select;
+	ResTarget  *target;
+	ParseState *pstate;
+	ParseNamespaceItem *nsitem;
+	Node	   *expr;
+	Bitmapset  *attnos = NULL;
+	int			attno = -1;
+
+	if (list_length(raw) != 1 || !IsA(((RawStmt *) linitial(raw))->stmt, SelectStmt))
+		condition_syntax_error(condition);
+	select = (SelectStmt *) ((RawStmt *) linitial(raw))->stmt;
+	if (list_length(select->targetList) != 1 || select->fromClause != NIL ||
+		select->whereClause != NULL || select->groupClause != NIL ||
+		select->havingClause != NULL || select->windowClause != NIL ||
+		select->distinctClause != NIL || select->sortClause != NIL ||
+		select->limitCount != NULL || select->limitOffset != NULL ||
+		select->lockingClause != NIL || select->withClause != NULL ||
+		select->intoClause != NULL || select->valuesLists != NIL ||
+		select->op != SETOP_NONE)
+		condition_syntax_error(condition);
+	target = linitial(select->targetList);
+	if (target->name != NULL ||
+		(IsA(target->val, ColumnRef) &&
+		 IsA(llast(((ColumnRef *) target->val)->fields), A_Star)))
+		condition_syntax_error(condition);
+	if (contains_sublink(target->val, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot use subquery in counter condition")));
+
+	pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = sql;
+	nsitem = addRangeTableEntryForRelation(pstate, nc->child, AccessShareLock,
+										   NULL, false, true);
+	addNSItemToQuery(pstate, nsitem, false, true, true);
+	expr = transformExpr(pstate, target->val, EXPR_KIND_INDEX_PREDICATE);
+	expr = coerce_to_boolean(pstate, expr, "counter condition");
+	assign_expr_collations(pstate, expr);
+
+	if (contain_mutable_functions((Node *) expression_planner((Expr *) copyObject(expr))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("functions in counter condition must be marked IMMUTABLE")));
+
+	pull_varattnos(expr, 1, &attnos);
+	while ((attno = bms_next_member(attnos, attno)) >= 0)
+	{
+		AttrNumber	attnum = attno + FirstLowInvalidHeapAttributeNumber;
+
+		if (attnum < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("cannot use system column in counter condition")));
+		if (attnum == nc->counter_attnum &&
+			RelationGetRelid(nc->child) == RelationGetRelid(nc->parent))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("counter condition cannot use the counter column itself")));
+	}
+	free_parsestate(pstate);
+	return nodeToString(expr);
+}
+
+/*
+ * Renders a condition as SQL over the child's current column names, with
+ * every function and operator outside pg_catalog schema-qualified.
+ */
+char *
+cf_condition_sql(CounterDef *def)
+{
+	int			nestlevel;
+	char	   *sql;
+
+	if (def->condition == NULL)
+		return NULL;
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	sql = deparse_expression((Node *) def->condition,
+							 deparse_context_for(get_rel_name(def->child_relid), def->child_relid),
+							 false, false);
+	AtEOXact_GUC(true, nestlevel);
+	return sql;
+}
+
+/*
+ * Returns "SELECT fk1 AS cf_k1, ..., count(*) AS cf_n FROM child WHERE ...
+ * GROUP BY ...": the true count of every key that has counted children.
+ */
+char *
+cf_counts_sql(CounterDef *def)
+{
+	StringInfoData sql;
+	StringInfoData group;
+	char	   *condition = cf_condition_sql(def);
+
+	initStringInfo(&sql);
+	initStringInfo(&group);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int k = 0; k < def->nkeys; k++)
+	{
+		appendStringInfo(&sql, "%s AS cf_k%d, ",
+						 cf_column_sql(def->child_relid, def->fk_attnums[k]), k + 1);
+		appendStringInfo(&group, "%s%d", k > 0 ? ", " : "", k + 1);
+	}
+	appendStringInfo(&sql, "pg_catalog.count(*) AS cf_n FROM %s WHERE ",
+					 cf_relation_sql(def->child_relid));
+	for (int k = 0; k < def->nkeys; k++)
+		appendStringInfo(&sql, "%s%s IS NOT NULL", k > 0 ? " AND " : "",
+						 cf_column_sql(def->child_relid, def->fk_attnums[k]));
+	if (condition != NULL)
+		appendStringInfo(&sql, " AND (%s)", condition);
+	appendStringInfo(&sql, " GROUP BY %s", group.data);
+	return sql.data;
+}
+
+/* Returns the join condition between parent alias p and counts alias s. */
+char *
+cf_key_join_sql(CounterDef *def, const char *p, const char *s)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	for (int k = 0; k < def->nkeys; k++)
+		appendStringInfo(&sql, "%s%s.%s %s %s.cf_k%d", k > 0 ? " AND " : "", p,
+						 cf_column_sql(def->parent_relid, def->target->attnums[k]),
+						 cf_operator_sql(cf_equality_operator(def->target->types[k])),
+						 s, k + 1);
+	return sql.data;
+}
+
+/*
+ * Sets every value of a counter to the truth; returns how many parent rows
+ * changed.  Pending deltas of the counter are cancelled, since the truth
+ * already includes their rows.
+ */
+int64
+cf_reinit_counter(CounterDef *def)
+{
+	char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
+	char	   *parent = cf_relation_sql(def->parent_relid);
+	int64		changed;
+
+	cf_state_cancel_counter(def);
+	spi_connect();
+	changed = cf_update_parent_sql(def->parent_relid,
+								   psprintf("UPDATE %s AS p SET %s = s.n"
+											" FROM (SELECT q.tableoid AS r, q.ctid AS t,"
+											" COALESCE(c.cf_n, 0) AS n"
+											" FROM %s AS q LEFT JOIN (%s) AS c ON %s) AS s"
+											" WHERE p.tableoid OPERATOR(pg_catalog.=) s.r"
+											" AND p.ctid OPERATOR(pg_catalog.=) s.t"
+											" AND p.%s IS DISTINCT FROM s.n",
+											parent, column, parent, cf_counts_sql(def),
+											cf_key_join_sql(def, "q", "c"), column));
+	SPI_finish();
+	return changed;
+}
+
+/* Opens parent and child of a counter with the lock DDL on triggers takes. */
+static void
+open_tables(NewCounter *nc, Oid parent, Oid child)
+{
+	nc->parent = table_open(parent, ShareRowExclusiveLock);
+	nc->child = (child == parent) ? nc->parent : table_open(child, ShareRowExclusiveLock);
+}
+
+/* Closes what open_tables opened, keeping the locks. */
+static void
+close_tables(NewCounter *nc)
+{
+	if (nc->child != nc->parent)
+		table_close(nc->child, NoLock);
+	table_close(nc->parent, NoLock);
+}
+
+/* Returns the catalog id of the counter on (parent, attnum), or 0. */
+static int32
+find_counter(Oid parent, AttrNumber attnum, Oid *child)
+{
+	Oid			types[2] = {OIDOID, INT2OID};
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = ObjectIdGetDatum(parent);
+	values[1] = Int16GetDatum(attnum);
+	spi_run("SELECT id, child FROM counterfield.counter"
+			" WHERE parent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+			" AND counter_attnum OPERATOR(pg_catalog.=) $2",
+			2, types, values, NULL, false, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return 0;
+	if (child)
+		*child = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Runs a catalog write as the catalog's owner. */
+static void
+catalog_write(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+			  int expected)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(cf_relation_owner(cf_catalog_relid(false)),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	spi_run(sql, nargs, types, values, nulls, false, expected);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/* Runs a DDL command built from quoted names. */
+static void
+run_ddl(const char *fmt, const char *relname, const char *extra)
+{
+	char	   *sql = extra ? psprintf(fmt, relname, extra) : psprintf(fmt, relname);
+	int			ret = SPI_execute(sql, false, 0);
+
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+}
+
+/* Child triggers: name, then the CREATE TRIGGER text. */
+static const char *const child_triggers[][2] = {
+	{"counterfield_insert",
+	"CREATE TRIGGER counterfield_insert AFTER INSERT ON %s"
+	" REFERENCING NEW TABLE AS counterfield_new"
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
+	{"counterfield_update",
+	"CREATE TRIGGER counterfield_update AFTER UPDATE ON %s"
+	" REFERENCING OLD TABLE AS counterfield_old NEW TABLE AS counterfield_new"
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
+	{"counterfield_delete",
+	"CREATE TRIGGER counterfield_delete AFTER DELETE ON %s"
+	" REFERENCING OLD TABLE AS counterfield_old"
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
+	{"counterfield_truncate",
+	"CREATE TRIGGER counterfield_truncate AFTER TRUNCATE ON %s"
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
+};
+
+/*
+ * Makes the triggers on a table match the catalog: the child triggers while
+ * it feeds a counter; the guards while it holds one, the UPDATE guard
+ * listening to the counter and key columns.
+ */
+static void
+sync_triggers(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	char	   *relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													 get_rel_name(relid));
+	bool		is_child;
+	StringInfoData columns;
+	bool		has_guard;
+
+	spi_run("SELECT 1 FROM counterfield.counter WHERE child OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+			1, types, values, NULL, false, SPI_OK_SELECT);
+	is_child = SPI_processed > 0;
+	for (int i = 0; i < lengthof(child_triggers); i++)
+	{
+		bool		exists = OidIsValid(get_trigger_oid(relid, child_triggers[i][0], true));
+
+		if (is_child && !exists)
+			run_ddl(child_triggers[i][1], relname, NULL);
+		else if (!is_child && exists)
+			run_ddl(psprintf("DROP TRIGGER %s ON %%s", child_triggers[i][0]), relname, NULL);
+	}
+
+	spi_run("SELECT DISTINCT a.attname FROM counterfield.counter c"
+			" CROSS JOIN LATERAL pg_catalog.unnest(c.parent_attnums OPERATOR(pg_catalog.||) c.counter_attnum) AS k(attnum)"
+			" JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.parent"
+			" AND a.attnum OPERATOR(pg_catalog.=) k.attnum"
+			" WHERE c.parent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass ORDER BY 1",
+			1, types, values, NULL, false, SPI_OK_SELECT);
+	initStringInfo(&columns);
+	for (uint64 row = 0; row < SPI_processed; row++)
+		appendStringInfo(&columns, "%s%s", row > 0 ? ", " : "",
+						 quote_identifier(SPI_getvalue(SPI_tuptable->vals[row],
+													   SPI_tuptable->tupdesc, 1)));
+
+	has_guard = OidIsValid(get_trigger_oid(relid, "counterfield_guard_insert", true));
+	if (OidIsValid(get_trigger_oid(relid, "counterfield_guard_update", true)))
+		run_ddl("DROP TRIGGER counterfield_guard_update ON %s", relname, NULL);
+	if (columns.len > 0)
+	{
+		if (!has_guard)
+			run_ddl("CREATE TRIGGER counterfield_guard_insert BEFORE INSERT ON %s"
+					" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()",
+					relname, NULL);
+		run_ddl("CREATE TRIGGER counterfield_guard_update BEFORE UPDATE OF %2$s ON %1$s"
+				" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()",
+				relname, columns.data);
+	}
+	else if (has_guard)
+		run_ddl("DROP TRIGGER counterfield_guard_insert ON %s", relname, NULL);
+}
+
+PG_FUNCTION_INFO_V1(counterfield_add_counter);
+
+/* add_counter(parent, counter_column, child, fk_columns, parent_columns, condition, flush, initialize) */
+Datum
+counterfield_add_counter(PG_FUNCTION_ARGS)
+{
+	NewCounter	nc;
+	char	   *counter_column;
+	char	   *flush;
+	char	   *condition = NULL;
+	bool		initialize;
+	Oid			counter_type;
+	int32		id;
+	Oid			types[7] = {REGCLASSOID, INT2OID, REGCLASSOID, INT2ARRAYOID, INT2ARRAYOID, TEXTOID, TEXTOID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(6) || PG_ARGISNULL(7))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("parent, counter_column, child, flush and initialize must not be null")));
+	counter_column = NameStr(*PG_GETARG_NAME(1));
+	flush = text_to_cstring(PG_GETARG_TEXT_PP(6));
+	initialize = PG_GETARG_BOOL(7);
+	if (strcmp(flush, "statement") != 0 && strcmp(flush, "transaction") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid flush mode \"%s\"", flush),
+				 errhint("Valid flush modes are \"statement\" and \"transaction\".")));
+
+	memset(&nc, 0, sizeof(nc));
+	open_tables(&nc, PG_GETARG_OID(0), PG_GETARG_OID(2));
+	check_table(nc.parent, false);
+	check_table(nc.child, true);
+
+	nc.counter_attnum = column_attnum(nc.parent, counter_column);
+	counter_type = TupleDescAttr(RelationGetDescr(nc.parent), nc.counter_attnum - 1)->atttypid;
+	if (counter_type != INT2OID && counter_type != INT4OID && counter_type != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("counter column \"%s\" must be of type smallint, integer or bigint, not %s",
+						counter_column, format_type_be(counter_type))));
+	if (TupleDescAttr(RelationGetDescr(nc.parent), nc.counter_attnum - 1)->attgenerated)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("counter column \"%s\" cannot be a generated column", counter_column)));
+
+	spi_connect();
+	resolve_keys(&nc, PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
+				 PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
+	if (!PG_ARGISNULL(5))
+		condition = parse_condition(&nc, text_to_cstring(PG_GETARG_TEXT_PP(5)));
+
+	if (find_counter(RelationGetRelid(nc.parent), nc.counter_attnum, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("counter \"%s\" on table \"%s\" already exists",
+						counter_column, RelationGetRelationName(nc.parent)),
+				 errhint("Drop it with drop_counter first.")));
+
+	values[0] = ObjectIdGetDatum(RelationGetRelid(nc.parent));
+	values[1] = Int16GetDatum(nc.counter_attnum);
+	values[2] = ObjectIdGetDatum(RelationGetRelid(nc.child));
+	values[3] = attnums_to_int2array(nc.fk_attnums, nc.nkeys);
+	values[4] = attnums_to_int2array(nc.parent_attnums, nc.nkeys);
+	values[5] = condition ? CStringGetTextDatum(condition) : (Datum) 0;
+	nulls[5] = condition ? ' ' : 'n';
+	values[6] = CStringGetTextDatum(flush);
+	catalog_write("INSERT INTO counterfield.counter"
+				  " (parent, counter_attnum, child, fk_attnums, parent_attnums, condition, flush)"
+				  " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+				  7, types, values, nulls, SPI_OK_INSERT);
+	id = find_counter(RelationGetRelid(nc.parent), nc.counter_attnum, NULL);
+
+	sync_triggers(RelationGetRelid(nc.child));
+	if (nc.child != nc.parent)
+		sync_triggers(RelationGetRelid(nc.parent));
+	CommandCounterIncrement();
+
+	if (initialize)
+	{
+		CounterDefs *defs = cf_defs_acquire();
+		CounterDef *def = cf_defs_counter(defs, id);
+
+		if (def == NULL)
+			elog(ERROR, "counter %d was not loaded", id);
+		cf_reinit_counter(def);
+		cf_defs_release();
+	}
+	SPI_finish();
+	close_tables(&nc);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(counterfield_drop_counter);
+
+/* drop_counter(parent, counter_column) */
+Datum
+counterfield_drop_counter(PG_FUNCTION_ARGS)
+{
+	Oid			parent = PG_GETARG_OID(0);
+	char	   *counter_column = NameStr(*PG_GETARG_NAME(1));
+	NewCounter	nc;
+	Oid			child = InvalidOid;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	Relation	rel;
+
+	rel = table_open(parent, AccessShareLock);
+	nc.counter_attnum = column_attnum(rel, counter_column);
+	table_close(rel, NoLock);
+
+	spi_connect();
+	values[0] = Int32GetDatum(find_counter(parent, nc.counter_attnum, &child));
+	if (DatumGetInt32(values[0]) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("counter \"%s\" on table \"%s\" does not exist",
+						counter_column, get_rel_name(parent))));
+	open_tables(&nc, parent, child);
+	check_table(nc.parent, false);
+	check_table(nc.child, true);
+
+	catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
+				  1, types, values, NULL, SPI_OK_DELETE);
+	sync_triggers(child);
+	if (child != parent)
+		sync_triggers(parent);
+	SPI_finish();
+	close_tables(&nc);
+	PG_RETURN_VOID();
+}
+
+/* Finds the loaded counter on (parent, column name), or fails. */
+static CounterDef *
+lookup_counter(CounterDefs *defs, Oid parent, const char *column)
+{
+	RelCounters *rc = cf_defs_for_rel(defs, parent);
+	ListCell   *lc;
+
+	foreach(lc, rc ? rc->as_parent : NIL)
+	{
+		CounterDef *def = lfirst(lc);
+		char	   *name = get_attname(parent, def->counter_attnum, true);
+
+		if (name != NULL && strcmp(name, column) == 0)
+			return def;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("counter \"%s\" on table \"%s\" does not exist",
+					column, get_rel_name(parent))));
+	return NULL;				/* keep compiler quiet */
+}
+
+PG_FUNCTION_INFO_V1(counterfield_reinit);
+
+/* reinit(parent, counter_column): recompute; returns parent rows changed. */
+Datum
+counterfield_reinit(PG_FUNCTION_ARGS)
+{
+	CounterDefs *defs = cf_defs_acquire();
+	CounterDef *def = lookup_counter(defs, PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)));
+	int64		changed = cf_reinit_counter(def);
+
+	cf_defs_release();
+	PG_RETURN_INT64(changed);
+}
+
+PG_FUNCTION_INFO_V1(counterfield_verify);
+
+/* verify(parent, counter_column): initialized values that differ from count(*). */
+Datum
+counterfield_verify(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Tuplestorestate *store = cf_srf_begin(fcinfo, &desc);
+	Oid			parent = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	char	   *column = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
+	CounterDefs *defs = cf_defs_acquire();
+
+	if (OidIsValid(parent) && column != NULL)
+		lookup_counter(defs, parent, column);
+
+	spi_connect();
+	for (int i = 0; i < defs->ncounters; i++)
+	{
+		CounterDef *def = &defs->counters[i];
+		char	   *name = get_attname(def->parent_relid, def->counter_attnum, false);
+		StringInfoData sql;
+
+		if ((OidIsValid(parent) && def->parent_relid != parent) ||
+			(column != NULL && strcmp(column, name) != 0))
+			continue;
+
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT CAST(ROW(");
+		for (int k = 0; k < def->nkeys; k++)
+			appendStringInfo(&sql, "%sq.%s", k > 0 ? ", " : "",
+							 cf_column_sql(def->parent_relid, def->target->attnums[k]));
+		appendStringInfo(&sql, ") AS pg_catalog.text), CAST(q.%1$s AS pg_catalog.int8),"
+						 " COALESCE(c.cf_n, 0) FROM %2$s AS q LEFT JOIN (%3$s) AS c ON %4$s"
+						 " WHERE q.%1$s IS NOT NULL"
+						 " AND CAST(q.%1$s AS pg_catalog.int8) OPERATOR(pg_catalog.<>) COALESCE(c.cf_n, 0)"
+						 " ORDER BY 1",
+						 cf_column_sql(def->parent_relid, def->counter_attnum),
+						 cf_relation_sql(def->parent_relid), cf_counts_sql(def),
+						 cf_key_join_sql(def, "q", "c"));
+		spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[row];
+			Datum		out[5];
+			bool		nulls[5] = {false, false, false, false, false};
+
+			out[0] = ObjectIdGetDatum(def->parent_relid);
+			out[1] = DirectFunctionCall1(namein, CStringGetDatum(name));
+			out[2] = CStringGetTextDatum(SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1));
+			out[3] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &nulls[3]);
+			out[4] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 3, &nulls[4]);
+			tuplestore_putvalues(store, desc, out, nulls);
+		}
+	}
+	SPI_finish();
+	cf_defs_release();
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(counterfield_condition_text);
+
+/* condition_text(condition, child): a stored condition as SQL text. */
+Datum
+counterfield_condition_text(PG_FUNCTION_ARGS)
+{
+	Oid			child;
+	char	   *relname;
+	Node	   *expr;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	child = PG_GETARG_OID(1);
+	relname = get_rel_name(child);
+	if (relname == NULL)
+		PG_RETURN_NULL();
+	expr = stringToNode(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_TEXT_P(cstring_to_text(deparse_expression(expr,
+														deparse_context_for(relname, child),
+														false, false)));
+}
+
+PG_FUNCTION_INFO_V1(counterfield_catalog_trigger);
+
+/* AFTER trigger on counterfield.counter: invalidates every definition cache. */
+Datum
+counterfield_catalog_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager",
+						"counterfield_catalog_trigger")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,228 @@
+/*-------------------------------------------------------------------------
+ *
+ * counterfield.c
+ *	  Module entry point, settings and small helpers for building SQL.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/tuplestore.h"
+#include "catalog/pg_operator.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "counterfield.h"
+
+PG_MODULE_MAGIC;
+
+/* counterfield.enabled: when off, child writes are not counted */
+bool		cf_enabled = true;
+
+/* The parent table that counterfield itself is updating right now, if any. */
+static Oid	internal_write_relid = InvalidOid;
+
+void		_PG_init(void);
+
+/* Defines the settings and registers the callbacks of the module. */
+void
+_PG_init(void)
+{
+	DefineCustomBoolVariable("counterfield.enabled",
+							 "Keeps counter columns up to date.",
+							 "When off, writes to child tables are not counted; "
+							 "run counterfield.reinit() afterwards.",
+							 &cf_enabled,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("counterfield");
+#else
+	EmitWarningsOnPlaceholders("counterfield");
+#endif
+
+	cf_cache_init();
+	cf_state_init();
+	cf_flush_init();
+}
+
+/* Returns the owner of a relation. */
+Oid
+cf_relation_owner(Oid relid)
+{
+	HeapTuple	tuple;
+	Oid			owner;
+
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/*
+ * Returns the schema-qualified, quoted name of a relation for use after FROM
+ * or UPDATE, with ONLY for tables that are not partitioned.
+ */
+char *
+cf_relation_sql(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	return psprintf("%s%s",
+					get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+											   relname));
+}
+
+/* Returns the quoted name of a column. */
+char *
+cf_column_sql(Oid relid, AttrNumber attnum)
+{
+	return pstrdup(quote_identifier(get_attname(relid, attnum, false)));
+}
+
+/* Returns OPERATOR(schema.name) for an operator. */
+char *
+cf_operator_sql(Oid oprid)
+{
+	HeapTuple	tuple;
+	Form_pg_operator form;
+	char	   *result;
+
+	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(oprid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for operator %u", oprid);
+	form = (Form_pg_operator) GETSTRUCT(tuple);
+	result = psprintf("OPERATOR(%s.%s)",
+					  quote_identifier(get_namespace_name(form->oprnamespace)),
+					  NameStr(form->oprname));
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/* Returns the default equality operator of a type. */
+Oid
+cf_equality_operator(Oid type)
+{
+	TypeCacheEntry *typentry = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+
+	if (!OidIsValid(typentry->eq_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("could not identify an equality operator for type %s",
+						format_type_be(type))));
+	return typentry->eq_opr;
+}
+
+/*
+ * Marks the start of an UPDATE of a parent table by counterfield itself, so
+ * that the parent's guard lets the counter columns through.  Returns the
+ * previous mark, for cf_end_internal_write.
+ */
+Oid
+cf_begin_internal_write(Oid relid)
+{
+	Oid			previous = internal_write_relid;
+
+	internal_write_relid = relid;
+	return previous;
+}
+
+/* Marks the end of counterfield's own write, restoring the previous mark. */
+void
+cf_end_internal_write(Oid previous)
+{
+	internal_write_relid = previous;
+}
+
+/* Is counterfield itself writing to this parent table? */
+bool
+cf_internal_write_to(Oid relid)
+{
+	return OidIsValid(internal_write_relid) && internal_write_relid == relid;
+}
+
+/*
+ * Renders a key as a row literal, the way record_out does: (42), (7,main),
+ * ("a b").
+ */
+char *
+cf_key_text(int nkeys, Oid *types, Datum *values)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	for (int k = 0; k < nkeys; k++)
+	{
+		Oid			output;
+		bool		varlena;
+		char	   *text;
+		bool		quote;
+
+		if (k > 0)
+			appendStringInfoChar(&buf, ',');
+		getTypeOutputInfo(types[k], &output, &varlena);
+		text = OidOutputFunctionCall(output, values[k]);
+		quote = (text[0] == '\0');
+		for (char *p = text; *p && !quote; p++)
+			quote = (*p == '"' || *p == '\\' || *p == '(' || *p == ')' ||
+					 *p == ',' || isspace((unsigned char) *p));
+		if (!quote)
+		{
+			appendStringInfoString(&buf, text);
+			continue;
+		}
+		appendStringInfoChar(&buf, '"');
+		for (char *p = text; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				appendStringInfoChar(&buf, *p);
+			appendStringInfoChar(&buf, *p);
+		}
+		appendStringInfoChar(&buf, '"');
+	}
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/* Sets up a set-returning function in materialize mode. */
+Tuplestorestate *
+cf_srf_begin(FunctionCallInfo fcinfo, TupleDesc *desc)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcxt;
+	Tuplestorestate *store;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (get_call_result_type(fcinfo, NULL, desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	*desc = CreateTupleDescCopy(*desc);
+	store = tuplestore_begin_heap(true, false, work_mem);
+	MemoryContextSwitchTo(oldcxt);
+
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = *desc;
+	return store;
+}

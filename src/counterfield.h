@@ -1,0 +1,155 @@
+/*-------------------------------------------------------------------------
+ *
+ * counterfield.h
+ *	  Shared declarations of the counterfield extension.
+ *
+ * Counters are kept by statement-level AFTER triggers on the child table,
+ * which read the statement's transition tables, turn every counted row into
+ * a +1 or -1 delta for its parent key, and store the deltas in a
+ * backend-local state cache.  Deltas are applied as one UPDATE per distinct
+ * parent key, in ascending key order, either at the end of the statement or
+ * at commit.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef COUNTERFIELD_H
+#define COUNTERFIELD_H
+
+#include "postgres.h"
+
+#include "access/attnum.h"
+#include "access/tupdesc.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "nodes/execnodes.h"
+#include "nodes/pg_list.h"
+#include "storage/proc.h"
+#include "utils/rel.h"
+
+/* Local transaction id of the current top-level transaction. */
+#if PG_VERSION_NUM >= 170000
+#define CF_CURRENT_LXID() (MyProc->vxid.lxid)
+#else
+#define CF_CURRENT_LXID() (MyProc->lxid)
+#endif
+
+#define CF_SCHEMA		"counterfield"
+#define CF_CATALOG		"counter"
+
+typedef struct CounterTarget CounterTarget;
+
+/*
+ * One counter, as loaded from counterfield.counter.  Lives in the memory
+ * context of its definition generation (CounterDefs).
+ */
+typedef struct CounterDef
+{
+	int32		id;
+	Oid			parent_relid;
+	AttrNumber	counter_attnum;
+	Oid			child_relid;
+	Oid			child_owner;
+	int			nkeys;
+	AttrNumber	fk_attnums[INDEX_MAX_KEYS];
+	Oid			fk_types[INDEX_MAX_KEYS];
+	int16		fk_typlen[INDEX_MAX_KEYS];
+	bool		fk_typbyval[INDEX_MAX_KEYS];
+	Expr	   *condition;		/* planned; Vars are child attnums; or NULL */
+	ExprState  *condition_state;	/* built on first use */
+	bool		transactional;	/* flush => 'transaction' */
+	CounterTarget *target;		/* parent table and key it updates */
+	int			target_slot;	/* index of this counter in target->counters */
+	SPIPlanPtr	count_plan;		/* counts the children of one key */
+} CounterDef;
+
+/*
+ * A parent table together with the key columns its counters use.  All
+ * counters of one target are applied by a single UPDATE per key.
+ */
+struct CounterTarget
+{
+	Oid			parent_relid;
+	Oid			parent_owner;
+	int			nkeys;
+	AttrNumber	attnums[INDEX_MAX_KEYS];
+	Oid			types[INDEX_MAX_KEYS];
+	Oid			collations[INDEX_MAX_KEYS];
+	FmgrInfo   *cmp[INDEX_MAX_KEYS];	/* btree comparison, from typcache */
+	List	   *counters;		/* CounterDef *, in id order */
+	SPIPlanPtr	update_plan;
+};
+
+/* The counters that involve one relation, as child and as parent. */
+typedef struct RelCounters
+{
+	Oid			relid;			/* hash key */
+	List	   *as_child;		/* CounterDef *, counting rows of relid */
+	List	   *as_parent;		/* CounterDef *, stored in relid */
+} RelCounters;
+
+/* One generation of loaded counter definitions. */
+typedef struct CounterDefs
+{
+	MemoryContext cxt;
+	int			ncounters;
+	CounterDef *counters;		/* sorted by id */
+	int			ntargets;
+	CounterTarget *targets;
+	struct HTAB *by_rel;		/* Oid -> RelCounters */
+} CounterDefs;
+
+/* One pending delta, detached from the state cache to be applied. */
+typedef struct FlushItem
+{
+	int32		counter_id;
+	CounterDef *def;			/* resolved by cf_apply */
+	Datum	   *values;			/* parent key */
+	int64		delta;
+} FlushItem;
+
+/* counterfield.c */
+extern bool cf_enabled;
+extern Oid	cf_relation_owner(Oid relid);
+extern char *cf_relation_sql(Oid relid);
+extern char *cf_column_sql(Oid relid, AttrNumber attnum);
+extern char *cf_operator_sql(Oid oprid);
+extern Oid	cf_equality_operator(Oid type);
+extern Oid	cf_begin_internal_write(Oid relid);
+extern void cf_end_internal_write(Oid previous);
+extern bool cf_internal_write_to(Oid relid);
+extern char *cf_key_text(int nkeys, Oid *types, Datum *values);
+extern struct Tuplestorestate *cf_srf_begin(FunctionCallInfo fcinfo, TupleDesc *desc);
+
+/* catalog.c */
+extern char *cf_condition_sql(CounterDef *def);
+extern char *cf_counts_sql(CounterDef *def);
+extern char *cf_key_join_sql(CounterDef *def, const char *p, const char *s);
+extern int64 cf_reinit_counter(CounterDef *def);
+
+/* cache.c */
+extern void cf_cache_init(void);
+extern CounterDefs *cf_defs_acquire(void);
+extern void cf_defs_release(void);
+extern RelCounters *cf_defs_for_rel(CounterDefs *defs, Oid relid);
+extern CounterDef *cf_defs_counter(CounterDefs *defs, int32 id);
+extern Oid	cf_catalog_relid(bool missing_ok);
+
+/* state.c */
+extern void cf_state_init(void);
+extern void cf_state_add(CounterDef *def, Datum *values, int64 delta,
+						 uint64 batch, List **touched);
+extern int64 cf_state_pending(CounterDef *def, Datum *values);
+extern void cf_state_cancel_counter(CounterDef *def);
+extern FlushItem *cf_state_take(CounterDefs *defs, List *entries,
+								bool transactional, int *nitems);
+extern bool cf_state_has_live(void);
+
+/* flush.c */
+extern void cf_apply(CounterDefs *defs, FlushItem *items, int nitems);
+extern void cf_flush_init(void);
+
+/* trigger.c */
+extern int64 cf_count_children(CounterDef *def, Datum *values);
+extern int64 cf_update_parent_sql(Oid parent_relid, const char *sql);
+
+#endif							/* COUNTERFIELD_H */

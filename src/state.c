@@ -1,0 +1,696 @@
+/*-------------------------------------------------------------------------
+ *
+ * state.c
+ *	  Backend-local cache of pending counter deltas.
+ *
+ * A pending entry is keyed by (counter, parent key) and holds a stack of
+ * delta layers, one per subtransaction that changed it.  Nothing here runs
+ * while a (sub)transaction aborts: a layer whose subtransaction rolled back,
+ * or an entry left by a transaction that ended without applying it, is
+ * recognised as stale by comparing it with the live transaction state, and
+ * removed the next time state is stored or inspected.
+ *
+ * To tell live subtransactions from aborted ones, the subtransaction start
+ * and commit callbacks log each subtransaction's parent and whether it
+ * committed.  A layer is live when its subtransaction, followed up through
+ * committed subtransactions, reaches one that is still open.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "counterfield.h"
+
+/* The delta that one subtransaction contributed to an entry. */
+typedef struct DeltaLayer
+{
+	SubTransactionId subid;
+	int64		delta;
+} DeltaLayer;
+
+/* Hash key: the counter and its parent key, serialized to bytes. */
+typedef struct PendingKey
+{
+	int32		counter_id;
+	uint32		hash;
+	Size		len;
+	const char *data;
+} PendingKey;
+
+typedef struct PendingEntry
+{
+	PendingKey	key;			/* hash key, must be first */
+	LocalTransactionId lxid;	/* transaction that stored it */
+	bool		transactional;	/* applied at commit */
+	Oid			parent_relid;	/* for inspection */
+	AttrNumber	counter_attnum;
+	uint64		batch;			/* last statement batch that touched it */
+	Datum	   *values;			/* parent key */
+	int			nlayers;
+	int			maxlayers;
+	DeltaLayer *layers;
+	DeltaLayer	first;			/* storage for the usual single layer */
+} PendingEntry;
+
+#define SUBXACT_COMMITTED	0x80000000U
+#define PENDING_RESET_BYTES	(1024 * 1024)
+
+static MemoryContext state_cxt = NULL;	/* scratch buffer, subxact log */
+static MemoryContext pending_cxt = NULL;	/* the hash and its entries */
+static HTAB *pending = NULL;
+static StringInfoData keybuf;
+
+/* When the cache was last pruned, and the transaction that last stored. */
+static LocalTransactionId pruned_lxid = InvalidLocalTransactionId;
+static int64 pruned_aborted = 0;
+static LocalTransactionId stored_lxid = InvalidLocalTransactionId;
+
+/* Subtransaction log of the current top-level transaction. */
+static LocalTransactionId log_lxid = InvalidLocalTransactionId;
+static int64 log_started = 0;
+static int64 log_committed = 0;
+static uint32 *log_parent = NULL;	/* by SubTransactionId */
+static uint32 log_size = 0;
+static uint32 log_high = 0;
+
+static void cf_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								SubTransactionId parentSubid, void *arg);
+
+/* Creates the memory contexts and registers the subtransaction callback. */
+void
+cf_state_init(void)
+{
+	state_cxt = AllocSetContextCreate(TopMemoryContext, "counterfield state",
+									  ALLOCSET_SMALL_SIZES);
+	pending_cxt = AllocSetContextCreate(state_cxt, "counterfield pending deltas",
+										ALLOCSET_DEFAULT_SIZES);
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(state_cxt);
+
+		initStringInfo(&keybuf);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	RegisterSubXactCallback(cf_subxact_callback, NULL);
+}
+
+/* Makes the subtransaction log belong to the current transaction. */
+static void
+log_reset_if_old(void)
+{
+	LocalTransactionId lxid = CF_CURRENT_LXID();
+
+	if (log_lxid == lxid)
+		return;
+	if (log_parent != NULL && log_high > 0)
+		memset(log_parent, 0, sizeof(uint32) * Min(log_high + 1, log_size));
+	log_started = 0;
+	log_committed = 0;
+	log_high = 0;
+	log_lxid = lxid;
+}
+
+/*
+ * Logs subtransaction starts and commits.  Aborts are deliberately not
+ * handled: a subtransaction that neither committed nor is still open has
+ * aborted, and its state is stale.
+ */
+static void
+cf_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	switch (event)
+	{
+		case SUBXACT_EVENT_START_SUB:
+			log_reset_if_old();
+			if (mySubid >= log_size)
+			{
+				uint32		newsize = Max(64, log_size);
+
+				while (newsize <= mySubid)
+					newsize *= 2;
+				if (log_parent == NULL)
+					log_parent = MemoryContextAllocZero(state_cxt, sizeof(uint32) * newsize);
+				else
+				{
+					log_parent = repalloc(log_parent, sizeof(uint32) * newsize);
+					memset(log_parent + log_size, 0, sizeof(uint32) * (newsize - log_size));
+				}
+				log_size = newsize;
+			}
+			log_parent[mySubid] = parentSubid;
+			log_high = Max(log_high, mySubid);
+			log_started++;
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			if (log_lxid == CF_CURRENT_LXID() && mySubid < log_size)
+			{
+				log_parent[mySubid] |= SUBXACT_COMMITTED;
+				log_committed++;
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+/* Returns the logged parent of a subtransaction; the top level if unknown. */
+static SubTransactionId
+log_parent_of(SubTransactionId subid)
+{
+	SubTransactionId parent = TopSubTransactionId;
+
+	if (log_lxid == CF_CURRENT_LXID() && subid < log_size)
+		parent = log_parent[subid] & ~SUBXACT_COMMITTED;
+	return parent == InvalidSubTransactionId ? TopSubTransactionId : parent;
+}
+
+/* Did this subtransaction commit into its parent? */
+static bool
+log_committed_sub(SubTransactionId subid)
+{
+	return log_lxid == CF_CURRENT_LXID() && subid < log_size &&
+		(log_parent[subid] & SUBXACT_COMMITTED) != 0;
+}
+
+/* Follows committed subtransactions up to the one that now owns their work. */
+static SubTransactionId
+settled_subid(SubTransactionId subid)
+{
+	while (subid > TopSubTransactionId && log_committed_sub(subid))
+		subid = log_parent_of(subid);
+	return subid;
+}
+
+/* Is the work of this subtransaction of the current transaction still live? */
+static bool
+subxact_is_live(SubTransactionId subid)
+{
+	SubTransactionId open = GetCurrentSubTransactionId();
+
+	subid = settled_subid(subid);
+	for (;;)
+	{
+		if (open == subid)
+			return true;
+		if (open <= subid || open <= TopSubTransactionId)
+			return false;
+		open = log_parent_of(open);
+	}
+}
+
+/* How many subtransactions of this transaction have aborted so far. */
+static int64
+aborted_count(void)
+{
+	if (log_lxid != CF_CURRENT_LXID())
+		return 0;
+	return log_started - log_committed - (GetCurrentTransactionNestLevel() - 1);
+}
+
+/* dynahash support: the hash is computed when the key is built. */
+static uint32
+pending_hash(const void *key, Size keysize)
+{
+	return ((const PendingKey *) key)->hash;
+}
+
+/* dynahash support: compares counter and key bytes. */
+static int
+pending_match(const void *key1, const void *key2, Size keysize)
+{
+	const PendingKey *a = key1;
+	const PendingKey *b = key2;
+
+	if (a->counter_id != b->counter_id || a->hash != b->hash || a->len != b->len)
+		return 1;
+	return memcmp(a->data, b->data, a->len);
+}
+
+/* Creates the pending hash on first use. */
+static void
+ensure_pending(void)
+{
+	HASHCTL		ctl;
+
+	if (pending != NULL)
+		return;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(PendingKey);
+	ctl.entrysize = sizeof(PendingEntry);
+	ctl.hash = pending_hash;
+	ctl.match = pending_match;
+	ctl.hcxt = pending_cxt;
+	pending = hash_create("counterfield pending deltas", 256, &ctl,
+						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+/*
+ * Serializes a parent key into keybuf and fills in the probe key.  Values
+ * that are equal byte for byte share an entry; the key types of child and
+ * parent are binary compatible, so either side's values may be used.
+ */
+static void
+build_key(CounterDef *def, Datum *values, PendingKey *key)
+{
+	resetStringInfo(&keybuf);
+	for (int k = 0; k < def->nkeys; k++)
+	{
+		if (def->fk_typbyval[k])
+			appendBinaryStringInfo(&keybuf, (char *) &values[k], sizeof(Datum));
+		else if (def->fk_typlen[k] == -1)
+		{
+			struct varlena *v = (struct varlena *) PG_DETOAST_DATUM_PACKED(values[k]);
+			uint32		len = VARSIZE_ANY_EXHDR(v);
+
+			appendBinaryStringInfo(&keybuf, (char *) &len, sizeof(len));
+			appendBinaryStringInfo(&keybuf, VARDATA_ANY(v), len);
+			if ((Pointer) v != DatumGetPointer(values[k]))
+				pfree(v);
+		}
+		else if (def->fk_typlen[k] == -2)
+			appendBinaryStringInfo(&keybuf, DatumGetCString(values[k]),
+								   strlen(DatumGetCString(values[k])) + 1);
+		else
+			appendBinaryStringInfo(&keybuf, DatumGetPointer(values[k]), def->fk_typlen[k]);
+	}
+	key->counter_id = def->id;
+	key->len = keybuf.len;
+	key->data = keybuf.data;
+	key->hash = hash_combine(hash_uint32((uint32) def->id),
+							 hash_bytes((const unsigned char *) keybuf.data, keybuf.len));
+}
+
+/* Copies key values, detoasted, into the given context. */
+static Datum *
+copy_values(CounterDef *def, Datum *values, MemoryContext cxt)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	Datum	   *copy = palloc(sizeof(Datum) * def->nkeys);
+
+	for (int k = 0; k < def->nkeys; k++)
+	{
+		if (def->fk_typlen[k] == -1)
+			copy[k] = PointerGetDatum(PG_DETOAST_DATUM_COPY(values[k]));
+		else
+			copy[k] = datumCopy(values[k], def->fk_typbyval[k], def->fk_typlen[k]);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	return copy;
+}
+
+/* Removes an entry from the hash and frees what it owns. */
+static void
+remove_entry(PendingEntry *entry)
+{
+	pfree((void *) entry->key.data);
+	pfree(entry->values);
+	if (entry->layers != &entry->first)
+		pfree(entry->layers);
+	hash_search(pending, &entry->key, HASH_REMOVE, NULL);
+}
+
+/* Frees the hash when it is empty and has grown large. */
+static void
+release_if_empty(void)
+{
+	if (pending != NULL && hash_get_num_entries(pending) == 0 &&
+		MemoryContextMemAllocated(pending_cxt, true) > PENDING_RESET_BYTES)
+	{
+		MemoryContextReset(pending_cxt);
+		pending = NULL;
+	}
+}
+
+/* Drops the stale layers of an entry; returns whether any layer is left. */
+static bool
+drop_stale_layers(PendingEntry *entry)
+{
+	int			kept = 0;
+
+	if (entry->lxid != CF_CURRENT_LXID())
+		return false;
+	for (int i = 0; i < entry->nlayers; i++)
+		if (subxact_is_live(entry->layers[i].subid))
+			entry->layers[kept++] = entry->layers[i];
+	entry->nlayers = kept;
+	return kept > 0;
+}
+
+/* Removes every stale layer and entry, of any counter. */
+static void
+prune_stale(void)
+{
+	HASH_SEQ_STATUS status;
+	PendingEntry *entry;
+
+	if (pending == NULL)
+		return;
+	hash_seq_init(&status, pending);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (!drop_stale_layers(entry))
+			remove_entry(entry);
+	release_if_empty();
+}
+
+/* Prunes when a transaction ended or a subtransaction aborted since last time. */
+static void
+maybe_prune(void)
+{
+	LocalTransactionId lxid = CF_CURRENT_LXID();
+	int64		aborted = aborted_count();
+
+	if (pruned_lxid == lxid && pruned_aborted == aborted)
+		return;
+	prune_stale();
+	pruned_lxid = lxid;
+	pruned_aborted = aborted;
+}
+
+/* Sums the live layers of an entry. */
+static int64
+live_delta(PendingEntry *entry)
+{
+	int64		sum = 0;
+
+	if (entry->lxid != CF_CURRENT_LXID())
+		return 0;
+	for (int i = 0; i < entry->nlayers; i++)
+		if (subxact_is_live(entry->layers[i].subid))
+			sum += entry->layers[i].delta;
+	return sum;
+}
+
+/* Adds a delta to the layer of the current subtransaction. */
+static void
+add_to_layer(PendingEntry *entry, int64 delta)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+
+	if (entry->nlayers > 0)
+	{
+		DeltaLayer *top = &entry->layers[entry->nlayers - 1];
+
+		/* Work of committed subtransactions belongs to their parent. */
+		top->subid = settled_subid(top->subid);
+		if (entry->nlayers > 1 && entry->layers[entry->nlayers - 2].subid == top->subid)
+		{
+			entry->layers[entry->nlayers - 2].delta += top->delta;
+			entry->nlayers--;
+			top--;
+		}
+		if (top->subid == subid)
+		{
+			top->delta += delta;
+			return;
+		}
+	}
+
+	if (entry->nlayers == entry->maxlayers)
+	{
+		int			newmax = entry->maxlayers * 2;
+
+		if (entry->layers == &entry->first)
+		{
+			entry->layers = MemoryContextAlloc(pending_cxt, sizeof(DeltaLayer) * newmax);
+			entry->layers[0] = entry->first;
+		}
+		else
+			entry->layers = repalloc(entry->layers, sizeof(DeltaLayer) * newmax);
+		entry->maxlayers = newmax;
+	}
+	entry->layers[entry->nlayers].subid = subid;
+	entry->layers[entry->nlayers].delta = delta;
+	entry->nlayers++;
+}
+
+/* Finds or creates the entry of (def, key values). */
+static PendingEntry *
+enter_entry(CounterDef *def, Datum *values)
+{
+	PendingKey	probe;
+	PendingEntry *entry;
+	bool		found;
+
+	ensure_pending();
+	build_key(def, values, &probe);
+	entry = hash_search(pending, &probe, HASH_ENTER, &found);
+	if (!found)
+	{
+		char	   *data = MemoryContextAlloc(pending_cxt, probe.len);
+
+		memcpy(data, probe.data, probe.len);
+		entry->key.data = data;
+		entry->lxid = CF_CURRENT_LXID();
+		entry->transactional = def->transactional;
+		entry->parent_relid = def->parent_relid;
+		entry->counter_attnum = def->counter_attnum;
+		entry->batch = 0;
+		entry->values = copy_values(def, values, pending_cxt);
+		entry->nlayers = 0;
+		entry->maxlayers = 1;
+		entry->layers = &entry->first;
+	}
+	return entry;
+}
+
+/*
+ * Stores a delta for the parent key of a counted row.  Entries first touched
+ * by this batch are appended to *touched, so that the caller can apply them.
+ */
+void
+cf_state_add(CounterDef *def, Datum *values, int64 delta, uint64 batch, List **touched)
+{
+	PendingEntry *entry;
+
+	maybe_prune();
+	entry = enter_entry(def, values);
+	add_to_layer(entry, delta);
+	stored_lxid = entry->lxid;
+	if (entry->batch != batch)
+	{
+		entry->batch = batch;
+		*touched = lappend(*touched, entry);
+	}
+}
+
+/* Returns the live pending delta of (def, key values). */
+int64
+cf_state_pending(CounterDef *def, Datum *values)
+{
+	PendingKey	probe;
+	PendingEntry *entry;
+
+	if (pending == NULL)
+		return 0;
+	build_key(def, values, &probe);
+	entry = hash_search(pending, &probe, HASH_FIND, NULL);
+	return entry ? live_delta(entry) : 0;
+}
+
+/*
+ * Cancels the live pending deltas of a counter, whose stored values are being
+ * set from the truth (reinit, TRUNCATE).  The cancellation is itself a layer
+ * of the current subtransaction, so rolling it back restores the deltas.
+ */
+void
+cf_state_cancel_counter(CounterDef *def)
+{
+	HASH_SEQ_STATUS status;
+	PendingEntry *entry;
+
+	maybe_prune();
+	if (pending == NULL)
+		return;
+	hash_seq_init(&status, pending);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		int64		live;
+
+		if (entry->key.counter_id != def->id)
+			continue;
+		live = live_delta(entry);
+		if (live != 0)
+			add_to_layer(entry, -live);
+	}
+}
+
+/* Detaches the live delta of one entry into an item; true if non-zero. */
+static bool
+take_entry(CounterDefs *defs, PendingEntry *entry, FlushItem *item)
+{
+	int64		live = live_delta(entry);
+	CounterDef *def = cf_defs_counter(defs, entry->key.counter_id);
+
+	item->counter_id = entry->key.counter_id;
+	item->def = def;
+	item->delta = live;
+	item->values = (def != NULL && live != 0) ?
+		copy_values(def, entry->values, CurrentMemoryContext) : NULL;
+
+	/* What is left are stale layers, pruned later like any others. */
+	if (entry->lxid == CF_CURRENT_LXID())
+	{
+		int			kept = 0;
+
+		for (int i = 0; i < entry->nlayers; i++)
+			if (!subxact_is_live(entry->layers[i].subid))
+				entry->layers[kept++] = entry->layers[i];
+		entry->nlayers = kept;
+	}
+	if (entry->nlayers == 0)
+		remove_entry(entry);
+	return item->values != NULL;
+}
+
+/*
+ * Detaches the live deltas of the given entries (or of all entries when
+ * entries is NIL) of counters in the given flush mode, and returns them as
+ * items to apply.  Counters that no longer exist are dropped.
+ */
+FlushItem *
+cf_state_take(CounterDefs *defs, List *entries, bool transactional, int *nitems)
+{
+	FlushItem  *items;
+	int			n = 0;
+
+	*nitems = 0;
+	if (pending == NULL)
+		return NULL;
+
+	if (entries != NIL)
+	{
+		ListCell   *lc;
+
+		items = palloc(sizeof(FlushItem) * list_length(entries));
+		foreach(lc, entries)
+		{
+			PendingEntry *entry = lfirst(lc);
+
+			if (entry->transactional == transactional && take_entry(defs, entry, &items[n]))
+				n++;
+		}
+	}
+	else
+	{
+		HASH_SEQ_STATUS status;
+		PendingEntry *entry;
+
+		items = palloc(sizeof(FlushItem) * Max(hash_get_num_entries(pending), 1));
+		hash_seq_init(&status, pending);
+		while ((entry = hash_seq_search(&status)) != NULL)
+		{
+			if (entry->transactional == transactional &&
+				entry->lxid == CF_CURRENT_LXID() &&
+				take_entry(defs, entry, &items[n]))
+				n++;
+		}
+	}
+	release_if_empty();
+	*nitems = n;
+	return items;
+}
+
+/* Might the current transaction have live deltas? */
+bool
+cf_state_has_live(void)
+{
+	return pending != NULL && stored_lxid == CF_CURRENT_LXID() &&
+		hash_get_num_entries(pending) > 0;
+}
+
+/* Emits one tracked_states row. */
+static void
+put_state_row(Tuplestorestate *store, TupleDesc desc, PendingEntry *entry,
+			  CounterDef *def, int64 delta, bool stale)
+{
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	char	   *column = get_attname(entry->parent_relid, entry->counter_attnum, true);
+
+	values[0] = ObjectIdGetDatum(entry->parent_relid);
+	if (column != NULL)
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(column));
+	else
+		nulls[1] = true;
+	if (def != NULL)
+		values[2] = CStringGetTextDatum(cf_key_text(def->nkeys, def->fk_types, entry->values));
+	else
+		nulls[2] = true;
+	values[3] = Int64GetDatum(delta);
+	values[4] = BoolGetDatum(stale);
+	tuplestore_putvalues(store, desc, values, nulls);
+}
+
+PG_FUNCTION_INFO_V1(counterfield_tracked_states);
+
+/*
+ * tracked_states(prune): the pending deltas of this backend, live and
+ * (without pruning) stale.
+ */
+Datum
+counterfield_tracked_states(PG_FUNCTION_ARGS)
+{
+	bool		prune = PG_GETARG_BOOL(0);
+	TupleDesc	desc;
+	Tuplestorestate *store = cf_srf_begin(fcinfo, &desc);
+	CounterDefs *defs;
+	HASH_SEQ_STATUS status;
+	PendingEntry *entry;
+
+	if (prune)
+		maybe_prune();
+	if (pending == NULL)
+		return (Datum) 0;
+
+	defs = cf_defs_acquire();
+	hash_seq_init(&status, pending);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		CounterDef *def = cf_defs_counter(defs, entry->key.counter_id);
+		bool		current = entry->lxid == CF_CURRENT_LXID();
+		int64		live = 0;
+		int64		stale = 0;
+		bool		any_live = false;
+		bool		any_stale = false;
+
+		for (int i = 0; i < entry->nlayers; i++)
+		{
+			if (current && subxact_is_live(entry->layers[i].subid))
+			{
+				live += entry->layers[i].delta;
+				any_live = true;
+			}
+			else
+			{
+				stale += entry->layers[i].delta;
+				any_stale = true;
+			}
+		}
+		if (any_live)
+			put_state_row(store, desc, entry, def, live, false);
+		if (any_stale)
+			put_state_row(store, desc, entry, def, stale, true);
+	}
+	cf_defs_release();
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(counterfield_has_tracked_states);
+
+/* has_tracked_states(): prunes, then tells whether any state is left. */
+Datum
+counterfield_has_tracked_states(PG_FUNCTION_ARGS)
+{
+	maybe_prune();
+	PG_RETURN_BOOL(pending != NULL && hash_get_num_entries(pending) > 0);
+}

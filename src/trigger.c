@@ -1,0 +1,418 @@
+/*-------------------------------------------------------------------------
+ *
+ * trigger.c
+ *	  Trigger functions on child and parent tables.
+ *
+ * counterfield_child_trigger is an AFTER ... FOR EACH STATEMENT trigger with
+ * transition tables.  It turns every counted row of the statement into a
+ * delta (+1 for new rows, -1 for old rows; an UPDATE that changes nothing
+ * counted nets to zero) and applies statement-mode deltas before it returns.
+ * Transaction-mode deltas wait in the state cache for the commit.
+ *
+ * counterfield_parent_trigger is a BEFORE ... FOR EACH ROW trigger on the
+ * parent.  It gives new parent rows their true count and keeps ordinary
+ * UPDATEs from overwriting counter columns.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+
+#include "counterfield.h"
+
+/* Numbers the statement batches of this backend. */
+static uint64 batch_counter = 0;
+
+/* Raises the trigger protocol error for a misplaced trigger function. */
+static void
+protocol_error(const char *funcname, const char *requirement)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("function \"%s\" %s", funcname, requirement)));
+}
+
+/* Turns the rows of one transition table into deltas of sign. */
+static void
+count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, List *defs,
+					  ExprContext *econtext, int64 sign, uint64 batch, List **touched)
+{
+	int			readptr = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+
+	tuplestore_select_read_pointer(rows, readptr);
+	tuplestore_rescan(rows);
+	while (tuplestore_gettupleslot(rows, true, false, slot))
+	{
+		ListCell   *lc;
+
+		foreach(lc, defs)
+		{
+			CounterDef *def = lfirst(lc);
+			Datum		values[INDEX_MAX_KEYS];
+			bool		isnull = false;
+			int			k;
+
+			for (k = 0; k < def->nkeys && !isnull; k++)
+				values[k] = slot_getattr(slot, def->fk_attnums[k], &isnull);
+			if (isnull)
+				continue;
+			if (def->condition_state != NULL)
+			{
+				Datum		result;
+
+				econtext->ecxt_scantuple = slot;
+				result = ExecEvalExprSwitchContext(def->condition_state, econtext, &isnull);
+				if (isnull || !DatumGetBool(result))
+					continue;
+			}
+			cf_state_add(def, values, sign, batch, touched);
+		}
+		if (econtext != NULL)
+			ResetExprContext(econtext);
+	}
+}
+
+/* Applies the statement-mode deltas of the rows of one statement. */
+static void
+count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
+{
+	uint64		batch = ++batch_counter;
+	List	   *touched = NIL;
+	ExprContext *econtext = NULL;
+	TupleTableSlot *slot;
+	ListCell   *lc;
+	FlushItem  *items;
+	int			nitems;
+
+	foreach(lc, rc->as_child)
+		if (((CounterDef *) lfirst(lc))->condition_state != NULL && econtext == NULL)
+			econtext = CreateStandaloneExprContext();
+
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(trigdata->tg_relation),
+									&TTSOpsMinimalTuple);
+	if (trigdata->tg_oldtable != NULL)
+		count_transition_rows(trigdata->tg_oldtable, slot, rc->as_child, econtext,
+							  -1, batch, &touched);
+	if (trigdata->tg_newtable != NULL)
+		count_transition_rows(trigdata->tg_newtable, slot, rc->as_child, econtext,
+							  1, batch, &touched);
+	ExecDropSingleTupleTableSlot(slot);
+	if (econtext != NULL)
+		FreeExprContext(econtext, true);
+
+	items = cf_state_take(defs, touched, false, &nitems);
+	if (nitems > 0)
+		cf_apply(defs, items, nitems);
+}
+
+/*
+ * Runs an UPDATE of a parent table as its owner, past the guard; returns the
+ * number of rows updated.
+ */
+int64
+cf_update_parent_sql(Oid parent_relid, const char *sql)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			previous;
+	int			ret;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(cf_relation_owner(parent_relid),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	previous = cf_begin_internal_write(parent_relid);
+	PG_TRY();
+	{
+		ret = SPI_execute(sql, false, 0);
+	}
+	PG_FINALLY();
+	{
+		cf_end_internal_write(previous);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	return (int64) SPI_processed;
+}
+
+/*
+ * TRUNCATE of a child: every counter it feeds becomes 0, and pending deltas
+ * of those counters are cancelled.
+ */
+static void
+count_truncate(RelCounters *rc)
+{
+	ListCell   *lc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	foreach(lc, rc->as_child)
+	{
+		CounterDef *def = lfirst(lc);
+		char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
+
+		cf_state_cancel_counter(def);
+		cf_update_parent_sql(def->parent_relid,
+							 psprintf("UPDATE %s SET %s = 0 WHERE %s OPERATOR(pg_catalog.<>) 0",
+									  cf_relation_sql(def->parent_relid), column, column));
+	}
+	SPI_finish();
+}
+
+PG_FUNCTION_INFO_V1(counterfield_child_trigger);
+
+/* AFTER INSERT/UPDATE/DELETE/TRUNCATE FOR EACH STATEMENT on a child table. */
+Datum
+counterfield_child_trigger(PG_FUNCTION_ARGS)
+{
+	const char *funcname = "counterfield_child_trigger";
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerEvent event;
+	CounterDefs *defs;
+	RelCounters *rc;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		protocol_error(funcname, "was not called by trigger manager");
+	event = trigdata->tg_event;
+	if (!TRIGGER_FIRED_AFTER(event))
+		protocol_error(funcname, "must be fired AFTER");
+	if (!TRIGGER_FIRED_FOR_STATEMENT(event))
+		protocol_error(funcname, "must be fired FOR EACH STATEMENT");
+	if (!TRIGGER_FIRED_BY_TRUNCATE(event) &&
+		((TRIGGER_FIRED_BY_INSERT(event) && trigdata->tg_newtable == NULL) ||
+		 (TRIGGER_FIRED_BY_UPDATE(event) &&
+		  (trigdata->tg_oldtable == NULL || trigdata->tg_newtable == NULL)) ||
+		 (TRIGGER_FIRED_BY_DELETE(event) && trigdata->tg_oldtable == NULL)))
+		protocol_error(funcname, "must be fired with transition tables");
+
+	if (!cf_enabled)
+		return PointerGetDatum(NULL);
+
+	defs = cf_defs_acquire();
+	rc = cf_defs_for_rel(defs, RelationGetRelid(trigdata->tg_relation));
+	if (rc != NULL && rc->as_child != NIL)
+	{
+		if (TRIGGER_FIRED_BY_TRUNCATE(event))
+			count_truncate(rc);
+		else
+			count_statement(defs, rc, trigdata);
+	}
+	cf_defs_release();
+	return PointerGetDatum(NULL);
+}
+
+/* Prepares "SELECT count(*) FROM child WHERE fk = $1 ... AND (condition)". */
+static SPIPlanPtr
+count_plan(CounterDef *def)
+{
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+	char	   *condition;
+
+	if (def->count_plan != NULL && SPI_plan_is_valid(def->count_plan))
+		return def->count_plan;
+	if (def->count_plan != NULL)
+	{
+		SPI_freeplan(def->count_plan);
+		def->count_plan = NULL;
+	}
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM %s WHERE ",
+					 cf_relation_sql(def->child_relid));
+	for (int k = 0; k < def->nkeys; k++)
+		appendStringInfo(&sql, "%s%s %s $%d", k > 0 ? " AND " : "",
+						 cf_column_sql(def->child_relid, def->fk_attnums[k]),
+						 cf_operator_sql(cf_equality_operator(def->fk_types[k])), k + 1);
+	condition = cf_condition_sql(def);
+	if (condition != NULL)
+		appendStringInfo(&sql, " AND (%s)", condition);
+
+	plan = SPI_prepare(sql.data, def->nkeys, def->fk_types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	def->count_plan = plan;
+	return plan;
+}
+
+/*
+ * Counts the children of one parent key as the statement sees them: rows
+ * written by the running statement are not visible, their deltas come later.
+ */
+int64
+cf_count_children(CounterDef *def, Datum *values)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			ret;
+	bool		isnull;
+	int64		count;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(def->child_owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	ret = SPI_execute_plan(count_plan(def), values, NULL, true, 1);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return count;
+}
+
+/* Converts a count to the counter column's type, refusing overflow. */
+static Datum
+count_datum(int64 count, Oid type, const char *column)
+{
+	if ((type == INT2OID && (count < PG_INT16_MIN || count > PG_INT16_MAX)) ||
+		(type == INT4OID && (count < PG_INT32_MIN || count > PG_INT32_MAX)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("count " INT64_FORMAT " is out of range for counter column \"%s\" of type %s",
+						count, column, format_type_be(type)),
+				 errhint("Change the column to a wider integer type.")));
+	if (type == INT2OID)
+		return Int16GetDatum((int16) count);
+	if (type == INT4OID)
+		return Int32GetDatum((int32) count);
+	return Int64GetDatum(count);
+}
+
+/* The true value of a counter for a parent row being inserted or re-keyed. */
+static Datum
+initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc)
+{
+	Datum		key[INDEX_MAX_KEYS];
+	Form_pg_attribute att = TupleDescAttr(desc, def->counter_attnum - 1);
+	int64		count = 0;
+	bool		isnull = false;
+
+	for (int k = 0; k < def->nkeys && !isnull; k++)
+		key[k] = heap_getattr(tuple, def->target->attnums[k], desc, &isnull);
+	if (!isnull)
+		count = cf_count_children(def, key) - cf_state_pending(def, key);
+	return count_datum(count, att->atttypid, NameStr(att->attname));
+}
+
+/* Has any key column of the target changed between two row versions? */
+static bool
+key_changed(CounterTarget *target, HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
+{
+	for (int k = 0; k < target->nkeys; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, target->attnums[k] - 1);
+		bool		oldnull;
+		bool		newnull;
+		Datum		oldval = heap_getattr(oldtuple, target->attnums[k], desc, &oldnull);
+		Datum		newval = heap_getattr(newtuple, target->attnums[k], desc, &newnull);
+
+		if (oldnull != newnull ||
+			(!oldnull && !datum_image_eq(oldval, newval, att->attbyval, att->attlen)))
+			return true;
+	}
+	return false;
+}
+
+PG_FUNCTION_INFO_V1(counterfield_parent_trigger);
+
+/*
+ * BEFORE INSERT/UPDATE FOR EACH ROW on a parent table: new rows and rows
+ * whose key changes get their true count; an UPDATE that writes a counter
+ * keeps the stored value, unless it writes NULL ("not yet counted").
+ */
+Datum
+counterfield_parent_trigger(PG_FUNCTION_ARGS)
+{
+	const char *funcname = "counterfield_parent_trigger";
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerEvent event;
+	Relation	rel;
+	TupleDesc	desc;
+	HeapTuple	newtuple;
+	CounterDefs *defs;
+	RelCounters *rc;
+	int			ncols = 0;
+	int			cols[MaxTupleAttributeNumber / 8];
+	Datum		values[MaxTupleAttributeNumber / 8];
+	bool		nulls[MaxTupleAttributeNumber / 8];
+	ListCell   *lc;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		protocol_error(funcname, "was not called by trigger manager");
+	event = trigdata->tg_event;
+	if (!TRIGGER_FIRED_BEFORE(event))
+		protocol_error(funcname, "must be fired BEFORE");
+	if (!TRIGGER_FIRED_FOR_ROW(event))
+		protocol_error(funcname, "must be fired FOR EACH ROW");
+	if (!TRIGGER_FIRED_BY_INSERT(event) && !TRIGGER_FIRED_BY_UPDATE(event))
+		protocol_error(funcname, "must be fired for INSERT or UPDATE");
+
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+	newtuple = TRIGGER_FIRED_BY_INSERT(event) ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
+	if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(RelationGetRelid(rel)))
+		return PointerGetDatum(newtuple);
+
+	defs = cf_defs_acquire();
+	rc = cf_defs_for_rel(defs, RelationGetRelid(rel));
+	foreach(lc, rc ? rc->as_parent : NIL)
+	{
+		CounterDef *def = lfirst(lc);
+		AttrNumber	attnum = def->counter_attnum;
+		bool		newnull;
+		Datum		newval = heap_getattr(newtuple, attnum, desc, &newnull);
+
+		if (ncols >= lengthof(cols))
+			break;
+		if (TRIGGER_FIRED_BY_INSERT(event))
+		{
+			cols[ncols] = attnum;
+			values[ncols] = initial_count(def, newtuple, desc);
+			nulls[ncols++] = false;
+		}
+		else
+		{
+			HeapTuple	oldtuple = trigdata->tg_trigtuple;
+			Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+			bool		oldnull;
+			Datum		oldval = heap_getattr(oldtuple, attnum, desc, &oldnull);
+
+			if (newnull)
+				continue;		/* NULL marks the value "not yet counted" */
+			if (!oldnull && key_changed(def->target, oldtuple, newtuple, desc))
+			{
+				cols[ncols] = attnum;
+				values[ncols] = initial_count(def, newtuple, desc);
+				nulls[ncols++] = false;
+			}
+			else if (oldnull || !datum_image_eq(oldval, newval, att->attbyval, att->attlen))
+			{
+				cols[ncols] = attnum;
+				values[ncols] = oldval;
+				nulls[ncols++] = oldnull;
+			}
+		}
+	}
+	cf_defs_release();
+
+	if (ncols > 0)
+		newtuple = heap_modify_tuple_by_cols(newtuple, desc, ncols, cols, values, nulls);
+	return PointerGetDatum(newtuple);
+}
