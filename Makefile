@@ -13,8 +13,7 @@ OBJS = \
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 
-TESTS = $(wildcard sql/*.sql)
-REGRESS = $(patsubst sql/%.sql,%,$(TESTS))
+REGRESS = setup interface write_paths conditions keys m2m guard errors state
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))

@@ -3,6 +3,8 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION counterfield" to load this file. \quit
 
+GRANT USAGE ON SCHEMA counterfield TO PUBLIC;
+
 -- The catalog: one row per counter.  Columns are kept by OID and attribute
 -- number, so renaming a table or column does not disturb counting.
 CREATE TABLE counterfield.counter (

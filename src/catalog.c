@@ -385,6 +385,24 @@ contains_sublink(Node *node, void *context)
 	return raw_expression_tree_walker(node, contains_sublink, context);
 }
 
+/* Reports errors in a condition against the condition's own text. */
+static void
+condition_error_callback(void *arg)
+{
+	const char *condition = arg;
+	int			position = geterrposition();
+	int			prefix = strlen("SELECT ");
+
+	if (position > prefix)
+	{
+		errposition(0);
+		internalerrposition(position - prefix);
+		internalerrquery(condition);
+	}
+	else
+		errcontext("counter condition: %s", condition);
+}
+
 /* Refuses conditions that are not a single expression. */
 static void
 condition_syntax_error(const char *condition)
@@ -404,7 +422,8 @@ static char *
 parse_condition(NewCounter *nc, const char *condition)
 {
 	char	   *sql = psprintf("SELECT %s", condition);
-	List	   *raw = cf_raw_parser(sql);
+	ErrorContextCallback errcallback;
+	List	   *raw;
 	SelectStmt *select;
 	ResTarget  *target;
 	ParseState *pstate;
@@ -413,6 +432,12 @@ parse_condition(NewCounter *nc, const char *condition)
 	Bitmapset  *attnos = NULL;
 	int			attno = -1;
 
+	errcallback.callback = condition_error_callback;
+	errcallback.arg = (void *) condition;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	raw = cf_raw_parser(sql);
 	if (list_length(raw) != 1 || !IsA(((RawStmt *) linitial(raw))->stmt, SelectStmt))
 		condition_syntax_error(condition);
 	select = (SelectStmt *) ((RawStmt *) linitial(raw))->stmt;
@@ -465,6 +490,7 @@ parse_condition(NewCounter *nc, const char *condition)
 					 errmsg("counter condition cannot use the counter column itself")));
 	}
 	free_parsestate(pstate);
+	error_context_stack = errcallback.previous;
 	return nodeToString(expr);
 }
 
