@@ -13,7 +13,7 @@ OBJS = \
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 
-REGRESS = setup interface write_paths conditions keys m2m guard errors state
+REGRESS = setup interface write_paths conditions keys m2m guard errors state fuzz
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))

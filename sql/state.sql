@@ -22,6 +22,25 @@ BEGIN
 END $$;
 CREATE TRIGGER log_shelf AFTER UPDATE ON shelf FOR EACH ROW EXECUTE FUNCTION log_shelf();
 
+-- a new backend whose first counted write is inside a savepoint (the module
+-- is loaded there): released savepoints keep their deltas, rolled-back ones not
+\c
+BEGIN;
+SAVEPOINT outer_sp;
+SAVEPOINT inner_sp;
+INSERT INTO book (shelf_id, pages) VALUES (1, 1), (2, 1);
+RELEASE SAVEPOINT inner_sp;
+SAVEPOINT other_sp;
+INSERT INTO book (shelf_id, pages) VALUES (3, 1);
+ROLLBACK TO SAVEPOINT other_sp;
+RELEASE SAVEPOINT outer_sp;
+SELECT parent_key, delta, stale FROM counterfield.tracked_states(false) ORDER BY 1, 3;
+COMMIT;
+SELECT * FROM check_shelf;
+DELETE FROM book;
+SELECT * FROM check_shelf;
+TRUNCATE shelf_log;
+
 -- statement mode: one UPDATE per distinct parent, in ascending key order;
 -- transaction mode: deltas wait for the commit
 BEGIN;

@@ -119,10 +119,35 @@ log_reset_if_old(void)
 	log_lxid = lxid;
 }
 
+/* Records a subtransaction's parent, and whether it committed, in the log. */
+static void
+log_record(SubTransactionId subid, SubTransactionId parent, bool committed)
+{
+	log_reset_if_old();
+	if (subid >= log_size)
+	{
+		uint32		newsize = Max(64, log_size);
+
+		while (newsize <= subid)
+			newsize *= 2;
+		if (log_parent == NULL)
+			log_parent = MemoryContextAllocZero(state_cxt, sizeof(uint32) * newsize);
+		else
+		{
+			log_parent = repalloc(log_parent, sizeof(uint32) * newsize);
+			memset(log_parent + log_size, 0, sizeof(uint32) * (newsize - log_size));
+		}
+		log_size = newsize;
+	}
+	log_parent[subid] = parent | (committed ? SUBXACT_COMMITTED : 0);
+	log_high = Max(log_high, subid);
+}
+
 /*
  * Logs subtransaction starts and commits.  Aborts are deliberately not
  * handled: a subtransaction that neither committed nor is still open has
- * aborted, and its state is stale.
+ * aborted, and its state is stale.  A commit logs the parent too, for
+ * subtransactions that started before this module was loaded.
  */
 static void
 cf_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -131,32 +156,12 @@ cf_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	switch (event)
 	{
 		case SUBXACT_EVENT_START_SUB:
-			log_reset_if_old();
-			if (mySubid >= log_size)
-			{
-				uint32		newsize = Max(64, log_size);
-
-				while (newsize <= mySubid)
-					newsize *= 2;
-				if (log_parent == NULL)
-					log_parent = MemoryContextAllocZero(state_cxt, sizeof(uint32) * newsize);
-				else
-				{
-					log_parent = repalloc(log_parent, sizeof(uint32) * newsize);
-					memset(log_parent + log_size, 0, sizeof(uint32) * (newsize - log_size));
-				}
-				log_size = newsize;
-			}
-			log_parent[mySubid] = parentSubid;
-			log_high = Max(log_high, mySubid);
+			log_record(mySubid, parentSubid, false);
 			log_started++;
 			break;
 		case SUBXACT_EVENT_COMMIT_SUB:
-			if (log_lxid == CF_CURRENT_LXID() && mySubid < log_size)
-			{
-				log_parent[mySubid] |= SUBXACT_COMMITTED;
-				log_committed++;
-			}
+			log_record(mySubid, parentSubid, true);
+			log_committed++;
 			break;
 		default:
 			break;
