@@ -78,8 +78,16 @@ free_defs(CounterDefs *defs)
 		if (defs->counters[i].count_plan)
 			SPI_freeplan(defs->counters[i].count_plan);
 	for (int i = 0; i < defs->ntargets; i++)
-		if (defs->targets[i].update_plan)
-			SPI_freeplan(defs->targets[i].update_plan);
+	{
+		CounterTarget *target = &defs->targets[i];
+
+		if (target->update_plan)
+			SPI_freeplan(target->update_plan);
+		if (target->lock_plan)
+			SPI_freeplan(target->lock_plan);
+		if (target->batch_plan)
+			SPI_freeplan(target->batch_plan);
+	}
 	MemoryContextDelete(defs->cxt);
 }
 
@@ -168,7 +176,6 @@ attach_target(CounterDefs *defs, CounterDef *def, AttrNumber *parent_attnums)
 			target->cmp[k] = &typentry->cmp_proc_finfo;
 		}
 		target->counters = NIL;
-		target->update_plan = NULL;
 	}
 
 	def->target = target;

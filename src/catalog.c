@@ -576,8 +576,8 @@ cf_reinit_counter(CounterDef *def)
 
 	cf_state_cancel_counter(def);
 	spi_connect();
-	changed = cf_update_parent_sql(def->parent_relid,
-								   psprintf("UPDATE %s AS p SET %s = s.n"
+	changed = cf_parent_write(def->parent_relid, def->target->parent_owner, NULL,
+							  psprintf("UPDATE %s AS p SET %s = s.n"
 											" FROM (SELECT q.tableoid AS r, q.ctid AS t,"
 											" COALESCE(c.cf_n, 0) AS n"
 											" FROM %s AS q LEFT JOIN (%s) AS c ON %s) AS s"
@@ -585,7 +585,8 @@ cf_reinit_counter(CounterDef *def)
 											" AND p.ctid OPERATOR(pg_catalog.=) s.t"
 											" AND p.%s IS DISTINCT FROM s.n",
 											parent, column, parent, cf_counts_sql(def),
-											cf_key_join_sql(def, "q", "c"), column));
+											cf_key_join_sql(def, "q", "c"), column),
+							  NULL, SPI_OK_UPDATE);
 	SPI_finish();
 	return changed;
 }

@@ -76,8 +76,13 @@ struct CounterTarget
 	Oid			collations[INDEX_MAX_KEYS];
 	FmgrInfo   *cmp[INDEX_MAX_KEYS];	/* btree comparison, from typcache */
 	List	   *counters;		/* CounterDef *, in id order */
-	SPIPlanPtr	update_plan;
+	SPIPlanPtr	update_plan;	/* one key */
+	SPIPlanPtr	lock_plan;		/* a batch of keys: lock in key order */
+	SPIPlanPtr	batch_plan;		/* a batch of keys: update */
 };
+
+/* Counters of one parent table with the same key, at most. */
+#define MAX_TARGET_COUNTERS 64
 
 /* The counters that involve one relation, as child and as parent. */
 typedef struct RelCounters
@@ -145,11 +150,14 @@ extern FlushItem *cf_state_take(CounterDefs *defs, List *entries,
 extern bool cf_state_has_live(void);
 
 /* flush.c */
+extern bool cf_plan_is_current(SPIPlanPtr *plan);
+extern SPIPlanPtr cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
+extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
+							 Datum *params, int expected);
 extern void cf_apply(CounterDefs *defs, FlushItem *items, int nitems);
 extern void cf_flush_init(void);
 
 /* trigger.c */
 extern int64 cf_count_children(CounterDef *def, Datum *values);
-extern int64 cf_update_parent_sql(Oid parent_relid, const char *sql);
 
 #endif							/* COUNTERFIELD_H */

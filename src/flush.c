@@ -18,6 +18,8 @@
 #include "access/xact.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -26,6 +28,9 @@
 
 /* Rounds of commit-time flushing before giving up on a trigger loop. */
 #define MAX_COMMIT_ROUNDS	100
+
+/* From this many distinct keys on, a target is updated as one batch. */
+#define BATCH_MIN_KEYS		8
 
 /* Orders items by parent table, key columns, key value and counter. */
 static int
@@ -70,82 +75,51 @@ same_key(CounterTarget *target, Datum *a, Datum *b)
 	return true;
 }
 
-/* Prepares "UPDATE parent SET c = c + $n, ... WHERE k = $1 ..." for a target. */
-static SPIPlanPtr
-update_plan(CounterTarget *target)
+/* Returns whether a kept plan is still valid; frees an invalidated one. */
+bool
+cf_plan_is_current(SPIPlanPtr *plan)
 {
-	StringInfoData sql;
-	Oid			argtypes[INDEX_MAX_KEYS + 64];
-	int			nargs = 0;
-	ListCell   *lc;
-	SPIPlanPtr	plan;
+	if (*plan != NULL && SPI_plan_is_valid(*plan))
+		return true;
+	if (*plan != NULL)
+		SPI_freeplan(*plan);
+	*plan = NULL;
+	return false;
+}
 
-	if (target->update_plan != NULL && SPI_plan_is_valid(target->update_plan))
-		return target->update_plan;
-	if (target->update_plan != NULL)
-	{
-		SPI_freeplan(target->update_plan);
-		target->update_plan = NULL;
-	}
-	if (target->nkeys + list_length(target->counters) > lengthof(argtypes))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many counters on table \"%s\"", get_rel_name(target->parent_relid))));
+/* Prepares a plan, keeps it for the life of the backend, and stores it. */
+SPIPlanPtr
+cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "UPDATE %s SET ", cf_relation_sql(target->parent_relid));
-	for (int k = 0; k < target->nkeys; k++)
-		argtypes[nargs++] = target->types[k];
-	foreach(lc, target->counters)
-	{
-		CounterDef *def = lfirst(lc);
-		char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
-
-		appendStringInfo(&sql, "%s%s = %s OPERATOR(pg_catalog.+) $%d",
-						 foreach_current_index(lc) > 0 ? ", " : "",
-						 column, column, nargs + 1);
-		argtypes[nargs++] = INT8OID;
-	}
-	appendStringInfoString(&sql, " WHERE ");
-	for (int k = 0; k < target->nkeys; k++)
-		appendStringInfo(&sql, "%s%s %s $%d", k > 0 ? " AND " : "",
-						 cf_column_sql(target->parent_relid, target->attnums[k]),
-						 cf_operator_sql(cf_equality_operator(target->types[k])), k + 1);
-
-	plan = SPI_prepare(sql.data, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	SPI_keepplan(plan);
-	target->update_plan = plan;
-	pfree(sql.data);
+	*slot = plan;
 	return plan;
 }
 
-/* Runs one parent UPDATE as the parent's owner, past the parent's guard. */
-static void
-update_parent(CounterTarget *target, Datum *key, int64 *deltas)
+/*
+ * Runs a write to a parent table, from a plan or from SQL text, as the
+ * parent's owner and past the parent's guard; returns the rows processed.
+ */
+int64
+cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
+				Datum *params, int expected)
 {
-	SPIPlanPtr	plan = update_plan(target);
-	int			ncounters = list_length(target->counters);
-	Datum		params[INDEX_MAX_KEYS + 64];
 	Oid			save_userid;
 	int			save_sec_context;
 	Oid			previous;
 	int			ret;
 
-	for (int k = 0; k < target->nkeys; k++)
-		params[k] = key[k];
-	for (int c = 0; c < ncounters; c++)
-		params[target->nkeys + c] = Int64GetDatum(deltas[c]);
-
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(target->parent_owner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_NOFORCE_RLS);
-	previous = cf_begin_internal_write(target->parent_relid);
+	previous = cf_begin_internal_write(parent_relid);
 	PG_TRY();
 	{
-		ret = SPI_execute_plan(plan, params, NULL, false, 0);
+		ret = plan ? SPI_execute_plan(plan, params, NULL, false, 0) : SPI_execute(sql, false, 0);
 	}
 	PG_FINALLY();
 	{
@@ -153,8 +127,225 @@ update_parent(CounterTarget *target, Datum *key, int64 *deltas)
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
-	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (ret != expected)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	return (int64) SPI_processed;
+}
+
+/* Appends "p.k1 OPERATOR(=) d.cf_k1 AND ..." for the target's key. */
+static void
+append_key_join(StringInfo sql, CounterTarget *target)
+{
+	for (int k = 0; k < target->nkeys; k++)
+		appendStringInfo(sql, "%sp.%s %s d.cf_k%d", k > 0 ? " AND " : "",
+						 cf_column_sql(target->parent_relid, target->attnums[k]),
+						 cf_operator_sql(cf_equality_operator(target->types[k])), k + 1);
+}
+
+/* Appends "c1 = p.c1 OPERATOR(+) <delta 1>, ..." for the target's counters. */
+static void
+append_set_list(StringInfo sql, CounterTarget *target, const char *fmt, int first)
+{
+	ListCell   *lc;
+
+	foreach(lc, target->counters)
+	{
+		CounterDef *def = lfirst(lc);
+		char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
+		int			i = foreach_current_index(lc);
+
+		appendStringInfo(sql, "%s%s = p.%s OPERATOR(pg_catalog.+) ", i > 0 ? ", " : "",
+						 column, column);
+		appendStringInfo(sql, fmt, first + i);
+	}
+}
+
+/* Prepares "UPDATE parent p SET c = p.c + $n, ... WHERE k = $1 ..." for a target. */
+static SPIPlanPtr
+update_plan(CounterTarget *target)
+{
+	StringInfoData sql;
+	Oid			argtypes[INDEX_MAX_KEYS + MAX_TARGET_COUNTERS];
+	int			nargs = 0;
+
+	if (cf_plan_is_current(&target->update_plan))
+		return target->update_plan;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s AS p SET ", cf_relation_sql(target->parent_relid));
+	append_set_list(&sql, target, "$%d", target->nkeys + 1);
+	appendStringInfoString(&sql, " WHERE ");
+	for (int k = 0; k < target->nkeys; k++)
+	{
+		appendStringInfo(&sql, "%sp.%s %s $%d", k > 0 ? " AND " : "",
+						 cf_column_sql(target->parent_relid, target->attnums[k]),
+						 cf_operator_sql(cf_equality_operator(target->types[k])), k + 1);
+		argtypes[nargs++] = target->types[k];
+	}
+	for (int c = 0; c < list_length(target->counters); c++)
+		argtypes[nargs++] = INT8OID;
+	return cf_keep_plan(&target->update_plan, sql.data, nargs, argtypes);
+}
+
+/*
+ * Prepares the two statements of a batch: one that locks the parent rows of
+ * an array of keys in ascending key order, and one UPDATE that joins them
+ * with their deltas.
+ */
+static void
+batch_plans(CounterTarget *target, SPIPlanPtr *lock, SPIPlanPtr *update)
+{
+	StringInfoData from;
+	StringInfoData sql;
+	Oid			argtypes[INDEX_MAX_KEYS + MAX_TARGET_COUNTERS];
+	int			ncounters = list_length(target->counters);
+	int			nargs = 0;
+
+	if (cf_plan_is_current(&target->lock_plan) && cf_plan_is_current(&target->batch_plan))
+	{
+		*lock = target->lock_plan;
+		*update = target->batch_plan;
+		return;
+	}
+
+	/* ROWS FROM (pg_catalog.unnest($1), ...) AS d(cf_k1, ..., cf_d1, ...) */
+	initStringInfo(&from);
+	appendStringInfoString(&from, "ROWS FROM (");
+	for (int i = 0; i < target->nkeys + ncounters; i++)
+		appendStringInfo(&from, "%spg_catalog.unnest($%d)", i > 0 ? ", " : "", i + 1);
+	appendStringInfoString(&from, ") AS d(");
+	for (int k = 0; k < target->nkeys; k++)
+	{
+		appendStringInfo(&from, "%scf_k%d", k > 0 ? ", " : "", k + 1);
+		argtypes[nargs++] = get_array_type(target->types[k]);
+	}
+	for (int c = 0; c < ncounters; c++)
+	{
+		appendStringInfo(&from, ", cf_d%d", c + 1);
+		argtypes[nargs++] = INT8ARRAYOID;
+	}
+	appendStringInfoChar(&from, ')');
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT 1 FROM %s AS p, %s WHERE ",
+					 cf_relation_sql(target->parent_relid), from.data);
+	append_key_join(&sql, target);
+	appendStringInfoString(&sql, " ORDER BY ");
+	for (int k = 0; k < target->nkeys; k++)
+		appendStringInfo(&sql, "%sp.%s", k > 0 ? ", " : "",
+						 cf_column_sql(target->parent_relid, target->attnums[k]));
+	appendStringInfoString(&sql, " FOR NO KEY UPDATE OF p");
+	*lock = cf_keep_plan(&target->lock_plan, sql.data, nargs, argtypes);
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s AS p SET ", cf_relation_sql(target->parent_relid));
+	append_set_list(&sql, target, "d.cf_d%d", 1);
+	appendStringInfo(&sql, " FROM %s WHERE ", from.data);
+	append_key_join(&sql, target);
+	*update = cf_keep_plan(&target->batch_plan, sql.data, nargs, argtypes);
+}
+
+/* Can this target's keys travel as arrays? */
+static bool
+batchable(CounterTarget *target)
+{
+	for (int k = 0; k < target->nkeys; k++)
+		if (!OidIsValid(get_array_type(target->types[k])))
+			return false;
+	return true;
+}
+
+/* Applies the deltas of many keys of one target with two statements. */
+static void
+update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
+{
+	int			ncounters = list_length(target->counters);
+	Datum		params[INDEX_MAX_KEYS + MAX_TARGET_COUNTERS];
+	Datum	   *elems = palloc(sizeof(Datum) * ngroups);
+	SPIPlanPtr	lock;
+	SPIPlanPtr	update;
+
+	batch_plans(target, &lock, &update);
+	for (int k = 0; k < target->nkeys; k++)
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		get_typlenbyvalalign(target->types[k], &typlen, &typbyval, &typalign);
+		for (int g = 0; g < ngroups; g++)
+			elems[g] = keys[g][k];
+		params[k] = PointerGetDatum(construct_array(elems, ngroups, target->types[k],
+													typlen, typbyval, typalign));
+	}
+	for (int c = 0; c < ncounters; c++)
+	{
+		for (int g = 0; g < ngroups; g++)
+			elems[g] = Int64GetDatum(deltas[g * ncounters + c]);
+		params[target->nkeys + c] = PointerGetDatum(construct_array(elems, ngroups, INT8OID, 8,
+																	FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	}
+	cf_parent_write(target->parent_relid, target->parent_owner, lock, NULL, params, SPI_OK_SELECT);
+	cf_parent_write(target->parent_relid, target->parent_owner, update, NULL, params, SPI_OK_UPDATE);
+	pfree(elems);
+}
+
+/* Applies the deltas of one key of a target. */
+static void
+update_one(CounterTarget *target, Datum *key, int64 *deltas)
+{
+	Datum		params[INDEX_MAX_KEYS + MAX_TARGET_COUNTERS];
+	int			ncounters = list_length(target->counters);
+
+	for (int k = 0; k < target->nkeys; k++)
+		params[k] = key[k];
+	for (int c = 0; c < ncounters; c++)
+		params[target->nkeys + c] = Int64GetDatum(deltas[c]);
+	cf_parent_write(target->parent_relid, target->parent_owner, update_plan(target), NULL,
+					params, SPI_OK_UPDATE);
+}
+
+/*
+ * Applies the sorted items of one target: sums the deltas of each distinct
+ * key, drops keys whose deltas cancel out, and updates the rest, one by one
+ * or, for many keys, as one batch locked in key order.
+ */
+static void
+apply_target(CounterTarget *target, FlushItem *items, int nitems)
+{
+	int			ncounters = list_length(target->counters);
+	Datum	  **keys = palloc(sizeof(Datum *) * nitems);
+	int64	   *deltas = palloc(sizeof(int64) * nitems * ncounters);
+	int			ngroups = 0;
+
+	if (ncounters > MAX_TARGET_COUNTERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many counters on table \"%s\"", get_rel_name(target->parent_relid)),
+				 errdetail("A table may hold at most %d counters with the same key.",
+						   MAX_TARGET_COUNTERS)));
+
+	for (int i = 0, j; i < nitems; i = j)
+	{
+		int64	   *d = deltas + ngroups * ncounters;
+		bool		any = false;
+
+		memset(d, 0, sizeof(int64) * ncounters);
+		for (j = i; j < nitems && same_key(target, items[i].values, items[j].values); j++)
+			d[items[j].def->target_slot] += items[j].delta;
+		for (int c = 0; c < ncounters; c++)
+			any |= (d[c] != 0);
+		if (any)
+			keys[ngroups++] = items[i].values;
+	}
+
+	if (ngroups >= BATCH_MIN_KEYS && batchable(target))
+		update_batch(target, keys, deltas, ngroups);
+	else
+		for (int g = 0; g < ngroups; g++)
+			update_one(target, keys[g], deltas + g * ncounters);
+	pfree(keys);
+	pfree(deltas);
 }
 
 /* Adds the table being updated to error reports. */
@@ -177,7 +368,6 @@ cf_apply(CounterDefs *defs, FlushItem *items, int nitems)
 {
 	ErrorContextCallback errcallback;
 	CounterTarget *current = NULL;
-	int64		deltas[64];
 	int			n = 0;
 
 	for (int i = 0; i < nitems; i++)
@@ -195,27 +385,12 @@ cf_apply(CounterDefs *defs, FlushItem *items, int nitems)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	for (int i = 0, j; i < n; i = j)
+	for (int i = 0, end; i < n; i = end)
 	{
-		CounterTarget *target = items[i].def->target;
-		int			ncounters = list_length(target->counters);
-		bool		any = false;
-
-		if (ncounters > lengthof(deltas))
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("too many counters on table \"%s\"",
-							get_rel_name(target->parent_relid))));
-		memset(deltas, 0, sizeof(int64) * ncounters);
-		for (j = i; j < n && items[j].def->target == target &&
-			 same_key(target, items[i].values, items[j].values); j++)
-			deltas[items[j].def->target_slot] += items[j].delta;
-		for (int c = 0; c < ncounters; c++)
-			any |= (deltas[c] != 0);
-		if (!any)
-			continue;
-		current = target;
-		update_parent(target, items[i].values, deltas);
+		current = items[i].def->target;
+		for (end = i; end < n && items[end].def->target == current; end++)
+			;
+		apply_target(current, items + i, end - i);
 	}
 	SPI_finish();
 

@@ -117,38 +117,6 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 }
 
 /*
- * Runs an UPDATE of a parent table as its owner, past the guard; returns the
- * number of rows updated.
- */
-int64
-cf_update_parent_sql(Oid parent_relid, const char *sql)
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	Oid			previous;
-	int			ret;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(cf_relation_owner(parent_relid),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
-	previous = cf_begin_internal_write(parent_relid);
-	PG_TRY();
-	{
-		ret = SPI_execute(sql, false, 0);
-	}
-	PG_FINALLY();
-	{
-		cf_end_internal_write(previous);
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	return (int64) SPI_processed;
-}
-
-/*
  * TRUNCATE of a child: every counter it feeds becomes 0, and pending deltas
  * of those counters are cancelled.
  */
@@ -165,9 +133,10 @@ count_truncate(RelCounters *rc)
 		char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
 
 		cf_state_cancel_counter(def);
-		cf_update_parent_sql(def->parent_relid,
-							 psprintf("UPDATE %s SET %s = 0 WHERE %s OPERATOR(pg_catalog.<>) 0",
-									  cf_relation_sql(def->parent_relid), column, column));
+		cf_parent_write(def->parent_relid, def->target->parent_owner, NULL,
+						psprintf("UPDATE %s SET %s = 0 WHERE %s OPERATOR(pg_catalog.<>) 0",
+								 cf_relation_sql(def->parent_relid), column, column),
+						NULL, SPI_OK_UPDATE);
 	}
 	SPI_finish();
 }
@@ -219,16 +188,10 @@ static SPIPlanPtr
 count_plan(CounterDef *def)
 {
 	StringInfoData sql;
-	SPIPlanPtr	plan;
 	char	   *condition;
 
-	if (def->count_plan != NULL && SPI_plan_is_valid(def->count_plan))
+	if (cf_plan_is_current(&def->count_plan))
 		return def->count_plan;
-	if (def->count_plan != NULL)
-	{
-		SPI_freeplan(def->count_plan);
-		def->count_plan = NULL;
-	}
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM %s WHERE ",
@@ -241,12 +204,7 @@ count_plan(CounterDef *def)
 	if (condition != NULL)
 		appendStringInfo(&sql, " AND (%s)", condition);
 
-	plan = SPI_prepare(sql.data, def->nkeys, def->fk_types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	def->count_plan = plan;
-	return plan;
+	return cf_keep_plan(&def->count_plan, sql.data, def->nkeys, def->fk_types);
 }
 
 /*

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# counterfield benchmarks: the same schema five ways, measured in one cluster,
+# variants alternating within each round; medians and ratios to the baseline.
+#
+#   ROUNDS (default 5)      rounds of every timed scenario
+#   SECONDS_PER_RUN (10)    length of each pgbench run
+#   SCENARIOS ("B1 B2 B3 B4 B5 B6 B7")
+#   TIMEOUT_MS (60000)      a bulk statement running longer is cut off and reported as such
+# Needs PGHOST/PGPORT/PGUSER of a running server; test/run bench sets them.
+set -euo pipefail
+cd "$(dirname "$0")"
+rounds=${ROUNDS:-5}
+secs=${SECONDS_PER_RUN:-10}
+scenarios=${SCENARIOS:-"B1 B2 B3 B4 B5 B6 B7"}
+timeout_ms=${TIMEOUT_MS:-60000}
+variants=(base plrow plstmt cfstmt cftx)
+db=counterfield_bench
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+psql -Xq -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+export PGDATABASE=$db
+psql -Xq -v ON_ERROR_STOP=1 -f schema.sql >/dev/null
+for v in "${variants[@]}"; do psql -Xq -c "SELECT bench_setup('$v')" -c "VACUUM ANALYZE p_$v" >/dev/null; done
+
+q() { psql -XAtq -v ON_ERROR_STOP=1 "$@"; }
+
+# Milliseconds that one SQL statement takes, after an untimed reset.
+time_sql() {
+	local v=$1 sql=$2 reset=${3:-}
+	[ -n "$reset" ] && q -c "$reset" >/dev/null
+	q -c "VACUUM ANALYZE c_$v" -c "CHECKPOINT" >/dev/null
+	local ms
+	ms=$(q -c "SET statement_timeout = $timeout_ms" -c '\timing on' -c "$sql" 2>/dev/null |
+		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1) || true
+	awk -v ms="${ms:-}" -v limit="$timeout_ms" 'BEGIN { if (ms == "" || ms + 0 >= limit) print "timeout"; else print ms }'
+}
+
+# Median of the numbers read; ">limit" when any run timed out.
+median() {
+	awk -v limit="$timeout_ms" '$1 == "timeout" { t = 1; next } { print }
+		END { if (t) print "T" }' | sort -g | awk -v limit="$timeout_ms" '
+		$1 == "T" { t = 1; next } { a[++n] = $1 }
+		END { if (t) { print ">" limit; exit }
+		      if (n % 2) print a[(n + 1) / 2]; else printf "%.3f\n", (a[n / 2] + a[n / 2 + 1]) / 2 }'
+}
+
+# Records one measurement: scenario variant value.
+record() { echo "$3" >> "$out/$1.$2"; }
+
+# Parent updates, WAL bytes: counted around one extra, untimed run.
+extra() {
+	local s=$1 v=$2 sql=$3 reset=$4
+	q -c "$reset" >/dev/null
+	local lsn0 upd0 lsn1 upd1
+	lsn0=$(q -c "SELECT pg_current_wal_insert_lsn()")
+	q -c "SELECT pg_stat_force_next_flush()" >/dev/null 2>&1 || true
+	upd0=$(q -c "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'p_$v'")
+	q -c "SET statement_timeout = $timeout_ms" -c "$sql" >/dev/null 2>&1 || { echo "- -" > "$out/$s.$v.extra"; return; }
+	sleep 1
+	q -c "SELECT pg_stat_clear_snapshot()" >/dev/null
+	upd1=$(q -c "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'p_$v'")
+	lsn1=$(q -c "SELECT pg_current_wal_insert_lsn()")
+	echo "$((upd1 - upd0)) $(q -c "SELECT pg_wal_lsn_diff('$lsn1', '$lsn0')::bigint")" > "$out/$s.$v.extra"
+}
+
+bulk() {
+	local s=$1 sql_tmpl=$2 prep_tmpl=$3
+	for r in $(seq "$rounds"); do
+		for v in "${variants[@]}"; do
+			local sql=${sql_tmpl//@/$v} prep="SELECT bench_reset('$v'); ${prep_tmpl//@/$v}"
+			record "$s" "$v" "$(time_sql "$v" "$sql" "$prep")"
+		done
+	done
+	for v in "${variants[@]}"; do
+		extra "$s" "$v" "${sql_tmpl//@/$v}" "SELECT bench_reset('$v'); ${prep_tmpl//@/$v}"
+		echo "$(q -c "SELECT bench_drift('$v')")" > "$out/$s.$v.drift"
+	done
+}
+
+# Transactions per second of a pgbench script.
+tps() {
+	local clients=$1 script=$2
+	pgbench -n -c "$clients" -j "$clients" -T "$secs" -f "$script" 2>/dev/null |
+		sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+
+pgb() {
+	local s=$1 clients=$2 body=$3
+	for r in $(seq "$rounds"); do
+		for v in "${variants[@]}"; do
+			q -c "SELECT bench_reset('$v')" >/dev/null
+			printf '%s\n' "${body//@/$v}" > "$out/script.sql"
+			record "$s" "$v" "$(tps "$clients" "$out/script.sql")"
+		done
+	done
+	for v in "${variants[@]}"; do echo "$(q -c "SELECT bench_drift('$v')")" > "$out/$s.$v.drift"; done
+}
+
+# Peak resident memory (VmHWM, kB) of a backend running one transaction.
+memory() {
+	local s=B7
+	for v in "${variants[@]}"; do
+		q -c "SELECT bench_reset('$v')" >/dev/null
+		local kb
+		kb=$(psql -XAtq -v ON_ERROR_STOP=1 <<SQL | tail -1
+SELECT pg_backend_pid() AS pid \gset
+BEGIN;
+INSERT INTO c_$v (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, 1000000) g;
+COMMIT;
+\! sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/:pid/status
+SQL
+)
+		record "$s" "$v" "$kb"
+		echo "$(q -c "SELECT bench_drift('$v')")" > "$out/$s.$v.drift"
+	done
+}
+
+for s in $scenarios; do
+	case $s in
+	B1)
+		bulk B1a "INSERT INTO c_@ (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, 100000) g" ""
+		bulk B1b "INSERT INTO c_@ (p_id, payload) SELECT 1, g FROM generate_series(1, 100000) g" ""
+		bulk B1c "INSERT INTO c_@ (p_id, payload) SELECT g, g FROM generate_series(1, 100000) g" "" ;;
+	B2)
+		bulk B2 "UPDATE c_@ SET p_id = 1 + p_id % 1000" \
+			"INSERT INTO c_@ (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, 100000) g; SELECT counterfield.reinit('p_@', 'n') WHERE '@' LIKE 'cf%'; UPDATE p_@ p SET n = s.c FROM (SELECT p_id, count(*) c FROM c_@ GROUP BY 1) s WHERE p.id = s.p_id AND '@' LIKE 'pl%'" ;;
+	B3)
+		bulk B3 "DELETE FROM c_@" \
+			"INSERT INTO c_@ (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, 100000) g; SELECT counterfield.reinit('p_@', 'n') WHERE '@' LIKE 'cf%'; UPDATE p_@ p SET n = s.c FROM (SELECT p_id, count(*) c FROM c_@ GROUP BY 1) s WHERE p.id = s.p_id AND '@' LIKE 'pl%'" ;;
+	B4)
+		pgb B4 2 '\set p random(1, 10000)
+INSERT INTO c_@ (p_id, payload) VALUES (:p, 1);' ;;
+	B5)
+		pgb B5 2 "\\set p random(1, 10000)
+BEGIN;
+$(for i in $(seq 10); do echo 'INSERT INTO c_@ (p_id, payload) VALUES (:p, 1);'; done)
+COMMIT;" ;;
+	B6)
+		pgb B6 8 'BEGIN;
+INSERT INTO c_@ (p_id, payload) VALUES (1, 1);
+INSERT INTO c_@ (p_id, payload) VALUES (1, 2);
+INSERT INTO c_@ (p_id, payload) VALUES (1, 3);
+COMMIT;' ;;
+	B7) memory ;;
+	esac
+done
+
+# The report.
+describe() {
+	case $1 in
+	B1a) echo "B1 bulk INSERT 100k rows over 1,000 parents (ms)";;
+	B1b) echo "B1 bulk INSERT 100k rows into 1 parent (ms)";;
+	B1c) echo "B1 bulk INSERT 100k rows over 100k parents (ms)";;
+	B2) echo "B2 bulk UPDATE moving 100k rows (ms)";;
+	B3) echo "B3 bulk DELETE of 100k rows (ms)";;
+	B4) echo "B4 single-row INSERT per transaction, 10k parents, 2 clients (TPS)";;
+	B5) echo "B5 10 single-row INSERTs per transaction, one parent, 2 clients (TPS)";;
+	B6) echo "B6 hot parent: 3 INSERTs per transaction, 8 clients (TPS)";;
+	B7) echo "B7 peak backend memory, 1M-row transaction over 1k parents (kB)";;
+	esac
+}
+echo
+echo "counterfield benchmarks: $(psql -XAtq -c 'SHOW server_version') on $(nproc) cores, $rounds rounds, medians"
+printf '%-70s %-8s %12s %8s %10s %12s %6s\n' scenario variant median ratio "parent-upd" "WAL bytes" drift
+for f in "$out"/*.base; do
+	s=$(basename "$f" .base)
+	b=$(median < "$f")
+	for v in "${variants[@]}"; do
+		[ -f "$out/$s.$v" ] || continue
+		m=$(median < "$out/$s.$v")
+		ratio=$(awk -v m="$m" -v b="$b" 'BEGIN { if (m ~ /^>/ || b ~ /^>/) print "-"; else if (b > 0) printf "%.2fx", m / b; else print "-" }')
+		upd=- wal=-
+		[ -f "$out/$s.$v.extra" ] && read -r upd wal < "$out/$s.$v.extra"
+		drift=$(cat "$out/$s.$v.drift" 2>/dev/null || echo -)
+		printf '%-70s %-8s %12s %8s %10s %12s %6s\n' "$(describe "$s")" "$v" "$m" "$ratio" "$upd" "$wal" "$drift"
+	done
+done
