@@ -54,6 +54,14 @@ CREATE FUNCTION counterfield.parent_trigger() RETURNS trigger
     AS 'MODULE_PATHNAME', 'counterfield_parent_trigger'
     LANGUAGE C;
 
+-- Counters whose tables or columns are dropped go with them.
+CREATE FUNCTION counterfield.sql_drop() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'counterfield_sql_drop'
+    LANGUAGE C;
+
+CREATE EVENT TRIGGER counterfield_sql_drop ON sql_drop
+    EXECUTE FUNCTION counterfield.sql_drop();
+
 -- User interface.
 CREATE FUNCTION counterfield.add_counter(
     parent          pg_catalog.regclass,

@@ -63,3 +63,4 @@ DROP TABLE tagging, tag;
 -- the state cache is empty after statement-mode writes
 SELECT counterfield.has_tracked_states();
 SELECT * FROM counterfield.tracked_states();
+DROP TABLE review, review_request;

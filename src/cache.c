@@ -20,6 +20,7 @@
 #include "catalog/pg_attribute.h"
 #include "executor/executor.h"
 #include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -109,8 +110,8 @@ read_attnums(Datum array, AttrNumber *attnums)
 }
 
 /* Does the relation still have this live column? */
-static bool
-column_exists(Oid relid, AttrNumber attnum)
+bool
+cf_column_exists(Oid relid, AttrNumber attnum)
 {
 	HeapTuple	tuple;
 	bool		result;
@@ -246,14 +247,18 @@ load_defs(void)
 		def->condition = isnull ? NULL : (Expr *) stringToNode(TextDatumGetCString(condition));
 		def->transactional = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
 
+		/* Track both tables, so that DDL that mends this counter reloads it. */
+		rel_entry(defs, def->parent_relid);
+		rel_entry(defs, def->child_relid);
+
 		/* A counter whose table or column is gone counts nothing. */
 		if (n != def->nkeys || get_rel_name(def->parent_relid) == NULL ||
 			get_rel_name(def->child_relid) == NULL ||
-			!column_exists(def->parent_relid, def->counter_attnum))
+			!cf_column_exists(def->parent_relid, def->counter_attnum))
 			usable = false;
 		for (int k = 0; k < def->nkeys && usable; k++)
-			usable = column_exists(def->child_relid, def->fk_attnums[k]) &&
-				column_exists(def->parent_relid, parent_attnums[k]);
+			usable = cf_column_exists(def->child_relid, def->fk_attnums[k]) &&
+				cf_column_exists(def->parent_relid, parent_attnums[k]);
 		if (!usable)
 			continue;
 
@@ -267,6 +272,17 @@ load_defs(void)
 								  &def->fk_types[k], &typmod, &collation);
 			get_typlenbyval(def->fk_types[k], &def->fk_typlen[k], &def->fk_typbyval[k]);
 		}
+		/* After ALTER COLUMN TYPE the key types may no longer match. */
+		for (int k = 0; k < def->nkeys && usable; k++)
+		{
+			Oid			parent_type = get_atttype(def->parent_relid, parent_attnums[k]);
+
+			usable = def->fk_types[k] == parent_type ||
+				(IsBinaryCoercible(def->fk_types[k], parent_type) &&
+				 IsBinaryCoercible(parent_type, def->fk_types[k]));
+		}
+		if (!usable)
+			continue;
 		if (def->condition)
 		{
 			def->condition = expression_planner(def->condition);

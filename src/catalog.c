@@ -11,7 +11,12 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/dependency.h"
 #include "catalog/index.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_trigger.h"
+#include "commands/event_trigger.h"
+#include "commands/extension.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
@@ -644,92 +649,93 @@ catalog_write(const char *sql, int nargs, Oid *types, Datum *values, const char 
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
-/* Runs a DDL command built from quoted names. */
-static void
-run_ddl(const char *fmt, const char *relname, const char *extra)
+/* The triggers counterfield places: on which role of a table, name, definition. */
+typedef struct TriggerSpec
 {
-	char	   *sql = extra ? psprintf(fmt, relname, extra) : psprintf(fmt, relname);
-	int			ret = SPI_execute(sql, false, 0);
+	bool		on_child;
+	const char *name;
+	const char *sql;
+} TriggerSpec;
 
-	if (ret != SPI_OK_UTILITY)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-}
-
-/* Child triggers: name, then the CREATE TRIGGER text. */
-static const char *const child_triggers[][2] = {
-	{"counterfield_insert",
-	"CREATE TRIGGER counterfield_insert AFTER INSERT ON %s"
-	" REFERENCING NEW TABLE AS counterfield_new"
+static const TriggerSpec trigger_specs[] = {
+	{true, "counterfield_insert",
+		"CREATE TRIGGER counterfield_insert AFTER INSERT ON %s"
+		" REFERENCING NEW TABLE AS counterfield_new"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
-	{"counterfield_update",
-	"CREATE TRIGGER counterfield_update AFTER UPDATE ON %s"
-	" REFERENCING OLD TABLE AS counterfield_old NEW TABLE AS counterfield_new"
+	{true, "counterfield_update",
+		"CREATE TRIGGER counterfield_update AFTER UPDATE ON %s"
+		" REFERENCING OLD TABLE AS counterfield_old NEW TABLE AS counterfield_new"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
-	{"counterfield_delete",
-	"CREATE TRIGGER counterfield_delete AFTER DELETE ON %s"
-	" REFERENCING OLD TABLE AS counterfield_old"
+	{true, "counterfield_delete",
+		"CREATE TRIGGER counterfield_delete AFTER DELETE ON %s"
+		" REFERENCING OLD TABLE AS counterfield_old"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
-	{"counterfield_truncate",
-	"CREATE TRIGGER counterfield_truncate AFTER TRUNCATE ON %s"
+	{true, "counterfield_truncate",
+		"CREATE TRIGGER counterfield_truncate AFTER TRUNCATE ON %s"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
+	{false, "counterfield_guard_insert",
+		"CREATE TRIGGER counterfield_guard_insert BEFORE INSERT ON %s"
+	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()"},
+	{false, "counterfield_guard_update",
+		"CREATE TRIGGER counterfield_guard_update BEFORE UPDATE ON %s"
+	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()"},
 };
+
+/* Does the catalog have a counter with relid in the given column? */
+static bool
+catalog_mentions(Oid relid, const char *column)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	spi_run(psprintf("SELECT 1 FROM counterfield.counter"
+					 " WHERE %s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass", column),
+			1, types, values, NULL, false, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
 
 /*
  * Makes the triggers on a table match the catalog: the child triggers while
- * it feeds a counter; the guards while it holds one, the UPDATE guard
- * listening to the counter and key columns.
+ * it feeds a counter, the guards while it holds one.  Each trigger depends
+ * on the extension, so that DROP EXTENSION removes it.
  */
 static void
 sync_triggers(Oid relid)
 {
-	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	char	   *relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-													 get_rel_name(relid));
-	bool		is_child;
-	StringInfoData columns;
-	bool		has_guard;
+	char	   *relname;
+	bool		need[2];
+	ObjectAddress extension;
 
-	spi_run("SELECT 1 FROM counterfield.counter WHERE child OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
-			1, types, values, NULL, false, SPI_OK_SELECT);
-	is_child = SPI_processed > 0;
-	for (int i = 0; i < lengthof(child_triggers); i++)
+	if (get_rel_name(relid) == NULL)
+		return;
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+	need[0] = catalog_mentions(relid, "parent");
+	need[1] = catalog_mentions(relid, "child");
+	ObjectAddressSet(extension, ExtensionRelationId, get_extension_oid("counterfield", false));
+
+	for (int i = 0; i < lengthof(trigger_specs); i++)
 	{
-		bool		exists = OidIsValid(get_trigger_oid(relid, child_triggers[i][0], true));
+		const TriggerSpec *spec = &trigger_specs[i];
+		Oid			trigger = get_trigger_oid(relid, spec->name, true);
+		int			ret;
 
-		if (is_child && !exists)
-			run_ddl(child_triggers[i][1], relname, NULL);
-		else if (!is_child && exists)
-			run_ddl(psprintf("DROP TRIGGER %s ON %%s", child_triggers[i][0]), relname, NULL);
+		if (need[spec->on_child] == OidIsValid(trigger))
+			continue;
+		ret = SPI_execute(OidIsValid(trigger) ?
+						  psprintf("DROP TRIGGER %s ON %s", spec->name, relname) :
+						  psprintf(spec->sql, relname),
+						  false, 0);
+		if (ret != SPI_OK_UTILITY)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		if (!OidIsValid(trigger))
+		{
+			ObjectAddress address;
+
+			ObjectAddressSet(address, TriggerRelationId, get_trigger_oid(relid, spec->name, false));
+			recordDependencyOn(&address, &extension, DEPENDENCY_AUTO);
+		}
 	}
-
-	spi_run("SELECT DISTINCT a.attname FROM counterfield.counter c"
-			" CROSS JOIN LATERAL pg_catalog.unnest(c.parent_attnums OPERATOR(pg_catalog.||) c.counter_attnum) AS k(attnum)"
-			" JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.parent"
-			" AND a.attnum OPERATOR(pg_catalog.=) k.attnum"
-			" WHERE c.parent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass ORDER BY 1",
-			1, types, values, NULL, false, SPI_OK_SELECT);
-	initStringInfo(&columns);
-	for (uint64 row = 0; row < SPI_processed; row++)
-		appendStringInfo(&columns, "%s%s", row > 0 ? ", " : "",
-						 quote_identifier(SPI_getvalue(SPI_tuptable->vals[row],
-													   SPI_tuptable->tupdesc, 1)));
-
-	has_guard = OidIsValid(get_trigger_oid(relid, "counterfield_guard_insert", true));
-	if (OidIsValid(get_trigger_oid(relid, "counterfield_guard_update", true)))
-		run_ddl("DROP TRIGGER counterfield_guard_update ON %s", relname, NULL);
-	if (columns.len > 0)
-	{
-		if (!has_guard)
-			run_ddl("CREATE TRIGGER counterfield_guard_insert BEFORE INSERT ON %s"
-					" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()",
-					relname, NULL);
-		run_ddl("CREATE TRIGGER counterfield_guard_update BEFORE UPDATE OF %2$s ON %1$s"
-				" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()",
-				relname, columns.data);
-	}
-	else if (has_guard)
-		run_ddl("DROP TRIGGER counterfield_guard_insert ON %s", relname, NULL);
 }
 
 PG_FUNCTION_INFO_V1(counterfield_add_counter);
@@ -998,4 +1004,92 @@ counterfield_catalog_trigger(PG_FUNCTION_ARGS)
 						"counterfield_catalog_trigger")));
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
+}
+
+/* Are the tables and every column that a catalog row names still there? */
+static bool
+counter_intact(HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Oid			parent = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
+	Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull));
+	AttrNumber	attnums[INDEX_MAX_KEYS];
+	Datum		condition;
+	int			n;
+
+	if (get_rel_name(parent) == NULL || get_rel_name(child) == NULL ||
+		!cf_column_exists(parent, DatumGetInt16(SPI_getbinval(tuple, desc, 4, &isnull))))
+		return false;
+	n = int2array_to_attnums(SPI_getbinval(tuple, desc, 5, &isnull), attnums);
+	for (int k = 0; k < n; k++)
+		if (!cf_column_exists(parent, attnums[k]))
+			return false;
+	n = int2array_to_attnums(SPI_getbinval(tuple, desc, 6, &isnull), attnums);
+	for (int k = 0; k < n; k++)
+		if (!cf_column_exists(child, attnums[k]))
+			return false;
+	condition = SPI_getbinval(tuple, desc, 7, &isnull);
+	if (!isnull)
+	{
+		Bitmapset  *attnos = NULL;
+		int			attno = -1;
+
+		pull_varattnos(stringToNode(TextDatumGetCString(condition)), 1, &attnos);
+		while ((attno = bms_next_member(attnos, attno)) >= 0)
+			if (attno + FirstLowInvalidHeapAttributeNumber > 0 &&
+				!cf_column_exists(child, attno + FirstLowInvalidHeapAttributeNumber))
+				return false;
+	}
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(counterfield_sql_drop);
+
+/*
+ * sql_drop event trigger: counters whose parent, child or columns were
+ * dropped are removed, with the triggers that only they needed.
+ */
+Datum
+counterfield_sql_drop(PG_FUNCTION_ARGS)
+{
+	List	   *ids = NIL;
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by event trigger manager",
+						"counterfield_sql_drop")));
+	if (!OidIsValid(cf_catalog_relid(true)))
+		PG_RETURN_NULL();
+
+	spi_connect();
+	spi_run("SELECT id, parent::pg_catalog.oid, child::pg_catalog.oid, counter_attnum,"
+			" parent_attnums, fk_attnums, condition FROM counterfield.counter",
+			0, NULL, NULL, NULL, false, SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		if (counter_intact(tuple, desc))
+			continue;
+		ids = lappend_int(ids, DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull)));
+		relids = list_append_unique_oid(relids, DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull)));
+		relids = list_append_unique_oid(relids, DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull)));
+	}
+	foreach(lc, ids)
+	{
+		Oid			types[1] = {INT4OID};
+		Datum		values[1] = {Int32GetDatum(lfirst_int(lc))};
+
+		catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
+					  1, types, values, NULL, SPI_OK_DELETE);
+	}
+	foreach(lc, relids)
+		sync_triggers(lfirst_oid(lc));
+	SPI_finish();
+	PG_RETURN_NULL();
 }

@@ -97,20 +97,25 @@ pgb() {
 	for v in "${variants[@]}"; do echo "$(q -c "SELECT bench_drift('$v')")" > "$out/$s.$v.drift"; done
 }
 
-# Peak resident memory (VmHWM, kB) of a backend running one transaction.
+# Peak resident memory (VmHWM, kB) of a backend running one transaction
+# that inserts 1M rows over 1k parents; read from /proc while it waits.
 memory() {
 	local s=B7
 	for v in "${variants[@]}"; do
 		q -c "SELECT bench_reset('$v')" >/dev/null
-		local kb
-		kb=$(psql -XAtq -v ON_ERROR_STOP=1 <<SQL | tail -1
-SELECT pg_backend_pid() AS pid \gset
-BEGIN;
-INSERT INTO c_$v (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, 1000000) g;
-COMMIT;
-\! sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/:pid/status
-SQL
-)
+		PGAPPNAME="bench_b7_$v" psql -XAtq -c "SET statement_timeout = $timeout_ms" \
+			-c "BEGIN" \
+			-c "INSERT INTO c_$v (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, 1000000) g" \
+			-c "COMMIT" -c "SELECT pg_sleep(3)" >/dev/null 2>&1 &
+		local client=$! pid="" kb=timeout
+		for _ in $(seq 600); do
+			pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'bench_b7_$v' AND query LIKE 'SELECT pg_sleep%'")
+			[ -n "$pid" ] && break
+			kill -0 "$client" 2>/dev/null || break
+			sleep 0.5
+		done
+		[ -n "$pid" ] && kb=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status")
+		wait "$client" || true
 		record "$s" "$v" "$kb"
 		echo "$(q -c "SELECT bench_drift('$v')")" > "$out/$s.$v.drift"
 	done

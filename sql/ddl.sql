@@ -1,0 +1,87 @@
+-- Living with DDL: renames keep counting (definitions are kept by OID and
+-- attribute number); dropping a table or a column a counter needs removes
+-- the counter and the triggers only it needed.
+CREATE TABLE dpar (id int PRIMARY KEY, n int, m int);
+CREATE TABLE dchi (id serial PRIMARY KEY, dpar_id int REFERENCES dpar ON DELETE CASCADE,
+                   flag bool DEFAULT true);
+INSERT INTO dpar VALUES (1), (2);
+SELECT counterfield.add_counter('dpar', 'n', 'dchi');
+SELECT counterfield.add_counter('dpar', 'm', 'dchi', condition => 'flag');
+INSERT INTO dchi (dpar_id) VALUES (1), (1), (2);
+
+-- renames of tables and columns keep counting
+ALTER TABLE dpar RENAME TO dparent;
+ALTER TABLE dchi RENAME TO dchild;
+ALTER TABLE dparent RENAME COLUMN n TO total;
+ALTER TABLE dparent RENAME COLUMN id TO pid;
+ALTER TABLE dchild RENAME COLUMN dpar_id TO parent_ref;
+ALTER TABLE dchild RENAME COLUMN flag TO live;
+INSERT INTO dchild (parent_ref) VALUES (2), (2);
+UPDATE dchild SET live = false WHERE id = 1;
+INSERT INTO dparent VALUES (3);
+SELECT parent, counter_column, child, fk_columns, parent_columns, condition FROM counterfield.counters;
+SELECT mismatches('dparent', 'total', 'dchild', 'parent_ref', 'pid')
+     + mismatches('dparent', 'm', 'dchild', 'parent_ref', 'pid', 'live') AS mismatches;
+SELECT * FROM counterfield.verify();
+
+-- the repair path: triggers disabled for a while, then verify and reinit
+ALTER TABLE dchild DISABLE TRIGGER counterfield_insert;
+INSERT INTO dchild (parent_ref) VALUES (1);
+ALTER TABLE dchild ENABLE TRIGGER counterfield_insert;
+SELECT * FROM counterfield.verify() ORDER BY 2;
+SELECT counterfield.reinit('dparent', 'total'), counterfield.reinit('dparent', 'm');
+SELECT * FROM counterfield.verify();
+-- counterfield.enabled = off pauses counting for a bulk load
+SET counterfield.enabled = off;
+INSERT INTO dchild (parent_ref) SELECT 1 FROM generate_series(1, 10);
+RESET counterfield.enabled;
+SELECT count(*) AS drifted FROM counterfield.verify();
+SELECT counterfield.reinit('dparent', 'total'), counterfield.reinit('dparent', 'm');
+SELECT count(*) AS drifted FROM counterfield.verify();
+
+-- dropping a column the condition uses removes only that counter
+ALTER TABLE dchild DROP COLUMN live;
+SELECT counter_column FROM counterfield.counters;
+INSERT INTO dchild (parent_ref) VALUES (1);
+SELECT mismatches('dparent', 'total', 'dchild', 'parent_ref', 'pid') AS mismatches;
+-- dropping the counter column removes the counter and its triggers
+ALTER TABLE dparent DROP COLUMN total;
+SELECT count(*) AS counters FROM counterfield.counters;
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'counterfield%' ORDER BY 1, 2;
+INSERT INTO dchild (parent_ref) VALUES (1);
+INSERT INTO dparent VALUES (4);
+-- dropping the fk column
+ALTER TABLE dparent ADD COLUMN total int;
+SELECT counterfield.add_counter('dparent', 'total', 'dchild');
+ALTER TABLE dchild DROP COLUMN parent_ref;
+SELECT count(*) AS counters FROM counterfield.counters;
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'counterfield%' ORDER BY 1, 2;
+-- dropping the child, then the parent
+ALTER TABLE dchild ADD COLUMN parent_ref int REFERENCES dparent;
+SELECT counterfield.add_counter('dparent', 'total', 'dchild');
+DROP TABLE dchild;
+SELECT count(*) AS counters FROM counterfield.counters;
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'counterfield%' ORDER BY 1, 2;
+INSERT INTO dparent VALUES (5);
+CREATE TABLE dchild (parent_ref int REFERENCES dparent);
+SELECT counterfield.add_counter('dparent', 'total', 'dchild');
+DROP TABLE dparent CASCADE;
+SELECT count(*) AS counters FROM counterfield.counters;
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'counterfield%' ORDER BY 1, 2;
+INSERT INTO dchild VALUES (1);
+DROP TABLE dchild;
+
+-- changing the type of a key column leaves the counter unused, not broken
+CREATE TABLE kp (id int PRIMARY KEY, n int);
+CREATE TABLE kc (kp_id int);
+INSERT INTO kp VALUES (1);
+SELECT counterfield.add_counter('kp', 'n', 'kc', fk_columns => '{kp_id}');
+INSERT INTO kc VALUES (1);
+ALTER TABLE kc ALTER COLUMN kp_id TYPE bigint;
+INSERT INTO kc VALUES (1);
+SELECT * FROM kp;
+ALTER TABLE kc ALTER COLUMN kp_id TYPE int;
+SELECT counterfield.reinit('kp', 'n');
+INSERT INTO kc VALUES (1);
+SELECT mismatches('kp', 'n', 'kc', 'kp_id') AS mismatches;
+DROP TABLE kc, kp;

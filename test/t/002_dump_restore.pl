@@ -1,0 +1,74 @@
+# pg_dump and pg_restore of a database with counters, plain and custom
+# format, into a fresh cluster: counters and their values come back, counting
+# continues, and nothing is counted twice while the data is loaded.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $old = PostgreSQL::Test::Cluster->new('old');
+$old->init;
+$old->start;
+$old->safe_psql('postgres', q{
+CREATE DATABASE app;
+});
+$old->safe_psql('app', q{
+CREATE EXTENSION counterfield;
+CREATE TABLE review_request (id int PRIMARY KEY, review_count int, ship_it_count bigint);
+CREATE TABLE review (id serial PRIMARY KEY,
+                     review_request_id int REFERENCES review_request ON DELETE CASCADE,
+                     ship_it boolean NOT NULL DEFAULT false);
+CREATE TABLE note (id int PRIMARY KEY, parent_id int REFERENCES note, reply_count int);
+INSERT INTO review_request SELECT g FROM generate_series(1, 50) g;
+SELECT counterfield.add_counter('review_request', 'review_count', 'review');
+SELECT counterfield.add_counter('review_request', 'ship_it_count', 'review',
+                                condition => 'ship_it', flush => 'transaction');
+SELECT counterfield.add_counter('note', 'reply_count', 'note');
+INSERT INTO review (review_request_id, ship_it)
+  SELECT 1 + g % 50, g % 3 = 0 FROM generate_series(1, 2000) g;
+INSERT INTO note VALUES (1, NULL), (2, 1), (3, 1), (4, 2);
+});
+
+my $truth = q{
+SELECT (SELECT count(*) FROM review_request r
+         WHERE (review_count, ship_it_count) IS DISTINCT FROM
+               ((SELECT count(*) FROM review v WHERE v.review_request_id = r.id),
+                (SELECT count(*) FROM review v WHERE v.review_request_id = r.id AND ship_it)))
+     + (SELECT count(*) FROM note n
+         WHERE reply_count IS DISTINCT FROM (SELECT count(*) FROM note c WHERE c.parent_id = n.id))};
+my $values = q{SELECT string_agg(review_count || '/' || ship_it_count, ' ' ORDER BY id) FROM review_request};
+is($old->safe_psql('app', $truth), '0', 'counters exact before the dump');
+my $before = $old->safe_psql('app', $values);
+
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+$old->command_ok([ 'pg_dump', '-d', $old->connstr('app'), '-f', "$tmp/app.sql" ], 'plain dump');
+$old->command_ok([ 'pg_dump', '-Fc', '-d', $old->connstr('app'), '-f', "$tmp/app.dump" ], 'custom dump');
+
+my $new = PostgreSQL::Test::Cluster->new('new');
+$new->init;
+$new->start;
+$new->safe_psql('postgres', 'CREATE DATABASE plain; CREATE DATABASE custom;');
+$new->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $new->connstr('plain'),
+	'-f', "$tmp/app.sql" ], 'plain restore');
+$new->command_ok([ 'pg_restore', '-d', $new->connstr('custom'), "$tmp/app.dump" ], 'custom restore');
+
+for my $db ('plain', 'custom')
+{
+	is($new->safe_psql($db, $values), $before, "$db: counter values restored, not counted twice");
+	is($new->safe_psql($db, $truth), '0', "$db: counters exact after restore");
+	is($new->safe_psql($db, 'SELECT count(*) FROM counterfield.counters'), '3',
+		"$db: counter definitions restored");
+	$new->safe_psql($db, q{
+INSERT INTO review (review_request_id, ship_it) SELECT 1 + g % 50, true FROM generate_series(1, 500) g;
+UPDATE review SET review_request_id = 7 WHERE id % 10 = 0;
+DELETE FROM review WHERE id % 7 = 0;
+INSERT INTO note VALUES (5, 1), (6, 5);
+});
+	is($new->safe_psql($db, $truth), '0', "$db: counting continues after restore");
+	is($new->safe_psql($db, 'SELECT count(*) FROM counterfield.verify()'), '0', "$db: verify() is empty");
+}
+
+$old->stop;
+$new->stop;
+done_testing();
