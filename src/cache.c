@@ -92,9 +92,9 @@ free_defs(CounterDefs *defs)
 	MemoryContextDelete(defs->cxt);
 }
 
-/* Reads an int2[] column into attnums; returns the number of elements. */
-static int
-read_attnums(Datum array, AttrNumber *attnums)
+/* Reads an int2[] of attribute numbers; returns the number of elements. */
+int
+cf_read_attnums(Datum array, AttrNumber *attnums)
 {
 	Datum	   *elems;
 	bool	   *nulls;
@@ -103,7 +103,7 @@ read_attnums(Datum array, AttrNumber *attnums)
 	deconstruct_array(DatumGetArrayTypeP(array), INT2OID, 2, true, TYPALIGN_SHORT,
 					  &elems, &nulls, &n);
 	if (n < 1 || n > INDEX_MAX_KEYS)
-		elog(ERROR, "invalid key array in counterfield catalog");
+		elog(ERROR, "invalid array of attribute numbers");
 	for (int i = 0; i < n; i++)
 		attnums[i] = DatumGetInt16(elems[i]);
 	return n;
@@ -241,8 +241,8 @@ load_defs(void)
 		def->parent_relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
 		def->counter_attnum = DatumGetInt16(SPI_getbinval(tuple, desc, 3, &isnull));
 		def->child_relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 4, &isnull));
-		def->nkeys = read_attnums(SPI_getbinval(tuple, desc, 5, &isnull), def->fk_attnums);
-		n = read_attnums(SPI_getbinval(tuple, desc, 6, &isnull), parent_attnums);
+		def->nkeys = cf_read_attnums(SPI_getbinval(tuple, desc, 5, &isnull), def->fk_attnums);
+		n = cf_read_attnums(SPI_getbinval(tuple, desc, 6, &isnull), parent_attnums);
 		condition = SPI_getbinval(tuple, desc, 7, &isnull);
 		def->condition = isnull ? NULL : (Expr *) stringToNode(TextDatumGetCString(condition));
 		def->transactional = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));

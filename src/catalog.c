@@ -159,21 +159,6 @@ names_to_attnums(Relation rel, ArrayType *names, const char *argname, AttrNumber
 	return n;
 }
 
-/* Reads an int2[] datum into attribute numbers; returns the count. */
-static int
-int2array_to_attnums(Datum array, AttrNumber *attnums)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	deconstruct_array(DatumGetArrayTypeP(array), INT2OID, 2, true, TYPALIGN_SHORT,
-					  &elems, &nulls, &n);
-	for (int i = 0; i < n && i < INDEX_MAX_KEYS; i++)
-		attnums[i] = DatumGetInt16(elems[i]);
-	return Min(n, INDEX_MAX_KEYS);
-}
-
 /* Builds an int2[] datum from attribute numbers. */
 static Datum
 attnums_to_int2array(AttrNumber *attnums, int n)
@@ -213,9 +198,9 @@ keys_from_foreign_key(NewCounter *nc, bool fk_given)
 		bool		isnull;
 		AttrNumber	conkey[INDEX_MAX_KEYS];
 		AttrNumber	confkey[INDEX_MAX_KEYS];
-		int			n = int2array_to_attnums(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull), conkey);
+		int			n = cf_read_attnums(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull), conkey);
 
-		int2array_to_attnums(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull), confkey);
+		cf_read_attnums(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull), confkey);
 		if (fk_given &&
 			(n != nc->nkeys || memcmp(conkey, nc->fk_attnums, sizeof(AttrNumber) * n) != 0))
 			continue;
@@ -1020,11 +1005,11 @@ counter_intact(HeapTuple tuple, TupleDesc desc)
 	if (get_rel_name(parent) == NULL || get_rel_name(child) == NULL ||
 		!cf_column_exists(parent, DatumGetInt16(SPI_getbinval(tuple, desc, 4, &isnull))))
 		return false;
-	n = int2array_to_attnums(SPI_getbinval(tuple, desc, 5, &isnull), attnums);
+	n = cf_read_attnums(SPI_getbinval(tuple, desc, 5, &isnull), attnums);
 	for (int k = 0; k < n; k++)
 		if (!cf_column_exists(parent, attnums[k]))
 			return false;
-	n = int2array_to_attnums(SPI_getbinval(tuple, desc, 6, &isnull), attnums);
+	n = cf_read_attnums(SPI_getbinval(tuple, desc, 6, &isnull), attnums);
 	for (int k = 0; k < n; k++)
 		if (!cf_column_exists(child, attnums[k]))
 			return false;

@@ -139,6 +139,7 @@ extern RelCounters *cf_defs_for_rel(CounterDefs *defs, Oid relid);
 extern CounterDef *cf_defs_counter(CounterDefs *defs, int32 id);
 extern Oid	cf_catalog_relid(bool missing_ok);
 extern bool cf_column_exists(Oid relid, AttrNumber attnum);
+extern int	cf_read_attnums(Datum array, AttrNumber *attnums);
 
 /* state.c */
 extern void cf_state_init(void);
