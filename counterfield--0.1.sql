@@ -133,6 +133,7 @@ SELECT c.id,
   FROM counterfield.counter c
   JOIN pg_catalog.pg_attribute pa
     ON pa.attrelid OPERATOR(pg_catalog.=) c.parent
-   AND pa.attnum OPERATOR(pg_catalog.=) c.counter_attnum;
+   AND pa.attnum OPERATOR(pg_catalog.=) c.counter_attnum
+ ORDER BY c.id;
 
 GRANT SELECT ON counterfield.counters TO PUBLIC;

@@ -23,6 +23,7 @@
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "catalog/partition.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -253,17 +254,31 @@ count_datum(int64 count, Oid type, const char *column)
 	return Int64GetDatum(count);
 }
 
+/*
+ * Maps an attribute number of the table that holds a counter to the same
+ * column of the partition a row trigger fired on.
+ */
+static AttrNumber
+map_attnum(Oid root, Oid relid, AttrNumber attnum)
+{
+	if (root == relid)
+		return attnum;
+	return get_attnum(relid, get_attname(root, attnum, false));
+}
+
 /* The true value of a counter for a parent row being inserted or re-keyed. */
 static Datum
-initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc)
+initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 {
 	Datum		key[INDEX_MAX_KEYS];
-	Form_pg_attribute att = TupleDescAttr(desc, def->counter_attnum - 1);
+	Form_pg_attribute att = TupleDescAttr(desc, map_attnum(def->parent_relid, relid,
+															def->counter_attnum) - 1);
 	int64		count = 0;
 	bool		isnull = false;
 
 	for (int k = 0; k < def->nkeys && !isnull; k++)
-		key[k] = heap_getattr(tuple, def->target->attnums[k], desc, &isnull);
+		key[k] = heap_getattr(tuple, map_attnum(def->parent_relid, relid, def->target->attnums[k]),
+							  desc, &isnull);
 	if (!isnull)
 		count = cf_count_children(def, key) - cf_state_pending(def, key);
 	return count_datum(count, att->atttypid, NameStr(att->attname));
@@ -271,15 +286,17 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc)
 
 /* Has any key column of the target changed between two row versions? */
 static bool
-key_changed(CounterTarget *target, HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
+key_changed(CounterTarget *target, HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc,
+			Oid relid)
 {
 	for (int k = 0; k < target->nkeys; k++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, target->attnums[k] - 1);
+		AttrNumber	attnum = map_attnum(target->parent_relid, relid, target->attnums[k]);
+		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
 		bool		oldnull;
 		bool		newnull;
-		Datum		oldval = heap_getattr(oldtuple, target->attnums[k], desc, &oldnull);
-		Datum		newval = heap_getattr(newtuple, target->attnums[k], desc, &newnull);
+		Datum		oldval = heap_getattr(oldtuple, attnum, desc, &oldnull);
+		Datum		newval = heap_getattr(newtuple, attnum, desc, &newnull);
 
 		if (oldnull != newnull ||
 			(!oldnull && !datum_image_eq(oldval, newval, att->attbyval, att->attlen)))
@@ -302,6 +319,8 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TriggerEvent event;
 	Relation	rel;
+	Oid			relid;
+	Oid			root;
 	TupleDesc	desc;
 	HeapTuple	newtuple;
 	CounterDefs *defs;
@@ -323,17 +342,31 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 		protocol_error(funcname, "must be fired for INSERT or UPDATE");
 
 	rel = trigdata->tg_relation;
+	relid = RelationGetRelid(rel);
 	desc = RelationGetDescr(rel);
 	newtuple = TRIGGER_FIRED_BY_INSERT(event) ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
-	if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(RelationGetRelid(rel)))
-		return PointerGetDatum(newtuple);
 
+	/* On a partition, the counters are those of the partitioned table. */
 	defs = cf_defs_acquire();
-	rc = cf_defs_for_rel(defs, RelationGetRelid(rel));
+	root = relid;
+	rc = cf_defs_for_rel(defs, relid);
+	if ((rc == NULL || rc->as_parent == NIL) && rel->rd_rel->relispartition)
+	{
+		foreach(lc, get_partition_ancestors(relid))
+		{
+			rc = cf_defs_for_rel(defs, lfirst_oid(lc));
+			root = lfirst_oid(lc);
+			if (rc != NULL && rc->as_parent != NIL)
+				break;
+		}
+	}
+	if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(root))
+		rc = NULL;
+
 	foreach(lc, rc ? rc->as_parent : NIL)
 	{
 		CounterDef *def = lfirst(lc);
-		AttrNumber	attnum = def->counter_attnum;
+		AttrNumber	attnum = map_attnum(root, relid, def->counter_attnum);
 		bool		newnull;
 		Datum		newval = heap_getattr(newtuple, attnum, desc, &newnull);
 
@@ -342,7 +375,7 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 		if (TRIGGER_FIRED_BY_INSERT(event))
 		{
 			cols[ncols] = attnum;
-			values[ncols] = initial_count(def, newtuple, desc);
+			values[ncols] = initial_count(def, newtuple, desc, relid);
 			nulls[ncols++] = false;
 		}
 		else
@@ -354,10 +387,10 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 
 			if (newnull)
 				continue;		/* NULL marks the value "not yet counted" */
-			if (!oldnull && key_changed(def->target, oldtuple, newtuple, desc))
+			if (!oldnull && key_changed(def->target, oldtuple, newtuple, desc, relid))
 			{
 				cols[ncols] = attnum;
-				values[ncols] = initial_count(def, newtuple, desc);
+				values[ncols] = initial_count(def, newtuple, desc, relid);
 				nulls[ncols++] = false;
 			}
 			else if (oldnull || !datum_image_eq(oldval, newval, att->attbyval, att->attlen))
