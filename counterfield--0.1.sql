@@ -133,7 +133,6 @@ SELECT c.id,
   FROM counterfield.counter c
   JOIN pg_catalog.pg_attribute pa
     ON pa.attrelid OPERATOR(pg_catalog.=) c.parent
-   AND pa.attnum OPERATOR(pg_catalog.=) c.counter_attnum
- ORDER BY c.id;
+   AND pa.attnum OPERATOR(pg_catalog.=) c.counter_attnum;
 
 GRANT SELECT ON counterfield.counters TO PUBLIC;
