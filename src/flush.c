@@ -132,14 +132,22 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	return (int64) SPI_processed;
 }
 
-/* Appends "p.k1 OPERATOR(=) d.cf_k1 AND ..." for the target's key. */
+/*
+ * Appends "p.k1 OPERATOR(=) d.cf_k1 AND ..." for the target's key, and
+ * "p.k1 OPERATOR(=) ANY ($1) AND ..." so that the parent is read through its
+ * key index rather than scanned whole.
+ */
 static void
 append_key_join(StringInfo sql, CounterTarget *target)
 {
 	for (int k = 0; k < target->nkeys; k++)
-		appendStringInfo(sql, "%sp.%s %s d.cf_k%d", k > 0 ? " AND " : "",
-						 cf_column_sql(target->parent_relid, target->attnums[k]),
-						 cf_operator_sql(cf_equality_operator(target->types[k])), k + 1);
+	{
+		char	   *column = cf_column_sql(target->parent_relid, target->attnums[k]);
+		char	   *eq = cf_operator_sql(cf_equality_operator(target->types[k]));
+
+		appendStringInfo(sql, "%sp.%s %s d.cf_k%d AND p.%s %s ANY ($%d)", k > 0 ? " AND " : "",
+						 column, eq, k + 1, column, eq, k + 1);
+	}
 }
 
 /* Appends "c1 = p.c1 OPERATOR(+) <delta 1>, ..." for the target's counters. */

@@ -6,6 +6,7 @@
 #   SECONDS_PER_RUN (10)    length of each pgbench run
 #   SCENARIOS ("B1 B2 B3 B4 B5 B6 B7")
 #   TIMEOUT_MS (60000)      a bulk statement running longer is cut off and reported as such
+#   VARIANTS ("base plrow plstmt cfstmt cftx")
 # Needs PGHOST/PGPORT/PGUSER of a running server; test/run bench sets them.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -13,7 +14,7 @@ rounds=${ROUNDS:-5}
 secs=${SECONDS_PER_RUN:-10}
 scenarios=${SCENARIOS:-"B1 B2 B3 B4 B5 B6 B7"}
 timeout_ms=${TIMEOUT_MS:-60000}
-variants=(base plrow plstmt cfstmt cftx)
+read -r -a variants <<< "${VARIANTS:-base plrow plstmt cfstmt cftx}"
 db=counterfield_bench
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
