@@ -16,15 +16,8 @@ scenarios=${SCENARIOS:-"B1 B2 B3 B4 B5 B6 B7"}
 timeout_ms=${TIMEOUT_MS:-60000}
 read -r -a variants <<< "${VARIANTS:-base plrow plstmt cfstmt cftx}"
 db=counterfield_bench
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-
-psql -Xq -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-export PGDATABASE=$db
-psql -Xq -v ON_ERROR_STOP=1 -f schema.sql >/dev/null
+. ./common.sh
 for v in "${variants[@]}"; do psql -Xq -c "SELECT bench_setup('$v')" -c "VACUUM ANALYZE p_$v" >/dev/null; done
-
-q() { psql -XAtq -v ON_ERROR_STOP=1 "$@"; }
 
 # Milliseconds that one SQL statement takes, after an untimed reset.
 time_sql() {

@@ -12,13 +12,7 @@ secs=${STRESS_SECONDS:-30}
 clients=${STRESS_CLIENTS:-8}
 parents=${STRESS_PARENTS:-100}
 db=counterfield_stress
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-
-psql -Xq -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-export PGDATABASE=$db
-psql -Xq -v ON_ERROR_STOP=1 -f schema.sql >/dev/null
-q() { psql -XAtq -v ON_ERROR_STOP=1 "$@"; }
+. ./common.sh
 
 printf '%-8s %10s %10s %12s %12s %8s\n' variant tps deadlocks serialization other-fail drift
 for v in base cfstmt cftx plrow; do
