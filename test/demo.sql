@@ -9,9 +9,9 @@ CREATE TABLE review (id serial PRIMARY KEY,
                      ship_it boolean NOT NULL DEFAULT false);
 ALTER TABLE review_request ADD COLUMN ship_it_count int;
 INSERT INTO review_request (id, summary) VALUES (1, 'fix the parser'), (2, 'new logo'), (3, 'docs');
-SELECT counterfield.add_counter('review_request', 'review_count', 'review');
+SELECT counterfield.add_counter('review_request', 'review_count', 'review') \gset
 SELECT counterfield.add_counter('review_request', 'ship_it_count', 'review',
-                                condition => 'ship_it');
+                                condition => 'ship_it') \gset
 \echo '-- a bulk insert, a move, a flip of the condition, a delete'
 INSERT INTO review (review_request_id, ship_it)
   SELECT 1 + g % 3, g % 4 = 0 FROM generate_series(1, 1000) g;
@@ -36,8 +36,8 @@ CREATE TABLE membership (user_id int REFERENCES users ON DELETE CASCADE,
                          PRIMARY KEY (user_id, group_id));
 INSERT INTO users SELECT g FROM generate_series(1, 4) g;
 INSERT INTO groups SELECT g FROM generate_series(1, 2) g;
-SELECT counterfield.add_counter('users', 'group_count', 'membership', flush => 'transaction');
-SELECT counterfield.add_counter('groups', 'member_count', 'membership', flush => 'transaction');
+SELECT counterfield.add_counter('users', 'group_count', 'membership', flush => 'transaction') \gset
+SELECT counterfield.add_counter('groups', 'member_count', 'membership', flush => 'transaction') \gset
 BEGIN;
 INSERT INTO membership VALUES (1, 1), (2, 1), (3, 1), (1, 2);
 \echo '-- transaction mode: the deltas wait for COMMIT'
