@@ -345,6 +345,8 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	relid = RelationGetRelid(rel);
 	desc = RelationGetDescr(rel);
 	newtuple = TRIGGER_FIRED_BY_INSERT(event) ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
+	if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(relid))
+		return PointerGetDatum(newtuple);
 
 	/* On a partition, the counters are those of the partitioned table. */
 	defs = cf_defs_acquire();
@@ -360,7 +362,7 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 				break;
 		}
 	}
-	if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(root))
+	if (TRIGGER_FIRED_BY_UPDATE(event) && root != relid && cf_internal_write_to(root))
 		rc = NULL;
 
 	foreach(lc, rc ? rc->as_parent : NIL)
