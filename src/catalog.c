@@ -510,7 +510,7 @@ cf_condition_sql(CounterDef *def)
  * Returns "SELECT fk1 AS cf_k1, ..., count(*) AS cf_n FROM child WHERE ...
  * GROUP BY ...": the true count of every key that has counted children.
  */
-char *
+static char *
 cf_counts_sql(CounterDef *def)
 {
 	StringInfoData sql;
@@ -538,7 +538,7 @@ cf_counts_sql(CounterDef *def)
 }
 
 /* Returns the join condition between parent alias p and counts alias s. */
-char *
+static char *
 cf_key_join_sql(CounterDef *def, const char *p, const char *s)
 {
 	StringInfoData sql;

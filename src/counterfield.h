@@ -127,8 +127,6 @@ extern struct Tuplestorestate *cf_srf_begin(FunctionCallInfo fcinfo, TupleDesc *
 
 /* catalog.c */
 extern char *cf_condition_sql(CounterDef *def);
-extern char *cf_counts_sql(CounterDef *def);
-extern char *cf_key_join_sql(CounterDef *def, const char *p, const char *s);
 extern int64 cf_reinit_counter(CounterDef *def);
 
 /* cache.c */
@@ -159,7 +157,5 @@ extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const
 extern void cf_apply(CounterDefs *defs, FlushItem *items, int nitems);
 extern void cf_flush_init(void);
 
-/* trigger.c */
-extern int64 cf_count_children(CounterDef *def, Datum *values);
 
 #endif							/* COUNTERFIELD_H */

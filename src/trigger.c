@@ -212,7 +212,7 @@ count_plan(CounterDef *def)
  * Counts the children of one parent key as the statement sees them: rows
  * written by the running statement are not visible, their deltas come later.
  */
-int64
+static int64
 cf_count_children(CounterDef *def, Datum *values)
 {
 	Oid			save_userid;
