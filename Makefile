@@ -6,6 +6,7 @@ MODULE_big = counterfield
 OBJS = \
 	src/counterfield.o \
 	src/catalog.o \
+	src/ddl.o \
 	src/cache.o \
 	src/state.o \
 	src/flush.o \
@@ -13,7 +14,7 @@ OBJS = \
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 
-REGRESS = setup interface write_paths conditions keys m2m guard errors security partitions state error_paths ddl fuzz lifecycle upgrade
+REGRESS = setup interface write_paths conditions keys m2m guard errors security partitions state error_paths ddl portable fuzz lifecycle upgrade
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))

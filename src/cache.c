@@ -71,6 +71,31 @@ cf_catalog_relid(bool missing_ok)
 	return relid;
 }
 
+/* Does the catalog have the columns of version 0.3 (names, condition text)? */
+bool
+cf_catalog_is_current(Oid catalog)
+{
+	return get_attnum(catalog, "condition_system") != InvalidAttrNumber;
+}
+
+/*
+ * Returns the query that reads every counter with the columns of
+ * CatalogColumn.  Before ALTER EXTENSION ... UPDATE to 0.3, the catalog has
+ * no names or condition text yet; those columns are then null.
+ */
+char *
+cf_catalog_query(Oid catalog)
+{
+	return psprintf("SELECT id, parent::pg_catalog.oid, counter_attnum, child::pg_catalog.oid,"
+					" fk_attnums, parent_attnums, condition,"
+					" flush OPERATOR(pg_catalog.=) 'transaction', %s"
+					" FROM counterfield.counter ORDER BY id",
+					cf_catalog_is_current(catalog) ?
+					"counter_column, fk_columns, parent_columns, condition_sql, condition_system" :
+					"NULL::pg_catalog.name, NULL::pg_catalog.name[], NULL::pg_catalog.name[],"
+					" NULL::pg_catalog.text, NULL::pg_catalog.int8");
+}
+
 /* Frees a generation and the plans it holds. */
 static void
 free_defs(CounterDefs *defs)
@@ -212,12 +237,8 @@ load_defs(void)
 	if (!OidIsValid(catalog))
 		return defs;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute("SELECT id, parent, counter_attnum, child, fk_attnums, parent_attnums,"
-					  " condition, flush OPERATOR(pg_catalog.=) 'transaction'"
-					  " FROM counterfield.counter ORDER BY id",
-					  false, 0);
+	cf_spi_connect();
+	ret = SPI_execute(cf_catalog_query(catalog), false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 
@@ -232,20 +253,21 @@ load_defs(void)
 		CounterDef *def = &defs->counters[defs->ncounters];
 		AttrNumber	parent_attnums[INDEX_MAX_KEYS];
 		bool		isnull;
-		Datum		condition;
 		bool		usable = true;
 		int			n;
 
 		memset(def, 0, sizeof(CounterDef));
-		def->id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
-		def->parent_relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
-		def->counter_attnum = DatumGetInt16(SPI_getbinval(tuple, desc, 3, &isnull));
-		def->child_relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 4, &isnull));
-		def->nkeys = cf_read_attnums(SPI_getbinval(tuple, desc, 5, &isnull), def->fk_attnums);
-		n = cf_read_attnums(SPI_getbinval(tuple, desc, 6, &isnull), parent_attnums);
-		condition = SPI_getbinval(tuple, desc, 7, &isnull);
-		def->condition = isnull ? NULL : (Expr *) stringToNode(TextDatumGetCString(condition));
-		def->transactional = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
+		def->id = DatumGetInt32(SPI_getbinval(tuple, desc, CF_COL_ID, &isnull));
+		def->parent_relid = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_PARENT, &isnull));
+		def->counter_attnum = DatumGetInt16(SPI_getbinval(tuple, desc, CF_COL_COUNTER_ATTNUM,
+														  &isnull));
+		def->child_relid = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
+		def->nkeys = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_FK_ATTNUMS, &isnull),
+									 def->fk_attnums);
+		n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull),
+							parent_attnums);
+		def->transactional = DatumGetBool(SPI_getbinval(tuple, desc, CF_COL_TRANSACTIONAL,
+														&isnull));
 
 		/* Track both tables, so that DDL that mends this counter reloads it. */
 		rel_entry(defs, def->parent_relid);
@@ -283,6 +305,7 @@ load_defs(void)
 		}
 		if (!usable)
 			continue;
+		def->condition = (Expr *) cf_catalog_condition(tuple, desc);
 		if (def->condition)
 		{
 			def->condition = expression_planner(def->condition);

@@ -69,18 +69,10 @@ typedef struct NewCounter
 	AttrNumber	parent_attnums[INDEX_MAX_KEYS];
 } NewCounter;
 
-/* Connects to SPI or fails. */
-static void
-spi_connect(void)
-{
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-}
-
 /* Runs a query with parameters; checks the result code. */
-static void
-spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
-		bool read_only, int expected)
+void
+cf_spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+		   bool read_only, int expected)
 {
 	int			ret = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
 
@@ -111,8 +103,8 @@ check_table(Relation rel, bool is_child)
 }
 
 /* Resolves a column name to its attribute number, or fails. */
-static AttrNumber
-column_attnum(Relation rel, const char *name)
+AttrNumber
+cf_column_attnum(Relation rel, const char *name)
 {
 	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
 
@@ -125,8 +117,8 @@ column_attnum(Relation rel, const char *name)
 }
 
 /* Reads a name[] argument into attribute numbers; returns the count. */
-static int
-names_to_attnums(Relation rel, ArrayType *names, const char *argname, AttrNumber *attnums)
+int
+cf_names_to_attnums(Relation rel, ArrayType *names, const char *argname, AttrNumber *attnums)
 {
 	Datum	   *elems;
 	bool	   *nulls;
@@ -148,7 +140,7 @@ names_to_attnums(Relation rel, ArrayType *names, const char *argname, AttrNumber
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not contain nulls", argname)));
-		attnums[i] = column_attnum(rel, NameStr(*DatumGetName(elems[i])));
+		attnums[i] = cf_column_attnum(rel, NameStr(*DatumGetName(elems[i])));
 		for (int j = 0; j < i; j++)
 			if (attnums[j] == attnums[i])
 				ereport(ERROR,
@@ -160,14 +152,26 @@ names_to_attnums(Relation rel, ArrayType *names, const char *argname, AttrNumber
 }
 
 /* Builds an int2[] datum from attribute numbers. */
-static Datum
-attnums_to_int2array(AttrNumber *attnums, int n)
+Datum
+cf_attnums_array(AttrNumber *attnums, int n)
 {
 	Datum		elems[INDEX_MAX_KEYS];
 
 	for (int i = 0; i < n; i++)
 		elems[i] = Int16GetDatum(attnums[i]);
 	return PointerGetDatum(construct_array(elems, n, INT2OID, 2, true, TYPALIGN_SHORT));
+}
+
+/* Builds a name[] datum of the current names of columns of relid. */
+Datum
+cf_attnames_array(Oid relid, AttrNumber *attnums, int n)
+{
+	Datum		elems[INDEX_MAX_KEYS];
+
+	for (int i = 0; i < n; i++)
+		elems[i] = DirectFunctionCall1(namein,
+									   CStringGetDatum(get_attname(relid, attnums[i], false)));
+	return PointerGetDatum(construct_array(elems, n, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
 }
 
 /*
@@ -184,7 +188,7 @@ keys_from_foreign_key(NewCounter *nc, bool fk_given)
 
 	values[0] = ObjectIdGetDatum(RelationGetRelid(nc->child));
 	values[1] = ObjectIdGetDatum(RelationGetRelid(nc->parent));
-	spi_run("SELECT conkey, confkey FROM pg_catalog.pg_constraint"
+	cf_spi_run("SELECT conkey, confkey FROM pg_catalog.pg_constraint"
 			" WHERE contype OPERATOR(pg_catalog.=) 'f'"
 			" AND conrelid OPERATOR(pg_catalog.=) $1"
 			" AND confrelid OPERATOR(pg_catalog.=) $2"
@@ -320,11 +324,11 @@ static void
 resolve_keys(NewCounter *nc, ArrayType *fk_columns, ArrayType *parent_columns)
 {
 	if (fk_columns != NULL)
-		nc->nkeys = names_to_attnums(nc->child, fk_columns, "fk_columns", nc->fk_attnums);
+		nc->nkeys = cf_names_to_attnums(nc->child, fk_columns, "fk_columns", nc->fk_attnums);
 
 	if (parent_columns != NULL)
 	{
-		int			n = names_to_attnums(nc->parent, parent_columns, "parent_columns",
+		int			n = cf_names_to_attnums(nc->parent, parent_columns, "parent_columns",
 										 nc->parent_attnums);
 
 		if (fk_columns == NULL)
@@ -406,10 +410,11 @@ condition_syntax_error(const char *condition)
 /*
  * Parses and checks a condition like a partial-index predicate: a boolean
  * expression over the child's own columns, with immutable functions only
- * and no subqueries.  Returns it as a node string.
+ * and no subqueries.  counter_attnum is the counter column when the child is
+ * its own parent (the condition may not use it), else InvalidAttrNumber.
  */
-static char *
-parse_condition(NewCounter *nc, const char *condition)
+Node *
+cf_parse_condition(Relation child, AttrNumber counter_attnum, const char *condition)
 {
 	char	   *sql = psprintf("SELECT %s", condition);
 	ErrorContextCallback errcallback;
@@ -452,7 +457,7 @@ parse_condition(NewCounter *nc, const char *condition)
 
 	pstate = make_parsestate(NULL);
 	pstate->p_sourcetext = sql;
-	nsitem = addRangeTableEntryForRelation(pstate, nc->child, AccessShareLock,
+	nsitem = addRangeTableEntryForRelation(pstate, child, AccessShareLock,
 										   NULL, false, true);
 	addNSItemToQuery(pstate, nsitem, false, true, true);
 	expr = transformExpr(pstate, target->val, EXPR_KIND_INDEX_PREDICATE);
@@ -473,37 +478,40 @@ parse_condition(NewCounter *nc, const char *condition)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
 					 errmsg("cannot use system column in counter condition")));
-		if (attnum == nc->counter_attnum &&
-			RelationGetRelid(nc->child) == RelationGetRelid(nc->parent))
+		if (attnum == counter_attnum)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
 					 errmsg("counter condition cannot use the counter column itself")));
 	}
 	free_parsestate(pstate);
 	error_context_stack = errcallback.previous;
-	return nodeToString(expr);
+	return expr;
 }
 
 /*
  * Renders a condition as SQL over the child's current column names, with
- * every function and operator outside pg_catalog schema-qualified.
+ * every function, operator and type outside pg_catalog schema-qualified, so
+ * that the text means the same under any search_path.
  */
 char *
-cf_condition_sql(CounterDef *def)
+cf_deparse_condition(Node *condition, Oid child)
 {
-	int			nestlevel;
+	int			nestlevel = cf_pin_search_path();
 	char	   *sql;
 
-	if (def->condition == NULL)
-		return NULL;
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	sql = deparse_expression((Node *) def->condition,
-							 deparse_context_for(get_rel_name(def->child_relid), def->child_relid),
+	sql = deparse_expression(condition, deparse_context_for(get_rel_name(child), child),
 							 false, false);
 	AtEOXact_GUC(true, nestlevel);
 	return sql;
+}
+
+/* The condition of a loaded counter as SQL, or NULL. */
+char *
+cf_condition_sql(CounterDef *def)
+{
+	if (def->condition == NULL)
+		return NULL;
+	return cf_deparse_condition((Node *) def->condition, def->child_relid);
 }
 
 /*
@@ -565,7 +573,7 @@ cf_reinit_counter(CounterDef *def)
 	int64		changed;
 
 	cf_state_cancel_counter(def);
-	spi_connect();
+	cf_spi_connect();
 	changed = cf_parent_write(def->parent_relid, def->target->parent_owner, NULL,
 							  psprintf("UPDATE %s AS p SET %s = s.n"
 											" FROM (SELECT q.tableoid AS r, q.ctid AS t,"
@@ -608,7 +616,7 @@ find_counter(Oid parent, AttrNumber attnum, Oid *child)
 
 	values[0] = ObjectIdGetDatum(parent);
 	values[1] = Int16GetDatum(attnum);
-	spi_run("SELECT id, child FROM counterfield.counter"
+	cf_spi_run("SELECT id, child FROM counterfield.counter"
 			" WHERE parent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
 			" AND counter_attnum OPERATOR(pg_catalog.=) $2",
 			2, types, values, NULL, false, SPI_OK_SELECT);
@@ -620,9 +628,9 @@ find_counter(Oid parent, AttrNumber attnum, Oid *child)
 }
 
 /* Runs a catalog write as the catalog's owner. */
-static void
-catalog_write(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
-			  int expected)
+void
+cf_catalog_write(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+				 int expected)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -630,7 +638,7 @@ catalog_write(const char *sql, int nargs, Oid *types, Datum *values, const char 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(cf_relation_owner(cf_catalog_relid(false)),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	spi_run(sql, nargs, types, values, nulls, false, expected);
+	cf_spi_run(sql, nargs, types, values, nulls, false, expected);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
@@ -673,7 +681,7 @@ catalog_mentions(Oid relid, const char *column)
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 
-	spi_run(psprintf("SELECT 1 FROM counterfield.counter"
+	cf_spi_run(psprintf("SELECT 1 FROM counterfield.counter"
 					 " WHERE %s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass", column),
 			1, types, values, NULL, false, SPI_OK_SELECT);
 	return SPI_processed > 0;
@@ -684,12 +692,11 @@ catalog_mentions(Oid relid, const char *column)
  * it feeds a counter, the guards while it holds one.  Each trigger depends
  * on the extension, so that DROP EXTENSION removes it.
  */
-static void
-sync_triggers(Oid relid)
+void
+cf_sync_triggers(Oid relid)
 {
 	char	   *relname;
 	bool		need[2];
-	ObjectAddress extension;
 
 	if (get_rel_name(relid) == NULL)
 		return;
@@ -697,7 +704,6 @@ sync_triggers(Oid relid)
 										 get_rel_name(relid));
 	need[0] = catalog_mentions(relid, "parent");
 	need[1] = catalog_mentions(relid, "child");
-	ObjectAddressSet(extension, ExtensionRelationId, get_extension_oid("counterfield", false));
 
 	for (int i = 0; i < lengthof(trigger_specs); i++)
 	{
@@ -714,12 +720,7 @@ sync_triggers(Oid relid)
 		if (ret != SPI_OK_UTILITY)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 		if (!OidIsValid(trigger))
-		{
-			ObjectAddress address;
-
-			ObjectAddressSet(address, TriggerRelationId, get_trigger_oid(relid, spec->name, false));
-			recordDependencyOn(&address, &extension, DEPENDENCY_AUTO);
-		}
+			cf_depend_on_extension(get_trigger_oid(relid, spec->name, false));
 	}
 }
 
@@ -732,11 +733,12 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 	NewCounter	nc;
 	char	   *counter_column;
 	char	   *flush;
-	char	   *condition = NULL;
+	Node	   *condition = NULL;
 	bool		initialize;
 	Oid			counter_type;
 	int32		id;
-	Oid			types[7] = {REGCLASSOID, INT2OID, REGCLASSOID, INT2ARRAYOID, INT2ARRAYOID, TEXTOID, TEXTOID};
+	Oid			types[7] = {REGCLASSOID, REGCLASSOID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID,
+	TEXTOID, TEXTOID};
 	Datum		values[7];
 	char		nulls[7] = "       ";
 
@@ -758,7 +760,7 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 	check_table(nc.parent, false);
 	check_table(nc.child, true);
 
-	nc.counter_attnum = column_attnum(nc.parent, counter_column);
+	nc.counter_attnum = cf_column_attnum(nc.parent, counter_column);
 	counter_type = TupleDescAttr(RelationGetDescr(nc.parent), nc.counter_attnum - 1)->atttypid;
 	if (counter_type != INT2OID && counter_type != INT4OID && counter_type != INT8OID)
 		ereport(ERROR,
@@ -770,11 +772,13 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("counter column \"%s\" cannot be a generated column", counter_column)));
 
-	spi_connect();
+	cf_spi_connect();
 	resolve_keys(&nc, PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
 				 PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
 	if (!PG_ARGISNULL(5))
-		condition = parse_condition(&nc, text_to_cstring(PG_GETARG_TEXT_PP(5)));
+		condition = cf_parse_condition(nc.child,
+									   nc.child == nc.parent ? nc.counter_attnum : InvalidAttrNumber,
+									   text_to_cstring(PG_GETARG_TEXT_PP(5)));
 
 	if (find_counter(RelationGetRelid(nc.parent), nc.counter_attnum, NULL) != 0)
 		ereport(ERROR,
@@ -783,23 +787,50 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 						counter_column, RelationGetRelationName(nc.parent)),
 				 errhint("Drop it with drop_counter first.")));
 
+	/*
+	 * The catalog row is written by names and condition text; its BEFORE
+	 * INSERT trigger resolves them, as it does for rows that a restore loads.
+	 * A catalog not yet updated to 0.3 takes numbers and the tree.
+	 */
 	values[0] = ObjectIdGetDatum(RelationGetRelid(nc.parent));
-	values[1] = Int16GetDatum(nc.counter_attnum);
-	values[2] = ObjectIdGetDatum(RelationGetRelid(nc.child));
-	values[3] = attnums_to_int2array(nc.fk_attnums, nc.nkeys);
-	values[4] = attnums_to_int2array(nc.parent_attnums, nc.nkeys);
-	values[5] = condition ? CStringGetTextDatum(condition) : (Datum) 0;
-	nulls[5] = condition ? ' ' : 'n';
+	values[1] = ObjectIdGetDatum(RelationGetRelid(nc.child));
 	values[6] = CStringGetTextDatum(flush);
-	catalog_write("INSERT INTO counterfield.counter"
-				  " (parent, counter_attnum, child, fk_attnums, parent_attnums, condition, flush)"
-				  " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-				  7, types, values, nulls, SPI_OK_INSERT);
+	nulls[5] = condition ? ' ' : 'n';
+	if (cf_catalog_is_current(cf_catalog_relid(false)))
+	{
+		values[2] = DirectFunctionCall1(namein, CStringGetDatum(counter_column));
+		values[3] = cf_attnames_array(RelationGetRelid(nc.child), nc.fk_attnums, nc.nkeys);
+		values[4] = cf_attnames_array(RelationGetRelid(nc.parent), nc.parent_attnums, nc.nkeys);
+		if (condition)
+			values[5] = CStringGetTextDatum(cf_deparse_condition(condition,
+																 RelationGetRelid(nc.child)));
+		cf_catalog_write("INSERT INTO counterfield.counter"
+						 " (parent, child, counter_column, fk_columns, parent_columns,"
+						 " condition_sql, flush)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+						 7, types, values, nulls, SPI_OK_INSERT);
+	}
+	else
+	{
+		Oid			old_types[7] = {REGCLASSOID, REGCLASSOID, INT2OID, INT2ARRAYOID,
+		INT2ARRAYOID, TEXTOID, TEXTOID};
+
+		values[2] = Int16GetDatum(nc.counter_attnum);
+		values[3] = cf_attnums_array(nc.fk_attnums, nc.nkeys);
+		values[4] = cf_attnums_array(nc.parent_attnums, nc.nkeys);
+		if (condition)
+			values[5] = CStringGetTextDatum(nodeToString(condition));
+		cf_catalog_write("INSERT INTO counterfield.counter"
+						 " (parent, child, counter_attnum, fk_attnums, parent_attnums,"
+						 " condition, flush)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+						 7, old_types, values, nulls, SPI_OK_INSERT);
+	}
 	id = find_counter(RelationGetRelid(nc.parent), nc.counter_attnum, NULL);
 
-	sync_triggers(RelationGetRelid(nc.child));
+	cf_sync_triggers(RelationGetRelid(nc.child));
 	if (nc.child != nc.parent)
-		sync_triggers(RelationGetRelid(nc.parent));
+		cf_sync_triggers(RelationGetRelid(nc.parent));
 	CommandCounterIncrement();
 
 	if (initialize)
@@ -832,10 +863,10 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 	Relation	rel;
 
 	rel = table_open(parent, AccessShareLock);
-	nc.counter_attnum = column_attnum(rel, counter_column);
+	nc.counter_attnum = cf_column_attnum(rel, counter_column);
 	table_close(rel, NoLock);
 
-	spi_connect();
+	cf_spi_connect();
 	values[0] = Int32GetDatum(find_counter(parent, nc.counter_attnum, &child));
 	if (DatumGetInt32(values[0]) == 0)
 		ereport(ERROR,
@@ -846,11 +877,11 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 	check_table(nc.parent, false);
 	check_table(nc.child, true);
 
-	catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
+	cf_catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
 				  1, types, values, NULL, SPI_OK_DELETE);
-	sync_triggers(child);
+	cf_sync_triggers(child);
 	if (child != parent)
-		sync_triggers(parent);
+		cf_sync_triggers(parent);
 	SPI_finish();
 	close_tables(&nc);
 	PG_RETURN_VOID();
@@ -907,7 +938,7 @@ counterfield_verify(PG_FUNCTION_ARGS)
 	if (OidIsValid(parent) && column != NULL)
 		lookup_counter(defs, parent, column);
 
-	spi_connect();
+	cf_spi_connect();
 	for (int i = 0; i < defs->ncounters; i++)
 	{
 		CounterDef *def = &defs->counters[i];
@@ -931,7 +962,7 @@ counterfield_verify(PG_FUNCTION_ARGS)
 						 cf_column_sql(def->parent_relid, def->counter_attnum),
 						 cf_relation_sql(def->parent_relid), cf_counts_sql(def),
 						 cf_key_join_sql(def, "q", "c"));
-		spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+		cf_spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 
 		for (uint64 row = 0; row < SPI_processed; row++)
 		{
@@ -959,19 +990,15 @@ Datum
 counterfield_condition_text(PG_FUNCTION_ARGS)
 {
 	Oid			child;
-	char	   *relname;
 	Node	   *expr;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	child = PG_GETARG_OID(1);
-	relname = get_rel_name(child);
-	if (relname == NULL)
+	if (get_rel_name(child) == NULL)
 		PG_RETURN_NULL();
 	expr = stringToNode(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	PG_RETURN_TEXT_P(cstring_to_text(deparse_expression(expr,
-														deparse_context_for(relname, child),
-														false, false)));
+	PG_RETURN_TEXT_P(cstring_to_text(cf_deparse_condition(expr, child)));
 }
 
 PG_FUNCTION_INFO_V1(counterfield_catalog_trigger);
@@ -989,92 +1016,4 @@ counterfield_catalog_trigger(PG_FUNCTION_ARGS)
 						"counterfield_catalog_trigger")));
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
-}
-
-/* Are the tables and every column that a catalog row names still there? */
-static bool
-counter_intact(HeapTuple tuple, TupleDesc desc)
-{
-	bool		isnull;
-	Oid			parent = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
-	Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull));
-	AttrNumber	attnums[INDEX_MAX_KEYS];
-	Datum		condition;
-	int			n;
-
-	if (get_rel_name(parent) == NULL || get_rel_name(child) == NULL ||
-		!cf_column_exists(parent, DatumGetInt16(SPI_getbinval(tuple, desc, 4, &isnull))))
-		return false;
-	n = cf_read_attnums(SPI_getbinval(tuple, desc, 5, &isnull), attnums);
-	for (int k = 0; k < n; k++)
-		if (!cf_column_exists(parent, attnums[k]))
-			return false;
-	n = cf_read_attnums(SPI_getbinval(tuple, desc, 6, &isnull), attnums);
-	for (int k = 0; k < n; k++)
-		if (!cf_column_exists(child, attnums[k]))
-			return false;
-	condition = SPI_getbinval(tuple, desc, 7, &isnull);
-	if (!isnull)
-	{
-		Bitmapset  *attnos = NULL;
-		int			attno = -1;
-
-		pull_varattnos(stringToNode(TextDatumGetCString(condition)), 1, &attnos);
-		while ((attno = bms_next_member(attnos, attno)) >= 0)
-			if (attno + FirstLowInvalidHeapAttributeNumber > 0 &&
-				!cf_column_exists(child, attno + FirstLowInvalidHeapAttributeNumber))
-				return false;
-	}
-	return true;
-}
-
-PG_FUNCTION_INFO_V1(counterfield_sql_drop);
-
-/*
- * sql_drop event trigger: counters whose parent, child or columns were
- * dropped are removed, with the triggers that only they needed.
- */
-Datum
-counterfield_sql_drop(PG_FUNCTION_ARGS)
-{
-	List	   *ids = NIL;
-	List	   *relids = NIL;
-	ListCell   *lc;
-
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" was not called by event trigger manager",
-						"counterfield_sql_drop")));
-	if (!OidIsValid(cf_catalog_relid(true)))
-		PG_RETURN_NULL();
-
-	spi_connect();
-	spi_run("SELECT id, parent::pg_catalog.oid, child::pg_catalog.oid, counter_attnum,"
-			" parent_attnums, fk_attnums, condition FROM counterfield.counter",
-			0, NULL, NULL, NULL, false, SPI_OK_SELECT);
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		if (counter_intact(tuple, desc))
-			continue;
-		ids = lappend_int(ids, DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull)));
-		relids = list_append_unique_oid(relids, DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull)));
-		relids = list_append_unique_oid(relids, DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull)));
-	}
-	foreach(lc, ids)
-	{
-		Oid			types[1] = {INT4OID};
-		Datum		values[1] = {Int32GetDatum(lfirst_int(lc))};
-
-		catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
-					  1, types, values, NULL, SPI_OK_DELETE);
-	}
-	foreach(lc, relids)
-		sync_triggers(lfirst_oid(lc));
-	SPI_finish();
-	PG_RETURN_NULL();
 }

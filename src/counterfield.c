@@ -10,6 +10,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "funcapi.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/tuplestore.h"
 #include "catalog/pg_operator.h"
@@ -54,6 +55,29 @@ _PG_init(void)
 	cf_cache_init();
 	cf_state_init();
 	cf_flush_init();
+}
+
+/* Connects to SPI or fails. */
+void
+cf_spi_connect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/*
+ * Sets search_path to pg_catalog alone until AtEOXact_GUC(true, level) with
+ * the level returned: SQL that counterfield renders or parses is then read
+ * the same way whatever the session's search_path is.
+ */
+int
+cf_pin_search_path(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
 }
 
 /* Returns the owner of a relation. */

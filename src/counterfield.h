@@ -24,6 +24,7 @@
 #include "nodes/execnodes.h"
 #include "nodes/pg_list.h"
 #include "storage/proc.h"
+#include "utils/array.h"
 #include "utils/rel.h"
 
 /* Local transaction id of the current top-level transaction. */
@@ -35,6 +36,24 @@
 
 #define CF_SCHEMA		"counterfield"
 #define CF_CATALOG		"counter"
+
+/* Columns of the result of cf_catalog_query(), one row per counter. */
+typedef enum CatalogColumn
+{
+	CF_COL_ID = 1,
+	CF_COL_PARENT,
+	CF_COL_COUNTER_ATTNUM,
+	CF_COL_CHILD,
+	CF_COL_FK_ATTNUMS,
+	CF_COL_PARENT_ATTNUMS,
+	CF_COL_CONDITION,			/* node tree, valid in condition_system */
+	CF_COL_TRANSACTIONAL,
+	CF_COL_COUNTER_COLUMN,		/* names and condition text: the portable */
+	CF_COL_FK_COLUMNS,			/* definition, which a restore resolves */
+	CF_COL_PARENT_COLUMNS,
+	CF_COL_CONDITION_SQL,
+	CF_COL_CONDITION_SYSTEM		/* system identifier of the tree's cluster */
+} CatalogColumn;
 
 typedef struct CounterTarget CounterTarget;
 
@@ -114,6 +133,8 @@ typedef struct FlushItem
 
 /* counterfield.c */
 extern bool cf_enabled;
+extern void cf_spi_connect(void);
+extern int	cf_pin_search_path(void);
 extern Oid	cf_relation_owner(Oid relid);
 extern char *cf_relation_sql(Oid relid);
 extern char *cf_column_sql(Oid relid, AttrNumber attnum);
@@ -126,8 +147,26 @@ extern char *cf_key_text(int nkeys, Oid *types, Datum *values);
 extern struct Tuplestorestate *cf_srf_begin(FunctionCallInfo fcinfo, TupleDesc *desc);
 
 /* catalog.c */
+extern void cf_spi_run(const char *sql, int nargs, Oid *types, Datum *values,
+					   const char *nulls, bool read_only, int expected);
+extern void cf_catalog_write(const char *sql, int nargs, Oid *types, Datum *values,
+							 const char *nulls, int expected);
+extern AttrNumber cf_column_attnum(Relation rel, const char *name);
+extern int	cf_names_to_attnums(Relation rel, ArrayType *names, const char *argname,
+								AttrNumber *attnums);
+extern Datum cf_attnums_array(AttrNumber *attnums, int n);
+extern Datum cf_attnames_array(Oid relid, AttrNumber *attnums, int n);
+extern Node *cf_parse_condition(Relation child, AttrNumber counter_attnum,
+								const char *condition);
+extern char *cf_deparse_condition(Node *condition, Oid child);
 extern char *cf_condition_sql(CounterDef *def);
 extern int64 cf_reinit_counter(CounterDef *def);
+extern void cf_sync_triggers(Oid relid);
+
+/* ddl.c */
+extern void cf_depend_on_extension(Oid trigger);
+extern Node *cf_catalog_condition(HeapTuple tuple, TupleDesc desc);
+extern bool cf_condition_is_foreign(HeapTuple tuple, TupleDesc desc);
 
 /* cache.c */
 extern void cf_cache_init(void);
@@ -136,6 +175,8 @@ extern void cf_defs_release(void);
 extern RelCounters *cf_defs_for_rel(CounterDefs *defs, Oid relid);
 extern CounterDef *cf_defs_counter(CounterDefs *defs, int32 id);
 extern Oid	cf_catalog_relid(bool missing_ok);
+extern bool cf_catalog_is_current(Oid catalog);
+extern char *cf_catalog_query(Oid catalog);
 extern bool cf_column_exists(Oid relid, AttrNumber attnum);
 extern int	cf_read_attnums(Datum array, AttrNumber *attnums);
 

@@ -391,8 +391,7 @@ cf_apply(CounterDefs *defs, FlushItem *items, int nitems)
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	cf_spi_connect();
 	for (int i = 0, end; i < n; i = end)
 	{
 		current = items[i].def->target;

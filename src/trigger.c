@@ -126,8 +126,7 @@ count_truncate(RelCounters *rc)
 {
 	ListCell   *lc;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	cf_spi_connect();
 	foreach(lc, rc->as_child)
 	{
 		CounterDef *def = lfirst(lc);
@@ -221,8 +220,7 @@ cf_count_children(CounterDef *def, Datum *values)
 	bool		isnull;
 	int64		count;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	cf_spi_connect();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(def->child_owner,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |

@@ -15,15 +15,21 @@ CREATE DATABASE app;
 });
 $old->safe_psql('app', q{
 CREATE EXTENSION counterfield;
-CREATE TABLE review_request (id int PRIMARY KEY, review_count int, ship_it_count bigint);
-CREATE TABLE review (id serial PRIMARY KEY,
+CREATE SCHEMA rules;
+CREATE FUNCTION rules.approving(boolean) RETURNS boolean IMMUTABLE LANGUAGE sql AS 'SELECT $1';
+-- Dropped columns: a plain dump renumbers the columns after them.
+CREATE TABLE review_request (id int PRIMARY KEY, old_a int, old_b int,
+                             review_count int, ship_it_count bigint);
+CREATE TABLE review (id serial PRIMARY KEY, draft text,
                      review_request_id int REFERENCES review_request ON DELETE CASCADE,
                      ship_it boolean NOT NULL DEFAULT false);
+ALTER TABLE review_request DROP COLUMN old_a, DROP COLUMN old_b;
+ALTER TABLE review DROP COLUMN draft;
 CREATE TABLE note (id int PRIMARY KEY, parent_id int REFERENCES note, reply_count int);
 INSERT INTO review_request SELECT g FROM generate_series(1, 50) g;
 SELECT counterfield.add_counter('review_request', 'review_count', 'review');
 SELECT counterfield.add_counter('review_request', 'ship_it_count', 'review',
-                                condition => 'ship_it', flush => 'transaction');
+                                condition => 'rules.approving(ship_it)', flush => 'transaction');
 SELECT counterfield.add_counter('note', 'reply_count', 'note');
 INSERT INTO review (review_request_id, ship_it)
   SELECT 1 + g % 50, g % 3 = 0 FROM generate_series(1, 2000) g;
@@ -67,6 +73,13 @@ INSERT INTO note VALUES (5, 1), (6, 5);
 });
 	is($new->safe_psql($db, $truth), '0', "$db: counting continues after restore");
 	is($new->safe_psql($db, 'SELECT count(*) FROM counterfield.verify()'), '0', "$db: verify() is empty");
+	is($new->safe_psql($db, q{SELECT string_agg(counter_column || ': ' || coalesce(condition, '-'), ', ' ORDER BY id)
+	                           FROM counterfield.counters}),
+		'review_count: -, ship_it_count: rules.approving(ship_it), reply_count: -',
+		"$db: definitions point at the same columns and function");
+	$new->safe_psql($db, 'DROP EXTENSION counterfield');
+	is($new->safe_psql($db, q{SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'counterfield%'}), '0',
+		"$db: DROP EXTENSION removes the restored triggers");
 }
 
 $old->stop;

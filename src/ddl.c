@@ -1,0 +1,580 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddl.c
+ *	  Keeping counters through DDL, dump and restore, and pg_upgrade.
+ *
+ * Within a database a counter is defined by OIDs and attribute numbers
+ * (counter_attnum, fk_attnums, parent_attnums) and by a condition node tree,
+ * so renames do not disturb it.  None of these survive a plain dump and
+ * restore: columns are renumbered when the table had dropped columns, and
+ * the OIDs of functions and operators change.  So every catalog row also
+ * carries the portable definition -- column names and the condition as
+ * schema-qualified SQL -- which the event triggers below keep current, and
+ * which the catalog's BEFORE INSERT trigger resolves again whenever a row
+ * is inserted, by add_counter or by a restore.
+ *
+ * pg_upgrade copies the catalog as it is: attribute numbers and table OIDs
+ * are kept, but function OIDs and the node format are not.  The tree is
+ * therefore stamped with the system identifier of the cluster that built
+ * it; a tree from another cluster is not read but rebuilt from its SQL.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
+#include "commands/event_trigger.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "nodes/parsenodes.h"
+#include "optimizer/optimizer.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+
+#include "counterfield.h"
+
+/* Is the condition tree of a catalog row from another cluster? */
+bool
+cf_condition_is_foreign(HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		system = SPI_getbinval(tuple, desc, CF_COL_CONDITION_SYSTEM, &isnull);
+
+	/* Rows of a catalog not yet updated to 0.3 have no stamp: trusted. */
+	return !isnull && DatumGetInt64(system) != (int64) GetSystemIdentifier();
+}
+
+/* Parses a condition that counterfield rendered, under its search_path. */
+static Node *
+parse_stored_condition(Relation child, AttrNumber counter_attnum, const char *sql)
+{
+	int			nestlevel = cf_pin_search_path();
+	Node	   *expr = cf_parse_condition(child, counter_attnum, sql);
+
+	AtEOXact_GUC(true, nestlevel);
+	return expr;
+}
+
+/*
+ * Returns the condition of a row of cf_catalog_query() as a node tree, or
+ * NULL when the counter has none.  A tree built in another cluster is
+ * rebuilt from the condition's SQL.
+ */
+Node *
+cf_catalog_condition(HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		tree = SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
+	Relation	child;
+	Node	   *expr;
+
+	if (isnull)
+		return NULL;
+	if (!cf_condition_is_foreign(tuple, desc))
+		return stringToNode(TextDatumGetCString(tree));
+
+	child = table_open(DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull)),
+					   AccessShareLock);
+	expr = parse_stored_condition(child, InvalidAttrNumber,
+								  SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL));
+	table_close(child, NoLock);
+	return expr;
+}
+
+/*
+ * Makes a trigger depend on the extension, unless it already does, so that
+ * DROP EXTENSION removes it.  Triggers that a restore creates get it here.
+ */
+void
+cf_depend_on_extension(Oid trigger)
+{
+	Relation	depend;
+	ScanKeyData key[3];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
+	ObjectAddress address;
+	ObjectAddress extension;
+
+	ObjectAddressSet(extension, ExtensionRelationId, get_extension_oid("counterfield", false));
+	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(TriggerRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigger));
+	ScanKeyInit(&key[2], Anum_pg_depend_objsubid, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum(0));
+	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 3, key);
+	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+
+		found = dep->refclassid == ExtensionRelationId && dep->refobjid == extension.objectId;
+	}
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+
+	if (!found)
+	{
+		ObjectAddressSet(address, TriggerRelationId, trigger);
+		recordDependencyOn(&address, &extension, DEPENDENCY_AUTO);
+	}
+}
+
+/* Returns the function a trigger executes. */
+static Oid
+trigger_function(Oid trigger)
+{
+	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			function = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigger));
+	scan = systable_beginscan(rel, TriggerOidIndexId, true, NULL, 1, &key);
+	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		function = ((Form_pg_trigger) GETSTRUCT(tuple))->tgfoid;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return function;
+}
+
+/* Returns the attribute number of a catalog column by name. */
+static int
+catalog_attno(TupleDesc desc, const char *name)
+{
+	int			attno = SPI_fnumber(desc, name);
+
+	if (attno <= 0)
+		elog(ERROR, "column \"%s\" is missing from counterfield.counter", name);
+	return attno;
+}
+
+PG_FUNCTION_INFO_V1(counterfield_catalog_resolve);
+
+/*
+ * BEFORE INSERT trigger on counterfield.counter: resolves the names and the
+ * condition text of a new row into attribute numbers and a node tree of
+ * this database.  The rows that add_counter writes and the rows that
+ * pg_restore loads take the same path, so a restored counter points at the
+ * same columns as the dumped one even where column numbers changed.
+ */
+Datum
+counterfield_catalog_resolve(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	tuple;
+	Datum	   *values;
+	bool	   *nulls;
+	bool	   *replace;
+	Relation	parent;
+	Relation	child;
+	AttrNumber	counter_attnum = InvalidAttrNumber;
+	AttrNumber	attnums[INDEX_MAX_KEYS];
+	int			nfk = 0;
+	int			attno;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired BEFORE INSERT FOR EACH ROW",
+						"counterfield_catalog_resolve")));
+
+	desc = RelationGetDescr(trigdata->tg_relation);
+	tuple = trigdata->tg_trigtuple;
+	values = palloc0(sizeof(Datum) * desc->natts);
+	nulls = palloc0(sizeof(bool) * desc->natts);
+	replace = palloc0(sizeof(bool) * desc->natts);
+	heap_deform_tuple(tuple, desc, values, nulls);
+
+#define COLUMN(name) (catalog_attno(desc, (name)) - 1)
+	if (nulls[COLUMN("parent")] || nulls[COLUMN("child")])
+		return PointerGetDatum(tuple);	/* the NOT NULL constraints refuse it */
+	parent = table_open(DatumGetObjectId(values[COLUMN("parent")]), AccessShareLock);
+	child = DatumGetObjectId(values[COLUMN("child")]) == RelationGetRelid(parent) ? parent :
+		table_open(DatumGetObjectId(values[COLUMN("child")]), AccessShareLock);
+
+	/* Column names, where given, win over the numbers they were saved with. */
+	if (!nulls[COLUMN("counter_column")])
+	{
+		counter_attnum = cf_column_attnum(parent, NameStr(*DatumGetName(values[COLUMN("counter_column")])));
+		values[COLUMN("counter_attnum")] = Int16GetDatum(counter_attnum);
+		nulls[COLUMN("counter_attnum")] = false;
+		replace[COLUMN("counter_attnum")] = true;
+	}
+	if (!nulls[COLUMN("fk_columns")])
+	{
+		nfk = cf_names_to_attnums(child, DatumGetArrayTypeP(values[COLUMN("fk_columns")]),
+								  "fk_columns", attnums);
+		values[COLUMN("fk_attnums")] = cf_attnums_array(attnums, nfk);
+		nulls[COLUMN("fk_attnums")] = false;
+		replace[COLUMN("fk_attnums")] = true;
+	}
+	if (!nulls[COLUMN("parent_columns")])
+	{
+		if (cf_names_to_attnums(parent, DatumGetArrayTypeP(values[COLUMN("parent_columns")]),
+								"parent_columns", attnums) != nfk)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("fk_columns and parent_columns must name the same number of columns")));
+		values[COLUMN("parent_attnums")] = cf_attnums_array(attnums, nfk);
+		nulls[COLUMN("parent_attnums")] = false;
+		replace[COLUMN("parent_attnums")] = true;
+	}
+	if (!nulls[COLUMN("condition_sql")])
+	{
+		Node	   *expr;
+
+		expr = parse_stored_condition(child, child == parent ? counter_attnum : InvalidAttrNumber,
+									  TextDatumGetCString(values[COLUMN("condition_sql")]));
+		values[COLUMN("condition")] = CStringGetTextDatum(nodeToString(expr));
+		nulls[COLUMN("condition")] = false;
+		replace[COLUMN("condition")] = true;
+	}
+	attno = COLUMN("condition_system");
+	values[attno] = Int64GetDatum((int64) GetSystemIdentifier());
+	nulls[attno] = false;
+	replace[attno] = true;
+#undef COLUMN
+
+	if (child != parent)
+		table_close(child, NoLock);
+	table_close(parent, NoLock);
+	return PointerGetDatum(heap_modify_tuple(tuple, desc, values, nulls, replace));
+}
+
+/*
+ * Runs parse_stored_condition in a subtransaction: returns NULL instead of
+ * failing, so that a condition that no longer parses cannot block DDL.
+ */
+static Node *
+try_parse_stored_condition(Oid childid, const char *sql)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Node	   *volatile expr = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		Relation	child = table_open(childid, AccessShareLock);
+
+		expr = parse_stored_condition(child, InvalidAttrNumber, sql);
+		table_close(child, NoLock);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		expr = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return expr;
+}
+
+/* Writes the portable definition and the tree of one counter if they changed. */
+static void
+store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
+{
+	bool		isnull;
+	Oid			parent = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_PARENT, &isnull));
+	Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
+	AttrNumber	fk[INDEX_MAX_KEYS];
+	AttrNumber	pk[INDEX_MAX_KEYS];
+	int			n;
+	Oid			types[7] = {INT4OID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
+	char	   *old[6];
+	char	   *new[6];
+	bool		changed = false;
+
+	n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_FK_ATTNUMS, &isnull), fk);
+	cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull), pk);
+	values[0] = SPI_getbinval(tuple, desc, CF_COL_ID, &isnull);
+	values[1] = DirectFunctionCall1(namein,
+									CStringGetDatum(get_attname(parent,
+																DatumGetInt16(SPI_getbinval(tuple, desc, CF_COL_COUNTER_ATTNUM, &isnull)),
+																false)));
+	values[2] = cf_attnames_array(child, fk, n);
+	values[3] = cf_attnames_array(parent, pk, n);
+	if (condition != NULL)
+	{
+		values[4] = CStringGetTextDatum(cf_deparse_condition(condition, child));
+		values[5] = CStringGetTextDatum(nodeToString(condition));
+	}
+	nulls[4] = nulls[5] = condition ? ' ' : 'n';
+	values[6] = Int64GetDatum((int64) GetSystemIdentifier());
+
+	old[0] = SPI_getvalue(tuple, desc, CF_COL_COUNTER_COLUMN);
+	old[1] = SPI_getvalue(tuple, desc, CF_COL_FK_COLUMNS);
+	old[2] = SPI_getvalue(tuple, desc, CF_COL_PARENT_COLUMNS);
+	old[3] = SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL);
+	old[4] = SPI_getvalue(tuple, desc, CF_COL_CONDITION);
+	old[5] = SPI_getvalue(tuple, desc, CF_COL_CONDITION_SYSTEM);
+	new[0] = NameStr(*DatumGetName(values[1]));
+	new[1] = OidOutputFunctionCall(F_ARRAY_OUT, values[2]);
+	new[2] = OidOutputFunctionCall(F_ARRAY_OUT, values[3]);
+	new[3] = condition ? TextDatumGetCString(values[4]) : NULL;
+	new[4] = condition ? TextDatumGetCString(values[5]) : NULL;
+	new[5] = OidOutputFunctionCall(F_INT8OUT, values[6]);
+	for (int i = 0; i < lengthof(old); i++)
+		changed |= (old[i] == NULL) != (new[i] == NULL) ||
+			(old[i] != NULL && strcmp(old[i], new[i]) != 0);
+	if (!changed)
+		return;
+
+	cf_catalog_write("UPDATE counterfield.counter SET counter_column = $2, fk_columns = $3,"
+					 " parent_columns = $4, condition_sql = $5, condition = $6,"
+					 " condition_system = $7 WHERE id OPERATOR(pg_catalog.=) $1",
+					 7, types, values, nulls, SPI_OK_UPDATE);
+}
+
+/*
+ * Brings every catalog row up to date: trees from another cluster are
+ * rebuilt from their SQL, and names and SQL are rendered again from the
+ * numbers and trees.  Rows of tables or columns that are gone are left to
+ * sql_drop; a condition that cannot be rebuilt is left as it is.
+ */
+static void
+refresh_catalog(Oid catalog)
+{
+	SPITupleTable *rows;
+	uint64		nrows;
+
+	cf_spi_run(cf_catalog_query(catalog), 0, NULL, NULL, NULL, false, SPI_OK_SELECT);
+	rows = SPI_tuptable;
+	nrows = SPI_processed;
+	for (uint64 row = 0; row < nrows; row++)
+	{
+		HeapTuple	tuple = rows->vals[row];
+		TupleDesc	desc = rows->tupdesc;
+		bool		isnull;
+		Oid			parent = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_PARENT, &isnull));
+		Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
+		AttrNumber	attnums[INDEX_MAX_KEYS];
+		bool		intact;
+		Node	   *condition = NULL;
+		int			n;
+
+		intact = get_rel_name(parent) != NULL && get_rel_name(child) != NULL &&
+			cf_column_exists(parent, DatumGetInt16(SPI_getbinval(tuple, desc,
+																  CF_COL_COUNTER_ATTNUM,
+																  &isnull)));
+		n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_FK_ATTNUMS, &isnull), attnums);
+		for (int k = 0; k < n && intact; k++)
+			intact = cf_column_exists(child, attnums[k]);
+		n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull), attnums);
+		for (int k = 0; k < n && intact; k++)
+			intact = cf_column_exists(parent, attnums[k]);
+		if (!intact)
+			continue;
+
+		(void) SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
+		if (!isnull && cf_condition_is_foreign(tuple, desc))
+		{
+			condition = try_parse_stored_condition(child,
+												   SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL));
+			if (condition == NULL)
+				continue;
+		}
+		else if (!isnull)
+			condition = cf_catalog_condition(tuple, desc);
+		store_definition(tuple, desc, condition);
+	}
+}
+
+/* Can this command change a name that a counter's definition spells out? */
+static bool
+renames_objects(Node *parsetree)
+{
+	return IsA(parsetree, RenameStmt) || IsA(parsetree, AlterObjectSchemaStmt) ||
+		IsA(parsetree, AlterEnumStmt);
+}
+
+PG_FUNCTION_INFO_V1(counterfield_ddl_event);
+
+/*
+ * ddl_command_start and ddl_command_end event trigger.  Before any DDL,
+ * condition trees that a pg_upgrade brought from another cluster are
+ * rebuilt while their SQL still matches the schema.  After a command that
+ * renames objects, the names and condition SQL in the catalog are rendered
+ * again, so that a dump taken later carries them.  After CREATE TRIGGER of a
+ * counterfield trigger (as a restore runs it), the trigger is made to depend
+ * on the extension.
+ */
+Datum
+counterfield_ddl_event(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
+	Node	   *parsetree;
+	Oid			catalog;
+	bool		at_end;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by event trigger manager",
+						"counterfield_ddl_event")));
+	parsetree = trigdata->parsetree;
+	at_end = strcmp(trigdata->event, "ddl_command_end") == 0;
+	catalog = cf_catalog_relid(true);
+	if (!OidIsValid(catalog) || !cf_catalog_is_current(catalog))
+		PG_RETURN_NULL();
+
+	if (at_end && IsA(parsetree, CreateTrigStmt))
+	{
+		CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		Oid			trigger = OidIsValid(relid) ?
+			get_trigger_oid(relid, stmt->trigname, true) : InvalidOid;
+		Oid			function = OidIsValid(trigger) ? trigger_function(trigger) : InvalidOid;
+
+		if (OidIsValid(function) &&
+			getExtensionOfObject(ProcedureRelationId, function) ==
+			get_extension_oid("counterfield", true))
+			cf_depend_on_extension(trigger);
+		PG_RETURN_NULL();
+	}
+
+	if (at_end && !renames_objects(parsetree))
+		PG_RETURN_NULL();
+
+	cf_spi_connect();
+	if (at_end)
+		refresh_catalog(catalog);
+	else
+	{
+		/* Cheap when nothing came from another cluster, as is the rule. */
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum((int64) GetSystemIdentifier())};
+
+		cf_spi_run("SELECT 1 FROM counterfield.counter"
+				   " WHERE condition_system OPERATOR(pg_catalog.<>) $1 LIMIT 1",
+				   1, types, values, NULL, true, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+			refresh_catalog(catalog);
+	}
+	SPI_finish();
+	PG_RETURN_NULL();
+}
+
+/* Are the tables and every column that a catalog row names still there? */
+static bool
+counter_intact(HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Oid			parent = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_PARENT, &isnull));
+	Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
+	AttrNumber	attnums[INDEX_MAX_KEYS];
+	Datum		condition;
+	int			n;
+
+	if (get_rel_name(parent) == NULL || get_rel_name(child) == NULL ||
+		!cf_column_exists(parent, DatumGetInt16(SPI_getbinval(tuple, desc, CF_COL_COUNTER_ATTNUM,
+															   &isnull))))
+		return false;
+	n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull), attnums);
+	for (int k = 0; k < n; k++)
+		if (!cf_column_exists(parent, attnums[k]))
+			return false;
+	n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_FK_ATTNUMS, &isnull), attnums);
+	for (int k = 0; k < n; k++)
+		if (!cf_column_exists(child, attnums[k]))
+			return false;
+
+	/* A tree from another cluster was rebuilt at ddl_command_start if it could be. */
+	condition = SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
+	if (!isnull && !cf_condition_is_foreign(tuple, desc))
+	{
+		Bitmapset  *attnos = NULL;
+		int			attno = -1;
+
+		pull_varattnos(stringToNode(TextDatumGetCString(condition)), 1, &attnos);
+		while ((attno = bms_next_member(attnos, attno)) >= 0)
+			if (attno + FirstLowInvalidHeapAttributeNumber > 0 &&
+				!cf_column_exists(child, attno + FirstLowInvalidHeapAttributeNumber))
+				return false;
+	}
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(counterfield_sql_drop);
+
+/*
+ * sql_drop event trigger: counters whose parent, child or columns were
+ * dropped are removed, with the triggers that only they needed.
+ */
+Datum
+counterfield_sql_drop(PG_FUNCTION_ARGS)
+{
+	List	   *ids = NIL;
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by event trigger manager",
+						"counterfield_sql_drop")));
+	if (!OidIsValid(cf_catalog_relid(true)))
+		PG_RETURN_NULL();
+
+	cf_spi_connect();
+	cf_spi_run(cf_catalog_query(cf_catalog_relid(false)), 0, NULL, NULL, NULL, false,
+			   SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		if (counter_intact(tuple, desc))
+			continue;
+		ids = lappend_int(ids, DatumGetInt32(SPI_getbinval(tuple, desc, CF_COL_ID, &isnull)));
+		relids = list_append_unique_oid(relids, DatumGetObjectId(SPI_getbinval(tuple, desc,
+																				CF_COL_PARENT,
+																				&isnull)));
+		relids = list_append_unique_oid(relids, DatumGetObjectId(SPI_getbinval(tuple, desc,
+																				CF_COL_CHILD,
+																				&isnull)));
+	}
+	foreach(lc, ids)
+	{
+		Oid			types[1] = {INT4OID};
+		Datum		values[1] = {Int32GetDatum(lfirst_int(lc))};
+
+		cf_catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
+					  1, types, values, NULL, SPI_OK_DELETE);
+	}
+	foreach(lc, relids)
+		cf_sync_triggers(lfirst_oid(lc));
+	SPI_finish();
+	PG_RETURN_NULL();
+}
