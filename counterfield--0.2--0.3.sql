@@ -59,6 +59,13 @@ CREATE EVENT TRIGGER counterfield_ddl_command_start ON ddl_command_start
 CREATE EVENT TRIGGER counterfield_ddl_command_end ON ddl_command_end
     EXECUTE FUNCTION counterfield.ddl_event();
 
+-- Child triggers depend on what the conditions of their counters use.
+CREATE FUNCTION counterfield.upgrade_dependencies() RETURNS void
+    AS 'MODULE_PATHNAME', 'counterfield_upgrade_dependencies'
+    LANGUAGE C;
+SELECT counterfield.upgrade_dependencies();
+DROP FUNCTION counterfield.upgrade_dependencies();
+
 -- The counters view shows the condition as it is stored.
 CREATE OR REPLACE VIEW counterfield.counters AS
 SELECT c.id,

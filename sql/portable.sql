@@ -103,9 +103,43 @@ SELECT mismatches('pt_parent', 'child_count', 'pt_child', 'owner_id')
        AS mismatches;
 SELECT * FROM counterfield.verify('pt_parent');
 
--- Dropping a column that a condition uses removes that counter alone.
+-- The child's triggers depend on what conditions use, as an index depends
+-- on what its predicate uses: a function cannot be dropped from under a
+-- counter, nor a condition column's type changed.
+DROP FUNCTION pt_rules.is_heavy(int);
+ALTER TABLE pt_child ALTER COLUMN weight TYPE bigint;
+
+-- Dropping a column that a condition uses removes that counter alone; the
+-- others keep counting.
 ALTER TABLE pt_child DROP COLUMN weight;
 SELECT counter_column FROM pt_catalog;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'pt_child'::regclass AND NOT tgisinternal ORDER BY 1;
+INSERT INTO pt_child (owner_id, state) VALUES (1, 'active'), (2, 'closed');
+UPDATE pt_child SET owner_id = 5 WHERE id % 4 = 0;
+SELECT mismatches('pt_parent', 'child_count', 'pt_child', 'owner_id')
+     + mismatches('pt_parent', 'open_n', 'pt_child', 'owner_id', cond => $$state::text = 'active'$$)
+       AS mismatches;
+
+-- With CASCADE, dropping a function a condition calls removes that counter
+-- alone.
+CREATE FUNCTION pt_rules.is_open(pt_state) RETURNS boolean IMMUTABLE LANGUAGE sql AS $$SELECT $1 = 'active'$$;
+SELECT counterfield.add_counter('pt_parent', 'heavy_n', 'pt_child', condition => 'pt_rules.is_open(state)');
+SELECT counterfield.drop_counter('pt_parent', 'open_n');
+SELECT counterfield.add_counter('pt_parent', 'open_n', 'pt_child', condition => $$state = 'active'$$);
+DROP FUNCTION pt_rules.is_open(pt_state) CASCADE;
+SELECT counter_column, condition_sql FROM pt_catalog;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'pt_child'::regclass AND NOT tgisinternal ORDER BY 1;
+INSERT INTO pt_child (owner_id, state) VALUES (3, 'active'), (3, 'closed');
+DELETE FROM pt_child WHERE id % 5 = 0;
+SELECT mismatches('pt_parent', 'child_count', 'pt_child', 'owner_id')
+     + mismatches('pt_parent', 'open_n', 'pt_child', 'owner_id', cond => $$state::text = 'active'$$)
+       AS mismatches;
+
+-- Once no counter uses a function, it drops without CASCADE.
+CREATE FUNCTION pt_rules.is_closed(pt_state) RETURNS boolean IMMUTABLE LANGUAGE sql AS $$SELECT $1 = 'closed'$$;
+SELECT counterfield.add_counter('pt_parent', 'heavy_n', 'pt_child', condition => 'pt_rules.is_closed(state)');
+SELECT counterfield.drop_counter('pt_parent', 'heavy_n');
+DROP FUNCTION pt_rules.is_closed(pt_state);
 
 DROP VIEW pt_truth, pt_catalog;
 DROP TABLE pt_child, pt_parent, pt_unrelated;

@@ -690,7 +690,8 @@ catalog_mentions(Oid relid, const char *column)
 /*
  * Makes the triggers on a table match the catalog: the child triggers while
  * it feeds a counter, the guards while it holds one.  Each trigger depends
- * on the extension, so that DROP EXTENSION removes it.
+ * on the extension, so that DROP EXTENSION removes it, and child triggers on
+ * what the conditions of the table's counters use.
  */
 void
 cf_sync_triggers(Oid relid)
@@ -709,18 +710,22 @@ cf_sync_triggers(Oid relid)
 	{
 		const TriggerSpec *spec = &trigger_specs[i];
 		Oid			trigger = get_trigger_oid(relid, spec->name, true);
-		int			ret;
 
-		if (need[spec->on_child] == OidIsValid(trigger))
-			continue;
-		ret = SPI_execute(OidIsValid(trigger) ?
-						  psprintf("DROP TRIGGER %s ON %s", spec->name, relname) :
-						  psprintf(spec->sql, relname),
-						  false, 0);
-		if (ret != SPI_OK_UTILITY)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-		if (!OidIsValid(trigger))
-			cf_depend_on_extension(get_trigger_oid(relid, spec->name, false));
+		if (need[spec->on_child] != OidIsValid(trigger))
+		{
+			int			ret = SPI_execute(OidIsValid(trigger) ?
+										  psprintf("DROP TRIGGER %s ON %s",
+												   spec->name, relname) :
+										  psprintf(spec->sql, relname),
+										  false, 0);
+
+			if (ret != SPI_OK_UTILITY)
+				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+			if (!OidIsValid(trigger))
+				cf_depend_on_extension(get_trigger_oid(relid, spec->name, false));
+		}
+		if (need[spec->on_child] && spec->on_child)
+			cf_condition_dependencies(relid, get_trigger_oid(relid, spec->name, false));
 	}
 }
 

@@ -165,6 +165,7 @@ extern void cf_sync_triggers(Oid relid);
 
 /* ddl.c */
 extern void cf_depend_on_extension(Oid trigger);
+extern void cf_condition_dependencies(Oid child, Oid trigger);
 extern Node *cf_catalog_condition(HeapTuple tuple, TupleDesc desc);
 extern bool cf_condition_is_foreign(HeapTuple tuple, TupleDesc desc);
 

@@ -37,6 +37,7 @@
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
 #include "utils/builtins.h"
@@ -46,6 +47,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 
 #include "counterfield.h"
 
@@ -155,6 +157,68 @@ trigger_function(Oid trigger)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return function;
+}
+
+/*
+ * Makes a child trigger depend on what the conditions of the child's
+ * counters use, as an index depends on what its predicate uses: dropping a
+ * function that a condition calls needs CASCADE, which drops the trigger,
+ * and sql_drop then removes the counter.  Columns of the child are AUTO
+ * dependencies: dropping one drops the trigger and sql_drop removes the
+ * counters that used it and puts the trigger back for the others.
+ * Dependencies recorded for earlier conditions are removed first.
+ */
+void
+cf_condition_dependencies(Oid child, Oid trigger)
+{
+	Relation	depend;
+	ScanKeyData key[3];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			function = trigger_function(trigger);
+	ObjectAddress address;
+
+	depend = table_open(DependRelationId, RowExclusiveLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(TriggerRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigger));
+	ScanKeyInit(&key[2], Anum_pg_depend_objsubid, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum(0));
+	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 3, key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+
+		/* Keep what CREATE TRIGGER recorded and the extension membership. */
+		if (dep->refclassid == ExtensionRelationId ||
+			(dep->refclassid == RelationRelationId && dep->refobjid == child &&
+			 dep->refobjsubid == 0) ||
+			(dep->refclassid == ProcedureRelationId && dep->refobjid == function))
+			continue;
+		CatalogTupleDelete(depend, &tuple->t_self);
+	}
+	systable_endscan(scan);
+	table_close(depend, RowExclusiveLock);
+	CommandCounterIncrement();
+
+	ObjectAddressSet(address, TriggerRelationId, trigger);
+	cf_spi_run(cf_catalog_query(cf_catalog_relid(false)), 0, NULL, NULL, NULL, false,
+			   SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	row_tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Node	   *condition;
+
+		if (DatumGetObjectId(SPI_getbinval(row_tuple, desc, CF_COL_CHILD, &isnull)) != child)
+			continue;
+		condition = cf_catalog_condition(row_tuple, desc);
+		if (condition != NULL)
+			recordDependencyOnSingleRelExpr(&address, condition, child, DEPENDENCY_NORMAL,
+											DEPENDENCY_AUTO, false);
+	}
 }
 
 /* Returns the attribute number of a catalog column by name. */
@@ -459,7 +523,12 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 		if (OidIsValid(function) &&
 			getExtensionOfObject(ProcedureRelationId, function) ==
 			get_extension_oid("counterfield", true))
+		{
 			cf_depend_on_extension(trigger);
+			cf_spi_connect();
+			cf_condition_dependencies(relid, trigger);
+			SPI_finish();
+		}
 		PG_RETURN_NULL();
 	}
 
@@ -485,7 +554,28 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
-/* Are the tables and every column that a catalog row names still there? */
+/* Is the function gone? */
+static bool
+function_missing(Oid function, void *context)
+{
+	return !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(function));
+}
+
+/* Does an expression call a function that no longer exists? */
+static bool
+calls_missing_function(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, function_missing, context))
+		return true;
+	return expression_tree_walker(node, calls_missing_function, context);
+}
+
+/*
+ * Are the tables, every column and every function that a catalog row names
+ * still there?
+ */
 static bool
 counter_intact(HeapTuple tuple, TupleDesc desc)
 {
@@ -516,7 +606,11 @@ counter_intact(HeapTuple tuple, TupleDesc desc)
 		Bitmapset  *attnos = NULL;
 		int			attno = -1;
 
-		pull_varattnos(stringToNode(TextDatumGetCString(condition)), 1, &attnos);
+		Node	   *expr = stringToNode(TextDatumGetCString(condition));
+
+		if (calls_missing_function(expr, NULL))
+			return false;
+		pull_varattnos(expr, 1, &attnos);
 		while ((attno = bms_next_member(attnos, attno)) >= 0)
 			if (attno + FirstLowInvalidHeapAttributeNumber > 0 &&
 				!cf_column_exists(child, attno + FirstLowInvalidHeapAttributeNumber))
@@ -577,4 +671,34 @@ counterfield_sql_drop(PG_FUNCTION_ARGS)
 		cf_sync_triggers(lfirst_oid(lc));
 	SPI_finish();
 	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(counterfield_upgrade_dependencies);
+
+/*
+ * Run once by the update to 0.3: makes the child triggers of existing
+ * counters depend on what their conditions use.
+ */
+Datum
+counterfield_upgrade_dependencies(PG_FUNCTION_ARGS)
+{
+	List	   *children = NIL;
+	ListCell   *lc;
+
+	cf_spi_connect();
+	cf_spi_run("SELECT DISTINCT child::pg_catalog.oid FROM counterfield.counter",
+			   0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+
+		children = lappend_oid(children,
+							   DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[row],
+															  SPI_tuptable->tupdesc, 1,
+															  &isnull)));
+	}
+	foreach(lc, children)
+		cf_sync_triggers(lfirst_oid(lc));
+	SPI_finish();
+	PG_RETURN_VOID();
 }

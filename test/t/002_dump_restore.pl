@@ -77,6 +77,9 @@ INSERT INTO note VALUES (5, 1), (6, 5);
 	                           FROM counterfield.counters}),
 		'review_count: -, ship_it_count: rules.approving(ship_it), reply_count: -',
 		"$db: definitions point at the same columns and function");
+	my ($ret, $out, $err) = $new->psql($db, 'DROP FUNCTION rules.approving(boolean)');
+	like($err, qr/trigger counterfield_insert on table review depends on function rules.approving/,
+		"$db: restored triggers depend on the condition's function");
 	$new->safe_psql($db, 'DROP EXTENSION counterfield');
 	is($new->safe_psql($db, q{SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'counterfield%'}), '0',
 		"$db: DROP EXTENSION removes the restored triggers");
