@@ -37,7 +37,8 @@ ALTER TABLE counterfield.counter
 -- are resolved into column numbers and a node tree of this database.
 CREATE FUNCTION counterfield.catalog_resolve() RETURNS trigger
     AS 'MODULE_PATHNAME', 'counterfield_catalog_resolve'
-    LANGUAGE C;
+    LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE TRIGGER counter_resolve
     BEFORE INSERT ON counterfield.counter
@@ -52,7 +53,8 @@ ALTER TABLE counterfield.counter ENABLE ALWAYS TRIGGER counter_truncated;
 -- come to depend on the extension.
 CREATE FUNCTION counterfield.ddl_event() RETURNS event_trigger
     AS 'MODULE_PATHNAME', 'counterfield_ddl_event'
-    LANGUAGE C;
+    LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE EVENT TRIGGER counterfield_ddl_command_start ON ddl_command_start
     EXECUTE FUNCTION counterfield.ddl_event();
@@ -65,6 +67,28 @@ CREATE FUNCTION counterfield.upgrade_dependencies() RETURNS void
     LANGUAGE C;
 SELECT counterfield.upgrade_dependencies();
 DROP FUNCTION counterfield.upgrade_dependencies();
+
+-- Functions run with a fixed search_path.  Not add_counter, which reads its
+-- condition under the caller's search_path (as CREATE INDEX reads a
+-- predicate) and fixes it after that, nor the trigger functions on user
+-- tables, which fix it in C where they run SQL that holds a condition:
+-- setting it per call would cost every parent row.
+ALTER FUNCTION counterfield.drop_counter(pg_catalog.regclass, name)
+    SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION counterfield.reinit(pg_catalog.regclass, name)
+    SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION counterfield.verify(pg_catalog.regclass, name)
+    SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION counterfield.tracked_states(boolean)
+    SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION counterfield.has_tracked_states()
+    SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION counterfield.condition_text(text, pg_catalog.regclass)
+    SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION counterfield.catalog_trigger()
+    SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION counterfield.sql_drop()
+    SET search_path = pg_catalog, pg_temp;
 
 -- The counters view shows the condition as it is stored.
 CREATE OR REPLACE VIEW counterfield.counters AS

@@ -37,6 +37,31 @@ SELECT id, n, (SELECT count(*) FROM open_child c WHERE c.parent_id = p.id) AS tr
   FROM secret_parent p ORDER BY id;
 RESET row_security;
 
+-- A condition written with pg_catalog's operators keeps its meaning under a
+-- search_path that puts a hostile schema before pg_catalog: when a new
+-- parent is counted, in reinit and in verify.
+CREATE TABLE cond_parent (id int PRIMARY KEY, big_n int);
+CREATE TABLE cond_child (id serial PRIMARY KEY, parent_id int, size int);
+INSERT INTO cond_parent VALUES (1);
+SELECT counterfield.add_counter('cond_parent', 'big_n', 'cond_child', fk_columns => '{parent_id}',
+                                condition => 'size > 10');
+CREATE FUNCTION hostile.always(int, int) RETURNS boolean IMMUTABLE LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR hostile.> (LEFTARG = int, RIGHTARG = int, FUNCTION = hostile.always);
+SET search_path = hostile, pg_catalog, public;
+SELECT 1 > 2 AS hostile_operator_wins;
+INSERT INTO cond_child (parent_id, size) VALUES (1, 5), (1, 50), (2, 5), (2, 50), (2, 7);
+INSERT INTO cond_parent VALUES (2);
+SELECT id, big_n FROM cond_parent ORDER BY id;
+SET counterfield.enabled = off;
+INSERT INTO cond_child (parent_id, size) VALUES (1, 3), (1, 60);
+RESET counterfield.enabled;
+SELECT * FROM counterfield.verify('cond_parent', 'big_n');
+SELECT counterfield.reinit('cond_parent', 'big_n');
+SELECT * FROM counterfield.verify('cond_parent', 'big_n');
+RESET search_path;
+SELECT mismatches('cond_parent', 'big_n', 'cond_child', 'parent_id', cond => 'size > 10');
+DROP TABLE cond_child, cond_parent;
+
 SELECT counterfield.drop_counter('secret_parent', 'n');
 DROP TABLE open_child, secret_parent;
 DROP SCHEMA hostile CASCADE;

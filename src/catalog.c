@@ -571,20 +571,24 @@ cf_reinit_counter(CounterDef *def)
 	char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
 	char	   *parent = cf_relation_sql(def->parent_relid);
 	int64		changed;
+	int			nestlevel;
 
 	cf_state_cancel_counter(def);
 	cf_spi_connect();
+	nestlevel = cf_pin_search_path();	/* the condition's SQL is read under it */
 	changed = cf_parent_write(def->parent_relid, def->target->parent_owner, NULL,
-							  psprintf("UPDATE %s AS p SET %s = s.n"
+							  psprintf("UPDATE %1$s AS p SET %2$s = s.n"
 											" FROM (SELECT q.tableoid AS r, q.ctid AS t,"
 											" COALESCE(c.cf_n, 0) AS n"
-											" FROM %s AS q LEFT JOIN (%s) AS c ON %s) AS s"
+											" FROM %3$s AS q LEFT JOIN (%4$s) AS c ON %5$s) AS s"
 											" WHERE p.tableoid OPERATOR(pg_catalog.=) s.r"
 											" AND p.ctid OPERATOR(pg_catalog.=) s.t"
-											" AND p.%s IS DISTINCT FROM s.n",
+											" AND (p.%6$s IS NULL"
+											" OR p.%6$s OPERATOR(pg_catalog.<>) s.n)",
 											parent, column, parent, cf_counts_sql(def),
 											cf_key_join_sql(def, "q", "c"), column),
 							  NULL, SPI_OK_UPDATE);
+	AtEOXact_GUC(true, nestlevel);
 	SPI_finish();
 	return changed;
 }
@@ -940,10 +944,13 @@ counterfield_verify(PG_FUNCTION_ARGS)
 	char	   *column = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
 	CounterDefs *defs = cf_defs_acquire();
 
+	int			nestlevel;
+
 	if (OidIsValid(parent) && column != NULL)
 		lookup_counter(defs, parent, column);
 
 	cf_spi_connect();
+	nestlevel = cf_pin_search_path();	/* the condition's SQL is read under it */
 	for (int i = 0; i < defs->ncounters; i++)
 	{
 		CounterDef *def = &defs->counters[i];
@@ -983,6 +990,7 @@ counterfield_verify(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(store, desc, out, nulls);
 		}
 	}
+	AtEOXact_GUC(true, nestlevel);
 	SPI_finish();
 	cf_defs_release();
 	return (Datum) 0;

@@ -66,16 +66,17 @@ cf_spi_connect(void)
 }
 
 /*
- * Sets search_path to pg_catalog alone until AtEOXact_GUC(true, level) with
- * the level returned: SQL that counterfield renders or parses is then read
- * the same way whatever the session's search_path is.
+ * Sets search_path to pg_catalog, then pg_temp, until AtEOXact_GUC(true,
+ * level) with the level returned: SQL that counterfield renders, parses or
+ * runs with a condition in it is then read the same way whatever the
+ * session's search_path is.
  */
 int
 cf_pin_search_path(void)
 {
 	int			nestlevel = NewGUCNestLevel();
 
-	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	return nestlevel;
 }

@@ -26,6 +26,7 @@
 #include "catalog/partition.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
@@ -219,13 +220,19 @@ cf_count_children(CounterDef *def, Datum *values)
 	int			ret;
 	bool		isnull;
 	int64		count;
+	int			nestlevel = 0;
 
 	cf_spi_connect();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(def->child_owner,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_NOFORCE_RLS);
+	/* A condition's SQL names pg_catalog's functions and operators unqualified. */
+	if (def->condition != NULL)
+		nestlevel = cf_pin_search_path();
 	ret = SPI_execute_plan(count_plan(def), values, NULL, true, 1);
+	if (def->condition != NULL)
+		AtEOXact_GUC(true, nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
