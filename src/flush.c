@@ -20,7 +20,9 @@
 #include "miscadmin.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
+#include "optimizer/optimizer.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
@@ -263,6 +265,34 @@ batchable(CounterTarget *target)
 	return true;
 }
 
+/*
+ * Sets the planner and executor costs for the statements of a batch until
+ * AtEOXact_GUC(true, level) with the level returned.  The parent rows of a
+ * batch were just referenced by the rows being counted and are usually in
+ * memory, so random_page_cost is set to seq_page_cost: with the default
+ * costs the planner reads the whole parent table to reach as few as 1% of
+ * its rows; now it does so only when a batch holds a large part of them.  A
+ * batch of many keys sorts and hashes them, so work_mem is raised to
+ * maintenance_work_mem, as ri_triggers.c does for its bulk check.
+ */
+static int
+batch_costs(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+	char		value[64];
+
+	snprintf(value, sizeof(value), "%g", seq_page_cost);
+	(void) set_config_option("random_page_cost", value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (maintenance_work_mem > work_mem)
+	{
+		snprintf(value, sizeof(value), "%d", maintenance_work_mem);
+		(void) set_config_option("work_mem", value, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+	return nestlevel;
+}
+
 /* Applies the deltas of many keys of one target with two statements. */
 static void
 update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
@@ -272,6 +302,7 @@ update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	Datum	   *elems = palloc(sizeof(Datum) * ngroups);
 	SPIPlanPtr	lock;
 	SPIPlanPtr	update;
+	int			nestlevel = batch_costs();
 
 	batch_plans(target, &lock, &update);
 	for (int k = 0; k < target->nkeys; k++)
@@ -295,6 +326,7 @@ update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	}
 	cf_parent_write(target->parent_relid, target->parent_owner, lock, NULL, params, SPI_OK_SELECT);
 	cf_parent_write(target->parent_relid, target->parent_owner, update, NULL, params, SPI_OK_UPDATE);
+	AtEOXact_GUC(true, nestlevel);
 	pfree(elems);
 }
 
