@@ -24,6 +24,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "catalog/partition.h"
+#include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
@@ -36,6 +37,30 @@
 /* Numbers the statement batches of this backend. */
 static uint64 batch_counter = 0;
 
+/*
+ * The delta of one key of a counter whose key is a single by-value column,
+ * summed over the rows of one transition table before it goes to the state
+ * cache: the cache then sees each distinct key once, not each row.
+ */
+typedef struct RowSum
+{
+	Datum		key;
+	int64		delta;
+	char		status;			/* used by simplehash */
+} RowSum;
+
+#define SH_PREFIX rowsum
+#define SH_ELEMENT_TYPE RowSum
+#define SH_KEY_TYPE Datum
+#define SH_KEY key
+#define SH_HASH_KEY(tb, key) hash_combine(hash_uint32((uint32) (key)), \
+										  hash_uint32((uint32) ((uint64) (key) >> 32)))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
 /* Raises the trigger protocol error for a misplaced trigger function. */
 static void
 protocol_error(const char *funcname, const char *requirement)
@@ -45,22 +70,35 @@ protocol_error(const char *funcname, const char *requirement)
 			 errmsg("function \"%s\" %s", funcname, requirement)));
 }
 
-/* Turns the rows of one transition table into deltas of sign. */
+/*
+ * Turns the rows of one transition table into deltas of sign.  Counters with
+ * a single by-value key column (the common integer foreign key) sum their
+ * deltas per key first; the others add each row to the state cache.
+ */
 static void
 count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, List *defs,
 					  ExprContext *econtext, int64 sign, uint64 batch, List **touched)
 {
 	int			readptr = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+	rowsum_hash **sums = palloc0(sizeof(rowsum_hash *) * list_length(defs));
+	ListCell   *lc;
+
+	foreach(lc, defs)
+	{
+		CounterDef *def = lfirst(lc);
+
+		if (def->nkeys == 1 && def->fk_typbyval[0])
+			sums[foreach_current_index(lc)] = rowsum_create(CurrentMemoryContext, 256, NULL);
+	}
 
 	tuplestore_select_read_pointer(rows, readptr);
 	tuplestore_rescan(rows);
 	while (tuplestore_gettupleslot(rows, true, false, slot))
 	{
-		ListCell   *lc;
-
 		foreach(lc, defs)
 		{
 			CounterDef *def = lfirst(lc);
+			rowsum_hash *sum = sums[foreach_current_index(lc)];
 			Datum		values[INDEX_MAX_KEYS];
 			bool		isnull = false;
 			int			k;
@@ -78,11 +116,34 @@ count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, List *defs,
 				if (isnull || !DatumGetBool(result))
 					continue;
 			}
-			cf_state_add(def, values, sign, batch, touched);
+			if (sum != NULL)
+			{
+				bool		found;
+				RowSum	   *entry = rowsum_insert(sum, values[0], &found);
+
+				entry->delta = (found ? entry->delta : 0) + sign;
+			}
+			else
+				cf_state_add(def, values, sign, batch, touched);
 		}
 		if (econtext != NULL)
 			ResetExprContext(econtext);
 	}
+
+	foreach(lc, defs)
+	{
+		rowsum_hash *sum = sums[foreach_current_index(lc)];
+		rowsum_iterator iter;
+		RowSum	   *entry;
+
+		if (sum == NULL)
+			continue;
+		rowsum_start_iterate(sum, &iter);
+		while ((entry = rowsum_iterate(sum, &iter)) != NULL)
+			cf_state_add(lfirst(lc), &entry->key, entry->delta, batch, touched);
+		rowsum_destroy(sum);
+	}
+	pfree(sums);
 }
 
 /* Applies the statement-mode deltas of the rows of one statement. */
