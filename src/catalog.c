@@ -189,12 +189,12 @@ keys_from_foreign_key(NewCounter *nc, bool fk_given)
 	values[0] = ObjectIdGetDatum(RelationGetRelid(nc->child));
 	values[1] = ObjectIdGetDatum(RelationGetRelid(nc->parent));
 	cf_spi_run("SELECT conkey, confkey FROM pg_catalog.pg_constraint"
-			" WHERE contype OPERATOR(pg_catalog.=) 'f'"
-			" AND conrelid OPERATOR(pg_catalog.=) $1"
-			" AND confrelid OPERATOR(pg_catalog.=) $2"
-			" AND conparentid OPERATOR(pg_catalog.=) 0"
-			" ORDER BY oid",
-			2, types, values, NULL, true, SPI_OK_SELECT);
+			   " WHERE contype OPERATOR(pg_catalog.=) 'f'"
+			   " AND conrelid OPERATOR(pg_catalog.=) $1"
+			   " AND confrelid OPERATOR(pg_catalog.=) $2"
+			   " AND conparentid OPERATOR(pg_catalog.=) 0"
+			   " ORDER BY oid",
+			   2, types, values, NULL, true, SPI_OK_SELECT);
 
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
@@ -329,7 +329,7 @@ resolve_keys(NewCounter *nc, ArrayType *fk_columns, ArrayType *parent_columns)
 	if (parent_columns != NULL)
 	{
 		int			n = cf_names_to_attnums(nc->parent, parent_columns, "parent_columns",
-										 nc->parent_attnums);
+												nc->parent_attnums);
 
 		if (fk_columns == NULL)
 		{
@@ -621,9 +621,9 @@ find_counter(Oid parent, AttrNumber attnum, Oid *child)
 	values[0] = ObjectIdGetDatum(parent);
 	values[1] = Int16GetDatum(attnum);
 	cf_spi_run("SELECT id, child FROM counterfield.counter"
-			" WHERE parent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
-			" AND counter_attnum OPERATOR(pg_catalog.=) $2",
-			2, types, values, NULL, false, SPI_OK_SELECT);
+			   " WHERE parent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+			   " AND counter_attnum OPERATOR(pg_catalog.=) $2",
+			   2, types, values, NULL, false, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return 0;
 	if (child)
@@ -686,8 +686,8 @@ catalog_mentions(Oid relid, const char *column)
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 
 	cf_spi_run(psprintf("SELECT 1 FROM counterfield.counter"
-					 " WHERE %s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass", column),
-			1, types, values, NULL, false, SPI_OK_SELECT);
+			    " WHERE %s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass", column),
+			   1, types, values, NULL, false, SPI_OK_SELECT);
 	return SPI_processed > 0;
 }
 

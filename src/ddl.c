@@ -99,6 +99,21 @@ cf_catalog_condition(HeapTuple tuple, TupleDesc desc)
 	return expr;
 }
 
+/* Starts a scan of the pg_depend rows of a trigger as the dependent. */
+static SysScanDesc
+trigger_dependencies(Relation depend, Oid trigger)
+{
+	ScanKeyData key[3];
+
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(TriggerRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigger));
+	ScanKeyInit(&key[2], Anum_pg_depend_objsubid, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum(0));
+	return systable_beginscan(depend, DependDependerIndexId, true, NULL, 3, key);
+}
+
 /*
  * Makes a trigger depend on the extension, unless it already does, so that
  * DROP EXTENSION removes it.  Triggers that a restore creates get it here.
@@ -107,7 +122,6 @@ void
 cf_depend_on_extension(Oid trigger)
 {
 	Relation	depend;
-	ScanKeyData key[3];
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	bool		found = false;
@@ -116,13 +130,7 @@ cf_depend_on_extension(Oid trigger)
 
 	ObjectAddressSet(extension, ExtensionRelationId, get_extension_oid("counterfield", false));
 	depend = table_open(DependRelationId, AccessShareLock);
-	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(TriggerRelationId));
-	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(trigger));
-	ScanKeyInit(&key[2], Anum_pg_depend_objsubid, BTEqualStrategyNumber, F_INT4EQ,
-				Int32GetDatum(0));
-	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 3, key);
+	scan = trigger_dependencies(depend, trigger);
 	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
@@ -172,20 +180,13 @@ void
 cf_condition_dependencies(Oid child, Oid trigger)
 {
 	Relation	depend;
-	ScanKeyData key[3];
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	Oid			function = trigger_function(trigger);
 	ObjectAddress address;
 
 	depend = table_open(DependRelationId, RowExclusiveLock);
-	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(TriggerRelationId));
-	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(trigger));
-	ScanKeyInit(&key[2], Anum_pg_depend_objsubid, BTEqualStrategyNumber, F_INT4EQ,
-				Int32GetDatum(0));
-	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 3, key);
+	scan = trigger_dependencies(depend, trigger);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
