@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Instructions that the bulk scenarios (B1 to B3) execute, per variant,
+# counted by valgrind (callgrind) in a single-user backend.  Unlike timings
+# on a shared virtual machine, where the same statement can take from 1x to
+# 1.8x as long from one run to the next, the counts repeat to within a
+# fraction of a percent, so they show small differences between variants.
+# They count CPU work only: the time to write WAL and data is not in them.
+#
+#   ROWS (default 100000)    rows per bulk statement
+#   SCENARIOS ("B1a B1b B1c B2 B3")
+#   VARIANTS ("base plstmt cfstmt cftx")
+# Needs postgres, initdb, pg_ctl, psql and valgrind in PATH; makes its own
+# throwaway cluster.
+set -euo pipefail
+cd "$(dirname "$0")"
+rows=${ROWS:-100000}
+scenarios=${SCENARIOS:-"B1a B1b B1c B2 B3"}
+read -r -a variants <<< "${VARIANTS:-base plstmt cfstmt cftx}"
+
+dir=$(mktemp -d)
+trap 'pg_ctl -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+initdb -D "$dir/data" -A trust -U postgres >/dev/null
+pg_ctl -D "$dir/data" -l "$dir/log" -w -o "-c listen_addresses='' -k $dir" start >/dev/null
+psql -Xq -h "$dir" -U postgres -d postgres -c "CREATE DATABASE bench"
+psql -Xq -h "$dir" -U postgres -d bench -v ON_ERROR_STOP=1 -f schema.sql >/dev/null 2>&1
+for v in "${variants[@]}"; do
+	psql -Xq -h "$dir" -U postgres -d bench -v ON_ERROR_STOP=1 -c "SELECT bench_setup('$v')" >/dev/null 2>&1
+done
+pg_ctl -D "$dir/data" -w stop >/dev/null
+
+# Runs SQL, one statement per line, in a single-user backend.
+single() { postgres --single -D "$dir/data" -c synchronous_commit=off bench >/dev/null 2>&1; }
+
+# Instructions of a single-user backend that runs SQL, start to exit.
+instructions() {
+	rm -f "$dir"/callgrind.*
+	echo "$1" | valgrind -q --tool=callgrind --callgrind-out-file="$dir/callgrind.%p" \
+		postgres --single -D "$dir/data" -c synchronous_commit=off bench >/dev/null 2>&1
+	sed -n 's/^summary: \([0-9]*\)/\1/p' "$dir"/callgrind.* | head -1
+}
+
+load="INSERT INTO c_@ (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, $rows) g;"
+recount="SELECT counterfield.reinit('p_@', 'n') WHERE '@' LIKE 'cf%';
+UPDATE p_@ p SET n = s.c FROM (SELECT p_id, count(*) c FROM c_@ GROUP BY 1) s WHERE p.id = s.p_id AND '@' LIKE 'pl%';"
+empty=$(instructions "SELECT 1;")
+
+printf '%-58s %-8s %14s %8s %10s\n' scenario variant instructions ratio "vs plstmt"
+for s in $scenarios; do
+	case $s in
+	B1a) what="B1 bulk INSERT $rows rows over 1,000 parents" sql=$load prep="" ;;
+	B1b) what="B1 bulk INSERT $rows rows into 1 parent"
+		sql="INSERT INTO c_@ (p_id, payload) SELECT 1, g FROM generate_series(1, $rows) g;" prep="" ;;
+	B1c) what="B1 bulk INSERT $rows rows, each row its own parent"
+		sql="INSERT INTO c_@ (p_id, payload) SELECT g, g FROM generate_series(1, $rows) g;" prep="" ;;
+	B2) what="B2 bulk UPDATE moving $rows rows to other parents"
+		sql="UPDATE c_@ SET p_id = p_id + 1000;" prep="$load
+$recount" ;;
+	B3) what="B3 bulk DELETE of $rows rows" sql="DELETE FROM c_@;" prep="$load
+$recount" ;;
+	*) echo "unknown scenario $s" >&2; exit 2 ;;
+	esac
+	declare -A got=()
+	for v in "${variants[@]}"; do
+		printf '%s\n' "SELECT bench_reset('$v');" "${prep//@/$v}" | single
+		# The whole database: single-user mode has no autovacuum for the catalogs.
+		echo "VACUUM ANALYZE;" | single
+		got[$v]=$(( $(instructions "${sql//@/$v}") - empty ))
+	done
+	for v in "${variants[@]}"; do
+		awk -v s="$what" -v v="$v" -v n="${got[$v]}" -v b="${got[base]:-}" -v p="${got[plstmt]:-}" 'BEGIN {
+			printf "%-58s %-8s %14.0f %8s %10s\n", s, v, n,
+				(b > 0 ? sprintf("%.3fx", n / b) : "-"), (p > 0 ? sprintf("%.3fx", n / p) : "-") }'
+	done
+	unset got
+done
