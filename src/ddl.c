@@ -363,198 +363,6 @@ try_parse_stored_condition(Oid childid, const char *sql)
 	return expr;
 }
 
-/* Writes the portable definition and the tree of one counter if they changed. */
-static void
-store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
-{
-	bool		isnull;
-	Oid			parent = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_PARENT, &isnull));
-	Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
-	AttrNumber	fk[INDEX_MAX_KEYS];
-	AttrNumber	pk[INDEX_MAX_KEYS];
-	int			n;
-	Oid			types[7] = {INT4OID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, INT8OID};
-	Datum		values[7];
-	char		nulls[7] = "       ";
-	char	   *old[6];
-	char	   *new[6];
-	bool		changed = false;
-
-	n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_FK_ATTNUMS, &isnull), fk);
-	cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull), pk);
-	values[0] = SPI_getbinval(tuple, desc, CF_COL_ID, &isnull);
-	values[1] = DirectFunctionCall1(namein,
-									CStringGetDatum(get_attname(parent,
-																DatumGetInt16(SPI_getbinval(tuple, desc, CF_COL_COUNTER_ATTNUM, &isnull)),
-																false)));
-	values[2] = cf_attnames_array(child, fk, n);
-	values[3] = cf_attnames_array(parent, pk, n);
-	if (condition != NULL)
-	{
-		values[4] = CStringGetTextDatum(cf_deparse_condition(condition, child));
-		values[5] = CStringGetTextDatum(nodeToString(condition));
-	}
-	nulls[4] = nulls[5] = condition ? ' ' : 'n';
-	values[6] = Int64GetDatum((int64) GetSystemIdentifier());
-
-	old[0] = SPI_getvalue(tuple, desc, CF_COL_COUNTER_COLUMN);
-	old[1] = SPI_getvalue(tuple, desc, CF_COL_FK_COLUMNS);
-	old[2] = SPI_getvalue(tuple, desc, CF_COL_PARENT_COLUMNS);
-	old[3] = SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL);
-	old[4] = SPI_getvalue(tuple, desc, CF_COL_CONDITION);
-	old[5] = SPI_getvalue(tuple, desc, CF_COL_CONDITION_SYSTEM);
-	new[0] = NameStr(*DatumGetName(values[1]));
-	new[1] = OidOutputFunctionCall(F_ARRAY_OUT, values[2]);
-	new[2] = OidOutputFunctionCall(F_ARRAY_OUT, values[3]);
-	new[3] = condition ? TextDatumGetCString(values[4]) : NULL;
-	new[4] = condition ? TextDatumGetCString(values[5]) : NULL;
-	new[5] = OidOutputFunctionCall(F_INT8OUT, values[6]);
-	for (int i = 0; i < lengthof(old); i++)
-		changed |= (old[i] == NULL) != (new[i] == NULL) ||
-			(old[i] != NULL && strcmp(old[i], new[i]) != 0);
-	if (!changed)
-		return;
-
-	cf_catalog_write("UPDATE counterfield.counter SET counter_column = $2, fk_columns = $3,"
-					 " parent_columns = $4, condition_sql = $5, condition = $6,"
-					 " condition_system = $7 WHERE id OPERATOR(pg_catalog.=) $1",
-					 7, types, values, nulls, SPI_OK_UPDATE);
-}
-
-/*
- * Brings every catalog row up to date: trees from another cluster are
- * rebuilt from their SQL, and names and SQL are rendered again from the
- * numbers and trees.  Rows of tables or columns that are gone are left to
- * sql_drop; a condition that cannot be rebuilt is left as it is.
- */
-static void
-refresh_catalog(Oid catalog)
-{
-	SPITupleTable *rows;
-	uint64		nrows;
-
-	cf_spi_run(cf_catalog_query(catalog), 0, NULL, NULL, NULL, false, SPI_OK_SELECT);
-	rows = SPI_tuptable;
-	nrows = SPI_processed;
-	for (uint64 row = 0; row < nrows; row++)
-	{
-		HeapTuple	tuple = rows->vals[row];
-		TupleDesc	desc = rows->tupdesc;
-		bool		isnull;
-		Oid			parent = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_PARENT, &isnull));
-		Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
-		AttrNumber	attnums[INDEX_MAX_KEYS];
-		bool		intact;
-		Node	   *condition = NULL;
-		int			n;
-
-		intact = get_rel_name(parent) != NULL && get_rel_name(child) != NULL &&
-			cf_column_exists(parent, DatumGetInt16(SPI_getbinval(tuple, desc,
-																  CF_COL_COUNTER_ATTNUM,
-																  &isnull)));
-		n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_FK_ATTNUMS, &isnull), attnums);
-		for (int k = 0; k < n && intact; k++)
-			intact = cf_column_exists(child, attnums[k]);
-		n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull), attnums);
-		for (int k = 0; k < n && intact; k++)
-			intact = cf_column_exists(parent, attnums[k]);
-		if (!intact)
-			continue;
-
-		(void) SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
-		if (!isnull && cf_condition_is_foreign(tuple, desc))
-		{
-			condition = try_parse_stored_condition(child,
-												   SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL));
-			if (condition == NULL)
-				continue;
-		}
-		else if (!isnull)
-			condition = cf_catalog_condition(tuple, desc);
-		store_definition(tuple, desc, condition);
-	}
-}
-
-/* Can this command change a name that a counter's definition spells out? */
-static bool
-renames_objects(Node *parsetree)
-{
-	return IsA(parsetree, RenameStmt) || IsA(parsetree, AlterObjectSchemaStmt) ||
-		IsA(parsetree, AlterEnumStmt);
-}
-
-PG_FUNCTION_INFO_V1(counterfield_ddl_event);
-
-/*
- * ddl_command_start and ddl_command_end event trigger.  Before any DDL,
- * condition trees that a pg_upgrade brought from another cluster are
- * rebuilt while their SQL still matches the schema.  After a command that
- * renames objects, the names and condition SQL in the catalog are rendered
- * again, so that a dump taken later carries them.  After CREATE TRIGGER of a
- * counterfield trigger (as a restore runs it), the trigger is made to depend
- * on the extension.
- */
-Datum
-counterfield_ddl_event(PG_FUNCTION_ARGS)
-{
-	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
-	Node	   *parsetree;
-	Oid			catalog;
-	bool		at_end;
-
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" was not called by event trigger manager",
-						"counterfield_ddl_event")));
-	parsetree = trigdata->parsetree;
-	at_end = strcmp(trigdata->event, "ddl_command_end") == 0;
-	catalog = cf_catalog_relid(true);
-	if (!OidIsValid(catalog) || !cf_catalog_is_current(catalog))
-		PG_RETURN_NULL();
-
-	if (at_end && IsA(parsetree, CreateTrigStmt))
-	{
-		CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
-		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-		Oid			trigger = OidIsValid(relid) ?
-			get_trigger_oid(relid, stmt->trigname, true) : InvalidOid;
-		Oid			function = OidIsValid(trigger) ? trigger_function(trigger) : InvalidOid;
-
-		if (OidIsValid(function) &&
-			getExtensionOfObject(ProcedureRelationId, function) ==
-			get_extension_oid("counterfield", true))
-		{
-			cf_depend_on_extension(trigger);
-			cf_spi_connect();
-			cf_condition_dependencies(relid, trigger);
-			SPI_finish();
-		}
-		PG_RETURN_NULL();
-	}
-
-	if (at_end && !renames_objects(parsetree))
-		PG_RETURN_NULL();
-
-	cf_spi_connect();
-	if (at_end)
-		refresh_catalog(catalog);
-	else
-	{
-		/* Cheap when nothing came from another cluster, as is the rule. */
-		Oid			types[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum((int64) GetSystemIdentifier())};
-
-		cf_spi_run("SELECT 1 FROM counterfield.counter"
-				   " WHERE condition_system OPERATOR(pg_catalog.<>) $1 LIMIT 1",
-				   1, types, values, NULL, true, SPI_OK_SELECT);
-		if (SPI_processed > 0)
-			refresh_catalog(catalog);
-	}
-	SPI_finish();
-	PG_RETURN_NULL();
-}
-
 /* Is the function gone? */
 static bool
 function_missing(Oid function, void *context)
@@ -618,6 +426,183 @@ counter_intact(HeapTuple tuple, TupleDesc desc)
 				return false;
 	}
 	return true;
+}
+
+/* Writes the portable definition and the tree of one counter if they changed. */
+static void
+store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
+{
+	bool		isnull;
+	Oid			parent = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_PARENT, &isnull));
+	Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
+	AttrNumber	counter_attnum;
+	AttrNumber	fk[INDEX_MAX_KEYS];
+	AttrNumber	pk[INDEX_MAX_KEYS];
+	int			n;
+	Oid			types[7] = {INT4OID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
+	char	   *old[6];
+	char	   *new[6];
+	bool		changed = false;
+
+	n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_FK_ATTNUMS, &isnull), fk);
+	cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull), pk);
+	counter_attnum = DatumGetInt16(SPI_getbinval(tuple, desc, CF_COL_COUNTER_ATTNUM, &isnull));
+	values[0] = SPI_getbinval(tuple, desc, CF_COL_ID, &isnull);
+	values[1] = DirectFunctionCall1(namein,
+									CStringGetDatum(get_attname(parent, counter_attnum, false)));
+	values[2] = cf_attnames_array(child, fk, n);
+	values[3] = cf_attnames_array(parent, pk, n);
+	if (condition != NULL)
+	{
+		values[4] = CStringGetTextDatum(cf_deparse_condition(condition, child));
+		values[5] = CStringGetTextDatum(nodeToString(condition));
+	}
+	nulls[4] = nulls[5] = condition ? ' ' : 'n';
+	values[6] = Int64GetDatum((int64) GetSystemIdentifier());
+
+	old[0] = SPI_getvalue(tuple, desc, CF_COL_COUNTER_COLUMN);
+	old[1] = SPI_getvalue(tuple, desc, CF_COL_FK_COLUMNS);
+	old[2] = SPI_getvalue(tuple, desc, CF_COL_PARENT_COLUMNS);
+	old[3] = SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL);
+	old[4] = SPI_getvalue(tuple, desc, CF_COL_CONDITION);
+	old[5] = SPI_getvalue(tuple, desc, CF_COL_CONDITION_SYSTEM);
+	new[0] = NameStr(*DatumGetName(values[1]));
+	new[1] = OidOutputFunctionCall(F_ARRAY_OUT, values[2]);
+	new[2] = OidOutputFunctionCall(F_ARRAY_OUT, values[3]);
+	new[3] = condition ? TextDatumGetCString(values[4]) : NULL;
+	new[4] = condition ? TextDatumGetCString(values[5]) : NULL;
+	new[5] = OidOutputFunctionCall(F_INT8OUT, values[6]);
+	for (int i = 0; i < lengthof(old); i++)
+		changed |= (old[i] == NULL) != (new[i] == NULL) ||
+			(old[i] != NULL && strcmp(old[i], new[i]) != 0);
+	if (!changed)
+		return;
+
+	cf_catalog_write("UPDATE counterfield.counter SET counter_column = $2, fk_columns = $3,"
+					 " parent_columns = $4, condition_sql = $5, condition = $6,"
+					 " condition_system = $7 WHERE id OPERATOR(pg_catalog.=) $1",
+					 7, types, values, nulls, SPI_OK_UPDATE);
+}
+
+/*
+ * Brings every catalog row up to date: trees from another cluster are
+ * rebuilt from their SQL, and names and SQL are rendered again from the
+ * numbers and trees.  Rows of tables or columns that are gone are left to
+ * sql_drop; a condition that cannot be rebuilt is left as it is.
+ */
+static void
+refresh_catalog(Oid catalog)
+{
+	SPITupleTable *rows;
+	uint64		nrows;
+
+	cf_spi_run(cf_catalog_query(catalog), 0, NULL, NULL, NULL, false, SPI_OK_SELECT);
+	rows = SPI_tuptable;
+	nrows = SPI_processed;
+	for (uint64 row = 0; row < nrows; row++)
+	{
+		HeapTuple	tuple = rows->vals[row];
+		TupleDesc	desc = rows->tupdesc;
+		bool		isnull;
+		Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
+		Node	   *condition = NULL;
+
+		if (!counter_intact(tuple, desc))
+			continue;
+		(void) SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
+		if (!isnull && cf_condition_is_foreign(tuple, desc))
+		{
+			condition = try_parse_stored_condition(child,
+												   SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL));
+			if (condition == NULL)
+				continue;
+		}
+		else if (!isnull)
+			condition = cf_catalog_condition(tuple, desc);
+		store_definition(tuple, desc, condition);
+	}
+}
+
+/* Can this command change a name that a counter's definition spells out? */
+static bool
+renames_objects(Node *parsetree)
+{
+	return IsA(parsetree, RenameStmt) || IsA(parsetree, AlterObjectSchemaStmt) ||
+		IsA(parsetree, AlterEnumStmt);
+}
+
+PG_FUNCTION_INFO_V1(counterfield_ddl_event);
+
+/*
+ * ddl_command_start and ddl_command_end event trigger.  Before any DDL,
+ * condition trees that a pg_upgrade brought from another cluster are
+ * rebuilt while their SQL still matches the schema.  After a command that
+ * renames objects, the names and condition SQL in the catalog are rendered
+ * again, so that a dump taken later carries them.  After CREATE TRIGGER of a
+ * counterfield trigger (as a restore runs it), the trigger is made to depend
+ * on the extension and on what the conditions of its table's counters use.
+ */
+Datum
+counterfield_ddl_event(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
+	Node	   *parsetree;
+	Oid			catalog;
+	bool		at_end;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by event trigger manager",
+						"counterfield_ddl_event")));
+	parsetree = trigdata->parsetree;
+	at_end = strcmp(trigdata->event, "ddl_command_end") == 0;
+	catalog = cf_catalog_relid(true);
+	if (!OidIsValid(catalog) || !cf_catalog_is_current(catalog))
+		PG_RETURN_NULL();
+
+	if (at_end && IsA(parsetree, CreateTrigStmt))
+	{
+		CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		Oid			trigger = OidIsValid(relid) ?
+			get_trigger_oid(relid, stmt->trigname, true) : InvalidOid;
+		Oid			function = OidIsValid(trigger) ? trigger_function(trigger) : InvalidOid;
+
+		if (OidIsValid(function) &&
+			getExtensionOfObject(ProcedureRelationId, function) ==
+			get_extension_oid("counterfield", true))
+		{
+			cf_depend_on_extension(trigger);
+			cf_spi_connect();
+			cf_condition_dependencies(relid, trigger);
+			SPI_finish();
+		}
+		PG_RETURN_NULL();
+	}
+
+	if (at_end && !renames_objects(parsetree))
+		PG_RETURN_NULL();
+
+	cf_spi_connect();
+	if (at_end)
+		refresh_catalog(catalog);
+	else
+	{
+		/* Cheap when nothing came from another cluster, as is the rule. */
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum((int64) GetSystemIdentifier())};
+
+		cf_spi_run("SELECT 1 FROM counterfield.counter"
+				   " WHERE condition_system OPERATOR(pg_catalog.<>) $1 LIMIT 1",
+				   1, types, values, NULL, true, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+			refresh_catalog(catalog);
+	}
+	SPI_finish();
+	PG_RETURN_NULL();
 }
 
 PG_FUNCTION_INFO_V1(counterfield_sql_drop);
