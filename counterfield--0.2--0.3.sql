@@ -50,7 +50,8 @@ ALTER TABLE counterfield.counter ENABLE ALWAYS TRIGGER counter_changed;
 ALTER TABLE counterfield.counter ENABLE ALWAYS TRIGGER counter_truncated;
 
 -- Renames reach the portable definitions; triggers that a restore creates
--- come to depend on the extension.
+-- come to depend on the extension and on what the conditions use; trees
+-- that pg_upgrade brought from another cluster are rebuilt before DDL.
 CREATE FUNCTION counterfield.ddl_event() RETURNS event_trigger
     AS 'MODULE_PATHNAME', 'counterfield_ddl_event'
     LANGUAGE C
