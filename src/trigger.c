@@ -88,7 +88,7 @@ count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, List *defs,
 		CounterDef *def = lfirst(lc);
 
 		if (def->nkeys == 1 && def->fk_typbyval[0])
-			sums[foreach_current_index(lc)] = rowsum_create(CurrentMemoryContext, 256, NULL);
+			sums[foreach_current_index(lc)] = rowsum_create(CurrentMemoryContext, 16, NULL);
 	}
 
 	tuplestore_select_read_pointer(rows, readptr);
