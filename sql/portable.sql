@@ -146,3 +146,22 @@ DROP TABLE pt_child, pt_parent, pt_unrelated;
 DROP FUNCTION pt_rules.is_heavy(int);
 DROP SCHEMA pt_rules;
 DROP TYPE pt_state;
+
+-- On a partitioned child too, dropping a condition column removes that
+-- counter alone and the others keep counting.
+CREATE TABLE ptp (id int PRIMARY KEY, n int, m int);
+CREATE TABLE ptc (id int, ptp_id int REFERENCES ptp, flag boolean, w int) PARTITION BY RANGE (id);
+CREATE TABLE ptc1 PARTITION OF ptc FOR VALUES FROM (0) TO (100);
+CREATE TABLE ptc2 PARTITION OF ptc FOR VALUES FROM (100) TO (200);
+INSERT INTO ptp VALUES (1), (2);
+SELECT counterfield.add_counter('ptp', 'n', 'ptc', condition => 'flag');
+SELECT counterfield.add_counter('ptp', 'm', 'ptc');
+INSERT INTO ptc VALUES (1, 1, true, 1), (150, 2, false, 2), (151, 1, true, 3);
+ALTER TABLE ptc ALTER COLUMN flag TYPE int USING flag::int;
+ALTER TABLE ptc DROP COLUMN flag;
+SELECT counter_column FROM counterfield.counters WHERE parent = 'ptp'::regclass;
+INSERT INTO ptc VALUES (2, 2, 5), (152, 2, 6);
+UPDATE ptc SET id = id + 100, ptp_id = 1 WHERE id = 2;
+SELECT mismatches('ptp', 'm', 'ptc', 'ptp_id') AS mismatches;
+SELECT * FROM counterfield.verify('ptp');
+DROP TABLE ptc, ptp;
