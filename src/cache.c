@@ -149,6 +149,34 @@ cf_column_exists(Oid relid, AttrNumber attnum)
 	return result;
 }
 
+/*
+ * Are the parent and child of a row of cf_catalog_query(), its counter
+ * column and its key columns still there?
+ */
+bool
+cf_counter_columns_exist(HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Oid			parent = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_PARENT, &isnull));
+	Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
+	AttrNumber	attnums[INDEX_MAX_KEYS];
+	int			n;
+
+	if (get_rel_name(parent) == NULL || get_rel_name(child) == NULL ||
+		!cf_column_exists(parent, DatumGetInt16(SPI_getbinval(tuple, desc, CF_COL_COUNTER_ATTNUM,
+															   &isnull))))
+		return false;
+	n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull), attnums);
+	for (int k = 0; k < n; k++)
+		if (!cf_column_exists(parent, attnums[k]))
+			return false;
+	n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_FK_ATTNUMS, &isnull), attnums);
+	for (int k = 0; k < n; k++)
+		if (!cf_column_exists(child, attnums[k]))
+			return false;
+	return true;
+}
+
 /* Returns the RelCounters of relid in defs, creating it. */
 static RelCounters *
 rel_entry(CounterDefs *defs, Oid relid)
@@ -274,14 +302,7 @@ load_defs(void)
 		rel_entry(defs, def->child_relid);
 
 		/* A counter whose table or column is gone counts nothing. */
-		if (n != def->nkeys || get_rel_name(def->parent_relid) == NULL ||
-			get_rel_name(def->child_relid) == NULL ||
-			!cf_column_exists(def->parent_relid, def->counter_attnum))
-			usable = false;
-		for (int k = 0; k < def->nkeys && usable; k++)
-			usable = cf_column_exists(def->child_relid, def->fk_attnums[k]) &&
-				cf_column_exists(def->parent_relid, parent_attnums[k]);
-		if (!usable)
+		if (n != def->nkeys || !cf_counter_columns_exist(tuple, desc))
 			continue;
 
 		def->child_owner = cf_relation_owner(def->child_relid);

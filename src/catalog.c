@@ -702,6 +702,8 @@ cf_sync_triggers(Oid relid)
 {
 	char	   *relname;
 	bool		need[2];
+	Oid			child_triggers[lengthof(trigger_specs)];
+	int			nchild = 0;
 
 	if (get_rel_name(relid) == NULL)
 		return;
@@ -726,11 +728,16 @@ cf_sync_triggers(Oid relid)
 			if (ret != SPI_OK_UTILITY)
 				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 			if (!OidIsValid(trigger))
-				cf_depend_on_extension(get_trigger_oid(relid, spec->name, false));
+			{
+				trigger = get_trigger_oid(relid, spec->name, false);
+				cf_depend_on_extension(trigger);
+			}
 		}
 		if (need[spec->on_child] && spec->on_child)
-			cf_condition_dependencies(relid, get_trigger_oid(relid, spec->name, false));
+			child_triggers[nchild++] = trigger;
 	}
+	if (nchild > 0)
+		cf_condition_dependencies(relid, child_triggers, nchild);
 }
 
 PG_FUNCTION_INFO_V1(counterfield_add_counter);

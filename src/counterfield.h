@@ -165,7 +165,7 @@ extern void cf_sync_triggers(Oid relid);
 
 /* ddl.c */
 extern void cf_depend_on_extension(Oid trigger);
-extern void cf_condition_dependencies(Oid child, Oid trigger);
+extern void cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers);
 extern Node *cf_catalog_condition(HeapTuple tuple, TupleDesc desc);
 extern bool cf_condition_is_foreign(HeapTuple tuple, TupleDesc desc);
 
@@ -179,6 +179,7 @@ extern Oid	cf_catalog_relid(bool missing_ok);
 extern bool cf_catalog_is_current(Oid catalog);
 extern char *cf_catalog_query(Oid catalog);
 extern bool cf_column_exists(Oid relid, AttrNumber attnum);
+extern bool cf_counter_columns_exist(HeapTuple tuple, TupleDesc desc);
 extern int	cf_read_attnums(Datum array, AttrNumber *attnums);
 
 /* state.c */

@@ -168,7 +168,7 @@ trigger_function(Oid trigger)
 }
 
 /*
- * Makes a child trigger depend on what the conditions of the child's
+ * Makes child triggers depend on what the conditions of the child's
  * counters use, as an index depends on what its predicate uses: dropping a
  * function that a condition calls needs CASCADE, which drops the trigger,
  * and sql_drop then removes the counter.  Columns of the child are AUTO
@@ -177,47 +177,54 @@ trigger_function(Oid trigger)
  * Dependencies recorded for earlier conditions are removed first.
  */
 void
-cf_condition_dependencies(Oid child, Oid trigger)
+cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers)
 {
-	Relation	depend;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	Oid			function = trigger_function(trigger);
-	ObjectAddress address;
+	List	   *conditions = NIL;
+	ListCell   *lc;
 
-	depend = table_open(DependRelationId, RowExclusiveLock);
-	scan = trigger_dependencies(depend, trigger);
-	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-	{
-		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
-
-		/* Keep what CREATE TRIGGER recorded and the extension membership. */
-		if (dep->refclassid == ExtensionRelationId ||
-			(dep->refclassid == RelationRelationId && dep->refobjid == child &&
-			 dep->refobjsubid == 0) ||
-			(dep->refclassid == ProcedureRelationId && dep->refobjid == function))
-			continue;
-		CatalogTupleDelete(depend, &tuple->t_self);
-	}
-	systable_endscan(scan);
-	table_close(depend, RowExclusiveLock);
-	CommandCounterIncrement();
-
-	ObjectAddressSet(address, TriggerRelationId, trigger);
 	cf_spi_run(cf_catalog_query(cf_catalog_relid(false)), 0, NULL, NULL, NULL, false,
 			   SPI_OK_SELECT);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
-		HeapTuple	row_tuple = SPI_tuptable->vals[row];
+		HeapTuple	tuple = SPI_tuptable->vals[row];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Node	   *condition;
 
-		if (DatumGetObjectId(SPI_getbinval(row_tuple, desc, CF_COL_CHILD, &isnull)) != child)
+		if (DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull)) != child)
 			continue;
-		condition = cf_catalog_condition(row_tuple, desc);
+		condition = cf_catalog_condition(tuple, desc);
 		if (condition != NULL)
-			recordDependencyOnSingleRelExpr(&address, condition, child, DEPENDENCY_NORMAL,
+			conditions = lappend(conditions, condition);
+	}
+
+	for (int i = 0; i < ntriggers; i++)
+	{
+		Oid			function = trigger_function(triggers[i]);
+		Relation	depend = table_open(DependRelationId, RowExclusiveLock);
+		SysScanDesc scan = trigger_dependencies(depend, triggers[i]);
+		HeapTuple	tuple;
+		ObjectAddress address;
+
+		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		{
+			Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+
+			/* Keep what CREATE TRIGGER recorded and the extension membership. */
+			if (dep->refclassid == ExtensionRelationId ||
+				(dep->refclassid == RelationRelationId && dep->refobjid == child &&
+				 dep->refobjsubid == 0) ||
+				(dep->refclassid == ProcedureRelationId && dep->refobjid == function))
+				continue;
+			CatalogTupleDelete(depend, &tuple->t_self);
+		}
+		systable_endscan(scan);
+		table_close(depend, RowExclusiveLock);
+		CommandCounterIncrement();
+
+		ObjectAddressSet(address, TriggerRelationId, triggers[i]);
+		foreach(lc, conditions)
+			recordDependencyOnSingleRelExpr(&address, lfirst(lc), child, DEPENDENCY_NORMAL,
 											DEPENDENCY_AUTO, false);
 	}
 }
@@ -389,33 +396,19 @@ static bool
 counter_intact(HeapTuple tuple, TupleDesc desc)
 {
 	bool		isnull;
-	Oid			parent = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_PARENT, &isnull));
 	Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
-	AttrNumber	attnums[INDEX_MAX_KEYS];
 	Datum		condition;
-	int			n;
 
-	if (get_rel_name(parent) == NULL || get_rel_name(child) == NULL ||
-		!cf_column_exists(parent, DatumGetInt16(SPI_getbinval(tuple, desc, CF_COL_COUNTER_ATTNUM,
-															   &isnull))))
+	if (!cf_counter_columns_exist(tuple, desc))
 		return false;
-	n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull), attnums);
-	for (int k = 0; k < n; k++)
-		if (!cf_column_exists(parent, attnums[k]))
-			return false;
-	n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_FK_ATTNUMS, &isnull), attnums);
-	for (int k = 0; k < n; k++)
-		if (!cf_column_exists(child, attnums[k]))
-			return false;
 
 	/* A tree from another cluster was rebuilt at ddl_command_start if it could be. */
 	condition = SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
 	if (!isnull && !cf_condition_is_foreign(tuple, desc))
 	{
+		Node	   *expr = stringToNode(TextDatumGetCString(condition));
 		Bitmapset  *attnos = NULL;
 		int			attno = -1;
-
-		Node	   *expr = stringToNode(TextDatumGetCString(condition));
 
 		if (calls_missing_function(expr, NULL))
 			return false;
@@ -577,7 +570,7 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 		{
 			cf_depend_on_extension(trigger);
 			cf_spi_connect();
-			cf_condition_dependencies(relid, trigger);
+			cf_condition_dependencies(relid, &trigger, 1);
 			SPI_finish();
 		}
 		PG_RETURN_NULL();
