@@ -63,7 +63,8 @@ typedef struct PendingEntry
 } PendingEntry;
 
 #define SUBXACT_COMMITTED	0x80000000U
-#define PENDING_RESET_BYTES	(1024 * 1024)
+#define PENDING_INITIAL_SIZE 16
+#define PENDING_RESET_BYTES	(64 * 1024)
 
 static MemoryContext state_cxt = NULL;	/* scratch buffer, subxact log */
 static MemoryContext pending_cxt = NULL;	/* the hash and its entries */
@@ -241,7 +242,12 @@ pending_match(const void *key1, const void *key2, Size keysize)
 	return memcmp(a->data, b->data, a->len);
 }
 
-/* Creates the pending hash on first use. */
+/*
+ * Creates the pending hash on first use.  It starts small, since most
+ * transactions touch a few parents and every commit walks its buckets; it
+ * grows with a bulk statement and is started afresh once it is empty again
+ * (release_if_empty).
+ */
 static void
 ensure_pending(void)
 {
@@ -255,7 +261,7 @@ ensure_pending(void)
 	ctl.hash = pending_hash;
 	ctl.match = pending_match;
 	ctl.hcxt = pending_cxt;
-	pending = hash_create("counterfield pending deltas", 256, &ctl,
+	pending = hash_create("counterfield pending deltas", PENDING_INITIAL_SIZE, &ctl,
 						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 }
 
@@ -358,7 +364,7 @@ prune_stale(void)
 	HASH_SEQ_STATUS status;
 	PendingEntry *entry;
 
-	if (pending == NULL)
+	if (pending == NULL || hash_get_num_entries(pending) == 0)
 		return;
 	hash_seq_init(&status, pending);
 	while ((entry = hash_seq_search(&status)) != NULL)

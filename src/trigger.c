@@ -70,10 +70,14 @@ protocol_error(const char *funcname, const char *requirement)
 			 errmsg("function \"%s\" %s", funcname, requirement)));
 }
 
+/* From this many rows on, a transition table is summed per key first. */
+#define ROWSUM_MIN_ROWS 4
+
 /*
  * Turns the rows of one transition table into deltas of sign.  Counters with
  * a single by-value key column (the common integer foreign key) sum their
- * deltas per key first; the others add each row to the state cache.
+ * deltas per key first, unless the table holds only a few rows; the others
+ * add each row to the state cache.
  */
 static void
 count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, List *defs,
@@ -81,13 +85,14 @@ count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, List *defs,
 {
 	int			readptr = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
 	rowsum_hash **sums = palloc0(sizeof(rowsum_hash *) * list_length(defs));
+	bool		summed = tuplestore_tuple_count(rows) >= ROWSUM_MIN_ROWS;
 	ListCell   *lc;
 
 	foreach(lc, defs)
 	{
 		CounterDef *def = lfirst(lc);
 
-		if (def->nkeys == 1 && def->fk_typbyval[0])
+		if (summed && def->nkeys == 1 && def->fk_typbyval[0])
 			sums[foreach_current_index(lc)] = rowsum_create(CurrentMemoryContext, 16, NULL);
 	}
 
