@@ -8,14 +8,14 @@
 #
 #   ROWS (default 100000)    rows per bulk statement
 #   SCENARIOS ("B1a B1b B1c B2 B3")
-#   VARIANTS ("base plstmt cfstmt cftx")
+#   VARIANTS ("base noop plstmt cfstmt cftx"; noop: the floor, see schema.sql)
 # Needs postgres, initdb, pg_ctl, psql and valgrind in PATH; makes its own
 # throwaway cluster.
 set -euo pipefail
 cd "$(dirname "$0")"
 rows=${ROWS:-100000}
 scenarios=${SCENARIOS:-"B1a B1b B1c B2 B3"}
-read -r -a variants <<< "${VARIANTS:-base plstmt cfstmt cftx}"
+read -r -a variants <<< "${VARIANTS:-base noop plstmt cfstmt cftx}"
 
 dir=$(mktemp -d)
 trap 'pg_ctl -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT

@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# counterfield benchmarks: the same schema five ways, measured in one cluster,
-# variants alternating within each round; medians and ratios to the baseline.
+# counterfield benchmarks: the same schema five ways and two floors (see
+# schema.sql), measured in one cluster, variants alternating within each
+# round; medians and ratios to the baseline.
 #
 #   ROUNDS (default 5)      rounds of every timed scenario
 #   SECONDS_PER_RUN (10)    length of each pgbench run
+#   PROTOCOL (simple)       pgbench's query mode: simple, extended or prepared
 #   SCENARIOS ("B1 B2 B3 B4 B5 B6 B7")
 #   TIMEOUT_MS (60000)      a bulk statement running longer is cut off and reported as such
-#   VARIANTS ("base plrow plstmt cfstmt cftx")
+#   VARIANTS ("base plrow plstmt cfstmt cftx noop app")
 # Needs PGHOST/PGPORT/PGUSER of a running server; test/run bench sets them.
 set -euo pipefail
 cd "$(dirname "$0")"
 rounds=${ROUNDS:-5}
 secs=${SECONDS_PER_RUN:-10}
+protocol=${PROTOCOL:-simple}
 scenarios=${SCENARIOS:-"B1 B2 B3 B4 B5 B6 B7"}
 timeout_ms=${TIMEOUT_MS:-60000}
-read -r -a variants <<< "${VARIANTS:-base plrow plstmt cfstmt cftx}"
+read -r -a variants <<< "${VARIANTS:-base plrow plstmt cfstmt cftx noop app}"
 db=counterfield_bench
 . ./common.sh
 for v in "${variants[@]}"; do psql -Xq -c "SELECT bench_setup('$v')" -c "VACUUM ANALYZE p_$v" >/dev/null; done
@@ -64,11 +67,13 @@ bulk() {
 	local s=$1 sql_tmpl=$2 prep_tmpl=$3
 	for r in $(seq "$rounds"); do
 		for v in "${variants[@]}"; do
+			[ "$v" = app ] && continue
 			local sql=${sql_tmpl//@/$v} prep="SELECT bench_reset('$v'); ${prep_tmpl//@/$v}"
 			record "$s" "$v" "$(time_sql "$v" "$sql" "$prep")"
 		done
 	done
 	for v in "${variants[@]}"; do
+		[ "$v" = app ] && continue
 		extra "$s" "$v" "${sql_tmpl//@/$v}" "SELECT bench_reset('$v'); ${prep_tmpl//@/$v}"
 		echo "$(q -c "SELECT bench_drift('$v')")" > "$out/$s.$v.drift"
 	done
@@ -77,42 +82,54 @@ bulk() {
 # Transactions per second of a pgbench script.
 tps() {
 	local clients=$1 script=$2
-	pgbench -n -c "$clients" -j "$clients" -T "$secs" -f "$script" 2>/dev/null |
+	pgbench -n -M "$protocol" -c "$clients" -j "$clients" -T "$secs" -f "$script" 2>/dev/null |
 		sed -n 's/^tps = \([0-9.]*\).*/\1/p'
 }
 
+# A pgbench scenario: the script of the variants with a trigger or none,
+# and the script of app, which updates the counter itself.
 pgb() {
-	local s=$1 clients=$2 body=$3
+	local s=$1 clients=$2 body=$3 app_body=$4
 	for r in $(seq "$rounds"); do
 		for v in "${variants[@]}"; do
+			local b=$body
+			[ "$v" = app ] && b=$app_body
 			q -c "SELECT bench_reset('$v')" >/dev/null
-			printf '%s\n' "${body//@/$v}" > "$out/script.sql"
+			printf '%s\n' "${b//@/$v}" > "$out/script.sql"
 			record "$s" "$v" "$(tps "$clients" "$out/script.sql")"
 		done
 	done
 	for v in "${variants[@]}"; do echo "$(q -c "SELECT bench_drift('$v')")" > "$out/$s.$v.drift"; done
 }
 
-# Peak resident memory (VmHWM, kB) of a backend running one transaction
-# that inserts 1M rows over 1k parents; read from /proc while it waits.
+# Peak private memory (RssAnon, kB) of a backend running one transaction
+# that inserts 1M rows over 1k parents, sampled from /proc every 10 ms.  Not
+# VmHWM: that also counts the shared buffers the backend happened to touch,
+# which depends more on the state of the buffer pool than on the variant.
 memory() {
 	local s=B7
 	for v in "${variants[@]}"; do
+		[ "$v" = app ] && continue
 		q -c "SELECT bench_reset('$v')" >/dev/null
 		PGAPPNAME="bench_b7_$v" psql -XAtq -c "SET statement_timeout = $timeout_ms" \
-			-c "BEGIN" \
+			-c "SELECT pg_sleep(1)" -c "BEGIN" \
 			-c "INSERT INTO c_$v (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, 1000000) g" \
-			-c "COMMIT" -c "SELECT pg_sleep(3)" >/dev/null 2>&1 &
-		local client=$! pid="" kb=timeout
-		for _ in $(seq 600); do
-			pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'bench_b7_$v' AND query LIKE 'SELECT pg_sleep%'")
+			-c "COMMIT" -c "SELECT pg_sleep(0.5)" >/dev/null 2>&1 &
+		local client=$! pid="" peak=0 key kb rest
+		for _ in $(seq 100); do
+			pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'bench_b7_$v'")
 			[ -n "$pid" ] && break
-			kill -0 "$client" 2>/dev/null || break
-			sleep 0.5
+			sleep 0.05
 		done
-		[ -n "$pid" ] && kb=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status")
+		while [ -n "$pid" ] && kill -0 "$client" 2>/dev/null; do
+			while read -r key kb rest; do
+				[ "$key" = RssAnon: ] && [ "$kb" -gt "$peak" ] && peak=$kb
+			done < "/proc/$pid/status" 2>/dev/null || true
+			sleep 0.01
+		done
 		wait "$client" || true
-		record "$s" "$v" "$kb"
+		[ "$peak" -gt 0 ] || peak=timeout
+		record "$s" "$v" "$peak"
 		echo "$(q -c "SELECT bench_drift('$v')")" > "$out/$s.$v.drift"
 	done
 }
@@ -131,18 +148,28 @@ for s in $scenarios; do
 			"INSERT INTO c_@ (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, 100000) g; SELECT counterfield.reinit('p_@', 'n') WHERE '@' LIKE 'cf%'; UPDATE p_@ p SET n = s.c FROM (SELECT p_id, count(*) c FROM c_@ GROUP BY 1) s WHERE p.id = s.p_id AND '@' LIKE 'pl%'" ;;
 	B4)
 		pgb B4 2 '\set p random(1, 10000)
-INSERT INTO c_@ (p_id, payload) VALUES (:p, 1);' ;;
+INSERT INTO c_@ (p_id, payload) VALUES (:p, 1);' '\set p random(1, 10000)
+WITH i AS (INSERT INTO c_@ (p_id, payload) VALUES (:p, 1)) UPDATE p_@ SET n = n + 1 WHERE id = :p;' ;;
 	B5)
+		inserts=$(for i in $(seq 10); do echo 'INSERT INTO c_@ (p_id, payload) VALUES (:p, 1);'; done)
 		pgb B5 2 "\\set p random(1, 10000)
 BEGIN;
-$(for i in $(seq 10); do echo 'INSERT INTO c_@ (p_id, payload) VALUES (:p, 1);'; done)
+$inserts
+COMMIT;" "\\set p random(1, 10000)
+BEGIN;
+$inserts
+UPDATE p_@ SET n = n + 10 WHERE id = :p;
 COMMIT;" ;;
 	B6)
-		pgb B6 8 'BEGIN;
-INSERT INTO c_@ (p_id, payload) VALUES (1, 1);
+		inserts='INSERT INTO c_@ (p_id, payload) VALUES (1, 1);
 INSERT INTO c_@ (p_id, payload) VALUES (1, 2);
-INSERT INTO c_@ (p_id, payload) VALUES (1, 3);
-COMMIT;' ;;
+INSERT INTO c_@ (p_id, payload) VALUES (1, 3);'
+		pgb B6 8 "BEGIN;
+$inserts
+COMMIT;" "BEGIN;
+$inserts
+UPDATE p_@ SET n = n + 3 WHERE id = 1;
+COMMIT;" ;;
 	B7) memory ;;
 	esac
 done
@@ -158,11 +185,11 @@ describe() {
 	B4) echo "B4 single-row INSERT per transaction, 10k parents, 2 clients (TPS)";;
 	B5) echo "B5 10 single-row INSERTs per transaction, one parent, 2 clients (TPS)";;
 	B6) echo "B6 hot parent: 3 INSERTs per transaction, 8 clients (TPS)";;
-	B7) echo "B7 peak backend memory, 1M-row transaction over 1k parents (kB)";;
+	B7) echo "B7 peak private backend memory, 1M-row transaction (kB)";;
 	esac
 }
 echo
-echo "counterfield benchmarks: $(psql -XAtq -c 'SHOW server_version') on $(nproc) cores, $rounds rounds, medians"
+echo "counterfield benchmarks: $(psql -XAtq -c 'SHOW server_version') on $(nproc) cores, $rounds rounds, medians, pgbench $protocol protocol"
 printf '%-70s %-8s %12s %8s %10s %12s %6s\n' scenario variant median ratio "parent-upd" "WAL bytes" drift
 for f in "$out"/*.base; do
 	s=$(basename "$f" .base)

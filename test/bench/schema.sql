@@ -1,7 +1,11 @@
--- The same parent/child schema five ways; :v is the variant suffix.
--- base: no counter; plrow: hand-written PL/pgSQL row trigger;
+-- The same parent/child schema five ways, and two floors; :v is the variant
+-- suffix.  base: no counter; plrow: hand-written PL/pgSQL row trigger;
 -- plstmt: PL/pgSQL statement triggers with transition tables;
 -- cfstmt / cftx: counterfield in statement and transaction mode.
+-- Two floors: noop: statement triggers with transition tables that do
+-- nothing (what capturing the rows costs); app: no trigger, the application
+-- updates the counter itself in the same transaction (pgbench scenarios
+-- only).
 CREATE EXTENSION IF NOT EXISTS counterfield;
 
 CREATE OR REPLACE FUNCTION bench_row_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -34,6 +38,11 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE OR REPLACE FUNCTION bench_noop_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NULL;
+END $$;
+
 CREATE OR REPLACE FUNCTION bench_setup(v text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     p text := 'p_' || v;
@@ -54,6 +63,13 @@ BEGIN
                        'NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION bench_stmt_trigger(%L)', c, p);
         EXECUTE format('CREATE TRIGGER cnt_d AFTER DELETE ON %I REFERENCING OLD TABLE AS old_rows '
                        'FOR EACH STATEMENT EXECUTE FUNCTION bench_stmt_trigger(%L)', c, p);
+    ELSIF v = 'noop' THEN
+        EXECUTE format('CREATE TRIGGER cnt_i AFTER INSERT ON %I REFERENCING NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION bench_noop_trigger()', c);
+        EXECUTE format('CREATE TRIGGER cnt_u AFTER UPDATE ON %I REFERENCING OLD TABLE AS old_rows '
+                       'NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION bench_noop_trigger()', c);
+        EXECUTE format('CREATE TRIGGER cnt_d AFTER DELETE ON %I REFERENCING OLD TABLE AS old_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION bench_noop_trigger()', c);
     ELSIF v = 'cfstmt' THEN
         PERFORM counterfield.add_counter(p::regclass, 'n', c::regclass);
     ELSIF v = 'cftx' THEN
@@ -73,7 +89,7 @@ CREATE OR REPLACE FUNCTION bench_drift(v text) RETURNS bigint LANGUAGE plpgsql A
 DECLARE
     d bigint;
 BEGIN
-    IF v = 'base' THEN
+    IF v IN ('base', 'noop') THEN
         RETURN 0;
     END IF;
     EXECUTE format('SELECT count(*) FROM %I p LEFT JOIN (SELECT p_id, count(*) c FROM %I GROUP BY p_id) s '
