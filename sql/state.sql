@@ -60,6 +60,35 @@ SELECT shelf_id, book_changed, tx_changed FROM shelf_log ORDER BY seq;
 SELECT * FROM check_shelf;
 SELECT counterfield.has_tracked_states();
 
+-- a batch (8 parent keys or more) is one UPDATE that visits the parents in
+-- key order; where the planner would visit them in another order (here with
+-- nested loops off, when the plan is made), the parents are locked in key
+-- order first
+CREATE TABLE rack (id int PRIMARY KEY, box_count int NOT NULL DEFAULT 0);
+CREATE TABLE box (id serial PRIMARY KEY, rack_id int REFERENCES rack);
+INSERT INTO rack (id) SELECT g FROM generate_series(1, 20) g;
+SELECT counterfield.add_counter('rack', 'box_count', 'box');
+CREATE TABLE rack_log (seq serial, rack_id int);
+CREATE FUNCTION log_rack() RETURNS trigger LANGUAGE plpgsql SET search_path = public AS $$
+BEGIN
+    INSERT INTO rack_log (rack_id) VALUES (NEW.id);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER log_rack AFTER UPDATE ON rack FOR EACH ROW EXECUTE FUNCTION log_rack();
+INSERT INTO box (rack_id) SELECT 1 + (g * 7) % 20 FROM generate_series(1, 100) g;
+SELECT string_agg(rack_id::text, ' ' ORDER BY seq) AS updates FROM rack_log;
+SELECT mismatches('rack', 'box_count', 'box', 'rack_id');
+\c
+SET enable_nestloop = off;
+TRUNCATE rack_log;
+INSERT INTO box (rack_id) SELECT 1 + (g * 3) % 20 FROM generate_series(1, 100) g;
+DELETE FROM box WHERE id % 3 = 0;
+SELECT count(*) AS updates, count(DISTINCT rack_id) AS racks FROM rack_log;
+SELECT mismatches('rack', 'box_count', 'box', 'rack_id');
+RESET enable_nestloop;
+DROP TABLE box, rack, rack_log;
+DROP FUNCTION log_rack();
+
 -- an ORM-style transaction of single-row statements updates the parent once
 TRUNCATE shelf_log;
 BEGIN;

@@ -24,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/plancache.h"
 #include "utils/snapmgr.h"
 
 #include "counterfield.h"
@@ -89,17 +90,31 @@ cf_plan_is_current(SPIPlanPtr *plan)
 	return false;
 }
 
+/* Prepares a plan with cursor options, keeps it and stores it. */
+static SPIPlanPtr
+keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, int options)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, options);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	*slot = plan;
+	return plan;
+}
+
 /* Prepares a plan, keeps it for the life of the backend, and stores it. */
 SPIPlanPtr
 cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	return keep_plan(slot, sql, nargs, argtypes, 0);
+}
 
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	*slot = plan;
-	return plan;
+/* The same, for a plan that always runs its generic plan. */
+static SPIPlanPtr
+keep_plan_generic(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	return keep_plan(slot, sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 }
 
 /*
@@ -135,20 +150,21 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 }
 
 /*
- * Appends "p.k1 OPERATOR(=) d.cf_k1 AND ..." for the target's key, and
- * "p.k1 OPERATOR(=) ANY ($1) AND ..." so that the parent is read through its
- * key index rather than scanned whole.
+ * Appends "p.k1 OPERATOR(=) d.cf_k1 AND ..." for the target's key; with
+ * by_index, also "p.k1 OPERATOR(=) ANY ($1) AND ...", so that a custom plan
+ * reads the parent through its key index rather than scanning it whole.
  */
 static void
-append_key_join(StringInfo sql, CounterTarget *target)
+append_key_join(StringInfo sql, CounterTarget *target, bool by_index)
 {
 	for (int k = 0; k < target->nkeys; k++)
 	{
 		char	   *column = cf_column_sql(target->parent_relid, target->attnums[k]);
 		char	   *eq = cf_operator_sql(cf_equality_operator(target->types[k]));
 
-		appendStringInfo(sql, "%sp.%s %s d.cf_k%d AND p.%s %s ANY ($%d)", k > 0 ? " AND " : "",
-						 column, eq, k + 1, column, eq, k + 1);
+		appendStringInfo(sql, "%sp.%s %s d.cf_k%d", k > 0 ? " AND " : "", column, eq, k + 1);
+		if (by_index)
+			appendStringInfo(sql, " AND p.%s %s ANY ($%d)", column, eq, k + 1);
 	}
 }
 
@@ -198,9 +214,11 @@ update_plan(CounterTarget *target)
 }
 
 /*
- * Prepares the two statements of a batch: one that locks the parent rows of
- * an array of keys in ascending key order, and one UPDATE that joins them
- * with their deltas.
+ * Prepares the two statements of a batch: an UPDATE that joins the parent
+ * rows with arrays of keys and deltas, and one that locks the parent rows of
+ * the keys in ascending key order, for when the UPDATE's plan does not visit
+ * them in that order by itself (batch_in_key_order).  The UPDATE always runs
+ * its generic plan, so that the plan checked is the plan run.
  */
 static void
 batch_plans(CounterTarget *target, SPIPlanPtr *lock, SPIPlanPtr *update)
@@ -239,7 +257,7 @@ batch_plans(CounterTarget *target, SPIPlanPtr *lock, SPIPlanPtr *update)
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT 1 FROM %s AS p, %s WHERE ",
 					 cf_relation_sql(target->parent_relid), from.data);
-	append_key_join(&sql, target);
+	append_key_join(&sql, target, true);
 	appendStringInfoString(&sql, " ORDER BY ");
 	for (int k = 0; k < target->nkeys; k++)
 		appendStringInfo(&sql, "%sp.%s", k > 0 ? ", " : "",
@@ -251,8 +269,48 @@ batch_plans(CounterTarget *target, SPIPlanPtr *lock, SPIPlanPtr *update)
 	appendStringInfo(&sql, "UPDATE %s AS p SET ", cf_relation_sql(target->parent_relid));
 	append_set_list(&sql, target, "d.cf_d%d", 1);
 	appendStringInfo(&sql, " FROM %s WHERE ", from.data);
-	append_key_join(&sql, target);
-	*update = cf_keep_plan(&target->batch_plan, sql.data, nargs, argtypes);
+	append_key_join(&sql, target, false);
+	*update = keep_plan_generic(&target->batch_plan, sql.data, nargs, argtypes);
+}
+
+/*
+ * Does the batch UPDATE visit the parent rows in the order of its key
+ * arrays, and so lock them in key order without a lock pass?  It does when
+ * its plan is a nested loop whose outer side reads the arrays, which
+ * cf_apply filled in key order.  Anything else, a hash join for instance,
+ * visits the rows in another order.
+ */
+static bool
+batch_in_key_order(SPIPlanPtr plan)
+{
+	CachedPlan *cplan = SPI_plan_get_cached_plan(plan);
+	bool		ordered = false;
+
+	if (cplan == NULL)
+		return false;
+	if (list_length(cplan->stmt_list) == 1)
+	{
+		PlannedStmt *stmt = linitial_node(PlannedStmt, cplan->stmt_list);
+		Plan	   *top = stmt->planTree;
+		Plan	   *join = NULL;
+
+#if PG_VERSION_NUM >= 140000
+		if (IsA(top, ModifyTable))
+			join = outerPlan(top);
+#else
+		/* Before 14, each partition of the parent has a plan of its own. */
+		if (IsA(top, ModifyTable) && list_length(((ModifyTable *) top)->plans) == 1)
+			join = linitial(((ModifyTable *) top)->plans);
+#endif
+		ordered = join != NULL && IsA(join, NestLoop) &&
+			outerPlan(join) != NULL && IsA(outerPlan(join), FunctionScan);
+	}
+#if PG_VERSION_NUM >= 140000
+	ReleaseCachedPlan(cplan, CurrentResourceOwner);
+#else
+	ReleaseCachedPlan(cplan, true);
+#endif
+	return ordered;
 }
 
 /* Can this target's keys travel as arrays? */
@@ -324,8 +382,11 @@ update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 		params[target->nkeys + c] = PointerGetDatum(construct_array(elems, ngroups, INT8OID, 8,
 																	FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	}
-	cf_parent_write(target->parent_relid, target->parent_owner, lock, NULL, params, SPI_OK_SELECT);
-	cf_parent_write(target->parent_relid, target->parent_owner, update, NULL, params, SPI_OK_UPDATE);
+	if (!batch_in_key_order(update))
+		cf_parent_write(target->parent_relid, target->parent_owner, lock, NULL, params,
+						SPI_OK_SELECT);
+	cf_parent_write(target->parent_relid, target->parent_owner, update, NULL, params,
+					SPI_OK_UPDATE);
 	AtEOXact_GUC(true, nestlevel);
 	pfree(elems);
 }
