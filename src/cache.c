@@ -221,13 +221,16 @@ attach_target(CounterDefs *defs, CounterDef *def, AttrNumber *parent_attnums)
 			target->attnums[k] = parent_attnums[k];
 			get_atttypetypmodcoll(def->parent_relid, parent_attnums[k],
 								  &target->types[k], &typmod, &target->collations[k]);
-			typentry = lookup_type_cache(target->types[k], TYPECACHE_CMP_PROC_FINFO);
-			if (!OidIsValid(typentry->cmp_proc))
+			typentry = lookup_type_cache(target->types[k], TYPECACHE_LT_OPR);
+			if (!OidIsValid(typentry->lt_opr))
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_FUNCTION),
-						 errmsg("could not identify a comparison function for type %s",
+						 errmsg("could not identify an ordering operator for type %s",
 								format_type_be(target->types[k]))));
-			target->cmp[k] = &typentry->cmp_proc_finfo;
+			memset(&target->sort[k], 0, sizeof(SortSupportData));
+			target->sort[k].ssup_cxt = defs->cxt;
+			target->sort[k].ssup_collation = target->collations[k];
+			PrepareSortSupportFromOrderingOp(typentry->lt_opr, &target->sort[k]);
 		}
 		target->counters = NIL;
 	}

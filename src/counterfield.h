@@ -26,6 +26,7 @@
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/rel.h"
+#include "utils/sortsupport.h"
 
 /* Local transaction id of the current top-level transaction. */
 #if PG_VERSION_NUM >= 170000
@@ -93,7 +94,7 @@ struct CounterTarget
 	AttrNumber	attnums[INDEX_MAX_KEYS];
 	Oid			types[INDEX_MAX_KEYS];
 	Oid			collations[INDEX_MAX_KEYS];
-	FmgrInfo   *cmp[INDEX_MAX_KEYS];	/* btree comparison, from typcache */
+	SortSupportData sort[INDEX_MAX_KEYS];	/* btree order of each key column */
 	List	   *counters;		/* CounterDef *, in id order */
 	SPIPlanPtr	update_plan;	/* one key */
 	SPIPlanPtr	lock_plan;		/* a batch of keys: lock in key order */

@@ -56,8 +56,8 @@ compare_items(const void *a, const void *b)
 	}
 	for (int k = 0; k < tx->nkeys; k++)
 	{
-		int32		c = DatumGetInt32(FunctionCall2Coll(tx->cmp[k], tx->collations[k],
-														x->values[k], y->values[k]));
+		int			c = ApplySortComparator(x->values[k], false, y->values[k], false,
+											&tx->sort[k]);
 
 		if (c != 0)
 			return c;
@@ -72,8 +72,7 @@ static bool
 same_key(CounterTarget *target, Datum *a, Datum *b)
 {
 	for (int k = 0; k < target->nkeys; k++)
-		if (DatumGetInt32(FunctionCall2Coll(target->cmp[k], target->collations[k],
-											a[k], b[k])) != 0)
+		if (ApplySortComparator(a[k], false, b[k], false, &target->sort[k]) != 0)
 			return false;
 	return true;
 }
