@@ -35,6 +35,20 @@
 /* From this many distinct keys on, a target is updated as one batch. */
 #define BATCH_MIN_KEYS		8
 
+/* Orders two key values of one target in the btree order of its columns. */
+static int
+compare_keys(CounterTarget *target, Datum *a, Datum *b)
+{
+	for (int k = 0; k < target->nkeys; k++)
+	{
+		int			c = ApplySortComparator(a[k], false, b[k], false, &target->sort[k]);
+
+		if (c != 0)
+			return c;
+	}
+	return 0;
+}
+
 /* Orders items by parent table, key columns, key value and counter. */
 static int
 compare_items(const void *a, const void *b)
@@ -43,6 +57,7 @@ compare_items(const void *a, const void *b)
 	const FlushItem *y = b;
 	CounterTarget *tx = x->def->target;
 	CounterTarget *ty = y->def->target;
+	int			c;
 
 	if (tx->parent_relid != ty->parent_relid)
 		return tx->parent_relid < ty->parent_relid ? -1 : 1;
@@ -54,27 +69,12 @@ compare_items(const void *a, const void *b)
 			if (tx->attnums[k] != ty->attnums[k])
 				return tx->attnums[k] < ty->attnums[k] ? -1 : 1;
 	}
-	for (int k = 0; k < tx->nkeys; k++)
-	{
-		int			c = ApplySortComparator(x->values[k], false, y->values[k], false,
-											&tx->sort[k]);
-
-		if (c != 0)
-			return c;
-	}
+	c = compare_keys(tx, x->values, y->values);
+	if (c != 0)
+		return c;
 	if (x->counter_id != y->counter_id)
 		return x->counter_id < y->counter_id ? -1 : 1;
 	return 0;
-}
-
-/* Do two items of one target have equal keys? */
-static bool
-same_key(CounterTarget *target, Datum *a, Datum *b)
-{
-	for (int k = 0; k < target->nkeys; k++)
-		if (ApplySortComparator(a[k], false, b[k], false, &target->sort[k]) != 0)
-			return false;
-	return true;
 }
 
 /* Returns whether a kept plan is still valid; frees an invalidated one. */
@@ -107,13 +107,6 @@ SPIPlanPtr
 cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	return keep_plan(slot, sql, nargs, argtypes, 0);
-}
-
-/* The same, for a plan that always runs its generic plan. */
-static SPIPlanPtr
-keep_plan_generic(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
-{
-	return keep_plan(slot, sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 }
 
 /*
@@ -269,7 +262,8 @@ batch_plans(CounterTarget *target, SPIPlanPtr *lock, SPIPlanPtr *update)
 	append_set_list(&sql, target, "d.cf_d%d", 1);
 	appendStringInfo(&sql, " FROM %s WHERE ", from.data);
 	append_key_join(&sql, target, false);
-	*update = keep_plan_generic(&target->batch_plan, sql.data, nargs, argtypes);
+	*update = keep_plan(&target->batch_plan, sql.data, nargs, argtypes,
+						CURSOR_OPT_GENERIC_PLAN);
 }
 
 /*
@@ -431,7 +425,7 @@ apply_target(CounterTarget *target, FlushItem *items, int nitems)
 		bool		any = false;
 
 		memset(d, 0, sizeof(int64) * ncounters);
-		for (j = i; j < nitems && same_key(target, items[i].values, items[j].values); j++)
+		for (j = i; j < nitems && compare_keys(target, items[i].values, items[j].values) == 0; j++)
 			d[items[j].def->target_slot] += items[j].delta;
 		for (int c = 0; c < ncounters; c++)
 			any |= (d[c] != 0);
