@@ -39,5 +39,20 @@ CREATE TRIGGER aaa_album_default BEFORE INSERT ON album FOR EACH ROW EXECUTE FUN
 INSERT INTO album VALUES (6, 'f', 3);
 SELECT * FROM album WHERE id = 6;
 
-DROP TABLE photo, album;
-DROP FUNCTION album_default();
+-- counterfield's own updates pass the guard, not the parent's other triggers
+CREATE TABLE album_log (album_id int, old_count int, new_count int);
+CREATE FUNCTION album_log() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO album_log VALUES (OLD.id, OLD.photo_count, NEW.photo_count); RETURN NEW; END $$;
+CREATE TRIGGER zzz_album_log BEFORE UPDATE ON album FOR EACH ROW EXECUTE FUNCTION album_log();
+INSERT INTO album SELECT g, 'x', 0 FROM generate_series(7, 20) g;
+INSERT INTO photo (album_id) SELECT g FROM generate_series(2, 20) g;	-- one batch
+INSERT INTO photo (album_id) VALUES (3);	-- one key
+SELECT count(*) AS updates, count(*) FILTER (WHERE new_count = old_count + 1) AS by_one
+  FROM album_log;
+-- while the guard still keeps the counter out of an ordinary UPDATE
+UPDATE album SET photo_count = 99 WHERE id = 3;
+SELECT id, photo_count FROM album WHERE id = 3;
+SELECT mismatches('album', 'photo_count', 'photo', 'album_id');
+
+DROP TABLE photo, album, album_log;
+DROP FUNCTION album_default(), album_log();

@@ -16,6 +16,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "catalog/pg_type.h"
@@ -34,6 +37,14 @@
 
 /* From this many distinct keys on, a target is updated as one batch. */
 #define BATCH_MIN_KEYS		8
+
+/* The guard that keeps counter columns out of ordinary UPDATEs. */
+#define GUARD_TRIGGER_NAME	"counterfield_guard_update"
+
+/* The parent table whose next UPDATE is counterfield's own, if any. */
+static Oid	own_update_relid = InvalidOid;
+
+static ExecutorStart_hook_type prev_executor_start = NULL;
 
 /* Orders two key values of one target in the btree order of its columns. */
 static int
@@ -126,12 +137,14 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_NOFORCE_RLS);
 	previous = cf_begin_internal_write(parent_relid);
+	own_update_relid = parent_relid;
 	PG_TRY();
 	{
 		ret = plan ? SPI_execute_plan(plan, params, NULL, false, 0) : SPI_execute(sql, false, 0);
 	}
 	PG_FINALLY();
 	{
+		own_update_relid = InvalidOid;
 		cf_end_internal_write(previous);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
@@ -528,9 +541,81 @@ cf_xact_callback(XactEvent event, void *arg)
 		flush_transactional();
 }
 
-/* Registers the transaction callback. */
+/*
+ * Takes the guard out of the triggers that an UPDATE by counterfield fires
+ * on one parent table (or partition).  The guard would only let the write
+ * through, but any BEFORE UPDATE row trigger makes PostgreSQL lock each row
+ * before it updates it: a second tuple lock and WAL record per parent row.
+ * The trigger arrays of a result relation are indexed like its TriggerDesc
+ * and are filled only when a trigger first fires, so this is done right
+ * after executor start-up, before any trigger has fired.
+ */
+static void
+drop_guard(ResultRelInfo *rri, MemoryContext cxt)
+{
+	TriggerDesc *trigdesc = rri->ri_TrigDesc;
+	TriggerDesc *copy;
+	int			n = 0;
+
+	if (trigdesc == NULL || !trigdesc->trig_update_before_row)
+		return;
+	copy = MemoryContextAlloc(cxt, sizeof(TriggerDesc));
+	*copy = *trigdesc;
+	copy->triggers = MemoryContextAlloc(cxt, sizeof(Trigger) * trigdesc->numtriggers);
+	copy->trig_update_before_row = false;
+	for (int i = 0; i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *trigger = &trigdesc->triggers[i];
+
+		if (TRIGGER_TYPE_MATCHES(trigger->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE,
+								 TRIGGER_TYPE_UPDATE))
+		{
+			if (strcmp(trigger->tgname, GUARD_TRIGGER_NAME) == 0)
+				continue;
+			copy->trig_update_before_row = true;
+		}
+		copy->triggers[n++] = *trigger;
+	}
+	copy->numtriggers = n;
+	rri->ri_TrigDesc = copy;
+}
+
+/*
+ * Executor start-up: counterfield's own UPDATE of a parent, the first
+ * UPDATE to start while cf_parent_write runs, goes without the parent's
+ * guard.  Should the UPDATE start some other way, the guard still lets it
+ * through (cf_internal_write_to), at the cost of the row locks.
+ */
+static void
+cf_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	bool		own = OidIsValid(own_update_relid) && queryDesc->operation == CMD_UPDATE;
+
+	if (own)
+		own_update_relid = InvalidOid;
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	if (own && queryDesc->planstate != NULL && IsA(queryDesc->planstate, ModifyTableState))
+	{
+		ModifyTableState *mt = (ModifyTableState *) queryDesc->planstate;
+#if PG_VERSION_NUM >= 140000
+		int			nrels = mt->mt_nrels;
+#else
+		int			nrels = mt->mt_nplans;
+#endif
+
+		for (int i = 0; i < nrels; i++)
+			drop_guard(&mt->resultRelInfo[i], queryDesc->estate->es_query_cxt);
+	}
+}
+
+/* Registers the transaction callback and the executor hook. */
 void
 cf_flush_init(void)
 {
 	RegisterXactCallback(cf_xact_callback, NULL);
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = cf_executor_start;
 }
