@@ -24,6 +24,7 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -91,29 +92,29 @@ compare_items(const void *a, const void *b)
 	return 0;
 }
 
-/*
- * Maps an integer key to an unsigned 64-bit value in the same order, or
- * returns false for a type that is not one of the integer types.
- */
-static inline bool
-integer_sort_key(Oid type, Datum value, uint64 *key)
+/* Is this one of the integer types that radix_sort_items sorts? */
+static bool
+radix_type(Oid type)
 {
+	return type == INT2OID || type == INT4OID || type == INT8OID || type == OIDOID;
+}
+
+/* Maps an integer key (radix_type) to an unsigned 64-bit value in its order. */
+static inline uint64
+radix_key(Oid type, Datum value)
+{
+	const uint64 sign = UINT64CONST(1) << 63;
+
 	switch (type)
 	{
 		case INT2OID:
-			*key = (uint64) (int64) DatumGetInt16(value) ^ (UINT64CONST(1) << 63);
-			return true;
+			return (uint64) (int64) DatumGetInt16(value) ^ sign;
 		case INT4OID:
-			*key = (uint64) (int64) DatumGetInt32(value) ^ (UINT64CONST(1) << 63);
-			return true;
+			return (uint64) (int64) DatumGetInt32(value) ^ sign;
 		case INT8OID:
-			*key = (uint64) DatumGetInt64(value) ^ (UINT64CONST(1) << 63);
-			return true;
-		case OIDOID:
-			*key = (uint64) DatumGetObjectId(value);
-			return true;
+			return (uint64) DatumGetInt64(value) ^ sign;
 		default:
-			return false;
+			return (uint64) DatumGetObjectId(value);
 	}
 }
 
@@ -122,9 +123,8 @@ static bool
 radix_sortable(FlushItem *items, int n)
 {
 	CounterTarget *target = items[0].def->target;
-	uint64		key;
 
-	if (target->nkeys != 1 || !integer_sort_key(target->types[0], (Datum) 0, &key))
+	if (target->nkeys != 1 || !radix_type(target->types[0]))
 		return false;
 	for (int i = 1; i < n; i++)
 		if (items[i].def->target != target)
@@ -155,7 +155,7 @@ radix_sort_items(FlushItem *items, int n)
 
 	for (int i = 0; i < n; i++)
 	{
-		(void) integer_sort_key(type, items[i].values[0], &from[i].key);
+		from[i].key = radix_key(type, items[i].values[0]);
 		from[i].pos = i;
 		differ |= from[i].key ^ from[0].key;
 	}
@@ -688,14 +688,16 @@ drop_guard(ResultRelInfo *rri, MemoryContext cxt)
 
 /*
  * Executor start-up: counterfield's own UPDATE of a parent, the first
- * UPDATE to start while cf_parent_write runs, goes without the parent's
- * guard.  Should the UPDATE start some other way, the guard still lets it
- * through (cf_internal_write_to), at the cost of the row locks.
+ * UPDATE to start while cf_parent_write runs, if it updates that parent,
+ * goes without the parent's guard.  Should the UPDATE start some other way,
+ * the guard still lets it through (cf_internal_write_to), at the cost of
+ * the row locks.
  */
 static void
 cf_executor_start(QueryDesc *queryDesc, int eflags)
 {
-	bool		own = OidIsValid(own_update_relid) && queryDesc->operation == CMD_UPDATE;
+	Oid			relid = own_update_relid;
+	bool		own = OidIsValid(relid) && queryDesc->operation == CMD_UPDATE;
 
 	if (own)
 		own_update_relid = InvalidOid;
@@ -703,7 +705,9 @@ cf_executor_start(QueryDesc *queryDesc, int eflags)
 		prev_executor_start(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
-	if (own && queryDesc->planstate != NULL && IsA(queryDesc->planstate, ModifyTableState))
+	if (own && queryDesc->planstate != NULL && IsA(queryDesc->planstate, ModifyTableState) &&
+		rt_fetch(((ModifyTable *) queryDesc->planstate->plan)->nominalRelation,
+				 queryDesc->plannedstmt->rtable)->relid == relid)
 	{
 		ModifyTableState *mt = (ModifyTableState *) queryDesc->planstate;
 #if PG_VERSION_NUM >= 140000
