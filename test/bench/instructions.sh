@@ -8,14 +8,14 @@
 #
 #   ROWS (default 100000)    rows per bulk statement
 #   SCENARIOS ("B1a B1b B1c B2 B3")
-#   VARIANTS ("base noop plstmt cfstmt cftx"; noop: the floor, see schema.sql)
+#   VARIANTS ("base noop plstmt cfstmt cftx app"; noop and app: the floors,
+#            see schema.sql)
 # Needs postgres, initdb, pg_ctl, psql and valgrind in PATH; makes its own
 # throwaway cluster.
 set -euo pipefail
 cd "$(dirname "$0")"
-rows=${ROWS:-100000}
 scenarios=${SCENARIOS:-"B1a B1b B1c B2 B3"}
-read -r -a variants <<< "${VARIANTS:-base noop plstmt cfstmt cftx}"
+read -r -a variants <<< "${VARIANTS:-base noop plstmt cfstmt cftx app}"
 
 dir=$(mktemp -d)
 trap 'pg_ctl -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
@@ -39,24 +39,22 @@ instructions() {
 	sed -n 's/^summary: \([0-9]*\)/\1/p' "$dir"/callgrind.* | head -1
 }
 
-load="INSERT INTO c_@ (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, $rows) g;"
-recount="SELECT counterfield.reinit('p_@', 'n') WHERE '@' LIKE 'cf%';
-UPDATE p_@ p SET n = s.c FROM (SELECT p_id, count(*) c FROM c_@ GROUP BY 1) s WHERE p.id = s.p_id AND '@' LIKE 'pl%';"
+. ./bulk.sh
 empty=$(instructions "SELECT 1;")
 
 printf '%-58s %-8s %14s %8s %10s\n' scenario variant instructions ratio "vs plstmt"
 for s in $scenarios; do
 	case $s in
-	B1a) what="B1 bulk INSERT $rows rows over 1,000 parents" sql=$load prep="" ;;
-	B1b) what="B1 bulk INSERT $rows rows into 1 parent"
-		sql="INSERT INTO c_@ (p_id, payload) SELECT 1, g FROM generate_series(1, $rows) g;" prep="" ;;
-	B1c) what="B1 bulk INSERT $rows rows, each row its own parent"
-		sql="INSERT INTO c_@ (p_id, payload) SELECT g, g FROM generate_series(1, $rows) g;" prep="" ;;
-	B2) what="B2 bulk UPDATE moving $rows rows to other parents"
-		sql="UPDATE c_@ SET p_id = p_id + 1000;" prep="$load
-$recount" ;;
-	B3) what="B3 bulk DELETE of $rows rows" sql="DELETE FROM c_@;" prep="$load
-$recount" ;;
+	B1a) what="B1 bulk INSERT $rows rows over 1,000 parents" sql=$insert_1000 prep=""
+		app=$(app_sql "$insert_1000" +) ;;
+	B1b) what="B1 bulk INSERT $rows rows into 1 parent" sql=$insert_1 prep=""
+		app=$(app_sql "$insert_1" +) ;;
+	B1c) what="B1 bulk INSERT $rows rows, each row its own parent" sql=$insert_all prep=""
+		app=$(app_sql "$insert_all" +) ;;
+	B2) what="B2 bulk UPDATE moving $rows rows to other parents" sql=$move
+		prep="$insert_1000; $recount" app=$(app_sql "$move" + 1000) ;;
+	B3) what="B3 bulk DELETE of $rows rows" sql=$delete prep="$insert_1000; $recount"
+		app=$(app_sql "$delete" -) ;;
 	*) echo "unknown scenario $s" >&2; exit 2 ;;
 	esac
 	declare -A got=()
@@ -64,7 +62,9 @@ $recount" ;;
 		printf '%s\n' "SELECT bench_reset('$v');" "${prep//@/$v}" | single
 		# The whole database: single-user mode has no autovacuum for the catalogs.
 		echo "VACUUM ANALYZE;" | single
-		got[$v]=$(( $(instructions "${sql//@/$v}") - empty ))
+		run=${sql//@/$v}
+		[ "$v" = app ] && run=${app//@/$v}
+		got[$v]=$(( $(instructions "$run") - empty ))
 	done
 	for v in "${variants[@]}"; do
 		awk -v s="$what" -v v="$v" -v n="${got[$v]}" -v b="${got[base]:-}" -v p="${got[plstmt]:-}" 'BEGIN {

@@ -6,6 +6,7 @@
 #   ROUNDS (default 5)      rounds of every timed scenario
 #   SECONDS_PER_RUN (10)    length of each pgbench run
 #   PROTOCOL (simple)       pgbench's query mode: simple, extended or prepared
+#   ROWS (100000)           rows per bulk statement (B1 to B3)
 #   SCENARIOS ("B1 B2 B3 B4 B5 B6 B7")
 #   TIMEOUT_MS (60000)      a bulk statement running longer is cut off and reported as such
 #   VARIANTS ("base plrow plstmt cfstmt cftx noop app")
@@ -63,18 +64,22 @@ extra() {
 	echo "$((upd1 - upd0)) $(q -c "SELECT pg_wal_lsn_diff('$lsn1', '$lsn0')::bigint")" > "$out/$s.$v.extra"
 }
 
+# A bulk scenario: the statement of the variants with a trigger or none,
+# the set-up before each run, and the statement of app, which keeps the
+# counters itself in the same statement.
 bulk() {
-	local s=$1 sql_tmpl=$2 prep_tmpl=$3
+	local s=$1 sql_tmpl=$2 prep_tmpl=$3 app_tmpl=$4
 	for r in $(seq "$rounds"); do
 		for v in "${variants[@]}"; do
-			[ "$v" = app ] && continue
 			local sql=${sql_tmpl//@/$v} prep="SELECT bench_reset('$v'); ${prep_tmpl//@/$v}"
+			[ "$v" = app ] && sql=${app_tmpl//@/$v}
 			record "$s" "$v" "$(time_sql "$v" "$sql" "$prep")"
 		done
 	done
 	for v in "${variants[@]}"; do
-		[ "$v" = app ] && continue
-		extra "$s" "$v" "${sql_tmpl//@/$v}" "SELECT bench_reset('$v'); ${prep_tmpl//@/$v}"
+		local sql=${sql_tmpl//@/$v}
+		[ "$v" = app ] && sql=${app_tmpl//@/$v}
+		extra "$s" "$v" "$sql" "SELECT bench_reset('$v'); ${prep_tmpl//@/$v}"
 		echo "$(q -c "SELECT bench_drift('$v')")" > "$out/$s.$v.drift"
 	done
 }
@@ -134,18 +139,21 @@ memory() {
 	done
 }
 
+# The bulk statements, and how the app floor writes each: the statement
+# returns the keys of the rows it wrote, and the same statement updates
+# their parents (for a move, also the parents the rows left).
+. ./bulk.sh
+
 for s in $scenarios; do
 	case $s in
 	B1)
-		bulk B1a "INSERT INTO c_@ (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, 100000) g" ""
-		bulk B1b "INSERT INTO c_@ (p_id, payload) SELECT 1, g FROM generate_series(1, 100000) g" ""
-		bulk B1c "INSERT INTO c_@ (p_id, payload) SELECT g, g FROM generate_series(1, 100000) g" "" ;;
+		bulk B1a "$insert_1000" "" "$(app_sql "$insert_1000" +)"
+		bulk B1b "$insert_1" "" "$(app_sql "$insert_1" +)"
+		bulk B1c "$insert_all" "" "$(app_sql "$insert_all" +)" ;;
 	B2)
-		bulk B2 "UPDATE c_@ SET p_id = p_id + 1000" \
-			"INSERT INTO c_@ (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, 100000) g; SELECT counterfield.reinit('p_@', 'n') WHERE '@' LIKE 'cf%'; UPDATE p_@ p SET n = s.c FROM (SELECT p_id, count(*) c FROM c_@ GROUP BY 1) s WHERE p.id = s.p_id AND '@' LIKE 'pl%'" ;;
+		bulk B2 "$move" "$insert_1000; $recount" "$(app_sql "$move" + 1000)" ;;
 	B3)
-		bulk B3 "DELETE FROM c_@" \
-			"INSERT INTO c_@ (p_id, payload) SELECT 1 + g % 1000, g FROM generate_series(1, 100000) g; SELECT counterfield.reinit('p_@', 'n') WHERE '@' LIKE 'cf%'; UPDATE p_@ p SET n = s.c FROM (SELECT p_id, count(*) c FROM c_@ GROUP BY 1) s WHERE p.id = s.p_id AND '@' LIKE 'pl%'" ;;
+		bulk B3 "$delete" "$insert_1000; $recount" "$(app_sql "$delete" -)" ;;
 	B4)
 		pgb B4 2 '\set p random(1, 10000)
 INSERT INTO c_@ (p_id, payload) VALUES (:p, 1);' '\set p random(1, 10000)
@@ -177,11 +185,11 @@ done
 # The report.
 describe() {
 	case $1 in
-	B1a) echo "B1 bulk INSERT 100k rows over 1,000 parents (ms)";;
-	B1b) echo "B1 bulk INSERT 100k rows into 1 parent (ms)";;
-	B1c) echo "B1 bulk INSERT 100k rows over 100k parents (ms)";;
-	B2) echo "B2 bulk UPDATE moving 100k rows to other parents (ms)";;
-	B3) echo "B3 bulk DELETE of 100k rows (ms)";;
+	B1a) echo "B1 bulk INSERT $rows rows over 1,000 parents (ms)";;
+	B1b) echo "B1 bulk INSERT $rows rows into 1 parent (ms)";;
+	B1c) echo "B1 bulk INSERT $rows rows over 100k parents (ms)";;
+	B2) echo "B2 bulk UPDATE moving $rows rows to other parents (ms)";;
+	B3) echo "B3 bulk DELETE of $rows rows (ms)";;
 	B4) echo "B4 single-row INSERT per transaction, 10k parents, 2 clients (TPS)";;
 	B5) echo "B5 10 single-row INSERTs per transaction, one parent, 2 clients (TPS)";;
 	B6) echo "B6 hot parent: 3 INSERTs per transaction, 8 clients (TPS)";;

@@ -4,8 +4,8 @@
 -- cfstmt / cftx: counterfield in statement and transaction mode.
 -- Two floors: noop: statement triggers with transition tables that do
 -- nothing (what capturing the rows costs); app: no trigger, the application
--- updates the counter itself in the same transaction (pgbench scenarios
--- only).
+-- updates the counter itself in the same statement (bulk scenarios) or
+-- transaction (pgbench scenarios).
 CREATE EXTENSION IF NOT EXISTS counterfield;
 
 CREATE OR REPLACE FUNCTION bench_row_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
