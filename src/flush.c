@@ -183,13 +183,13 @@ radix_sort_items(FlushItem *items, int n)
 		to = swap;
 	}
 
+	pfree(to);
 	sorted = palloc(sizeof(FlushItem) * n);
 	for (int i = 0; i < n; i++)
 		sorted[i] = items[from[i].pos];
 	memcpy(items, sorted, sizeof(FlushItem) * n);
 	pfree(sorted);
 	pfree(from);
-	pfree(to);
 }
 
 /* Returns whether a kept plan is still valid; frees an invalidated one. */
