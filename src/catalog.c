@@ -673,8 +673,8 @@ static const TriggerSpec trigger_specs[] = {
 	{false, "counterfield_guard_insert",
 		"CREATE TRIGGER counterfield_guard_insert BEFORE INSERT ON %s"
 	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()"},
-	{false, "counterfield_guard_update",
-		"CREATE TRIGGER counterfield_guard_update BEFORE UPDATE ON %s"
+	{false, CF_GUARD_UPDATE,
+		"CREATE TRIGGER " CF_GUARD_UPDATE " BEFORE UPDATE ON %s"
 	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()"},
 };
 

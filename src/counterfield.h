@@ -38,6 +38,9 @@
 #define CF_SCHEMA		"counterfield"
 #define CF_CATALOG		"counter"
 
+/* The parent's guard, which counterfield's own UPDATEs run without */
+#define CF_GUARD_UPDATE	"counterfield_guard_update"
+
 /* Columns of the result of cf_catalog_query(), one row per counter. */
 typedef enum CatalogColumn
 {

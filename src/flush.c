@@ -42,9 +42,6 @@
 /* From this many distinct keys on, a target is updated as one batch. */
 #define BATCH_MIN_KEYS		8
 
-/* The guard that keeps counter columns out of ordinary UPDATEs. */
-#define GUARD_TRIGGER_NAME	"counterfield_guard_update"
-
 /* The parent table whose next UPDATE is counterfield's own, if any. */
 static Oid	own_update_relid = InvalidOid;
 
@@ -676,7 +673,7 @@ drop_guard(ResultRelInfo *rri, MemoryContext cxt)
 		if (TRIGGER_TYPE_MATCHES(trigger->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE,
 								 TRIGGER_TYPE_UPDATE))
 		{
-			if (strcmp(trigger->tgname, GUARD_TRIGGER_NAME) == 0)
+			if (strcmp(trigger->tgname, CF_GUARD_UPDATE) == 0)
 				continue;
 			copy->trig_update_before_row = true;
 		}
