@@ -206,7 +206,6 @@ describe() {
 	B7) echo "B7 peak private backend memory, 1M-row transaction (kB)";;
 	esac
 }
-echo
 # Ratio of a value to the baseline's, "-" if either timed out.
 ratio() {
 	awk -v m="$1" -v b="$2" 'BEGIN { if (m ~ /^>/ || b ~ /^>/) print "-"; else if (b > 0) printf "%.2fx", m / b; else print "-" }'
