@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# Instructions that the bulk scenarios (B1 to B3) execute, per variant,
-# counted by valgrind (callgrind) in a single-user backend.  Unlike timings
+# Instructions that the scenarios execute, per variant, counted by valgrind
+# (callgrind) in a single-user backend: the bulk scenarios (B1 to B3) per
+# statement, the single-row ones (B4, B5) per transaction.  Unlike timings
 # on a shared virtual machine, where the same statement can take from 1x to
 # 1.8x as long from one run to the next, the counts repeat to within a
 # fraction of a percent, so they show small differences between variants.
-# They count CPU work only: the time to write WAL and data is not in them.
+# They count CPU work only: the time to write WAL and data is not in them,
+# nor, for B4 and B5, the client and its round trips.
 #
 #   ROWS (default 100000)    rows per bulk statement
-#   SCENARIOS ("B1a B1b B1c B2 B3")
-#   VARIANTS ("base noop plstmt cfstmt cftx app"; noop and app: the floors,
-#            see schema.sql)
+#   SCENARIOS ("B1a B1b B1c B2 B3 B4 B5")
+#   VARIANTS ("base noop plrow plstmt cfstmt cftx app"; noop and app: the
+#            floors, see schema.sql; plrow runs in B4 and B5 only, a row
+#            trigger over 100k rows takes too long under valgrind)
 # Needs postgres, initdb, pg_ctl, psql and valgrind in PATH; makes its own
 # throwaway cluster.
 set -euo pipefail
 cd "$(dirname "$0")"
-scenarios=${SCENARIOS:-"B1a B1b B1c B2 B3"}
-read -r -a variants <<< "${VARIANTS:-base noop plstmt cfstmt cftx app}"
+scenarios=${SCENARIOS:-"B1a B1b B1c B2 B3 B4 B5"}
+read -r -a variants <<< "${VARIANTS:-base noop plrow plstmt cfstmt cftx app}"
 
 dir=$(mktemp -d)
 trap 'pg_ctl -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
@@ -42,34 +45,86 @@ instructions() {
 . ./bulk.sh
 empty=$(instructions "SELECT 1;")
 
-printf '%-58s %-8s %14s %8s %10s\n' scenario variant instructions ratio "vs plstmt"
+# The single-row scenarios run prepared statements, one transaction per
+# line, over the same pseudo-random parents for every variant.  A run of
+# $warm transactions and one of $warm + $more, each from the same reset
+# state, differ by $more transactions in steady state: start-up, planning
+# and the first loads of caches drop out.
+warm=50
+more=500
+mapfile -t parents < <(awk -v n=$((warm + more)) 'BEGIN { srand(4); for (i = 0; i < n; i++) print 1 + int(rand() * 10000) }')
+
+# The script of n transactions: the PREPARE line, then the transaction
+# with : replaced by each parent in turn.
+txn_script() {
+	local prep=$1 txn=$2 n=$3
+	echo "$prep"
+	for p in "${parents[@]:0:n}"; do echo "${txn//:/$p}"; done
+}
+
+# Instructions per transaction of one variant in steady state.
+per_txn() {
+	local v=$1 prep=$2 txn=$3 a b
+	printf '%s\n' "SELECT bench_reset('$v');" "VACUUM ANALYZE;" | single
+	a=$(instructions "$(txn_script "$prep" "$txn" $warm)")
+	printf '%s\n' "SELECT bench_reset('$v');" "VACUUM ANALYZE;" | single
+	b=$(instructions "$(txn_script "$prep" "$txn" $((warm + more)))")
+	echo $(( (b - a) / more ))
+}
+
+printf '%-58s %-8s %14s %8s %8s\n' scenario variant instructions ratio "vs app"
 for s in $scenarios; do
-	case $s in
-	B1a) what="B1 bulk INSERT $rows rows over 1,000 parents" sql=$insert_1000 prep=""
-		app=$(app_sql "$insert_1000" +) ;;
-	B1b) what="B1 bulk INSERT $rows rows into 1 parent" sql=$insert_1 prep=""
-		app=$(app_sql "$insert_1" +) ;;
-	B1c) what="B1 bulk INSERT $rows rows, each row its own parent" sql=$insert_all prep=""
-		app=$(app_sql "$insert_all" +) ;;
-	B2) what="B2 bulk UPDATE moving $rows rows to other parents" sql=$move
-		prep="$insert_1000; $recount" app=$(app_sql "$move" + 1000) ;;
-	B3) what="B3 bulk DELETE of $rows rows" sql=$delete prep="$insert_1000; $recount"
-		app=$(app_sql "$delete" -) ;;
-	*) echo "unknown scenario $s" >&2; exit 2 ;;
-	esac
 	declare -A got=()
+	case $s in
+	B4|B5)
+		ins='PREPARE s(int) AS INSERT INTO c_@ (p_id, payload) VALUES ($1, 1);'
+		if [ "$s" = B4 ]; then
+			what="B4 1 single-row INSERT per transaction (per txn)"
+			txn='EXECUTE s(:);'
+			app_prep='PREPARE s(int) AS WITH i AS (INSERT INTO c_@ (p_id, payload) VALUES ($1, 1)) UPDATE p_@ SET n = n + 1 WHERE id = $1;'
+			app_txn=$txn
+		else
+			what="B5 10 single-row INSERTs per transaction (per txn)"
+			txn="BEGIN; $(for i in $(seq 10); do printf 'EXECUTE s(:); '; done)COMMIT;"
+			app_prep="$ins PREPARE u(int) AS UPDATE p_@ SET n = n + 10 WHERE id = \$1;"
+			app_txn=${txn/COMMIT;/EXECUTE u(:); COMMIT;}
+		fi
+		for v in "${variants[@]}"; do
+			if [ "$v" = app ]; then
+				got[$v]=$(per_txn "$v" "${app_prep//@/$v}" "$app_txn")
+			else
+				got[$v]=$(per_txn "$v" "${ins//@/$v}" "$txn")
+			fi
+		done ;;
+	*)
+		case $s in
+		B1a) what="B1 bulk INSERT $rows rows over 1,000 parents" sql=$insert_1000 prep=""
+			app=$(app_sql "$insert_1000" +) ;;
+		B1b) what="B1 bulk INSERT $rows rows into 1 parent" sql=$insert_1 prep=""
+			app=$(app_sql "$insert_1" +) ;;
+		B1c) what="B1 bulk INSERT $rows rows, each row its own parent" sql=$insert_all prep=""
+			app=$(app_sql "$insert_all" +) ;;
+		B2) what="B2 bulk UPDATE moving $rows rows to other parents" sql=$move
+			prep="$insert_1000; $recount" app=$(app_sql "$move" + 1000) ;;
+		B3) what="B3 bulk DELETE of $rows rows" sql=$delete prep="$insert_1000; $recount"
+			app=$(app_sql "$delete" -) ;;
+		*) echo "unknown scenario $s" >&2; exit 2 ;;
+		esac
+		for v in "${variants[@]}"; do
+			[ "$v" = plrow ] && continue
+			printf '%s\n' "SELECT bench_reset('$v');" "${prep//@/$v}" | single
+			# The whole database: single-user mode has no autovacuum for the catalogs.
+			echo "VACUUM ANALYZE;" | single
+			run=${sql//@/$v}
+			[ "$v" = app ] && run=${app//@/$v}
+			got[$v]=$(( $(instructions "$run") - empty ))
+		done ;;
+	esac
 	for v in "${variants[@]}"; do
-		printf '%s\n' "SELECT bench_reset('$v');" "${prep//@/$v}" | single
-		# The whole database: single-user mode has no autovacuum for the catalogs.
-		echo "VACUUM ANALYZE;" | single
-		run=${sql//@/$v}
-		[ "$v" = app ] && run=${app//@/$v}
-		got[$v]=$(( $(instructions "$run") - empty ))
-	done
-	for v in "${variants[@]}"; do
-		awk -v s="$what" -v v="$v" -v n="${got[$v]}" -v b="${got[base]:-}" -v p="${got[plstmt]:-}" 'BEGIN {
-			printf "%-58s %-8s %14.0f %8s %10s\n", s, v, n,
-				(b > 0 ? sprintf("%.3fx", n / b) : "-"), (p > 0 ? sprintf("%.3fx", n / p) : "-") }'
+		[ -n "${got[$v]:-}" ] || continue
+		awk -v s="$what" -v v="$v" -v n="${got[$v]}" -v b="${got[base]:-}" -v a="${got[app]:-}" 'BEGIN {
+			printf "%-58s %-8s %14.0f %8s %8s\n", s, v, n,
+				(b > 0 ? sprintf("%.3fx", n / b) : "-"), (a > 0 ? sprintf("%.3fx", n / a) : "-") }'
 	done
 	unset got
 done
