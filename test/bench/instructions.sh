@@ -62,13 +62,21 @@ txn_script() {
 	for p in "${parents[@]:0:n}"; do echo "${txn//:/$p}"; done
 }
 
-# Instructions per transaction of one variant in steady state.
+# Instructions per transaction of one variant in steady state; stops unless
+# the longer run inserted rows_per_txn rows per transaction and left every
+# counter equal to count(*) (single-user mode reports errors only in output
+# that is thrown away).
 per_txn() {
-	local v=$1 prep=$2 txn=$3 a b
+	local v=$1 prep=$2 txn=$3 rows_per_txn=$4 a b
 	printf '%s\n' "SELECT bench_reset('$v');" "VACUUM ANALYZE;" | single
 	a=$(instructions "$(txn_script "$prep" "$txn" $warm)")
 	printf '%s\n' "SELECT bench_reset('$v');" "VACUUM ANALYZE;" | single
 	b=$(instructions "$(txn_script "$prep" "$txn" $((warm + more)))")
+	if ! echo "SELECT count(*) = $(( (warm + more) * rows_per_txn )) AND bench_drift('$v') = 0 AS ok FROM c_$v;" |
+		postgres --single -D "$dir/data" bench 2>/dev/null | grep -q 'ok = "t"'; then
+		echo "instructions.sh: variant $v did not run as intended" >&2
+		return 1
+	fi
 	echo $(( (b - a) / more ))
 }
 
@@ -78,6 +86,8 @@ for s in $scenarios; do
 	case $s in
 	B4|B5)
 		ins='PREPARE s(int) AS INSERT INTO c_@ (p_id, payload) VALUES ($1, 1);'
+		rows_per_txn=1
+		[ "$s" = B5 ] && rows_per_txn=10
 		if [ "$s" = B4 ]; then
 			what="B4 1 single-row INSERT per transaction (per txn)"
 			txn='EXECUTE s(:);'
@@ -91,9 +101,9 @@ for s in $scenarios; do
 		fi
 		for v in "${variants[@]}"; do
 			if [ "$v" = app ]; then
-				got[$v]=$(per_txn "$v" "${app_prep//@/$v}" "$app_txn")
+				got[$v]=$(per_txn "$v" "${app_prep//@/$v}" "$app_txn" $rows_per_txn)
 			else
-				got[$v]=$(per_txn "$v" "${ins//@/$v}" "$txn")
+				got[$v]=$(per_txn "$v" "${ins//@/$v}" "$txn" $rows_per_txn)
 			fi
 		done ;;
 	*)
