@@ -21,7 +21,13 @@ timeout_ms=${TIMEOUT_MS:-60000}
 read -r -a variants <<< "${VARIANTS:-base plrow plstmt cfstmt cftx noop app}"
 db=counterfield_bench
 . ./common.sh
-for v in "${variants[@]}"; do psql -Xq -c "SELECT bench_setup('$v')" -c "VACUUM ANALYZE p_$v" >/dev/null; done
+# Every run vacuums its variant's tables first; autovacuum would otherwise
+# start on the tables of one variant while the next one is being timed.
+for v in "${variants[@]}"; do
+	psql -Xq -c "SELECT bench_setup('$v')" -c "VACUUM ANALYZE p_$v" \
+		-c "ALTER TABLE p_$v SET (autovacuum_enabled = off)" \
+		-c "ALTER TABLE c_$v SET (autovacuum_enabled = off)" >/dev/null
+done
 
 # Milliseconds that one SQL statement takes, after an untimed reset.
 time_sql() {
