@@ -34,6 +34,12 @@ pg_ctl -D "$dir/data" -w stop >/dev/null
 # Runs SQL, one statement per line, in a single-user backend.
 single() { postgres --single -D "$dir/data" -c synchronous_commit=off bench >/dev/null 2>&1; }
 
+# Resets a variant, runs the set-up SQL given and vacuums the whole
+# database: single-user mode has no autovacuum for the catalogs.
+reset_variant() {
+	printf '%s\n' "SELECT bench_reset('$1');" "${2:-}" "VACUUM ANALYZE;" | single
+}
+
 # Instructions of a single-user backend that runs SQL, start to exit.
 instructions() {
 	rm -f "$dir"/callgrind.*
@@ -68,9 +74,9 @@ txn_script() {
 # that is thrown away).
 per_txn() {
 	local v=$1 prep=$2 txn=$3 rows_per_txn=$4 a b
-	printf '%s\n' "SELECT bench_reset('$v');" "VACUUM ANALYZE;" | single
+	reset_variant "$v"
 	a=$(instructions "$(txn_script "$prep" "$txn" $warm)")
-	printf '%s\n' "SELECT bench_reset('$v');" "VACUUM ANALYZE;" | single
+	reset_variant "$v"
 	b=$(instructions "$(txn_script "$prep" "$txn" $((warm + more)))")
 	if ! echo "SELECT count(*) = $(( (warm + more) * rows_per_txn )) AND bench_drift('$v') = 0 AS ok FROM c_$v;" |
 		postgres --single -D "$dir/data" bench 2>/dev/null | grep -q 'ok = "t"'; then
@@ -122,9 +128,7 @@ for s in $scenarios; do
 		esac
 		for v in "${variants[@]}"; do
 			[ "$v" = plrow ] && continue
-			printf '%s\n' "SELECT bench_reset('$v');" "${prep//@/$v}" | single
-			# The whole database: single-user mode has no autovacuum for the catalogs.
-			echo "VACUUM ANALYZE;" | single
+			reset_variant "$v" "${prep//@/$v}"
 			run=${sql//@/$v}
 			[ "$v" = app ] && run=${app//@/$v}
 			got[$v]=$(( $(instructions "$run") - empty ))

@@ -29,13 +29,20 @@ for v in "${variants[@]}"; do
 		-c "ALTER TABLE c_$v SET (autovacuum_enabled = off)" >/dev/null
 done
 
-# Milliseconds that one SQL statement takes, after an untimed reset.
-time_sql() {
-	local v=$1 sql=$2 reset=${3:-}
-	[ -n "$reset" ] && q -c "$reset" >/dev/null
-	# The parent too: earlier rounds left dead row versions in the parents
-	# of the counting variants only.
+# Brings a variant to the same state before every timed run: bench_reset
+# and the set-up SQL given, then VACUUM and CHECKPOINT.  The parent too: the
+# reset leaves a dead version of every parent row that the last run
+# counted, in the counting variants only.
+reset_run() {
+	local v=$1 setup=${2:-}
+	q -c "SELECT bench_reset('$v'); $setup" >/dev/null
 	q -c "VACUUM ANALYZE p_$v, c_$v" -c "CHECKPOINT" >/dev/null
+}
+
+# Milliseconds that one SQL statement takes, after an untimed reset_run.
+time_sql() {
+	local v=$1 sql=$2 setup=${3:-}
+	reset_run "$v" "$setup"
 	local ms
 	ms=$(q -c "SET statement_timeout = $timeout_ms" -c '\timing on' -c "$sql" 2>/dev/null |
 		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1) || true
@@ -87,9 +94,9 @@ bulk() {
 	local s=$1 sql_tmpl=$2 prep_tmpl=$3 app_tmpl=$4
 	for r in $(seq "$rounds"); do
 		for v in "${variants[@]}"; do
-			local sql=${sql_tmpl//@/$v} prep="SELECT bench_reset('$v'); ${prep_tmpl//@/$v}"
+			local sql=${sql_tmpl//@/$v}
 			[ "$v" = app ] && sql=${app_tmpl//@/$v}
-			record "$s" "$v" "$(time_sql "$v" "$sql" "$prep")"
+			record "$s" "$v" "$(time_sql "$v" "$sql" "${prep_tmpl//@/$v}")"
 		done
 	done
 	for v in "${variants[@]}"; do
@@ -115,10 +122,7 @@ pgb() {
 		for v in "${variants[@]}"; do
 			local b=$body
 			[ "$v" = app ] && b=$app_body
-			q -c "SELECT bench_reset('$v')" >/dev/null
-			# As in time_sql: the reset left a dead version of every
-			# parent row that the last run counted.
-			q -c "VACUUM ANALYZE p_$v, c_$v" -c "CHECKPOINT" >/dev/null
+			reset_run "$v"
 			printf '%s\n' "${b//@/$v}" > "$out/script.sql"
 			record "$s" "$v" "$(tps "$clients" "$out/script.sql")"
 		done
