@@ -4,7 +4,7 @@
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-psql -Xq -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+psql -Xq -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 export PGDATABASE=$db
 psql -Xq -v ON_ERROR_STOP=1 -f schema.sql >/dev/null
 

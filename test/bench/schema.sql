@@ -43,7 +43,8 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE OR REPLACE FUNCTION bench_setup(v text) RETURNS void LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION bench_setup(v text) RETURNS void LANGUAGE plpgsql
+SET client_min_messages = warning AS $$
 DECLARE
     p text := 'p_' || v;
     c text := 'c_' || v;
