@@ -5,10 +5,10 @@
  *
  * Counters are kept by statement-level AFTER triggers on the child table,
  * which read the statement's transition tables, turn every counted row into
- * a +1 or -1 delta for its parent key, and store the deltas in a
- * backend-local state cache.  Deltas are applied as one UPDATE per distinct
- * parent key, in ascending key order, either at the end of the statement or
- * at commit.
+ * a +1 or -1 delta for its parent key, and either apply them at the end of
+ * the statement or store them in a backend-local state cache until commit.
+ * Deltas are applied as one UPDATE per distinct parent key, in ascending key
+ * order.
  *
  *-------------------------------------------------------------------------
  */
@@ -188,6 +188,7 @@ extern int	cf_read_attnums(Datum array, AttrNumber *attnums);
 
 /* state.c */
 extern void cf_state_init(void);
+extern Datum *cf_copy_key(CounterDef *def, Datum *values, MemoryContext cxt);
 extern void cf_state_add(CounterDef *def, Datum *values, int64 delta,
 						 uint64 batch, List **touched);
 extern int64 cf_state_pending(CounterDef *def, Datum *values);

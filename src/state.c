@@ -302,8 +302,8 @@ build_key(CounterDef *def, Datum *values, PendingKey *key)
 }
 
 /* Copies key values, detoasted, into the given context. */
-static Datum *
-copy_values(CounterDef *def, Datum *values, MemoryContext cxt)
+Datum *
+cf_copy_key(CounterDef *def, Datum *values, MemoryContext cxt)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 	Datum	   *copy = palloc(sizeof(Datum) * def->nkeys);
@@ -466,7 +466,7 @@ enter_entry(CounterDef *def, Datum *values)
 		entry->parent_relid = def->parent_relid;
 		entry->counter_attnum = def->counter_attnum;
 		entry->batch = 0;
-		entry->values = copy_values(def, values, pending_cxt);
+		entry->values = cf_copy_key(def, values, pending_cxt);
 		entry->nlayers = 0;
 		entry->maxlayers = 1;
 		entry->layers = &entry->first;
@@ -546,7 +546,7 @@ take_entry(CounterDefs *defs, PendingEntry *entry, FlushItem *item)
 	item->def = def;
 	item->delta = live;
 	item->values = (def != NULL && live != 0) ?
-		copy_values(def, entry->values, CurrentMemoryContext) : NULL;
+		cf_copy_key(def, entry->values, CurrentMemoryContext) : NULL;
 
 	/* What is left are stale layers, pruned later like any others. */
 	if (entry->lxid == CF_CURRENT_LXID())

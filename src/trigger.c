@@ -6,8 +6,10 @@
  * counterfield_child_trigger is an AFTER ... FOR EACH STATEMENT trigger with
  * transition tables.  It turns every counted row of the statement into a
  * delta (+1 for new rows, -1 for old rows; an UPDATE that changes nothing
- * counted nets to zero) and applies statement-mode deltas before it returns.
- * Transaction-mode deltas wait in the state cache for the commit.
+ * counted nets to zero) and applies statement-mode deltas before it returns;
+ * they pass through the state cache only when it is what sums them (many
+ * rows with a key of several or variable-width columns).  Transaction-mode
+ * deltas wait in the state cache for the commit.
  *
  * counterfield_parent_trigger is a BEFORE ... FOR EACH ROW trigger on the
  * parent.  It gives new parent rows their true count and keeps ordinary
@@ -74,26 +76,63 @@ protocol_error(const char *funcname, const char *requirement)
 #define ROWSUM_MIN_ROWS 4
 
 /*
+ * Deltas of statement-mode counters that go straight to the flush at the end
+ * of the trigger, past the state cache: those of a summed table (one per
+ * key) and those of a table of a few rows.
+ */
+typedef struct DirectItems
+{
+	FlushItem  *items;
+	int			n;
+	int			max;
+} DirectItems;
+
+/* Appends a delta to the direct items, with a copy of its key. */
+static void
+direct_add(DirectItems *direct, CounterDef *def, Datum *values, int64 delta)
+{
+	FlushItem  *item;
+
+	if (direct->n == direct->max)
+	{
+		direct->max = Max(16, direct->max * 2);
+		direct->items = direct->items == NULL ?
+			palloc(sizeof(FlushItem) * direct->max) :
+			repalloc(direct->items, sizeof(FlushItem) * direct->max);
+	}
+	item = &direct->items[direct->n++];
+	item->counter_id = def->id;
+	item->def = def;
+	item->values = cf_copy_key(def, values, CurrentMemoryContext);
+	item->delta = delta;
+}
+
+/*
  * Turns the rows of one transition table into deltas of sign.  Counters with
  * a single by-value key column (the common integer foreign key) sum their
  * deltas per key first, unless the table holds only a few rows; the others
- * add each row to the state cache.
+ * add each row to the state cache.  Statement-mode deltas that are few or
+ * summed go to *direct instead.
  */
 static void
 count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, List *defs,
-					  ExprContext *econtext, int64 sign, uint64 batch, List **touched)
+					  ExprContext *econtext, int64 sign, uint64 batch, List **touched,
+					  DirectItems *direct)
 {
 	int			readptr = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
 	rowsum_hash **sums = palloc0(sizeof(rowsum_hash *) * list_length(defs));
+	bool	   *to_direct = palloc0(sizeof(bool) * list_length(defs));
 	bool		summed = tuplestore_tuple_count(rows) >= ROWSUM_MIN_ROWS;
 	ListCell   *lc;
 
 	foreach(lc, defs)
 	{
 		CounterDef *def = lfirst(lc);
+		int			i = foreach_current_index(lc);
 
 		if (summed && def->nkeys == 1 && def->fk_typbyval[0])
-			sums[foreach_current_index(lc)] = rowsum_create(CurrentMemoryContext, 16, NULL);
+			sums[i] = rowsum_create(CurrentMemoryContext, 16, NULL);
+		to_direct[i] = !def->transactional && (!summed || sums[i] != NULL);
 	}
 
 	tuplestore_select_read_pointer(rows, readptr);
@@ -128,6 +167,8 @@ count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, List *defs,
 
 				entry->delta = (found ? entry->delta : 0) + sign;
 			}
+			else if (to_direct[foreach_current_index(lc)])
+				direct_add(direct, def, values, sign);
 			else
 				cf_state_add(def, values, sign, batch, touched);
 		}
@@ -145,10 +186,16 @@ count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, List *defs,
 			continue;
 		rowsum_start_iterate(sum, &iter);
 		while ((entry = rowsum_iterate(sum, &iter)) != NULL)
-			cf_state_add(lfirst(lc), &entry->key, entry->delta, batch, touched);
+		{
+			if (to_direct[foreach_current_index(lc)])
+				direct_add(direct, lfirst(lc), &entry->key, entry->delta);
+			else
+				cf_state_add(lfirst(lc), &entry->key, entry->delta, batch, touched);
+		}
 		rowsum_destroy(sum);
 	}
 	pfree(sums);
+	pfree(to_direct);
 }
 
 /* Applies the statement-mode deltas of the rows of one statement. */
@@ -157,11 +204,12 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 {
 	uint64		batch = ++batch_counter;
 	List	   *touched = NIL;
+	DirectItems direct = {NULL, 0, 0};
 	ExprContext *econtext = NULL;
 	TupleTableSlot *slot;
 	ListCell   *lc;
-	FlushItem  *items;
-	int			nitems;
+	FlushItem  *items = NULL;
+	int			nitems = 0;
 
 	foreach(lc, rc->as_child)
 		if (((CounterDef *) lfirst(lc))->condition_state != NULL && econtext == NULL)
@@ -171,15 +219,27 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 									&TTSOpsMinimalTuple);
 	if (trigdata->tg_oldtable != NULL)
 		count_transition_rows(trigdata->tg_oldtable, slot, rc->as_child, econtext,
-							  -1, batch, &touched);
+							  -1, batch, &touched, &direct);
 	if (trigdata->tg_newtable != NULL)
 		count_transition_rows(trigdata->tg_newtable, slot, rc->as_child, econtext,
-							  1, batch, &touched);
+							  1, batch, &touched, &direct);
 	ExecDropSingleTupleTableSlot(slot);
 	if (econtext != NULL)
 		FreeExprContext(econtext, true);
 
-	items = cf_state_take(defs, touched, false, &nitems);
+	if (touched != NIL)
+		items = cf_state_take(defs, touched, false, &nitems);
+	if (direct.n > 0 && nitems == 0)
+	{
+		items = direct.items;
+		nitems = direct.n;
+	}
+	else if (direct.n > 0)
+	{
+		items = repalloc(items, sizeof(FlushItem) * (nitems + direct.n));
+		memcpy(items + nitems, direct.items, sizeof(FlushItem) * direct.n);
+		nitems += direct.n;
+	}
 	if (nitems > 0)
 		cf_apply(defs, items, nitems);
 }
