@@ -83,4 +83,24 @@ INSERT INTO line (sku_code) VALUES ('B2'), ('B');
 SELECT * FROM sku ORDER BY code;
 SELECT mismatches('sku', 'line_count', 'line', 'sku_code', 'code');
 
-DROP TABLE issue, repo, note, message, person, line, sku;
+-- one statement whose counters reach the update two ways: a text key
+-- summed in the state cache, an integer key summed on the way
+CREATE TABLE label (name text PRIMARY KEY, uses int);
+CREATE TABLE board (id int PRIMARY KEY, uses int);
+CREATE TABLE labelling (id serial PRIMARY KEY, label text REFERENCES label,
+                        board int REFERENCES board);
+INSERT INTO label SELECT 'l' || g FROM generate_series(1, 5) g;
+INSERT INTO board SELECT g FROM generate_series(1, 5) g;
+SELECT counterfield.add_counter('label', 'uses', 'labelling');
+SELECT counterfield.add_counter('board', 'uses', 'labelling');
+INSERT INTO labelling (label, board)
+  SELECT 'l' || (1 + g % 5), 1 + g % 3 FROM generate_series(1, 40) g;
+UPDATE labelling SET label = 'l1', board = 5 WHERE id % 4 = 0;
+UPDATE labelling SET board = 4 WHERE id = 1;
+DELETE FROM labelling WHERE id % 7 = 0;
+SELECT l.name, l.uses, (SELECT count(*) FROM labelling WHERE label = l.name) AS truth
+  FROM label l ORDER BY 1;
+SELECT b.id, b.uses, (SELECT count(*) FROM labelling WHERE board = b.id) AS truth
+  FROM board b ORDER BY 1;
+
+DROP TABLE issue, repo, note, message, person, line, sku, labelling, label, board;
