@@ -388,3 +388,22 @@ SELECT counterfield.has_tracked_states();
 DROP VIEW check_shelf;
 DROP TABLE book, shelf, shelf_log;
 DROP FUNCTION log_shelf(), fail_big(), add_sequel(), shelf_chain();
+
+-- stale state is pruned by the next write even when all its counters are
+-- in statement mode, whose deltas are not stored
+CREATE TABLE pr_parent (id int PRIMARY KEY, tx_n int, st_n int);
+CREATE TABLE pr_tx (id serial PRIMARY KEY, p int REFERENCES pr_parent);
+CREATE TABLE pr_st (id serial PRIMARY KEY, p int REFERENCES pr_parent);
+INSERT INTO pr_parent SELECT g FROM generate_series(1, 3) g;
+SELECT counterfield.add_counter('pr_parent', 'tx_n', 'pr_tx', flush => 'transaction');
+SELECT counterfield.add_counter('pr_parent', 'st_n', 'pr_st');
+BEGIN;
+INSERT INTO pr_tx (p) VALUES (1), (2);
+ROLLBACK;
+SELECT count(*) AS stale_entries FROM counterfield.tracked_states(false) WHERE stale;
+INSERT INTO pr_st (p) VALUES (1), (3), (3);
+SELECT count(*) AS entries FROM counterfield.tracked_states(false);
+SELECT p.*, (SELECT count(*) FROM pr_tx WHERE p = p.id) AS tx_truth,
+       (SELECT count(*) FROM pr_st WHERE p = p.id) AS st_truth
+  FROM pr_parent p ORDER BY id;
+DROP TABLE pr_tx, pr_st, pr_parent;

@@ -189,6 +189,7 @@ extern int	cf_read_attnums(Datum array, AttrNumber *attnums);
 /* state.c */
 extern void cf_state_init(void);
 extern Datum *cf_copy_key(CounterDef *def, Datum *values, MemoryContext cxt);
+extern void cf_state_prune(void);
 extern void cf_state_add(CounterDef *def, Datum *values, int64 delta,
 						 uint64 batch, List **touched);
 extern int64 cf_state_pending(CounterDef *def, Datum *values);

@@ -387,6 +387,16 @@ maybe_prune(void)
 	pruned_aborted = aborted;
 }
 
+/*
+ * Prunes stale state, as storing state does, for deltas that are applied
+ * without being stored (statement mode).
+ */
+void
+cf_state_prune(void)
+{
+	maybe_prune();
+}
+
 /* Sums the live layers of an entry. */
 static int64
 live_delta(PendingEntry *entry)

@@ -227,6 +227,8 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 	if (econtext != NULL)
 		FreeExprContext(econtext, true);
 
+	if (direct.n > 0)
+		cf_state_prune();
 	if (touched != NIL)
 		items = cf_state_take(defs, touched, false, &nitems);
 	if (direct.n > 0 && nitems == 0)
