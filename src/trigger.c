@@ -215,6 +215,8 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 		if (((CounterDef *) lfirst(lc))->condition_state != NULL && econtext == NULL)
 			econtext = CreateStandaloneExprContext();
 
+	/* Statement-mode deltas store nothing, but prune as a store would. */
+	cf_state_prune();
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(trigdata->tg_relation),
 									&TTSOpsMinimalTuple);
 	if (trigdata->tg_oldtable != NULL)
@@ -227,8 +229,6 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 	if (econtext != NULL)
 		FreeExprContext(econtext, true);
 
-	if (direct.n > 0)
-		cf_state_prune();
 	if (touched != NIL)
 		items = cf_state_take(defs, touched, false, &nitems);
 	if (direct.n > 0 && nitems == 0)
