@@ -92,15 +92,15 @@ for s in $scenarios; do
 	case $s in
 	B4|B5)
 		ins='PREPARE s(int) AS INSERT INTO c_@ (p_id, payload) VALUES ($1, 1);'
-		rows_per_txn=1
-		[ "$s" = B5 ] && rows_per_txn=10
 		if [ "$s" = B4 ]; then
 			what="B4 1 single-row INSERT per transaction (per txn)"
+			rows_per_txn=1
 			txn='EXECUTE s(:);'
 			app_prep='PREPARE s(int) AS WITH i AS (INSERT INTO c_@ (p_id, payload) VALUES ($1, 1)) UPDATE p_@ SET n = n + 1 WHERE id = $1;'
 			app_txn=$txn
 		else
 			what="B5 10 single-row INSERTs per transaction (per txn)"
+			rows_per_txn=10
 			txn="BEGIN; $(for i in $(seq 10); do printf 'EXECUTE s(:); '; done)COMMIT;"
 			app_prep="$ins PREPARE u(int) AS UPDATE p_@ SET n = n + 10 WHERE id = \$1;"
 			app_txn=${txn/COMMIT;/EXECUTE u(:); COMMIT;}
