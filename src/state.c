@@ -373,9 +373,13 @@ prune_stale(void)
 	release_if_empty();
 }
 
-/* Prunes when a transaction ended or a subtransaction aborted since last time. */
-static void
-maybe_prune(void)
+/*
+ * Prunes when a transaction ended or a subtransaction aborted since last
+ * time.  Storing state does this, and so does applying statement-mode deltas
+ * that are not stored.
+ */
+void
+cf_state_prune(void)
 {
 	LocalTransactionId lxid = CF_CURRENT_LXID();
 	int64		aborted = aborted_count();
@@ -385,16 +389,6 @@ maybe_prune(void)
 	prune_stale();
 	pruned_lxid = lxid;
 	pruned_aborted = aborted;
-}
-
-/*
- * Prunes stale state, as storing state does, for deltas that are applied
- * without being stored (statement mode).
- */
-void
-cf_state_prune(void)
-{
-	maybe_prune();
 }
 
 /* Sums the live layers of an entry. */
@@ -493,7 +487,7 @@ cf_state_add(CounterDef *def, Datum *values, int64 delta, uint64 batch, List **t
 {
 	PendingEntry *entry;
 
-	maybe_prune();
+	cf_state_prune();
 	entry = enter_entry(def, values);
 	add_to_layer(entry, delta);
 	stored_lxid = entry->lxid;
@@ -529,7 +523,7 @@ cf_state_cancel_counter(CounterDef *def)
 	HASH_SEQ_STATUS status;
 	PendingEntry *entry;
 
-	maybe_prune();
+	cf_state_prune();
 	if (pending == NULL)
 		return;
 	hash_seq_init(&status, pending);
@@ -669,7 +663,7 @@ counterfield_tracked_states(PG_FUNCTION_ARGS)
 	PendingEntry *entry;
 
 	if (prune)
-		maybe_prune();
+		cf_state_prune();
 	if (pending == NULL)
 		return (Datum) 0;
 
@@ -712,6 +706,6 @@ PG_FUNCTION_INFO_V1(counterfield_has_tracked_states);
 Datum
 counterfield_has_tracked_states(PG_FUNCTION_ARGS)
 {
-	maybe_prune();
+	cf_state_prune();
 	PG_RETURN_BOOL(pending != NULL && hash_get_num_entries(pending) > 0);
 }
