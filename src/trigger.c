@@ -231,7 +231,7 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 
 	if (touched != NIL)
 		items = cf_state_take(defs, touched, false, &nitems);
-	if (direct.n > 0 && nitems == 0)
+	if (nitems == 0)
 	{
 		items = direct.items;
 		nitems = direct.n;
