@@ -41,7 +41,7 @@ static Oid	loaded_catalog_relid = InvalidOid;
 
 /* Marks the definitions invalid when a table they involve changes. */
 static void
-cf_relcache_callback(Datum arg, Oid relid)
+cf_relcache_callback(Datum arg pg_attribute_unused(), Oid relid)
 {
 	if (current_defs == NULL || !defs_valid)
 		return;

@@ -712,7 +712,7 @@ cf_sync_triggers(Oid relid)
 	need[0] = catalog_mentions(relid, "parent");
 	need[1] = catalog_mentions(relid, "child");
 
-	for (int i = 0; i < lengthof(trigger_specs); i++)
+	for (int i = 0; i < (int) lengthof(trigger_specs); i++)
 	{
 		const TriggerSpec *spec = &trigger_specs[i];
 		Oid			trigger = get_trigger_oid(relid, spec->name, true);

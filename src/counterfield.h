@@ -203,7 +203,7 @@ extern bool cf_plan_is_current(SPIPlanPtr *plan);
 extern SPIPlanPtr cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 							 Datum *params, int expected);
-extern void cf_apply(CounterDefs *defs, FlushItem *items, int nitems);
+extern void cf_apply(FlushItem *items, int nitems);
 extern void cf_flush_init(void);
 
 

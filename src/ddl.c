@@ -372,7 +372,7 @@ try_parse_stored_condition(Oid childid, const char *sql)
 
 /* Is the function gone? */
 static bool
-function_missing(Oid function, void *context)
+function_missing(Oid function, void *context pg_attribute_unused())
 {
 	return !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(function));
 }
@@ -467,7 +467,7 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 	new[3] = condition ? TextDatumGetCString(values[4]) : NULL;
 	new[4] = condition ? TextDatumGetCString(values[5]) : NULL;
 	new[5] = OidOutputFunctionCall(F_INT8OUT, values[6]);
-	for (int i = 0; i < lengthof(old); i++)
+	for (int i = 0; i < (int) lengthof(old); i++)
 		changed |= (old[i] == NULL) != (new[i] == NULL) ||
 			(old[i] != NULL && strcmp(old[i], new[i]) != 0);
 	if (!changed)

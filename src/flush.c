@@ -232,7 +232,7 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	Oid			save_userid;
 	int			save_sec_context;
 	Oid			previous;
-	int			ret;
+	volatile int ret;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
@@ -572,7 +572,7 @@ apply_error_callback(void *arg)
  * order, skipping keys whose deltas add up to zero.
  */
 void
-cf_apply(CounterDefs *defs, FlushItem *items, int nitems)
+cf_apply(FlushItem *items, int nitems)
 {
 	ErrorContextCallback errcallback;
 	CounterTarget *current = NULL;
@@ -628,7 +628,7 @@ flush_transactional(void)
 					 errmsg("counter updates at commit did not settle after %d rounds",
 							MAX_COMMIT_ROUNDS),
 					 errhint("Check for triggers on parent tables that keep writing counted rows.")));
-		cf_apply(defs, items, nitems);
+		cf_apply(items, nitems);
 		pfree(items);
 	}
 	cf_defs_release();
@@ -637,7 +637,7 @@ flush_transactional(void)
 
 /* Applies transaction-mode deltas when a transaction commits or prepares. */
 static void
-cf_xact_callback(XactEvent event, void *arg)
+cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
 	if ((event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE) &&
 		cf_state_has_live())

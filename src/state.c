@@ -152,7 +152,7 @@ log_record(SubTransactionId subid, SubTransactionId parent, bool committed)
  */
 static void
 cf_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					SubTransactionId parentSubid, void *arg)
+					SubTransactionId parentSubid, void *arg pg_attribute_unused())
 {
 	switch (event)
 	{
@@ -225,14 +225,14 @@ aborted_count(void)
 
 /* dynahash support: the hash is computed when the key is built. */
 static uint32
-pending_hash(const void *key, Size keysize)
+pending_hash(const void *key, Size keysize pg_attribute_unused())
 {
 	return ((const PendingKey *) key)->hash;
 }
 
 /* dynahash support: compares counter and key bytes. */
 static int
-pending_match(const void *key1, const void *key2, Size keysize)
+pending_match(const void *key1, const void *key2, Size keysize pg_attribute_unused())
 {
 	const PendingKey *a = key1;
 	const PendingKey *b = key2;

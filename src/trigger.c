@@ -243,7 +243,7 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 		nitems += direct.n;
 	}
 	if (nitems > 0)
-		cf_apply(defs, items, nitems);
+		cf_apply(items, nitems);
 }
 
 /*
@@ -505,7 +505,7 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 		bool		newnull;
 		Datum		newval = heap_getattr(newtuple, attnum, desc, &newnull);
 
-		if (ncols >= lengthof(cols))
+		if (ncols >= (int) lengthof(cols))
 			break;
 		if (TRIGGER_FIRED_BY_INSERT(event))
 		{
