@@ -62,6 +62,164 @@ RESET search_path;
 SELECT mismatches('cond_parent', 'big_n', 'cond_child', 'parent_id', cond => 'size > 10');
 DROP TABLE cond_child, cond_parent;
 
+-- Conditions, and everything they call, run as the child's owner in a
+-- security-restricted operation, whoever makes counterfield evaluate them:
+-- a writer, a superuser inserting a parent, add_counter, reinit, verify,
+-- and a backend loading the definitions.  The probe below is a function
+-- labelled IMMUTABLE that calls a volatile one, which records who runs it
+-- and tries to make its owner a superuser.
+CREATE ROLE cf_mallory;
+GRANT USAGE, CREATE ON SCHEMA public TO cf_mallory;
+CREATE TABLE probe_log (event text, who name, superuser boolean);
+GRANT INSERT ON probe_log TO PUBLIC;
+SET ROLE cf_mallory;
+CREATE FUNCTION probe_note() RETURNS boolean VOLATILE LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.probe_log
+    SELECT current_setting('probe.event', true), current_user, rolsuper
+      FROM pg_catalog.pg_roles WHERE rolname = current_user;
+    BEGIN
+        ALTER ROLE cf_mallory SUPERUSER;
+    EXCEPTION WHEN OTHERS THEN
+        NULL;
+    END;
+    RETURN true;
+END
+$$;
+CREATE FUNCTION probe(int) RETURNS boolean IMMUTABLE LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN public.probe_note() AND $1 > 0;
+END
+$$;
+CREATE TABLE m_parent (id int PRIMARY KEY, n int, folded int);
+CREATE TABLE m_child (id serial PRIMARY KEY, m_parent_id int, size int);
+INSERT INTO m_parent VALUES (1), (2);
+INSERT INTO m_child (m_parent_id, size) VALUES (1, 1), (1, 0), (2, 3), (3, 4);
+GRANT SELECT, INSERT, UPDATE, DELETE ON m_parent, m_child TO PUBLIC;
+GRANT USAGE ON SEQUENCE m_child_id_seq TO PUBLIC;
+-- a probe with a constant argument is folded when a condition is planned
+SELECT counterfield.add_counter('m_parent', 'folded', 'm_child', fk_columns => '{m_parent_id}',
+                                condition => 'probe(1) AND size > 0');
+RESET ROLE;
+TRUNCATE probe_log;
+-- a superuser adds a counter on mallory's tables with mallory's function
+SET probe.event = 'add_counter';
+SELECT counterfield.add_counter('m_parent', 'n', 'm_child', fk_columns => '{m_parent_id}',
+                                condition => 'probe(size)');
+-- a new session loads the definitions at its first write, folding probe(1)
+\c
+SET probe.event = 'insert child';
+INSERT INTO m_child (m_parent_id, size) VALUES (1, 5), (2, 0);
+SET probe.event = 'update child';
+UPDATE m_child SET size = size + 1;
+SET probe.event = 'insert parent';
+INSERT INTO m_parent VALUES (3);
+SET probe.event = 'verify';
+SELECT * FROM counterfield.verify();
+SET probe.event = 'reinit';
+SELECT counterfield.reinit('m_parent', 'n');
+RESET probe.event;
+-- every evaluation ran as mallory, without superuser, and failed to promote
+SELECT event, who, superuser FROM probe_log GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'cf_mallory';
+SELECT mismatches('m_parent', 'n', 'm_child', 'm_parent_id', cond => 'size > 0')
+     + mismatches('m_parent', 'folded', 'm_child', 'm_parent_id', cond => 'size > 0') AS mismatches;
+
+-- Under FORCE ROW LEVEL SECURITY the owner's verify and reinit both see
+-- every row: a value that drifted is reported and mended.
+SET ROLE cf_mallory;
+ALTER TABLE m_child ENABLE ROW LEVEL SECURITY;
+ALTER TABLE m_child FORCE ROW LEVEL SECURITY;
+ALTER TABLE m_parent ENABLE ROW LEVEL SECURITY;
+ALTER TABLE m_parent FORCE ROW LEVEL SECURITY;
+CREATE POLICY small ON m_child USING (size < 2);
+CREATE POLICY first ON m_parent USING (id = 1);
+RESET ROLE;
+SET counterfield.enabled = off;
+INSERT INTO m_child (m_parent_id, size) VALUES (2, 5), (2, 6);
+RESET counterfield.enabled;
+SET ROLE cf_mallory;
+SELECT count(*) AS visible_children FROM m_child;
+SELECT * FROM counterfield.verify('m_parent', 'n');
+SELECT counterfield.reinit('m_parent', 'n');
+SELECT * FROM counterfield.verify('m_parent', 'n');
+RESET ROLE;
+SELECT mismatches('m_parent', 'n', 'm_child', 'm_parent_id', cond => 'size > 0') AS mismatches;
+
+-- reinit is for the owner of both tables: any other role is refused before
+-- anything is written, so a NULL "not yet counted" stays as the owner set it.
+UPDATE m_parent SET n = NULL WHERE id = 3;
+CREATE ROLE cf_reader;
+GRANT SELECT ON m_child TO cf_reader;
+SET ROLE cf_reader;
+SELECT counterfield.reinit('m_parent', 'n');
+SELECT counterfield.drop_counter('m_parent', 'n');
+SELECT counterfield.add_counter('m_parent', 'id', 'm_child');
+RESET ROLE;
+SELECT id, n FROM m_parent WHERE id = 3;
+
+-- verify reports only counters on tables the caller owns or may read
+-- without row-level security in the way; others are left out, not an error.
+SET counterfield.enabled = off;
+INSERT INTO open_child (parent_id) VALUES (1);
+RESET counterfield.enabled;
+SELECT parent, counter_column, parent_key, stored, actual FROM counterfield.verify();
+SET ROLE cf_reader;
+-- reads the child only: nothing to report, and no error
+SELECT * FROM counterfield.verify();
+SELECT * FROM counterfield.verify('m_parent', 'n');
+RESET ROLE;
+GRANT SELECT ON secret_parent, open_child TO cf_reader;
+SET ROLE cf_reader;
+-- secret_parent hides its rows from cf_reader by a policy
+SELECT * FROM counterfield.verify();
+RESET ROLE;
+ALTER TABLE secret_parent DISABLE ROW LEVEL SECURITY;
+SET ROLE cf_reader;
+SELECT * FROM counterfield.verify();
+RESET ROLE;
+ALTER TABLE secret_parent ENABLE ROW LEVEL SECURITY;
+SELECT counterfield.reinit('secret_parent', 'n');
+
+-- A counter between tables of two owners: the child's owner counts and
+-- runs the condition, the parent's owner writes.
+CREATE ROLE cf_alice;
+GRANT USAGE, CREATE ON SCHEMA public TO cf_alice;
+SET ROLE cf_alice;
+CREATE TABLE a_parent (id int PRIMARY KEY, n int);
+INSERT INTO a_parent VALUES (1), (2), (3);
+GRANT REFERENCES ON a_parent TO cf_mallory;
+RESET ROLE;
+SET ROLE cf_mallory;
+CREATE TABLE b_child (id serial PRIMARY KEY, a_parent_id int REFERENCES a_parent, size int);
+INSERT INTO b_child (a_parent_id, size) VALUES (1, 1), (1, 0), (2, 4);
+RESET ROLE;
+TRUNCATE probe_log;
+SET probe.event = 'two owners';
+SELECT counterfield.add_counter('a_parent', 'n', 'b_child', condition => 'probe(size)');
+SELECT id, n FROM a_parent ORDER BY id;
+SET counterfield.enabled = off;
+INSERT INTO b_child (a_parent_id, size) VALUES (3, 2);
+RESET counterfield.enabled;
+SELECT * FROM counterfield.verify('a_parent', 'n');
+SELECT counterfield.reinit('a_parent', 'n');
+SET ROLE cf_mallory;
+INSERT INTO b_child (a_parent_id, size) VALUES (3, 2);
+RESET ROLE;
+RESET probe.event;
+SELECT event, who, superuser FROM probe_log GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+SELECT mismatches('a_parent', 'n', 'b_child', 'a_parent_id', cond => 'size > 0') AS mismatches;
+SELECT counterfield.drop_counter('a_parent', 'n');
+DROP TABLE b_child, a_parent;
+DROP TABLE m_child, m_parent;
+DROP FUNCTION probe(int), probe_note();
+DROP TABLE probe_log;
+REVOKE ALL ON SCHEMA public FROM cf_mallory, cf_alice;
+DROP ROLE cf_mallory;
+DROP ROLE cf_alice;
+REVOKE ALL ON secret_parent, open_child FROM cf_reader;
+DROP ROLE cf_reader;
+
 SELECT counterfield.drop_counter('secret_parent', 'n');
 DROP TABLE open_child, secret_parent;
 DROP SCHEMA hostile CASCADE;

@@ -41,3 +41,24 @@ SELECT condition FROM counterfield.counters WHERE counter_column = 'big_n';
 DROP FUNCTION up_big(int);
 DROP TABLE up_child, up_parent;
 DROP FUNCTION up_big(int);
+
+-- 0.4 drops condition_text, which read a node tree from its caller, and
+-- keeps the catalog's trigger functions from the public.
+CREATE TABLE up4_parent (id int PRIMARY KEY, n int);
+CREATE TABLE up4_child (id serial PRIMARY KEY, up4_parent_id int REFERENCES up4_parent, size int);
+INSERT INTO up4_parent VALUES (1), (2);
+SELECT counterfield.add_counter('up4_parent', 'n', 'up4_child', condition => 'size > 1');
+INSERT INTO up4_child (up4_parent_id, size) VALUES (1, 2), (1, 0), (2, 5);
+SELECT counterfield.condition_text(condition, child) FROM counterfield.counter;
+SELECT counterfield.condition_text('{VAR :varno 1 :varattno 999 :vartype 23}', 'up4_child');
+ALTER EXTENSION counterfield UPDATE TO '0.4';
+SELECT extversion FROM pg_extension WHERE extname = 'counterfield';
+SELECT count(*) AS condition_text FROM pg_proc WHERE proname = 'condition_text';
+SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public
+  FROM pg_proc p WHERE p.pronamespace = 'counterfield'::regnamespace ORDER BY 1;
+SELECT parent, counter_column, condition FROM counterfield.counters;
+INSERT INTO up4_child (up4_parent_id, size) VALUES (2, 3), (1, 1);
+UPDATE up4_child SET size = 9 WHERE size = 0;
+SELECT * FROM counterfield.verify('up4_parent', 'n');
+SELECT mismatches('up4_parent', 'n', 'up4_child', 'up4_parent_id', cond => 'size > 1') AS mismatches;
+DROP TABLE up4_child, up4_parent;

@@ -332,7 +332,12 @@ load_defs(void)
 		def->condition = (Expr *) cf_catalog_condition(tuple, desc);
 		if (def->condition)
 		{
+			OwnerContext owner;
+
+			/* Planning folds constants, which runs functions: as the owner. */
+			cf_begin_as_owner(def->child_owner, true, &owner);
 			def->condition = expression_planner(def->condition);
+			cf_end_as_owner(&owner);
 			def->condition_state = ExecInitExpr(def->condition, NULL);
 		}
 		attach_target(defs, def, parent_attnums);

@@ -20,6 +20,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "lib/stringinfo.h"
@@ -41,6 +42,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/rls.h"
 #include "utils/ruleutils.h"
 #include "utils/tuplestore.h"
 
@@ -80,6 +82,32 @@ cf_spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nu
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 }
 
+/*
+ * Refuses a caller that does not own a table (or is no superuser), from the
+ * system cache alone: called before any lock is taken on the table, so that
+ * no other role can queue a lock behind the table's users.
+ */
+static void
+check_owner(Oid relid)
+{
+	if (!cf_is_owner(relid))
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
+}
+
+/*
+ * May the caller see a table's rows through verify: it owns the table, or
+ * may read it and no row-level security policy hides rows from it.
+ */
+static bool
+may_read_table(Oid relid)
+{
+	if (cf_is_owner(relid))
+		return true;
+	return pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK &&
+		check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED;
+}
+
 /* Refuses relations that cannot hold or feed counters, and non-owners. */
 static void
 check_table(Relation rel, bool is_child)
@@ -104,15 +132,15 @@ check_table(Relation rel, bool is_child)
 
 /* Resolves a column name to its attribute number, or fails. */
 AttrNumber
-cf_column_attnum(Relation rel, const char *name)
+cf_column_attnum(Oid relid, const char *name)
 {
-	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
+	AttrNumber	attnum = get_attnum(relid, name);
 
 	if (attnum <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of relation \"%s\" does not exist",
-						name, RelationGetRelationName(rel))));
+						name, get_rel_name(relid))));
 	return attnum;
 }
 
@@ -140,7 +168,7 @@ cf_names_to_attnums(Relation rel, ArrayType *names, const char *argname, AttrNum
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not contain nulls", argname)));
-		attnums[i] = cf_column_attnum(rel, NameStr(*DatumGetName(elems[i])));
+		attnums[i] = cf_column_attnum(RelationGetRelid(rel), NameStr(*DatumGetName(elems[i])));
 		for (int j = 0; j < i; j++)
 			if (attnums[j] == attnums[i])
 				ereport(ERROR,
@@ -426,6 +454,8 @@ cf_parse_condition(Relation child, AttrNumber counter_attnum, const char *condit
 	Node	   *expr;
 	Bitmapset  *attnos = NULL;
 	int			attno = -1;
+	OwnerContext owner;
+	bool		mutable;
 
 	errcallback.callback = condition_error_callback;
 	errcallback.arg = (void *) condition;
@@ -464,7 +494,11 @@ cf_parse_condition(Relation child, AttrNumber counter_attnum, const char *condit
 	expr = coerce_to_boolean(pstate, expr, "counter condition");
 	assign_expr_collations(pstate, expr);
 
-	if (contain_mutable_functions((Node *) expression_planner((Expr *) copyObject(expr))))
+	/* Planning folds constants, which runs functions: as the owner. */
+	cf_begin_as_owner(child->rd_rel->relowner, true, &owner);
+	mutable = contain_mutable_functions((Node *) expression_planner((Expr *) copyObject(expr)));
+	cf_end_as_owner(&owner);
+	if (mutable)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("functions in counter condition must be marked IMMUTABLE")));
@@ -561,6 +595,100 @@ cf_key_join_sql(CounterDef *def, const char *p, const char *s)
 }
 
 /*
+ * The true values of a counter, to be read as the relation "c" with columns
+ * cf_k1, ... (the parent key) and cf_n (the count), by a statement on the
+ * parent that then runs as prepared here, until truth_end.  Conditions run as
+ * the child's owner only, and each owner reads only its own table: when one
+ * role owns both tables, "c" is the counting query itself and the statement
+ * runs as that owner; otherwise the child's owner counts first, the counts
+ * travel as arrays in the statement's parameters, and the statement runs as
+ * the parent's owner.  Either way in a security-restricted operation.
+ */
+typedef struct Truth
+{
+	char	   *relation;		/* SQL for the FROM list: ... AS c */
+	int			nargs;
+	Oid			types[INDEX_MAX_KEYS + 1];
+	Datum		values[INDEX_MAX_KEYS + 1];
+	OwnerContext owner;
+} Truth;
+
+/* Computes or prepares a counter's true values (see Truth). */
+static void
+truth_begin(CounterDef *def, Truth *truth)
+{
+	StringInfoData sql;
+	StringInfoData columns;
+
+	truth->nargs = 0;
+	if (def->child_owner == def->target->parent_owner)
+	{
+		truth->relation = psprintf("(%s) AS c", cf_counts_sql(def));
+		cf_begin_as_owner(def->child_owner, true, &truth->owner);
+		return;
+	}
+
+	initStringInfo(&sql);
+	initStringInfo(&columns);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int k = 0; k <= def->nkeys; k++)
+	{
+		Oid			type = k < def->nkeys ? def->fk_types[k] : INT8OID;
+		char	   *column = k < def->nkeys ? psprintf("cf_k%d", k + 1) : "cf_n";
+
+		truth->types[k] = get_array_type(type);
+		if (!OidIsValid(truth->types[k]))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("could not find array type for data type %s", format_type_be(type)),
+					 errdetail("The counts of a counter whose tables have different owners travel as arrays.")));
+		appendStringInfo(&sql, "%sCOALESCE(pg_catalog.array_agg(c.%s), '{}')",
+						 k > 0 ? ", " : "", column);
+		appendStringInfo(&columns, "%s%s", k > 0 ? ", " : "", column);
+	}
+	appendStringInfo(&sql, " FROM (%s) AS c", cf_counts_sql(def));
+
+	cf_begin_as_owner(def->child_owner, true, &truth->owner);
+	cf_spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	cf_end_as_owner(&truth->owner);
+	if (SPI_processed != 1)
+		elog(ERROR, "counting query returned " UINT64_FORMAT " rows", SPI_processed);
+
+	resetStringInfo(&sql);
+	appendStringInfoString(&sql, "ROWS FROM (");
+	for (int k = 0; k <= def->nkeys; k++)
+	{
+		bool		isnull;
+
+		truth->values[k] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, k + 1,
+										 &isnull);
+		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k > 0 ? ", " : "", k + 1);
+	}
+	appendStringInfo(&sql, ") AS c(%s)", columns.data);
+	truth->relation = sql.data;
+	truth->nargs = def->nkeys + 1;
+	cf_begin_as_owner(def->target->parent_owner, true, &truth->owner);
+}
+
+/* Prepares a statement that reads the truth; SPI frees it at SPI_finish. */
+static SPIPlanPtr
+truth_plan(Truth *truth, const char *sql)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, truth->nargs, truth->types);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	return plan;
+}
+
+/* Returns to the caller's user and settings. */
+static void
+truth_end(Truth *truth)
+{
+	cf_end_as_owner(&truth->owner);
+}
+
+/*
  * Sets every value of a counter to the truth; returns how many parent rows
  * changed.  Pending deltas of the counter are cancelled, since the truth
  * already includes their rows.
@@ -570,25 +698,26 @@ cf_reinit_counter(CounterDef *def)
 {
 	char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
 	char	   *parent = cf_relation_sql(def->parent_relid);
+	Truth		truth;
 	int64		changed;
-	int			nestlevel;
 
 	cf_state_cancel_counter(def);
 	cf_spi_connect();
-	nestlevel = cf_pin_search_path();	/* the condition's SQL is read under it */
-	changed = cf_parent_write(def->parent_relid, def->target->parent_owner, NULL,
-							  psprintf("UPDATE %1$s AS p SET %2$s = s.n"
-											" FROM (SELECT q.tableoid AS r, q.ctid AS t,"
-											" COALESCE(c.cf_n, 0) AS n"
-											" FROM %3$s AS q LEFT JOIN (%4$s) AS c ON %5$s) AS s"
-											" WHERE p.tableoid OPERATOR(pg_catalog.=) s.r"
-											" AND p.ctid OPERATOR(pg_catalog.=) s.t"
-											" AND (p.%6$s IS NULL"
-											" OR p.%6$s OPERATOR(pg_catalog.<>) s.n)",
-											parent, column, parent, cf_counts_sql(def),
-											cf_key_join_sql(def, "q", "c"), column),
-							  NULL, SPI_OK_UPDATE);
-	AtEOXact_GUC(true, nestlevel);
+	truth_begin(def, &truth);
+	changed = cf_parent_write(def->parent_relid, def->target->parent_owner,
+							  truth_plan(&truth,
+										 psprintf("UPDATE %1$s AS p SET %2$s = s.n"
+												  " FROM (SELECT q.tableoid AS r, q.ctid AS t,"
+												  " COALESCE(c.cf_n, 0) AS n"
+												  " FROM %3$s AS q LEFT JOIN %4$s ON %5$s) AS s"
+												  " WHERE p.tableoid OPERATOR(pg_catalog.=) s.r"
+												  " AND p.ctid OPERATOR(pg_catalog.=) s.t"
+												  " AND (p.%6$s IS NULL"
+												  " OR p.%6$s OPERATOR(pg_catalog.<>) s.n)",
+												  parent, column, parent, truth.relation,
+												  cf_key_join_sql(def, "q", "c"), column)),
+							  NULL, truth.values, SPI_OK_UPDATE);
+	truth_end(&truth);
 	SPI_finish();
 	return changed;
 }
@@ -655,23 +784,23 @@ typedef struct TriggerSpec
 } TriggerSpec;
 
 static const TriggerSpec trigger_specs[] = {
-	{true, "counterfield_insert",
-		"CREATE TRIGGER counterfield_insert AFTER INSERT ON %s"
+	{true, CF_CHILD_INSERT,
+		"CREATE TRIGGER " CF_CHILD_INSERT " AFTER INSERT ON %s"
 		" REFERENCING NEW TABLE AS counterfield_new"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
-	{true, "counterfield_update",
-		"CREATE TRIGGER counterfield_update AFTER UPDATE ON %s"
+	{true, CF_CHILD_UPDATE,
+		"CREATE TRIGGER " CF_CHILD_UPDATE " AFTER UPDATE ON %s"
 		" REFERENCING OLD TABLE AS counterfield_old NEW TABLE AS counterfield_new"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
-	{true, "counterfield_delete",
-		"CREATE TRIGGER counterfield_delete AFTER DELETE ON %s"
+	{true, CF_CHILD_DELETE,
+		"CREATE TRIGGER " CF_CHILD_DELETE " AFTER DELETE ON %s"
 		" REFERENCING OLD TABLE AS counterfield_old"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
-	{true, "counterfield_truncate",
-		"CREATE TRIGGER counterfield_truncate AFTER TRUNCATE ON %s"
+	{true, CF_CHILD_TRUNCATE,
+		"CREATE TRIGGER " CF_CHILD_TRUNCATE " AFTER TRUNCATE ON %s"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
-	{false, "counterfield_guard_insert",
-		"CREATE TRIGGER counterfield_guard_insert BEFORE INSERT ON %s"
+	{false, CF_GUARD_INSERT,
+		"CREATE TRIGGER " CF_GUARD_INSERT " BEFORE INSERT ON %s"
 	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()"},
 	{false, CF_GUARD_UPDATE,
 		"CREATE TRIGGER " CF_GUARD_UPDATE " BEFORE UPDATE ON %s"
@@ -717,6 +846,16 @@ cf_sync_triggers(Oid relid)
 		const TriggerSpec *spec = &trigger_specs[i];
 		Oid			trigger = get_trigger_oid(relid, spec->name, true);
 
+		/* A trigger of that name that runs other code is someone else's. */
+		if (OidIsValid(trigger) &&
+			getExtensionOfObject(ProcedureRelationId, cf_trigger_function(trigger)) !=
+			get_extension_oid("counterfield", false))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("trigger \"%s\" for relation \"%s\" already exists",
+							spec->name, get_rel_name(relid)),
+					 errdetail("Counters need a trigger of that name on their tables."),
+					 errhint("Rename or drop the other trigger.")));
 		if (need[spec->on_child] != OidIsValid(trigger))
 		{
 			int			ret = SPI_execute(OidIsValid(trigger) ?
@@ -772,11 +911,13 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 				 errhint("Valid flush modes are \"statement\" and \"transaction\".")));
 
 	memset(&nc, 0, sizeof(nc));
+	check_owner(PG_GETARG_OID(0));
+	check_owner(PG_GETARG_OID(2));
 	open_tables(&nc, PG_GETARG_OID(0), PG_GETARG_OID(2));
 	check_table(nc.parent, false);
 	check_table(nc.child, true);
 
-	nc.counter_attnum = cf_column_attnum(nc.parent, counter_column);
+	nc.counter_attnum = cf_column_attnum(RelationGetRelid(nc.parent), counter_column);
 	counter_type = TupleDescAttr(RelationGetDescr(nc.parent), nc.counter_attnum - 1)->atttypid;
 	if (counter_type != INT2OID && counter_type != INT4OID && counter_type != INT8OID)
 		ereport(ERROR,
@@ -876,11 +1017,10 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 	Oid			child = InvalidOid;
 	Oid			types[1] = {INT4OID};
 	Datum		values[1];
-	Relation	rel;
 
-	rel = table_open(parent, AccessShareLock);
-	nc.counter_attnum = cf_column_attnum(rel, counter_column);
-	table_close(rel, NoLock);
+	/* Ownership first, before anything locks a table. */
+	check_owner(parent);
+	nc.counter_attnum = cf_column_attnum(parent, counter_column);
 
 	cf_spi_connect();
 	values[0] = Int32GetDatum(find_counter(parent, nc.counter_attnum, &child));
@@ -889,6 +1029,7 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("counter \"%s\" on table \"%s\" does not exist",
 						counter_column, get_rel_name(parent))));
+	check_owner(child);
 	open_tables(&nc, parent, child);
 	check_table(nc.parent, false);
 	check_table(nc.child, true);
@@ -931,12 +1072,30 @@ PG_FUNCTION_INFO_V1(counterfield_reinit);
 Datum
 counterfield_reinit(PG_FUNCTION_ARGS)
 {
-	CounterDefs *defs = cf_defs_acquire();
-	CounterDef *def = lookup_counter(defs, PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)));
-	int64		changed = cf_reinit_counter(def);
+	CounterDefs *defs;
+	CounterDef *def;
+	int64		changed;
+
+	/* Ownership first, before anything locks a table. */
+	check_owner(PG_GETARG_OID(0));
+	defs = cf_defs_acquire();
+	def = lookup_counter(defs, PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)));
+	check_owner(def->child_relid);
+	changed = cf_reinit_counter(def);
 
 	cf_defs_release();
 	PG_RETURN_INT64(changed);
+}
+
+/* Refuses to verify the counters of a parent whose tables the caller may not read. */
+static void
+refuse_verify(Oid parent)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to verify the counters of table \"%s\"",
+					get_rel_name(parent)),
+			 errdetail("Only a role that owns both tables of a counter, or may read them with no row-level security in the way, may verify it.")));
 }
 
 PG_FUNCTION_INFO_V1(counterfield_verify);
@@ -949,39 +1108,52 @@ counterfield_verify(PG_FUNCTION_ARGS)
 	Tuplestorestate *store = cf_srf_begin(fcinfo, &desc);
 	Oid			parent = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
 	char	   *column = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
-	CounterDefs *defs = cf_defs_acquire();
+	CounterDefs *defs;
 
-	int			nestlevel;
-
+	/* Before anything else looks at a table the caller names. */
+	if (OidIsValid(parent) && !may_read_table(parent))
+		refuse_verify(parent);
+	defs = cf_defs_acquire();
 	if (OidIsValid(parent) && column != NULL)
 		lookup_counter(defs, parent, column);
 
 	cf_spi_connect();
-	nestlevel = cf_pin_search_path();	/* the condition's SQL is read under it */
 	for (int i = 0; i < defs->ncounters; i++)
 	{
 		CounterDef *def = &defs->counters[i];
 		char	   *name = get_attname(def->parent_relid, def->counter_attnum, false);
 		StringInfoData sql;
+		Truth		truth;
+		int			ret;
 
 		if ((OidIsValid(parent) && def->parent_relid != parent) ||
 			(column != NULL && strcmp(column, name) != 0))
 			continue;
+		if (!may_read_table(def->parent_relid) || !may_read_table(def->child_relid))
+		{
+			if (!OidIsValid(parent))
+				continue;		/* all counters: those the caller may see */
+			refuse_verify(parent);
+		}
 
+		truth_begin(def, &truth);
 		initStringInfo(&sql);
 		appendStringInfoString(&sql, "SELECT CAST(ROW(");
 		for (int k = 0; k < def->nkeys; k++)
 			appendStringInfo(&sql, "%sq.%s", k > 0 ? ", " : "",
 							 cf_column_sql(def->parent_relid, def->target->attnums[k]));
 		appendStringInfo(&sql, ") AS pg_catalog.text), CAST(q.%1$s AS pg_catalog.int8),"
-						 " COALESCE(c.cf_n, 0) FROM %2$s AS q LEFT JOIN (%3$s) AS c ON %4$s"
+						 " COALESCE(c.cf_n, 0) FROM %2$s AS q LEFT JOIN %3$s ON %4$s"
 						 " WHERE q.%1$s IS NOT NULL"
 						 " AND CAST(q.%1$s AS pg_catalog.int8) OPERATOR(pg_catalog.<>) COALESCE(c.cf_n, 0)"
 						 " ORDER BY 1",
 						 cf_column_sql(def->parent_relid, def->counter_attnum),
-						 cf_relation_sql(def->parent_relid), cf_counts_sql(def),
+						 cf_relation_sql(def->parent_relid), truth.relation,
 						 cf_key_join_sql(def, "q", "c"));
-		cf_spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+		ret = SPI_execute_plan(truth_plan(&truth, sql.data), truth.values, NULL, true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		truth_end(&truth);
 
 		for (uint64 row = 0; row < SPI_processed; row++)
 		{
@@ -997,7 +1169,6 @@ counterfield_verify(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(store, desc, out, nulls);
 		}
 	}
-	AtEOXact_GUC(true, nestlevel);
 	SPI_finish();
 	cf_defs_release();
 	return (Datum) 0;
@@ -1005,20 +1176,36 @@ counterfield_verify(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(counterfield_condition_text);
 
-/* condition_text(condition, child): a stored condition as SQL text. */
+/*
+ * condition_text(condition, child): a stored condition as SQL text, for the
+ * counters view of versions before 0.3; 0.4 drops the SQL function.  The
+ * argument is never read as a node tree: only a tree that the catalog holds
+ * for a counter of that child is, so no caller can hand it a tree of its own.
+ */
 Datum
 counterfield_condition_text(PG_FUNCTION_ARGS)
 {
-	Oid			child;
-	Node	   *expr;
+	Oid			types[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *tree = NULL;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	child = PG_GETARG_OID(1);
-	if (get_rel_name(child) == NULL)
+	values[0] = PG_GETARG_DATUM(1);
+	values[1] = PG_GETARG_DATUM(0);
+	cf_spi_connect();
+	cf_spi_run("SELECT condition FROM counterfield.counter"
+			   " WHERE child OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+			   " AND condition OPERATOR(pg_catalog.=) $2 LIMIT 1",
+			   2, types, values, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+		tree = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	if (tree == NULL || get_rel_name(DatumGetObjectId(values[0])) == NULL)
 		PG_RETURN_NULL();
-	expr = stringToNode(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	PG_RETURN_TEXT_P(cstring_to_text(cf_deparse_condition(expr, child)));
+	PG_RETURN_TEXT_P(cstring_to_text(cf_deparse_condition(stringToNode(tree),
+														  DatumGetObjectId(values[0]))));
 }
 
 PG_FUNCTION_INFO_V1(counterfield_catalog_trigger);
@@ -1033,6 +1220,11 @@ counterfield_catalog_trigger(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" was not called by trigger manager",
+						"counterfield_catalog_trigger")));
+	if (RelationGetRelid(trigdata->tg_relation) != cf_catalog_relid(true))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired on counterfield.counter",
 						"counterfield_catalog_trigger")));
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);

@@ -81,6 +81,34 @@ cf_pin_search_path(void)
 	return nestlevel;
 }
 
+/*
+ * Runs what follows as a table's owner in a security-restricted operation,
+ * as REFRESH MATERIALIZED VIEW and CREATE INDEX run user expressions, until
+ * cf_end_as_owner: the owner's code runs with the owner's privileges, never
+ * the caller's, cannot change role, and row-level security forced on the
+ * owner's tables does not hide rows from it.  With user_code, a condition
+ * may run: settings it changes are undone at the end, and search_path is
+ * pg_catalog, pg_temp, so that the caller's search_path cannot put the
+ * caller's functions into the owner's code.
+ */
+void
+cf_begin_as_owner(Oid owner, bool user_code, OwnerContext *saved)
+{
+	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
+	SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
+	saved->nestlevel = user_code ? cf_pin_search_path() : 0;
+}
+
+/* Returns to the user and settings saved by cf_begin_as_owner. */
+void
+cf_end_as_owner(OwnerContext *saved)
+{
+	if (saved->nestlevel > 0)
+		AtEOXact_GUC(false, saved->nestlevel);
+	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+}
+
 /* Returns the owner of a relation. */
 Oid
 cf_relation_owner(Oid relid)

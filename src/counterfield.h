@@ -38,8 +38,15 @@
 #define CF_SCHEMA		"counterfield"
 #define CF_CATALOG		"counter"
 
-/* The parent's guard, which counterfield's own UPDATEs run without */
-#define CF_GUARD_UPDATE	"counterfield_guard_update"
+/* The triggers add_counter places on a child table, one per event */
+#define CF_CHILD_INSERT		"counterfield_insert"
+#define CF_CHILD_UPDATE		"counterfield_update"
+#define CF_CHILD_DELETE		"counterfield_delete"
+#define CF_CHILD_TRUNCATE	"counterfield_truncate"
+
+/* The parent's guards; counterfield's own UPDATEs run without the second */
+#define CF_GUARD_INSERT		"counterfield_guard_insert"
+#define CF_GUARD_UPDATE		"counterfield_guard_update"
 
 /* Columns of the result of cf_catalog_query(), one row per counter. */
 typedef enum CatalogColumn
@@ -135,10 +142,20 @@ typedef struct FlushItem
 	int64		delta;
 } FlushItem;
 
+/* The caller's user and settings, while code runs as a table's owner. */
+typedef struct OwnerContext
+{
+	Oid			userid;
+	int			sec_context;
+	int			nestlevel;		/* GUC nest level, or 0 */
+} OwnerContext;
+
 /* counterfield.c */
 extern bool cf_enabled;
 extern void cf_spi_connect(void);
 extern int	cf_pin_search_path(void);
+extern void cf_begin_as_owner(Oid owner, bool user_code, OwnerContext *saved);
+extern void cf_end_as_owner(OwnerContext *saved);
 extern Oid	cf_relation_owner(Oid relid);
 extern char *cf_relation_sql(Oid relid);
 extern char *cf_column_sql(Oid relid, AttrNumber attnum);
@@ -155,7 +172,7 @@ extern void cf_spi_run(const char *sql, int nargs, Oid *types, Datum *values,
 					   const char *nulls, bool read_only, int expected);
 extern void cf_catalog_write(const char *sql, int nargs, Oid *types, Datum *values,
 							 const char *nulls, int expected);
-extern AttrNumber cf_column_attnum(Relation rel, const char *name);
+extern AttrNumber cf_column_attnum(Oid relid, const char *name);
 extern int	cf_names_to_attnums(Relation rel, ArrayType *names, const char *argname,
 								AttrNumber *attnums);
 extern Datum cf_attnums_array(AttrNumber *attnums, int n);
@@ -169,6 +186,7 @@ extern void cf_sync_triggers(Oid relid);
 
 /* ddl.c */
 extern void cf_depend_on_extension(Oid trigger);
+extern Oid	cf_trigger_function(Oid trigger);
 extern void cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers);
 extern Node *cf_catalog_condition(HeapTuple tuple, TupleDesc desc);
 extern bool cf_condition_is_foreign(HeapTuple tuple, TupleDesc desc);

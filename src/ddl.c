@@ -148,8 +148,8 @@ cf_depend_on_extension(Oid trigger)
 }
 
 /* Returns the function a trigger executes. */
-static Oid
-trigger_function(Oid trigger)
+Oid
+cf_trigger_function(Oid trigger)
 {
 	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
 	ScanKeyData key;
@@ -200,7 +200,7 @@ cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers)
 
 	for (int i = 0; i < ntriggers; i++)
 	{
-		Oid			function = trigger_function(triggers[i]);
+		Oid			function = cf_trigger_function(triggers[i]);
 		Relation	depend = table_open(DependRelationId, RowExclusiveLock);
 		SysScanDesc scan = trigger_dependencies(depend, triggers[i]);
 		HeapTuple	tuple;
@@ -272,6 +272,11 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" must be fired BEFORE INSERT FOR EACH ROW",
 						"counterfield_catalog_resolve")));
+	if (RelationGetRelid(trigdata->tg_relation) != cf_catalog_relid(true))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired on counterfield.counter",
+						"counterfield_catalog_resolve")));
 
 	desc = RelationGetDescr(trigdata->tg_relation);
 	tuple = trigdata->tg_trigtuple;
@@ -290,7 +295,8 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 	/* Column names, where given, win over the numbers they were saved with. */
 	if (!nulls[COLUMN("counter_column")])
 	{
-		counter_attnum = cf_column_attnum(parent, NameStr(*DatumGetName(values[COLUMN("counter_column")])));
+		counter_attnum = cf_column_attnum(RelationGetRelid(parent),
+										  NameStr(*DatumGetName(values[COLUMN("counter_column")])));
 		values[COLUMN("counter_attnum")] = Int16GetDatum(counter_attnum);
 		nulls[COLUMN("counter_attnum")] = false;
 		replace[COLUMN("counter_attnum")] = true;
@@ -314,6 +320,9 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 		nulls[COLUMN("parent_attnums")] = false;
 		replace[COLUMN("parent_attnums")] = true;
 	}
+	/* The tree is always built here, never taken from the row. */
+	replace[COLUMN("condition")] = true;
+	nulls[COLUMN("condition")] = nulls[COLUMN("condition_sql")];
 	if (!nulls[COLUMN("condition_sql")])
 	{
 		Node	   *expr;
@@ -321,8 +330,6 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 		expr = parse_stored_condition(child, child == parent ? counter_attnum : InvalidAttrNumber,
 									  TextDatumGetCString(values[COLUMN("condition_sql")]));
 		values[COLUMN("condition")] = CStringGetTextDatum(nodeToString(expr));
-		nulls[COLUMN("condition")] = false;
-		replace[COLUMN("condition")] = true;
 	}
 	attno = COLUMN("condition_system");
 	values[attno] = Int64GetDatum((int64) GetSystemIdentifier());
@@ -562,7 +569,7 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 		Oid			trigger = OidIsValid(relid) ?
 			get_trigger_oid(relid, stmt->trigname, true) : InvalidOid;
-		Oid			function = OidIsValid(trigger) ? trigger_function(trigger) : InvalidOid;
+		Oid			function = OidIsValid(trigger) ? cf_trigger_function(trigger) : InvalidOid;
 
 		if (OidIsValid(function) &&
 			getExtensionOfObject(ProcedureRelationId, function) ==

@@ -72,6 +72,24 @@ protocol_error(const char *funcname, const char *requirement)
 			 errmsg("function \"%s\" %s", funcname, requirement)));
 }
 
+/*
+ * Refuses to run as any trigger but the one add_counter placed for the
+ * event: a role that may only create triggers on a table cannot make
+ * counterfield count its rows twice, or write a parent it may not write.
+ */
+static void
+check_trigger_name(TriggerData *trigdata, const char *expected)
+{
+	if (strcmp(trigdata->tg_trigger->tgname, expected) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on table \"%s\" was not placed by counterfield",
+						trigdata->tg_trigger->tgname,
+						RelationGetRelationName(trigdata->tg_relation)),
+				 errdetail("For this event counterfield runs only as trigger \"%s\".", expected),
+				 errhint("Drop the trigger; add_counter places the triggers that counters need.")));
+}
+
 /* From this many rows on, a transition table is summed per key first. */
 #define ROWSUM_MIN_ROWS 4
 
@@ -210,6 +228,7 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 	ListCell   *lc;
 	FlushItem  *items = NULL;
 	int			nitems = 0;
+	OwnerContext owner;
 
 	foreach(lc, rc->as_child)
 		if (((CounterDef *) lfirst(lc))->condition_state != NULL && econtext == NULL)
@@ -219,15 +238,21 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 	cf_state_prune();
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(trigdata->tg_relation),
 									&TTSOpsMinimalTuple);
+	/* Conditions run as the child's owner, not as the writer. */
+	if (econtext != NULL)
+		cf_begin_as_owner(trigdata->tg_relation->rd_rel->relowner, true, &owner);
 	if (trigdata->tg_oldtable != NULL)
 		count_transition_rows(trigdata->tg_oldtable, slot, rc->as_child, econtext,
 							  -1, batch, &touched, &direct);
 	if (trigdata->tg_newtable != NULL)
 		count_transition_rows(trigdata->tg_newtable, slot, rc->as_child, econtext,
 							  1, batch, &touched, &direct);
-	ExecDropSingleTupleTableSlot(slot);
 	if (econtext != NULL)
+	{
+		cf_end_as_owner(&owner);
 		FreeExprContext(econtext, true);
+	}
+	ExecDropSingleTupleTableSlot(slot);
 
 	if (touched != NIL)
 		items = cf_state_take(defs, touched, false, &nitems);
@@ -295,6 +320,11 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 		  (trigdata->tg_oldtable == NULL || trigdata->tg_newtable == NULL)) ||
 		 (TRIGGER_FIRED_BY_DELETE(event) && trigdata->tg_oldtable == NULL)))
 		protocol_error(funcname, "must be fired with transition tables");
+	check_trigger_name(trigdata,
+					   TRIGGER_FIRED_BY_INSERT(event) ? CF_CHILD_INSERT :
+					   TRIGGER_FIRED_BY_UPDATE(event) ? CF_CHILD_UPDATE :
+					   TRIGGER_FIRED_BY_DELETE(event) ? CF_CHILD_DELETE :
+					   CF_CHILD_TRUNCATE);
 
 	if (!cf_enabled)
 		return PointerGetDatum(NULL);
@@ -343,25 +373,16 @@ count_plan(CounterDef *def)
 static int64
 cf_count_children(CounterDef *def, Datum *values)
 {
-	Oid			save_userid;
-	int			save_sec_context;
+	OwnerContext owner;
 	int			ret;
 	bool		isnull;
 	int64		count;
-	int			nestlevel = 0;
 
 	cf_spi_connect();
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(def->child_owner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
 	/* A condition's SQL names pg_catalog's functions and operators unqualified. */
-	if (def->condition != NULL)
-		nestlevel = cf_pin_search_path();
+	cf_begin_as_owner(def->child_owner, def->condition != NULL, &owner);
 	ret = SPI_execute_plan(count_plan(def), values, NULL, true, 1);
-	if (def->condition != NULL)
-		AtEOXact_GUC(true, nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	cf_end_as_owner(&owner);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -473,6 +494,8 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 		protocol_error(funcname, "must be fired FOR EACH ROW");
 	if (!TRIGGER_FIRED_BY_INSERT(event) && !TRIGGER_FIRED_BY_UPDATE(event))
 		protocol_error(funcname, "must be fired for INSERT or UPDATE");
+	check_trigger_name(trigdata, TRIGGER_FIRED_BY_INSERT(event) ?
+					   CF_GUARD_INSERT : CF_GUARD_UPDATE);
 
 	rel = trigdata->tg_relation;
 	relid = RelationGetRelid(rel);

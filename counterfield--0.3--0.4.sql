@@ -1,0 +1,18 @@
+/* counterfield--0.3--0.4.sql */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION counterfield UPDATE TO '0.4'" to load this file. \quit
+
+-- No function reads a node tree from its caller: the counters view of 0.3
+-- no longer needs condition_text, so it goes.
+DROP FUNCTION counterfield.condition_text(text, pg_catalog.regclass);
+
+-- Functions that only counterfield's own triggers on its catalog and its
+-- event triggers run are not for anyone to call or to place as triggers.
+-- child_trigger and parent_trigger stay executable: add_counter places them
+-- as the tables' owner, and a restore places them as whoever restores; they
+-- refuse to run as any trigger but the one add_counter names for the event.
+REVOKE ALL ON FUNCTION counterfield.catalog_trigger() FROM PUBLIC;
+REVOKE ALL ON FUNCTION counterfield.catalog_resolve() FROM PUBLIC;
+REVOKE ALL ON FUNCTION counterfield.sql_drop() FROM PUBLIC;
+REVOKE ALL ON FUNCTION counterfield.ddl_event() FROM PUBLIC;
