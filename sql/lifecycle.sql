@@ -18,3 +18,21 @@ SELECT counterfield.add_counter('lp', 'n', 'lc');
 SELECT * FROM lp;
 DROP TABLE lc, lp;
 DROP FUNCTION lc_noop();
+
+-- DROP EXTENSION in a transaction with pending transaction-mode deltas:
+-- they are applied before the extension goes, and this same session can
+-- install it again and count at once.
+CREATE TABLE lp2 (id int PRIMARY KEY, tn int);
+CREATE TABLE lc2 (lp2_id int REFERENCES lp2);
+INSERT INTO lp2 VALUES (1), (2);
+SELECT counterfield.add_counter('lp2', 'tn', 'lc2', flush => 'transaction');
+BEGIN;
+INSERT INTO lc2 VALUES (1), (1), (2);
+DROP EXTENSION counterfield;
+COMMIT;
+SELECT * FROM lp2 ORDER BY id;
+CREATE EXTENSION counterfield;
+SELECT counterfield.add_counter('lp2', 'tn', 'lc2', flush => 'transaction');
+INSERT INTO lc2 VALUES (2), (2);
+SELECT id, tn, (SELECT count(*) FROM lc2 WHERE lc2.lp2_id = lp2.id) AS truth FROM lp2 ORDER BY id;
+DROP TABLE lc2, lp2;

@@ -211,6 +211,111 @@ SELECT event, who, superuser FROM probe_log GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 SELECT mismatches('a_parent', 'n', 'b_child', 'a_parent_id', cond => 'size > 0') AS mismatches;
 SELECT counterfield.drop_counter('a_parent', 'n');
 DROP TABLE b_child, a_parent;
+
+-- Parsing a condition runs the input functions of its literals, and so a
+-- domain's CHECK constraint: that too runs as the child's owner, in a
+-- security-restricted operation, never as the catalog's owner.
+TRUNCATE probe_log;
+SET ROLE cf_mallory;
+CREATE FUNCTION probe_check(int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN public.probe_note();
+END
+$$;
+CREATE DOMAIN probe_domain AS int CHECK (probe_check(VALUE));
+CREATE TABLE d_parent (id int PRIMARY KEY, n int);
+CREATE TABLE d_child (id int, d_parent_id int REFERENCES d_parent);
+SET probe.event = 'parse';
+SELECT counterfield.add_counter('d_parent', 'n', 'd_child',
+                                condition => $$'{1}'::probe_domain[] IS NOT NULL$$);
+RESET probe.event;
+RESET ROLE;
+SELECT event, who, superuser FROM probe_log GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'cf_mallory';
+DROP TABLE d_child, d_parent;
+DROP DOMAIN probe_domain;
+DROP FUNCTION probe_check(int);
+
+-- A parent's triggers run as its owner when counterfield updates it, in a
+-- security-restricted operation: they cannot leave settings or temporary
+-- tables behind in the session of the role that wrote the child.
+SET ROLE cf_mallory;
+CREATE TABLE t_parent (id int PRIMARY KEY, n int);
+CREATE FUNCTION t_parent_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'cf_planted, public', false);
+    BEGIN
+        CREATE TEMP TABLE planted (x int);
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE NOTICE 'temporary table refused: %', SQLERRM;
+    END;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER t_parent_after AFTER UPDATE ON t_parent
+    FOR EACH ROW EXECUTE FUNCTION t_parent_trigger();
+INSERT INTO t_parent VALUES (1);
+GRANT REFERENCES ON t_parent TO cf_alice;
+RESET ROLE;
+SET ROLE cf_alice;
+CREATE TABLE t_child (id int, t_parent_id int REFERENCES t_parent);
+RESET ROLE;
+SELECT counterfield.add_counter('t_parent', 'n', 't_child');
+SELECT counterfield.add_counter('t_parent', 'n', 't_child', flush => 'transaction');
+SELECT counterfield.drop_counter('t_parent', 'n');
+SELECT counterfield.add_counter('t_parent', 'n', 't_child', flush => 'transaction');
+INSERT INTO t_child VALUES (1, 1);
+SHOW search_path;
+SELECT count(*) AS planted FROM pg_class WHERE relname = 'planted';
+TRUNCATE t_child;
+SHOW search_path;
+SELECT id, n, (SELECT count(*) FROM t_child c WHERE c.t_parent_id = p.id) AS truth FROM t_parent p;
+DROP TABLE t_child, t_parent;
+DROP FUNCTION t_parent_trigger();
+
+-- A condition is prepared only for its own counter, as its owner: a
+-- function the owner keeps to itself works for every writer, and does not
+-- stop other roles' counters, nor verify for a role that may not read it.
+SET ROLE cf_mallory;
+CREATE FUNCTION private_positive(int) RETURNS boolean IMMUTABLE LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM public.probe_note();
+    RETURN $1 > 0;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION private_positive(int) FROM PUBLIC;
+CREATE TABLE pv_parent (id int PRIMARY KEY, n int);
+CREATE TABLE pv_child (id int, pv_parent_id int REFERENCES pv_parent, v int);
+INSERT INTO pv_parent VALUES (1);
+SELECT counterfield.add_counter('pv_parent', 'n', 'pv_child',
+                                condition => 'private_positive(1) AND private_positive(v)');
+GRANT INSERT ON pv_child TO cf_alice;
+RESET ROLE;
+SET ROLE cf_alice;
+CREATE TABLE own_parent (id int PRIMARY KEY, n int);
+CREATE TABLE own_child (own_parent_id int REFERENCES own_parent);
+INSERT INTO own_parent VALUES (1);
+SELECT counterfield.add_counter('own_parent', 'n', 'own_child');
+RESET ROLE;
+\c
+TRUNCATE probe_log;
+SET ROLE cf_alice;
+BEGIN;
+INSERT INTO own_child VALUES (1);
+SELECT * FROM counterfield.verify();
+SELECT relation::regclass FROM pg_locks
+ WHERE pid = pg_backend_pid() AND relation IN ('pv_parent'::regclass, 'pv_child'::regclass);
+COMMIT;
+RESET ROLE;
+SELECT count(*) AS conditions_run FROM probe_log;
+SET ROLE cf_alice;
+INSERT INTO pv_child VALUES (1, 1, 5), (2, 1, -5);
+RESET ROLE;
+SELECT DISTINCT who FROM probe_log;
+SELECT mismatches('pv_parent', 'n', 'pv_child', 'pv_parent_id', cond => 'v > 0')
+     + mismatches('own_parent', 'n', 'own_child', 'own_parent_id') AS mismatches;
+DROP TABLE own_child, own_parent, pv_child, pv_parent;
+DROP FUNCTION private_positive(int);
 DROP TABLE m_child, m_parent;
 DROP FUNCTION probe(int), probe_note();
 DROP TABLE probe_log;

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_attribute.h"
 #include "executor/executor.h"
@@ -329,18 +330,12 @@ load_defs(void)
 		}
 		if (!usable)
 			continue;
-		def->condition = (Expr *) cf_catalog_condition(tuple, desc);
-		if (def->condition)
-		{
-			OwnerContext owner;
-
-			/* Planning folds constants, which runs functions: as the owner. */
-			cf_begin_as_owner(def->child_owner, true, &owner);
-			def->condition = expression_planner(def->condition);
-			cf_end_as_owner(&owner);
-			def->condition_state = ExecInitExpr(def->condition, NULL);
-		}
+		/* A condition is prepared when it is first needed, as its owner. */
+		def->cxt = cxt;
+		def->has_condition = cf_catalog_has_condition(tuple, desc, &def->condition_tree,
+													  &def->condition_sql);
 		attach_target(defs, def, parent_attnums);
+		def->layout = cf_key_layout(def->nkeys, def->fk_types, def->target->collations);
 		rel_entry(defs, def->child_relid)->as_child =
 			lappend(rel_entry(defs, def->child_relid)->as_child, def);
 		rel_entry(defs, def->parent_relid)->as_parent =
@@ -351,6 +346,42 @@ load_defs(void)
 	MemoryContextSwitchTo(oldcxt);
 	SPI_finish();
 	return defs;
+}
+
+/*
+ * Plans a counter's condition and builds its expression state, once per
+ * definitions generation, as the child's owner in a security-restricted
+ * operation: planning folds constants, which runs the owner's functions,
+ * and building the state checks the owner's privilege to run them.  So a
+ * condition is prepared only when a write, a new parent, reinit or verify
+ * of its own counter needs it, never for a role that loads the definitions
+ * for another counter, and a condition that fails affects its counter only.
+ */
+void
+cf_condition_prepare(CounterDef *def)
+{
+	OwnerContext owner;
+	MemoryContext oldcxt;
+	Expr	   *expr;
+
+	if (!def->has_condition || def->condition_state != NULL)
+		return;
+	cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &owner);
+	oldcxt = MemoryContextSwitchTo(def->cxt);
+	if (def->condition_tree != NULL)
+		expr = stringToNode(def->condition_tree);
+	else
+	{
+		Relation	child = table_open(def->child_relid, AccessShareLock);
+
+		expr = (Expr *) cf_parse_condition(child, InvalidAttrNumber, def->condition_sql);
+		table_close(child, NoLock);
+	}
+	expr = expression_planner(expr);
+	def->condition_state = ExecInitExpr(expr, NULL);
+	def->condition = expr;
+	MemoryContextSwitchTo(oldcxt);
+	cf_end_as_owner(&owner);
 }
 
 /*
@@ -378,6 +409,10 @@ cf_defs_acquire(void)
 		retired_defs = NIL;
 	}
 
+	/* Definitions loaded while the extension was gone wait for its catalog. */
+	if (current_defs != NULL && defs_valid && !OidIsValid(loaded_catalog_relid) &&
+		OidIsValid(cf_catalog_relid(true)))
+		defs_valid = false;
 	if (current_defs == NULL || !defs_valid)
 	{
 		CounterDefs *old = current_defs;

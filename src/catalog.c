@@ -128,6 +128,13 @@ check_table(Relation rel, bool is_child)
 	if (!cf_is_owner(RelationGetRelid(rel)))
 		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(relkind),
 					   RelationGetRelationName(rel));
+	for (int i = 0; !is_child && rel->rd_rules != NULL && i < rel->rd_rules->numLocks; i++)
+		if (rel->rd_rules->rules[i]->event == CMD_UPDATE && rel->rd_rules->rules[i]->isInstead)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot keep counters in table \"%s\"", RelationGetRelationName(rel)),
+					 errdetail("An INSTEAD rule on the table would rewrite the update of its counters."),
+					 errhint("Drop the rule first.")));
 }
 
 /* Resolves a column name to its attribute number, or fails. */
@@ -440,6 +447,10 @@ condition_syntax_error(const char *condition)
  * expression over the child's own columns, with immutable functions only
  * and no subqueries.  counter_attnum is the counter column when the child is
  * its own parent (the condition may not use it), else InvalidAttrNumber.
+ * All of it runs as the child's owner in a security-restricted operation:
+ * parsing runs the input functions of literals (and so a domain's CHECK
+ * constraint), and planning folds constants, which runs functions.  Names
+ * are read under the search_path of the caller, which planning pins.
  */
 Node *
 cf_parse_condition(Relation child, AttrNumber counter_attnum, const char *condition)
@@ -455,12 +466,14 @@ cf_parse_condition(Relation child, AttrNumber counter_attnum, const char *condit
 	Bitmapset  *attnos = NULL;
 	int			attno = -1;
 	OwnerContext owner;
+	OwnerContext planning;
 	bool		mutable;
 
 	errcallback.callback = condition_error_callback;
 	errcallback.arg = (void *) condition;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
+	cf_begin_as_owner(child->rd_rel->relowner, CF_OWNER_SETTINGS, &owner);
 
 	raw = cf_raw_parser(sql);
 	if (list_length(raw) != 1 || !IsA(((RawStmt *) linitial(raw))->stmt, SelectStmt))
@@ -494,10 +507,10 @@ cf_parse_condition(Relation child, AttrNumber counter_attnum, const char *condit
 	expr = coerce_to_boolean(pstate, expr, "counter condition");
 	assign_expr_collations(pstate, expr);
 
-	/* Planning folds constants, which runs functions: as the owner. */
-	cf_begin_as_owner(child->rd_rel->relowner, true, &owner);
+	/* Planning folds constants, as conditions are planned when they run. */
+	cf_begin_as_owner(child->rd_rel->relowner, CF_OWNER_PIN_PATH, &planning);
 	mutable = contain_mutable_functions((Node *) expression_planner((Expr *) copyObject(expr)));
-	cf_end_as_owner(&owner);
+	cf_end_as_owner(&planning);
 	if (mutable)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
@@ -518,6 +531,7 @@ cf_parse_condition(Relation child, AttrNumber counter_attnum, const char *condit
 					 errmsg("counter condition cannot use the counter column itself")));
 	}
 	free_parsestate(pstate);
+	cf_end_as_owner(&owner);
 	error_context_stack = errcallback.previous;
 	return expr;
 }
@@ -543,8 +557,9 @@ cf_deparse_condition(Node *condition, Oid child)
 char *
 cf_condition_sql(CounterDef *def)
 {
-	if (def->condition == NULL)
+	if (!def->has_condition)
 		return NULL;
+	cf_condition_prepare(def);
 	return cf_deparse_condition((Node *) def->condition, def->child_relid);
 }
 
@@ -579,7 +594,11 @@ cf_counts_sql(CounterDef *def)
 	return sql.data;
 }
 
-/* Returns the join condition between parent alias p and counts alias s. */
+/*
+ * Returns the join condition between parent alias p and counts alias s.  Keys
+ * compare under the parent column's collation, which its unique index uses:
+ * a child column of another collation would leave the comparison without one.
+ */
 static char *
 cf_key_join_sql(CounterDef *def, const char *p, const char *s)
 {
@@ -587,10 +606,10 @@ cf_key_join_sql(CounterDef *def, const char *p, const char *s)
 
 	initStringInfo(&sql);
 	for (int k = 0; k < def->nkeys; k++)
-		appendStringInfo(&sql, "%s%s.%s %s %s.cf_k%d", k > 0 ? " AND " : "", p,
+		appendStringInfo(&sql, "%s%s.%s %s %s.cf_k%d%s", k > 0 ? " AND " : "", p,
 						 cf_column_sql(def->parent_relid, def->target->attnums[k]),
 						 cf_operator_sql(cf_equality_operator(def->target->types[k])),
-						 s, k + 1);
+						 s, k + 1, cf_collate_sql(def->target->collations[k]));
 	return sql.data;
 }
 
@@ -624,7 +643,7 @@ truth_begin(CounterDef *def, Truth *truth)
 	if (def->child_owner == def->target->parent_owner)
 	{
 		truth->relation = psprintf("(%s) AS c", cf_counts_sql(def));
-		cf_begin_as_owner(def->child_owner, true, &truth->owner);
+		cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &truth->owner);
 		return;
 	}
 
@@ -648,7 +667,7 @@ truth_begin(CounterDef *def, Truth *truth)
 	}
 	appendStringInfo(&sql, " FROM (%s) AS c", cf_counts_sql(def));
 
-	cf_begin_as_owner(def->child_owner, true, &truth->owner);
+	cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &truth->owner);
 	cf_spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 	cf_end_as_owner(&truth->owner);
 	if (SPI_processed != 1)
@@ -667,7 +686,7 @@ truth_begin(CounterDef *def, Truth *truth)
 	appendStringInfo(&sql, ") AS c(%s)", columns.data);
 	truth->relation = sql.data;
 	truth->nargs = def->nkeys + 1;
-	cf_begin_as_owner(def->target->parent_owner, true, &truth->owner);
+	cf_begin_as_owner(def->target->parent_owner, CF_OWNER_PIN_PATH, &truth->owner);
 }
 
 /* Prepares a statement that reads the truth; SPI frees it at SPI_finish. */

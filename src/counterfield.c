@@ -13,6 +13,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/tuplestore.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
@@ -85,19 +86,25 @@ cf_pin_search_path(void)
  * Runs what follows as a table's owner in a security-restricted operation,
  * as REFRESH MATERIALIZED VIEW and CREATE INDEX run user expressions, until
  * cf_end_as_owner: the owner's code runs with the owner's privileges, never
- * the caller's, cannot change role, and row-level security forced on the
- * owner's tables does not hide rows from it.  With user_code, a condition
- * may run: settings it changes are undone at the end, and search_path is
- * pg_catalog, pg_temp, so that the caller's search_path cannot put the
+ * the caller's, cannot change role or leave temporary objects behind, and
+ * row-level security forced on the owner's tables does not hide rows from
+ * it.  Flags: with CF_OWNER_SETTINGS, settings changed meanwhile are undone
+ * at the end; with CF_OWNER_PIN_PATH, search_path is also pg_catalog,
+ * pg_temp meanwhile, so that the caller's search_path cannot put the
  * caller's functions into the owner's code.
  */
 void
-cf_begin_as_owner(Oid owner, bool user_code, OwnerContext *saved)
+cf_begin_as_owner(Oid owner, int flags, OwnerContext *saved)
 {
 	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
 	SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
-	saved->nestlevel = user_code ? cf_pin_search_path() : 0;
+	if (flags & CF_OWNER_PIN_PATH)
+		saved->nestlevel = cf_pin_search_path();
+	else if (flags & CF_OWNER_SETTINGS)
+		saved->nestlevel = NewGUCNestLevel();
+	else
+		saved->nestlevel = 0;
 }
 
 /* Returns to the user and settings saved by cf_begin_as_owner. */
@@ -146,6 +153,27 @@ char *
 cf_column_sql(Oid relid, AttrNumber attnum)
 {
 	return pstrdup(quote_identifier(get_attname(relid, attnum, false)));
+}
+
+/* Returns " COLLATE schema.name" for a collation, or "" for none. */
+char *
+cf_collate_sql(Oid collation)
+{
+	HeapTuple	tuple;
+	Form_pg_collation form;
+	char	   *result;
+
+	if (!OidIsValid(collation))
+		return "";
+	tuple = SearchSysCache1(COLLOID, ObjectIdGetDatum(collation));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for collation %u", collation);
+	form = (Form_pg_collation) GETSTRUCT(tuple);
+	result = psprintf(" COLLATE %s",
+					  quote_qualified_identifier(get_namespace_name(form->collnamespace),
+												 NameStr(form->collname)));
+	ReleaseSysCache(tuple);
+	return result;
 }
 
 /* Returns OPERATOR(schema.name) for an operator. */

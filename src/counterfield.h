@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/attnum.h"
+#include "access/htup_details.h"
 #include "access/tupdesc.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -67,6 +68,7 @@ typedef enum CatalogColumn
 } CatalogColumn;
 
 typedef struct CounterTarget CounterTarget;
+typedef struct KeyLayout KeyLayout;
 
 /*
  * One counter, as loaded from counterfield.counter.  Lives in the memory
@@ -84,8 +86,14 @@ typedef struct CounterDef
 	Oid			fk_types[INDEX_MAX_KEYS];
 	int16		fk_typlen[INDEX_MAX_KEYS];
 	bool		fk_typbyval[INDEX_MAX_KEYS];
-	Expr	   *condition;		/* planned; Vars are child attnums; or NULL */
-	ExprState  *condition_state;	/* built on first use */
+	KeyLayout  *layout;			/* how its parent keys compare, in the state cache */
+	bool		has_condition;
+	char	   *condition_tree;	/* as the catalog stores it, or NULL */
+	char	   *condition_sql;	/* to build it again, for a foreign tree */
+	Expr	   *condition;		/* planned, by cf_condition_prepare; Vars are
+								 * child attnums */
+	ExprState  *condition_state;	/* built with it */
+	MemoryContext cxt;			/* of the definitions it belongs to */
 	bool		transactional;	/* flush => 'transaction' */
 	CounterTarget *target;		/* parent table and key it updates */
 	int			target_slot;	/* index of this counter in target->counters */
@@ -111,8 +119,8 @@ struct CounterTarget
 	SPIPlanPtr	batch_plan;		/* a batch of keys: update */
 };
 
-/* Counters of one parent table with the same key, at most. */
-#define MAX_TARGET_COUNTERS 64
+/* Counters of one parent table, at most: each has a column of its own. */
+#define MAX_TARGET_COUNTERS MaxHeapAttributeNumber
 
 /* The counters that involve one relation, as child and as parent. */
 typedef struct RelCounters
@@ -154,11 +162,14 @@ typedef struct OwnerContext
 extern bool cf_enabled;
 extern void cf_spi_connect(void);
 extern int	cf_pin_search_path(void);
-extern void cf_begin_as_owner(Oid owner, bool user_code, OwnerContext *saved);
+#define CF_OWNER_SETTINGS	0x01	/* undo settings changed meanwhile */
+#define CF_OWNER_PIN_PATH	0x02	/* that, and search_path pg_catalog, pg_temp */
+extern void cf_begin_as_owner(Oid owner, int flags, OwnerContext *saved);
 extern void cf_end_as_owner(OwnerContext *saved);
 extern Oid	cf_relation_owner(Oid relid);
 extern char *cf_relation_sql(Oid relid);
 extern char *cf_column_sql(Oid relid, AttrNumber attnum);
+extern char *cf_collate_sql(Oid collation);
 extern char *cf_operator_sql(Oid oprid);
 extern Oid	cf_equality_operator(Oid type);
 extern Oid	cf_begin_internal_write(Oid relid);
@@ -189,6 +200,7 @@ extern void cf_depend_on_extension(Oid trigger);
 extern Oid	cf_trigger_function(Oid trigger);
 extern void cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers);
 extern Node *cf_catalog_condition(HeapTuple tuple, TupleDesc desc);
+extern bool cf_catalog_has_condition(HeapTuple tuple, TupleDesc desc, char **tree, char **sql);
 extern bool cf_condition_is_foreign(HeapTuple tuple, TupleDesc desc);
 
 /* cache.c */
@@ -203,9 +215,11 @@ extern char *cf_catalog_query(Oid catalog);
 extern bool cf_column_exists(Oid relid, AttrNumber attnum);
 extern bool cf_counter_columns_exist(HeapTuple tuple, TupleDesc desc);
 extern int	cf_read_attnums(Datum array, AttrNumber *attnums);
+extern void cf_condition_prepare(CounterDef *def);
 
 /* state.c */
 extern void cf_state_init(void);
+extern KeyLayout *cf_key_layout(int nkeys, Oid *types, Oid *collations);
 extern Datum *cf_copy_key(CounterDef *def, Datum *values, MemoryContext cxt);
 extern void cf_state_prune(void);
 extern void cf_state_add(CounterDef *def, Datum *values, int64 delta,
@@ -213,7 +227,7 @@ extern void cf_state_add(CounterDef *def, Datum *values, int64 delta,
 extern int64 cf_state_pending(CounterDef *def, Datum *values);
 extern void cf_state_cancel_counter(CounterDef *def);
 extern FlushItem *cf_state_take(CounterDefs *defs, List *entries,
-								bool transactional, int *nitems);
+								bool transactional, bool cancel, int *nitems);
 extern bool cf_state_has_live(void);
 
 /* flush.c */
@@ -223,6 +237,7 @@ extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const
 							 Datum *params, int expected);
 extern void cf_apply(FlushItem *items, int nitems);
 extern void cf_flush_init(void);
+extern void cf_flush_before_ddl(void);
 
 
 #endif							/* COUNTERFIELD_H */

@@ -99,6 +99,28 @@ cf_catalog_condition(HeapTuple tuple, TupleDesc desc)
 	return expr;
 }
 
+/*
+ * Does a row of cf_catalog_query() have a condition?  Sets *tree to its node
+ * tree, or to NULL when the tree comes from another cluster, and *sql to its
+ * SQL, both allocated in the current memory context; nothing is parsed.
+ */
+bool
+cf_catalog_has_condition(HeapTuple tuple, TupleDesc desc, char **tree, char **sql)
+{
+	bool		isnull;
+	Datum		value = SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
+
+	*tree = NULL;
+	*sql = NULL;
+	if (isnull)
+		return false;
+	if (!cf_condition_is_foreign(tuple, desc))
+		*tree = TextDatumGetCString(value);
+	else
+		*sql = SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL);
+	return true;
+}
+
 /* Starts a scan of the pg_depend rows of a trigger as the dependent. */
 static SysScanDesc
 trigger_dependencies(Relation depend, Oid trigger)
@@ -533,10 +555,23 @@ renames_objects(Node *parsetree)
 		IsA(parsetree, AlterEnumStmt);
 }
 
+/*
+ * Can this command change the type or the meaning of a key column, or drop
+ * what pending deltas refer to?
+ */
+static bool
+changes_values(Node *parsetree)
+{
+	return IsA(parsetree, AlterTableStmt) || IsA(parsetree, AlterDomainStmt) ||
+		IsA(parsetree, DropStmt) || IsA(parsetree, AlterTypeStmt);
+}
+
 PG_FUNCTION_INFO_V1(counterfield_ddl_event);
 
 /*
- * ddl_command_start and ddl_command_end event trigger.  Before any DDL,
+ * ddl_command_start and ddl_command_end event trigger.  Before DDL that may
+ * change a key's type or drop a table, this transaction's pending
+ * transaction-mode deltas are applied.  Before any DDL,
  * condition trees that a pg_upgrade brought from another cluster are
  * rebuilt while their SQL still matches the schema.  After a command that
  * renames objects, the names and condition SQL in the catalog are rendered
@@ -562,6 +597,10 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 	catalog = cf_catalog_relid(true);
 	if (!OidIsValid(catalog) || !cf_catalog_is_current(catalog))
 		PG_RETURN_NULL();
+
+	/* Pending deltas are applied while their keys still mean what they did. */
+	if (!at_end && changes_values(parsetree))
+		cf_flush_before_ddl();
 
 	if (at_end && IsA(parsetree, CreateTrigStmt))
 	{

@@ -224,32 +224,43 @@ cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 /*
  * Runs a write to a parent table, from a plan or from SQL text, as the
  * parent's owner and past the parent's guard; returns the rows processed.
+ * The parent's own triggers run as its owner too, in a security-restricted
+ * operation, and settings they change are undone: they cannot reach into
+ * the session of the role whose write is being counted.
  */
 int64
 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 				Datum *params, int expected)
 {
-	Oid			save_userid;
-	int			save_sec_context;
+	OwnerContext saved;
 	Oid			previous;
 	volatile int ret;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
+	cf_begin_as_owner(owner, CF_OWNER_SETTINGS, &saved);
 	previous = cf_begin_internal_write(parent_relid);
 	own_update_relid = parent_relid;
 	PG_TRY();
 	{
 		ret = plan ? SPI_execute_plan(plan, params, NULL, false, 0) : SPI_execute(sql, false, 0);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		/* The settings are undone by the rollback that the error leads to. */
 		own_update_relid = InvalidOid;
 		cf_end_internal_write(previous);
-		SetUserIdAndSecContext(save_userid, save_sec_context);
+		SetUserIdAndSecContext(saved.userid, saved.sec_context);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	own_update_relid = InvalidOid;
+	cf_end_internal_write(previous);
+	cf_end_as_owner(&saved);
+	if (ret == SPI_OK_REWRITTEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot update counters of table \"%s\"", get_rel_name(parent_relid)),
+				 errdetail("A rule on the table rewrites the update of its counters."),
+				 errhint("Drop the rule, or the counters of the table.")));
 	if (ret != expected)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	return (int64) SPI_processed;
@@ -526,12 +537,7 @@ apply_target(CounterTarget *target, FlushItem *items, int nitems)
 	int64	   *deltas = palloc(sizeof(int64) * nitems * ncounters);
 	int			ngroups = 0;
 
-	if (ncounters > MAX_TARGET_COUNTERS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many counters on table \"%s\"", get_rel_name(target->parent_relid)),
-				 errdetail("A table may hold at most %d counters with the same key.",
-						   MAX_TARGET_COUNTERS)));
+	Assert(ncounters <= MAX_TARGET_COUNTERS);
 
 	for (int i = 0, j; i < nitems; i = j)
 	{
@@ -606,9 +612,12 @@ cf_apply(FlushItem *items, int nitems)
 	error_context_stack = errcallback.previous;
 }
 
-/* Applies all live deltas of transaction-mode counters. */
+/*
+ * Applies all live deltas of transaction-mode counters; see cf_state_take
+ * for cancel.
+ */
 static void
-flush_transactional(void)
+flush_transactional(bool cancel)
 {
 	CounterDefs *defs;
 	int			round = 0;
@@ -618,7 +627,7 @@ flush_transactional(void)
 	for (;;)
 	{
 		int			nitems;
-		FlushItem  *items = cf_state_take(defs, NIL, true, &nitems);
+		FlushItem  *items = cf_state_take(defs, NIL, true, cancel, &nitems);
 
 		if (nitems == 0)
 			break;
@@ -641,7 +650,20 @@ cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
 	if ((event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE) &&
 		cf_state_has_live())
-		flush_transactional();
+		flush_transactional(false);
+}
+
+/*
+ * Applies the transaction-mode deltas of this transaction now, before DDL
+ * that might change what their keys mean (the type of a key column, say).
+ * Each applied delta is cancelled by a layer of the current subtransaction,
+ * so a rollback of that subtransaction undoes both.
+ */
+void
+cf_flush_before_ddl(void)
+{
+	if (cf_state_has_live())
+		flush_transactional(true);
 }
 
 /*

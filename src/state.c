@@ -15,11 +15,22 @@
  * committed.  A layer is live when its subtransaction, followed up through
  * committed subtransactions, reaches one that is still open.
  *
+ * Pruning costs what became stale, not what is pending: when a transaction
+ * has ended, every entry is stale and the hash is dropped whole; when
+ * subtransactions have aborted, only the entries that the layer log names
+ * (every layer made below the top level) are looked at.
+ *
+ * Keys compare as the parent's key type compares them (numeric 1.0 equals
+ * 1.00, a nondeterministic collation folds case), through the key's
+ * KeyLayout.  An entry keeps the layout its key was stored with, so a key
+ * whose type changed since is never read with the new layout.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -28,6 +39,7 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/typcache.h"
 
 #include "counterfield.h"
 
@@ -38,11 +50,35 @@ typedef struct DeltaLayer
 	int64		delta;
 } DeltaLayer;
 
-/* Hash key: the counter and its parent key, serialized to bytes. */
+/*
+ * How the parent keys of counters with the same key types and collations
+ * compare and hash.  Interned in state_cxt and never freed, so that entries
+ * can point at the layout their key was stored with.
+ */
+struct KeyLayout
+{
+	int			nkeys;
+	Oid			types[INDEX_MAX_KEYS];
+	Oid			collations[INDEX_MAX_KEYS];
+	int16		typlen[INDEX_MAX_KEYS];
+	bool		typbyval[INDEX_MAX_KEYS];
+	bool		bitwise[INDEX_MAX_KEYS];	/* equal values have equal bytes */
+	bool		all_bitwise;
+	FmgrInfo	eq[INDEX_MAX_KEYS];		/* for the other columns */
+	FmgrInfo	hash[INDEX_MAX_KEYS];	/* where has_hash */
+	bool		has_hash[INDEX_MAX_KEYS];
+};
+
+/*
+ * Hash key: the counter and its parent key.  Columns whose equal values have
+ * equal bytes are serialized to data; all columns are also in values.
+ */
 typedef struct PendingKey
 {
 	int32		counter_id;
 	uint32		hash;
+	const KeyLayout *layout;
+	Datum	   *values;
 	Size		len;
 	const char *data;
 } PendingKey;
@@ -55,6 +91,7 @@ typedef struct PendingEntry
 	Oid			parent_relid;	/* for inspection */
 	AttrNumber	counter_attnum;
 	uint64		batch;			/* last statement batch that touched it */
+	uint64		serial;			/* tells a reused hash element from this entry */
 	Datum	   *values;			/* parent key */
 	int			nlayers;
 	int			maxlayers;
@@ -66,10 +103,23 @@ typedef struct PendingEntry
 #define PENDING_INITIAL_SIZE 16
 #define PENDING_RESET_BYTES	(64 * 1024)
 
-static MemoryContext state_cxt = NULL;	/* scratch buffer, subxact log */
+static MemoryContext state_cxt = NULL;	/* scratch buffer, logs, layouts */
 static MemoryContext pending_cxt = NULL;	/* the hash and its entries */
 static HTAB *pending = NULL;
 static StringInfoData keybuf;
+static List *layouts = NIL;		/* KeyLayout *, interned */
+static uint64 entry_serial = 0;
+
+/* A layer made below the top level: prune looks at its entry. */
+typedef struct LayerRecord
+{
+	PendingEntry *entry;
+	uint64		serial;			/* entry->serial when logged */
+} LayerRecord;
+
+static LayerRecord *layer_log = NULL;
+static int	layer_log_len = 0;
+static int	layer_log_max = 0;
 
 /* When the cache was last pruned, and the transaction that last stored. */
 static LocalTransactionId pruned_lxid = InvalidLocalTransactionId;
@@ -230,16 +280,106 @@ pending_hash(const void *key, Size keysize pg_attribute_unused())
 	return ((const PendingKey *) key)->hash;
 }
 
-/* dynahash support: compares counter and key bytes. */
+/* dynahash support: compares counter, layout and key, as the key type does. */
 static int
 pending_match(const void *key1, const void *key2, Size keysize pg_attribute_unused())
 {
 	const PendingKey *a = key1;
 	const PendingKey *b = key2;
+	const KeyLayout *layout = a->layout;
 
-	if (a->counter_id != b->counter_id || a->hash != b->hash || a->len != b->len)
+	if (a->counter_id != b->counter_id || a->hash != b->hash || a->layout != b->layout ||
+		a->len != b->len || memcmp(a->data, b->data, a->len) != 0)
 		return 1;
-	return memcmp(a->data, b->data, a->len);
+	for (int k = 0; k < layout->nkeys && !layout->all_bitwise; k++)
+		if (!layout->bitwise[k] &&
+			!DatumGetBool(FunctionCall2Coll((FmgrInfo *) &layout->eq[k], layout->collations[k],
+											a->values[k], b->values[k])))
+			return 1;
+	return 0;
+}
+
+/*
+ * Do equal values of a type, under a collation, always have equal bytes?
+ * True of the types that keys are usually made of; for the others (numeric,
+ * floating point, nondeterministic collations, ...) the type's equality and
+ * hash functions are used.
+ */
+static bool
+bitwise_equal(Oid type, Oid collation)
+{
+	switch (getBaseType(type))
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case BOOLOID:
+		case CHAROID:
+		case DATEOID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case UUIDOID:
+		case BYTEAOID:
+			return true;
+		case TEXTOID:
+		case VARCHAROID:
+			return !OidIsValid(collation) || get_collation_isdeterministic(collation);
+		default:
+			return false;
+	}
+}
+
+/*
+ * Returns the layout of keys of these types and collations, interning it on
+ * first use.
+ */
+KeyLayout *
+cf_key_layout(int nkeys, Oid *types, Oid *collations)
+{
+	ListCell   *lc;
+	KeyLayout  *layout;
+
+	foreach(lc, layouts)
+	{
+		layout = lfirst(lc);
+		if (layout->nkeys == nkeys &&
+			memcmp(layout->types, types, sizeof(Oid) * nkeys) == 0 &&
+			memcmp(layout->collations, collations, sizeof(Oid) * nkeys) == 0)
+			return layout;
+	}
+
+	layout = MemoryContextAllocZero(state_cxt, sizeof(KeyLayout));
+	layout->nkeys = nkeys;
+	layout->all_bitwise = true;
+	for (int k = 0; k < nkeys; k++)
+	{
+		layout->types[k] = types[k];
+		layout->collations[k] = collations[k];
+		get_typlenbyval(types[k], &layout->typlen[k], &layout->typbyval[k]);
+		layout->bitwise[k] = bitwise_equal(types[k], collations[k]);
+		if (!layout->bitwise[k])
+		{
+			TypeCacheEntry *typentry = lookup_type_cache(types[k], TYPECACHE_EQ_OPR |
+														 TYPECACHE_HASH_PROC);
+
+			if (!OidIsValid(typentry->eq_opr))
+				elog(ERROR, "no equality operator for type %u", types[k]);
+			fmgr_info_cxt(get_opcode(typentry->eq_opr), &layout->eq[k], state_cxt);
+			layout->has_hash[k] = OidIsValid(typentry->hash_proc);
+			if (layout->has_hash[k])
+				fmgr_info_cxt(typentry->hash_proc, &layout->hash[k], state_cxt);
+			layout->all_bitwise = false;
+		}
+	}
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(state_cxt);
+
+		layouts = lappend(layouts, layout);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	return layout;
 }
 
 /*
@@ -266,17 +406,30 @@ ensure_pending(void)
 }
 
 /*
- * Serializes a parent key into keybuf and fills in the probe key.  Values
- * that are equal byte for byte share an entry; the key types of child and
- * parent are binary compatible, so either side's values may be used.
+ * Fills in the probe key of a parent key: the columns whose equal values
+ * have equal bytes are serialized into keybuf, the others hashed with their
+ * type's hash function (or not at all, for a type without one).  The key
+ * types of child and parent are binary compatible, so either side's values
+ * may be used.
  */
 static void
 build_key(CounterDef *def, Datum *values, PendingKey *key)
 {
+	const KeyLayout *layout = def->layout;
+	uint32		hash = hash_uint32((uint32) def->id);
+
 	resetStringInfo(&keybuf);
 	for (int k = 0; k < def->nkeys; k++)
 	{
-		if (def->fk_typbyval[k])
+		if (!layout->bitwise[k])
+		{
+			if (layout->has_hash[k])
+				hash = hash_combine(hash,
+									DatumGetUInt32(FunctionCall1Coll((FmgrInfo *) &layout->hash[k],
+																	 layout->collations[k],
+																	 values[k])));
+		}
+		else if (def->fk_typbyval[k])
 			appendBinaryStringInfo(&keybuf, (char *) &values[k], sizeof(Datum));
 		else if (def->fk_typlen[k] == -1)
 		{
@@ -295,10 +448,11 @@ build_key(CounterDef *def, Datum *values, PendingKey *key)
 			appendBinaryStringInfo(&keybuf, DatumGetPointer(values[k]), def->fk_typlen[k]);
 	}
 	key->counter_id = def->id;
+	key->layout = layout;
+	key->values = values;
 	key->len = keybuf.len;
 	key->data = keybuf.data;
-	key->hash = hash_combine(hash_uint32((uint32) def->id),
-							 hash_bytes((const unsigned char *) keybuf.data, keybuf.len));
+	key->hash = hash_combine(hash, hash_bytes((const unsigned char *) keybuf.data, keybuf.len));
 }
 
 /* Copies key values, detoasted, into the given context. */
@@ -324,10 +478,20 @@ static void
 remove_entry(PendingEntry *entry)
 {
 	pfree((void *) entry->key.data);
-	pfree(entry->values);
 	if (entry->layers != &entry->first)
 		pfree(entry->layers);
+	entry->serial = 0;			/* layer log records of it are void */
 	hash_search(pending, &entry->key, HASH_REMOVE, NULL);
+	pfree(entry->values);
+}
+
+/* Drops the hash and everything in it, and forgets the layer log. */
+static void
+drop_pending(void)
+{
+	MemoryContextReset(pending_cxt);
+	pending = NULL;
+	layer_log_len = 0;
 }
 
 /* Frees the hash when it is empty and has grown large. */
@@ -336,10 +500,23 @@ release_if_empty(void)
 {
 	if (pending != NULL && hash_get_num_entries(pending) == 0 &&
 		MemoryContextMemAllocated(pending_cxt, true) > PENDING_RESET_BYTES)
+		drop_pending();
+}
+
+/* Notes that an entry has a layer below the top level. */
+static void
+log_layer(PendingEntry *entry)
+{
+	if (layer_log_len == layer_log_max)
 	{
-		MemoryContextReset(pending_cxt);
-		pending = NULL;
+		layer_log_max = Max(64, layer_log_max * 2);
+		layer_log = layer_log == NULL ?
+			MemoryContextAlloc(state_cxt, sizeof(LayerRecord) * layer_log_max) :
+			repalloc(layer_log, sizeof(LayerRecord) * layer_log_max);
 	}
+	layer_log[layer_log_len].entry = entry;
+	layer_log[layer_log_len].serial = entry->serial;
+	layer_log_len++;
 }
 
 /* Drops the stale layers of an entry; returns whether any layer is left. */
@@ -357,26 +534,44 @@ drop_stale_layers(PendingEntry *entry)
 	return kept > 0;
 }
 
-/* Removes every stale layer and entry, of any counter. */
+/*
+ * Removes the stale layers and entries that subtransactions left when they
+ * aborted: only entries with a layer below the top level can have any, and
+ * the layer log names them.  Records of entries that were removed since, or
+ * whose layers are all gone, are dropped from the log.
+ */
 static void
-prune_stale(void)
+prune_aborted(void)
 {
-	HASH_SEQ_STATUS status;
-	PendingEntry *entry;
+	int			kept = 0;
 
-	if (pending == NULL || hash_get_num_entries(pending) == 0)
-		return;
-	hash_seq_init(&status, pending);
-	while ((entry = hash_seq_search(&status)) != NULL)
+	for (int i = 0; i < layer_log_len; i++)
+	{
+		LayerRecord *record = &layer_log[i];
+		PendingEntry *entry = record->entry;
+		bool		below_top = false;
+
+		if (entry->serial != record->serial)
+			continue;			/* removed, and its element reused or free */
 		if (!drop_stale_layers(entry))
+		{
 			remove_entry(entry);
+			continue;
+		}
+		for (int l = 0; l < entry->nlayers && !below_top; l++)
+			below_top = entry->layers[l].subid != TopSubTransactionId;
+		if (below_top)
+			layer_log[kept++] = *record;
+	}
+	layer_log_len = kept;
 	release_if_empty();
 }
 
 /*
  * Prunes when a transaction ended or a subtransaction aborted since last
  * time.  Storing state does this, and so does applying statement-mode deltas
- * that are not stored.
+ * that are not stored.  Entries of an ended transaction are all stale, so
+ * the hash goes whole.
  */
 void
 cf_state_prune(void)
@@ -386,7 +581,10 @@ cf_state_prune(void)
 
 	if (pruned_lxid == lxid && pruned_aborted == aborted)
 		return;
-	prune_stale();
+	if (pending != NULL && stored_lxid != lxid)
+		drop_pending();
+	else if (pending != NULL)
+		prune_aborted();
 	pruned_lxid = lxid;
 	pruned_aborted = aborted;
 }
@@ -446,6 +644,8 @@ add_to_layer(PendingEntry *entry, int64 delta)
 	entry->layers[entry->nlayers].subid = subid;
 	entry->layers[entry->nlayers].delta = delta;
 	entry->nlayers++;
+	if (subid != TopSubTransactionId)
+		log_layer(entry);
 }
 
 /* Finds or creates the entry of (def, key values). */
@@ -465,12 +665,14 @@ enter_entry(CounterDef *def, Datum *values)
 
 		memcpy(data, probe.data, probe.len);
 		entry->key.data = data;
+		entry->serial = ++entry_serial;
 		entry->lxid = CF_CURRENT_LXID();
 		entry->transactional = def->transactional;
 		entry->parent_relid = def->parent_relid;
 		entry->counter_attnum = def->counter_attnum;
 		entry->batch = 0;
 		entry->values = cf_copy_key(def, values, pending_cxt);
+		entry->key.values = entry->values;
 		entry->nlayers = 0;
 		entry->maxlayers = 1;
 		entry->layers = &entry->first;
@@ -539,18 +741,38 @@ cf_state_cancel_counter(CounterDef *def)
 	}
 }
 
-/* Detaches the live delta of one entry into an item; true if non-zero. */
+/*
+ * Detaches the live delta of one entry into an item; true if non-zero.  With
+ * cancel, the entry keeps its layers and gets one more in the current
+ * subtransaction that cancels the delta taken: should the subtransaction
+ * that applies the item roll back, the delta is pending again.
+ */
 static bool
-take_entry(CounterDefs *defs, PendingEntry *entry, FlushItem *item)
+take_entry(CounterDefs *defs, PendingEntry *entry, FlushItem *item, bool cancel)
 {
 	int64		live = live_delta(entry);
 	CounterDef *def = cf_defs_counter(defs, entry->key.counter_id);
 
+	if (def != NULL && live != 0 && def->layout != entry->key.layout)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot apply the pending changes of counter \"%s\" on table \"%s\"",
+						get_attname(def->parent_relid, def->counter_attnum, false),
+						get_rel_name(def->parent_relid)),
+				 errdetail("The type of a key column changed after this transaction counted rows."),
+				 errhint("Change the types of key columns in a transaction of their own.")));
 	item->counter_id = entry->key.counter_id;
 	item->def = def;
 	item->delta = live;
 	item->values = (def != NULL && live != 0) ?
 		cf_copy_key(def, entry->values, CurrentMemoryContext) : NULL;
+
+	if (cancel)
+	{
+		if (live != 0)
+			add_to_layer(entry, -live);
+		return item->values != NULL;
+	}
 
 	/* What is left are stale layers, pruned later like any others. */
 	if (entry->lxid == CF_CURRENT_LXID())
@@ -570,10 +792,11 @@ take_entry(CounterDefs *defs, PendingEntry *entry, FlushItem *item)
 /*
  * Detaches the live deltas of the given entries (or of all entries when
  * entries is NIL) of counters in the given flush mode, and returns them as
- * items to apply.  Counters that no longer exist are dropped.
+ * items to apply; see take_entry for cancel.  Counters that no longer exist
+ * are dropped.
  */
 FlushItem *
-cf_state_take(CounterDefs *defs, List *entries, bool transactional, int *nitems)
+cf_state_take(CounterDefs *defs, List *entries, bool transactional, bool cancel, int *nitems)
 {
 	FlushItem  *items;
 	int			n = 0;
@@ -591,7 +814,8 @@ cf_state_take(CounterDefs *defs, List *entries, bool transactional, int *nitems)
 		{
 			PendingEntry *entry = lfirst(lc);
 
-			if (entry->transactional == transactional && take_entry(defs, entry, &items[n]))
+			if (entry->transactional == transactional &&
+				take_entry(defs, entry, &items[n], cancel))
 				n++;
 		}
 	}
@@ -606,7 +830,7 @@ cf_state_take(CounterDefs *defs, List *entries, bool transactional, int *nitems)
 		{
 			if (entry->transactional == transactional &&
 				entry->lxid == CF_CURRENT_LXID() &&
-				take_entry(defs, entry, &items[n]))
+				take_entry(defs, entry, &items[n], cancel))
 				n++;
 		}
 	}
@@ -637,8 +861,11 @@ put_state_row(Tuplestorestate *store, TupleDesc desc, PendingEntry *entry,
 		values[1] = DirectFunctionCall1(namein, CStringGetDatum(column));
 	else
 		nulls[1] = true;
+	/* The key as it was stored, whatever its type is now. */
 	if (def != NULL)
-		values[2] = CStringGetTextDatum(cf_key_text(def->nkeys, def->fk_types, entry->values));
+		values[2] = CStringGetTextDatum(cf_key_text(entry->key.layout->nkeys,
+													(Oid *) entry->key.layout->types,
+													entry->values));
 	else
 		nulls[2] = true;
 	values[3] = Int64GetDatum(delta);

@@ -231,8 +231,16 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 	OwnerContext owner;
 
 	foreach(lc, rc->as_child)
-		if (((CounterDef *) lfirst(lc))->condition_state != NULL && econtext == NULL)
-			econtext = CreateStandaloneExprContext();
+	{
+		CounterDef *def = lfirst(lc);
+
+		if (def->has_condition)
+		{
+			cf_condition_prepare(def);
+			if (econtext == NULL)
+				econtext = CreateStandaloneExprContext();
+		}
+	}
 
 	/* Statement-mode deltas store nothing, but prune as a store would. */
 	cf_state_prune();
@@ -240,7 +248,7 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 									&TTSOpsMinimalTuple);
 	/* Conditions run as the child's owner, not as the writer. */
 	if (econtext != NULL)
-		cf_begin_as_owner(trigdata->tg_relation->rd_rel->relowner, true, &owner);
+		cf_begin_as_owner(trigdata->tg_relation->rd_rel->relowner, CF_OWNER_PIN_PATH, &owner);
 	if (trigdata->tg_oldtable != NULL)
 		count_transition_rows(trigdata->tg_oldtable, slot, rc->as_child, econtext,
 							  -1, batch, &touched, &direct);
@@ -255,7 +263,7 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 	ExecDropSingleTupleTableSlot(slot);
 
 	if (touched != NIL)
-		items = cf_state_take(defs, touched, false, &nitems);
+		items = cf_state_take(defs, touched, false, false, &nitems);
 	if (nitems == 0)
 	{
 		items = direct.items;
@@ -380,7 +388,7 @@ cf_count_children(CounterDef *def, Datum *values)
 
 	cf_spi_connect();
 	/* A condition's SQL names pg_catalog's functions and operators unqualified. */
-	cf_begin_as_owner(def->child_owner, def->condition != NULL, &owner);
+	cf_begin_as_owner(def->child_owner, def->has_condition ? CF_OWNER_PIN_PATH : 0, &owner);
 	ret = SPI_execute_plan(count_plan(def), values, NULL, true, 1);
 	cf_end_as_owner(&owner);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
@@ -480,9 +488,9 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	CounterDefs *defs;
 	RelCounters *rc;
 	int			ncols = 0;
-	int			cols[MaxTupleAttributeNumber / 8];
-	Datum		values[MaxTupleAttributeNumber / 8];
-	bool		nulls[MaxTupleAttributeNumber / 8];
+	int			cols[MAX_TARGET_COUNTERS];
+	Datum		values[MAX_TARGET_COUNTERS];
+	bool		nulls[MAX_TARGET_COUNTERS];
 	ListCell   *lc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -529,7 +537,7 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 		Datum		newval = heap_getattr(newtuple, attnum, desc, &newnull);
 
 		if (ncols >= (int) lengthof(cols))
-			break;
+			elog(ERROR, "more counters than columns on relation %u", relid);
 		if (TRIGGER_FIRED_BY_INSERT(event))
 		{
 			cols[ncols] = attnum;

@@ -1,0 +1,128 @@
+-- A count is never wrong at the edges: keys that are equal without being
+-- the same bytes, key types changed under pending deltas, many counters on
+-- one table, key columns of different collations, rules on the parent.
+
+-- Keys compare as their type does: numeric 1.0, 1.00 and 1 are one parent.
+-- The pending transaction-mode deltas of rows written before their parent
+-- are found whatever the spelling, so the new parent is not counted twice.
+CREATE TABLE num_parent (id numeric PRIMARY KEY, n int, tn int);
+CREATE TABLE num_child (id serial PRIMARY KEY, num_parent_id numeric);
+SELECT counterfield.add_counter('num_parent', 'n', 'num_child', fk_columns => '{num_parent_id}');
+SELECT counterfield.add_counter('num_parent', 'tn', 'num_child', fk_columns => '{num_parent_id}',
+                                flush => 'transaction');
+BEGIN;
+INSERT INTO num_child (num_parent_id) VALUES (1.0), (1.00), (1), (2.50);
+SELECT parent_key, delta FROM counterfield.tracked_states() ORDER BY 1;
+INSERT INTO num_parent VALUES (1), (2.5);
+COMMIT;
+BEGIN;
+INSERT INTO num_child (num_parent_id) VALUES (3.000);
+INSERT INTO num_parent VALUES (3.0);
+DELETE FROM num_child WHERE num_parent_id = 1.000 AND id = 1;
+UPDATE num_parent SET id = 4.0 WHERE id = 3;
+INSERT INTO num_child (num_parent_id) VALUES (4), (4.00);
+COMMIT;
+SELECT id, n, tn, (SELECT count(*) FROM num_child c WHERE c.num_parent_id = p.id) AS truth
+  FROM num_parent p ORDER BY id;
+
+-- Text under a nondeterministic collation: 'Ann' and 'ANN' are one key.
+CREATE COLLATION cf_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE ci_parent (name text COLLATE cf_ci PRIMARY KEY, n int, tn int);
+CREATE TABLE ci_child (id serial PRIMARY KEY, name text COLLATE cf_ci);
+SELECT counterfield.add_counter('ci_parent', 'n', 'ci_child', fk_columns => '{name}');
+SELECT counterfield.add_counter('ci_parent', 'tn', 'ci_child', fk_columns => '{name}',
+                                flush => 'transaction');
+BEGIN;
+INSERT INTO ci_child (name) VALUES ('Ann'), ('ANN'), ('ann'), ('bob');
+INSERT INTO ci_parent VALUES ('aNN'), ('Bob');
+UPDATE ci_child SET name = 'BOB' WHERE name = 'ANN' AND id = 2;
+COMMIT;
+SELECT name, n, tn, (SELECT count(*) FROM ci_child c WHERE c.name = p.name) AS truth
+  FROM ci_parent p ORDER BY name;
+
+-- Key columns of two different collations: the parent's decides.
+CREATE TABLE coll_parent (code text COLLATE "C" PRIMARY KEY, n int);
+CREATE TABLE coll_child (id serial PRIMARY KEY, code text COLLATE "POSIX" REFERENCES coll_parent);
+INSERT INTO coll_parent VALUES ('a'), ('b');
+INSERT INTO coll_child (code) VALUES ('a'), ('a'), ('b');
+SELECT counterfield.add_counter('coll_parent', 'n', 'coll_child');
+INSERT INTO coll_child (code) SELECT 'b' FROM generate_series(1, 20);
+SELECT counterfield.reinit('coll_parent', 'n');
+SELECT * FROM counterfield.verify('coll_parent', 'n');
+SELECT code, n, (SELECT count(*) FROM coll_child c WHERE c.code = p.code COLLATE "C") AS truth
+  FROM coll_parent p ORDER BY code;
+
+-- A key column whose type changes in a transaction with pending deltas:
+-- the deltas are applied before the change, in the old type.
+CREATE TABLE tc_parent (id int PRIMARY KEY, tn int);
+CREATE TABLE tc_child (id serial PRIMARY KEY, tc_parent_id int);
+INSERT INTO tc_parent VALUES (1), (2);
+SELECT counterfield.add_counter('tc_parent', 'tn', 'tc_child', fk_columns => '{tc_parent_id}',
+                                flush => 'transaction');
+BEGIN;
+INSERT INTO tc_child (tc_parent_id) VALUES (1), (1), (2);
+ALTER TABLE tc_parent ALTER COLUMN id TYPE numeric;
+ALTER TABLE tc_child ALTER COLUMN tc_parent_id TYPE numeric;
+SELECT parent_key, delta, stale FROM counterfield.tracked_states(prune => false) ORDER BY 1;
+INSERT INTO tc_child (tc_parent_id) VALUES (2.0), (1);
+COMMIT;
+SELECT id, tn, (SELECT count(*) FROM tc_child c WHERE c.tc_parent_id = p.id) AS truth
+  FROM tc_parent p ORDER BY id;
+-- a change rolled back to a savepoint takes the early flush back with it
+BEGIN;
+INSERT INTO tc_child (tc_parent_id) VALUES (1), (2);
+SAVEPOINT before_change;
+ALTER TABLE tc_child ALTER COLUMN tc_parent_id TYPE int;
+ROLLBACK TO before_change;
+SELECT parent_key, delta FROM counterfield.tracked_states() ORDER BY 1;
+INSERT INTO tc_child (tc_parent_id) VALUES (2);
+COMMIT;
+SELECT id, tn, (SELECT count(*) FROM tc_child c WHERE c.tc_parent_id = p.id) AS truth
+  FROM tc_parent p ORDER BY id;
+
+-- Many counters on one table: 210 columns with the same key, each counting
+-- a condition of its own; new parents get all their true counts.
+CREATE TABLE wide_parent (id int PRIMARY KEY);
+CREATE TABLE wide_child (id serial PRIMARY KEY, wide_parent_id int REFERENCES wide_parent,
+                         v int);
+DO $$
+BEGIN
+    FOR i IN 1 .. 210 LOOP
+        EXECUTE format('ALTER TABLE wide_parent ADD COLUMN c%s int', i);
+    END LOOP;
+END
+$$;
+INSERT INTO wide_parent (id) VALUES (1);
+INSERT INTO wide_child (wide_parent_id, v) SELECT 1, g FROM generate_series(1, 300) g;
+SELECT count(*) FROM (
+    SELECT counterfield.add_counter('wide_parent', 'c' || i, 'wide_child',
+                                    condition => format('v > %s', i))
+      FROM generate_series(1, 210) i) s;
+INSERT INTO wide_parent (id) VALUES (2);
+INSERT INTO wide_child (wide_parent_id, v) SELECT 2, g FROM generate_series(1, 250) g;
+DELETE FROM wide_child WHERE wide_parent_id = 1 AND v % 7 = 0;
+SELECT count(*) AS mismatched_columns FROM generate_series(1, 210) i
+ WHERE mismatches('wide_parent', 'c' || i, 'wide_child', 'wide_parent_id',
+                  cond => format('v > %s', i)) > 0;
+SELECT c1, c100, c210 FROM wide_parent ORDER BY id;
+
+-- Rules: a parent whose updates an INSTEAD rule rewrites cannot keep
+-- counters, said when the counter is added and when a rule comes later.
+CREATE TABLE rule_parent (id int PRIMARY KEY, n int);
+CREATE TABLE rule_child (id serial PRIMARY KEY, rule_parent_id int REFERENCES rule_parent);
+INSERT INTO rule_parent VALUES (1);
+CREATE RULE no_updates AS ON UPDATE TO rule_parent DO INSTEAD NOTHING;
+SELECT counterfield.add_counter('rule_parent', 'n', 'rule_child');
+DROP RULE no_updates ON rule_parent;
+SELECT counterfield.add_counter('rule_parent', 'n', 'rule_child');
+CREATE TABLE rule_log (id int);
+CREATE RULE redirect AS ON UPDATE TO rule_parent DO INSTEAD INSERT INTO rule_log VALUES (old.id);
+INSERT INTO rule_child (rule_parent_id) VALUES (1);
+DROP RULE redirect ON rule_parent;
+INSERT INTO rule_child (rule_parent_id) VALUES (1);
+SELECT id, n, (SELECT count(*) FROM rule_child c WHERE c.rule_parent_id = p.id) AS truth
+  FROM rule_parent p;
+
+DROP TABLE num_child, num_parent, ci_child, ci_parent, coll_child, coll_parent,
+           tc_child, tc_parent, wide_child, wide_parent, rule_child, rule_parent, rule_log;
+DROP COLLATION cf_ci;

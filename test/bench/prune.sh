@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Pruning cost: failed exception blocks in a transaction that has many
+# pending transaction-mode deltas.  Each block counts a row, then fails, so
+# the next write prunes what it left.  Reports the time of the blocks with
+# PENDING keys pending before them, against the same blocks with none, and
+# the ratio: pruning should cost what became stale, not what is pending.
+#
+#   PENDING (200000)   BLOCKS (300)   ROUNDS (3)
+set -euo pipefail
+cd "$(dirname "$0")"
+pending=${PENDING:-200000}
+blocks=${BLOCKS:-300}
+rounds=${ROUNDS:-3}
+db=counterfield_prune
+. ./common.sh
+
+q <<SQL >/dev/null
+CREATE TABLE prune_parent (id int PRIMARY KEY, tn int);
+CREATE TABLE prune_child (id bigserial PRIMARY KEY, prune_parent_id int, ok boolean CHECK (ok));
+INSERT INTO prune_parent SELECT g, 0 FROM generate_series(1, $pending) g;
+SELECT counterfield.add_counter('prune_parent', 'tn', 'prune_child',
+                                fk_columns => '{prune_parent_id}', flush => 'transaction');
+CREATE FUNCTION failing_blocks(n int) RETURNS float8 LANGUAGE plpgsql AS \$\$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    FOR i IN 1 .. n LOOP
+        BEGIN
+            INSERT INTO prune_child (prune_parent_id, ok) VALUES (1 + i % 100, true), (2, false);
+        EXCEPTION WHEN check_violation THEN
+            NULL;
+        END;
+    END LOOP;
+    RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END
+\$\$;
+SQL
+
+# Runs the blocks in a transaction, after the given number of pending keys.
+run() {
+	q -c "BEGIN" \
+	  -c "INSERT INTO prune_child (prune_parent_id, ok) SELECT g, true FROM generate_series(1, $1) g" \
+	  -c "SELECT failing_blocks($blocks)" -c "ROLLBACK" | tail -n 1
+}
+
+printf '%-22s %12s %12s\n' run "none (ms)" "pending (ms)"
+best_none=; best_pending=
+for r in $(seq 1 "$rounds"); do
+	none=$(run 0)
+	with=$(run "$pending")
+	printf '%-22s %12.1f %12.1f\n' "round $r" "$none" "$with"
+	best_none=$(echo "$none ${best_none:-$none}" | awk '{print ($1 < $2) ? $1 : $2}')
+	best_pending=$(echo "$with ${best_pending:-$with}" | awk '{print ($1 < $2) ? $1 : $2}')
+done
+printf '%-22s %12.1f %12.1f   ratio %.2fx\n' "best" "$best_none" "$best_pending" \
+	"$(echo "$best_pending $best_none" | awk '{print $1 / $2}')"
