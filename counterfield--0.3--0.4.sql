@@ -16,3 +16,23 @@ REVOKE ALL ON FUNCTION counterfield.catalog_trigger() FROM PUBLIC;
 REVOKE ALL ON FUNCTION counterfield.catalog_resolve() FROM PUBLIC;
 REVOKE ALL ON FUNCTION counterfield.sql_drop() FROM PUBLIC;
 REVOKE ALL ON FUNCTION counterfield.ddl_event() FROM PUBLIC;
+
+-- The DDL event trigger finds the tables that a command names as the
+-- command found them, under the session's search_path; SQL it builds is
+-- schema-qualified, and conditions are parsed with a search_path of their own.
+ALTER FUNCTION counterfield.ddl_event() RESET search_path;
+
+-- The rows of a child's partitions and inheritance children are counted
+-- also when a statement names them: they get the child triggers (and every
+-- child a BEFORE TRUNCATE trigger).  Counters whose child has inheritance
+-- children did not count those children's rows before: they are
+-- recomputed.
+CREATE FUNCTION counterfield.upgrade_dependencies() RETURNS void
+    AS 'MODULE_PATHNAME', 'counterfield_upgrade_dependencies'
+    LANGUAGE C;
+SELECT counterfield.upgrade_dependencies();
+DROP FUNCTION counterfield.upgrade_dependencies();
+SELECT counterfield.reinit(c.parent, c.counter_column)
+  FROM counterfield.counters c
+ WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i
+                WHERE i.inhparent OPERATOR(pg_catalog.=) c.child);

@@ -1,38 +1,155 @@
--- Partitioned tables as child and as parent; rows moving between partitions
--- count once; ATTACH and DETACH are followed by reinit.
-CREATE TABLE region (id int PRIMARY KEY, order_count int) PARTITION BY RANGE (id);
+-- Partitioned tables as child and as parent, writes that name a partition,
+-- partitions created, attached, detached, truncated and dropped after the
+-- counter, and inheritance children: a child's rows are the rows of all the
+-- tables under it, and every way they come or go is counted.
+CREATE TABLE region (id int PRIMARY KEY, order_count int, big_count int, tx_count int)
+    PARTITION BY RANGE (id);
 CREATE TABLE region_low PARTITION OF region FOR VALUES FROM (0) TO (100);
 CREATE TABLE region_high PARTITION OF region FOR VALUES FROM (100) TO (200);
-CREATE TABLE orders (id int, region_id int REFERENCES region, status text,
+CREATE TABLE orders (id int, region_id int REFERENCES region, status text, amount int,
                      PRIMARY KEY (id, status)) PARTITION BY LIST (status);
 CREATE TABLE orders_open PARTITION OF orders FOR VALUES IN ('open');
-CREATE TABLE orders_done PARTITION OF orders FOR VALUES IN ('done');
+-- a partition whose columns are in another order, with a dropped one
+CREATE TABLE orders_done (status text NOT NULL, junk int, amount int, region_id int,
+                          id int NOT NULL);
+ALTER TABLE orders_done DROP COLUMN junk;
+ALTER TABLE orders ATTACH PARTITION orders_done FOR VALUES IN ('done');
 INSERT INTO region VALUES (1), (150);
 SELECT counterfield.add_counter('region', 'order_count', 'orders');
+SELECT counterfield.add_counter('region', 'big_count', 'orders', condition => 'amount > 10');
+SELECT counterfield.add_counter('region', 'tx_count', 'orders', flush => 'transaction');
+CREATE VIEW check_region AS
+  SELECT mismatches('region', 'order_count', 'orders', 'region_id')
+       + mismatches('region', 'big_count', 'orders', 'region_id', cond => 'amount > 10')
+       + mismatches('region', 'tx_count', 'orders', 'region_id') AS mismatches,
+         (SELECT string_agg(format('%s:%s/%s/%s', id, order_count, big_count, tx_count), ' '
+                            ORDER BY id) FROM region) AS counts;
 -- a partition cannot be the child
 SELECT counterfield.add_counter('region', 'order_count', 'orders_open');
-INSERT INTO orders VALUES (1, 1, 'open'), (2, 1, 'open'), (3, 150, 'done');
+-- the triggers: on the child and on every partition of it
+SELECT tgrelid::regclass, count(*) FROM pg_trigger
+ WHERE tgname LIKE 'counterfield%' AND tgrelid::regclass::text LIKE 'orders%'
+ GROUP BY 1 ORDER BY 1;
+
+INSERT INTO orders VALUES (1, 1, 'open', 5), (2, 1, 'open', 50), (3, 150, 'done', 20);
 -- moving rows between partitions of the child counts them once
 UPDATE orders SET status = 'done' WHERE id = 1;
 UPDATE orders SET status = 'open', region_id = 150 WHERE id = 2;
+SELECT * FROM check_region;
+-- writes that name a partition are counted, whatever its column order
+INSERT INTO orders_open VALUES (10, 1, 'open', 30), (11, 150, 'open', 1);
+INSERT INTO orders_done (id, region_id, status, amount) VALUES (12, 1, 'done', 99);
+UPDATE orders_done SET amount = 1 WHERE id = 12;
+UPDATE orders_open SET region_id = 1 WHERE id = 11;
+DELETE FROM orders_done WHERE id = 1;
+COPY orders_open (id, region_id, status, amount) FROM stdin;
+13	150	open	40
+\.
+SELECT * FROM check_region;
+BEGIN;
+INSERT INTO orders_done VALUES ('done', 70, 150, 14);
+DELETE FROM orders_open WHERE id = 10;
+COMMIT;
+SELECT * FROM check_region;
+
 -- a new parent row in a partition gets its true count; the guard holds there
-INSERT INTO region VALUES (50, 7);
-INSERT INTO orders VALUES (4, 50, 'open');
+INSERT INTO region VALUES (50, 7, 7, 7);
+INSERT INTO orders VALUES (4, 50, 'open', 11);
 UPDATE region SET order_count = 99 WHERE id = 1;
-SELECT r.*, (SELECT count(*) FROM orders o WHERE o.region_id = r.id) AS truth
-  FROM region r ORDER BY id;
-DELETE FROM orders WHERE id = 3;
-SELECT mismatches('region', 'order_count', 'orders', 'region_id') AS mismatches;
--- attaching a partition with rows brings uncounted rows: reinit counts them
+INSERT INTO region_low VALUES (60, 5, 5, 5);
+UPDATE region_low SET order_count = 99 WHERE id = 50;
+SELECT * FROM check_region;
+
+-- partitions created, attached and detached later: rows that come or go
+-- with them are counted, and writes naming them too
 CREATE TABLE orders_lost (LIKE orders);
-INSERT INTO orders_lost VALUES (5, 1, 'lost'), (6, 150, 'lost');
+INSERT INTO orders_lost VALUES (5, 1, 'lost', 15), (6, 150, 'lost', 2);
 ALTER TABLE orders ATTACH PARTITION orders_lost FOR VALUES IN ('lost');
-SELECT count(*) AS drifted FROM counterfield.verify('region');
-SELECT counterfield.reinit('region', 'order_count');
+SELECT * FROM check_region;
+INSERT INTO orders_lost VALUES (7, 1, 'lost', 100);
+CREATE TABLE orders_held PARTITION OF orders FOR VALUES IN ('held') PARTITION BY RANGE (id);
+CREATE TABLE orders_held_1 PARTITION OF orders_held FOR VALUES FROM (0) TO (1000);
+INSERT INTO orders_held_1 VALUES (8, 150, 'held', 12);
+INSERT INTO orders_held VALUES (9, 1, 'held', 3);
+SELECT * FROM check_region;
 ALTER TABLE orders DETACH PARTITION orders_lost;
-SELECT counterfield.reinit('region', 'order_count');
-SELECT mismatches('region', 'order_count', 'orders', 'region_id') AS mismatches;
+INSERT INTO orders_lost VALUES (20, 1, 'lost', 100);
+SELECT * FROM check_region;
+-- a detached partitioned table takes its partitions with it
+ALTER TABLE orders DETACH PARTITION orders_held;
+INSERT INTO orders_held VALUES (21, 1, 'held', 3);
+SELECT * FROM check_region;
+SELECT tgrelid::regclass FROM pg_trigger
+ WHERE tgname LIKE 'counterfield%' AND tgrelid IN ('orders_lost'::regclass,
+                                                  'orders_held'::regclass,
+                                                  'orders_held_1'::regclass);
+ALTER TABLE orders ATTACH PARTITION orders_held FOR VALUES IN ('held');
+SELECT * FROM check_region;
+
+-- TRUNCATE of one partition takes its rows from the counts; of the child,
+-- all of them (transaction-mode counts follow at commit)
+BEGIN;
+TRUNCATE orders_done;
+SELECT * FROM check_region;
+TRUNCATE orders_held;
+COMMIT;
+SELECT * FROM check_region;
+-- dropping a partition with rows
+INSERT INTO orders_held VALUES (30, 150, 'held', 33);
+DROP TABLE orders_held;
+SELECT * FROM check_region;
+SELECT * FROM counterfield.verify('region');
 TRUNCATE orders;
-SELECT * FROM region ORDER BY id;
+SELECT * FROM check_region;
 SELECT counterfield.drop_counter('region', 'order_count');
+SELECT counterfield.drop_counter('region', 'big_count');
+SELECT counterfield.drop_counter('region', 'tx_count');
+SELECT count(*) AS triggers_left FROM pg_trigger
+ WHERE tgname LIKE 'counterfield%' AND tgrelid::regclass::text LIKE 'orders%';
+DROP VIEW check_region;
 DROP TABLE orders, orders_lost, region;
+
+-- Inheritance: the rows of tables that inherit from the child are its rows
+-- too, in both directions: inserted into the inheriting table they count,
+-- and an UPDATE or DELETE of the child that reaches them moves or removes
+-- them from the counts.
+CREATE TABLE shop (id int PRIMARY KEY, item_count int, gift_count int);
+CREATE TABLE item (id int, shop_id int REFERENCES shop, price int);
+CREATE TABLE gift_item (wrapping text) INHERITS (item);
+INSERT INTO shop VALUES (1), (2);
+INSERT INTO item VALUES (1, 1, 10);
+INSERT INTO gift_item VALUES (2, 1, 20, 'red');
+SELECT counterfield.add_counter('shop', 'item_count', 'item', fk_columns => '{shop_id}');
+SELECT id, item_count, (SELECT count(*) FROM item i WHERE i.shop_id = s.id) AS truth
+  FROM shop s ORDER BY id;
+INSERT INTO gift_item VALUES (3, 2, 30, 'blue'), (4, 2, 40, 'gold');
+UPDATE item SET shop_id = 1 WHERE id = 4;
+DELETE FROM item WHERE id = 3;
+UPDATE ONLY item SET shop_id = 2 WHERE id = 1;
+SELECT mismatches('shop', 'item_count', 'item', 'shop_id') AS mismatches;
+-- tables that start or stop inheriting bring or take their rows
+CREATE TABLE old_item (id int, shop_id int, price int);
+INSERT INTO old_item VALUES (5, 2, 1), (6, 2, 1);
+ALTER TABLE old_item INHERIT item;
+SELECT mismatches('shop', 'item_count', 'item', 'shop_id') AS mismatches;
+INSERT INTO old_item VALUES (7, 1, 1);
+ALTER TABLE gift_item NO INHERIT item;
+INSERT INTO gift_item VALUES (8, 1, 1, 'green');
+SELECT mismatches('shop', 'item_count', 'item', 'shop_id') AS mismatches;
+-- TRUNCATE ONLY the child keeps the inheriting tables' rows; TRUNCATE all
+TRUNCATE ONLY item;
+SELECT mismatches('shop', 'item_count', 'item', 'shop_id') AS mismatches;
+INSERT INTO item VALUES (9, 1, 1);
+TRUNCATE item;
+SELECT id, item_count, (SELECT count(*) FROM item i WHERE i.shop_id = s.id) AS truth
+  FROM shop s ORDER BY id;
+-- a table whose rows two children would count is refused
+SELECT counterfield.add_counter('shop', 'gift_count', 'gift_item', fk_columns => '{shop_id}');
+ALTER TABLE gift_item INHERIT item;
+SELECT counterfield.drop_counter('shop', 'gift_count');
+SELECT counterfield.add_counter('shop', 'gift_count', 'old_item', fk_columns => '{shop_id}');
+SELECT counterfield.drop_counter('shop', 'item_count');
+SELECT counterfield.add_counter('shop', 'gift_count', 'old_item', fk_columns => '{shop_id}');
+SELECT counterfield.add_counter('shop', 'item_count', 'item', fk_columns => '{shop_id}');
+SELECT counterfield.drop_counter('shop', 'gift_count');
+DROP TABLE gift_item, old_item, item, shop;

@@ -18,6 +18,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_attribute.h"
 #include "executor/executor.h"
 #include "optimizer/optimizer.h"
@@ -187,6 +188,7 @@ rel_entry(CounterDefs *defs, Oid relid)
 
 	if (!found)
 	{
+		rc->root = InvalidOid;
 		rc->as_child = NIL;
 		rc->as_parent = NIL;
 	}
@@ -240,6 +242,50 @@ attach_target(CounterDefs *defs, CounterDef *def, AttrNumber *parent_attnums)
 	def->target_slot = list_length(target->counters);
 	target->counters = lappend(target->counters, def);
 	return target;
+}
+
+/*
+ * Gives the partitions and inheritance children of every counted child the
+ * child's counters, so that writes naming them are counted too.  They are
+ * tracked like the child, so that attaching, detaching or creating one
+ * (which invalidates the child) loads the definitions again.
+ */
+static void
+add_descendants(CounterDefs *defs)
+{
+	HASH_SEQ_STATUS status;
+	RelCounters *rc;
+	List	   *roots = NIL;
+	ListCell   *lc;
+
+	hash_seq_init(&status, defs->by_rel);
+	while ((rc = hash_seq_search(&status)) != NULL)
+		if (rc->as_child != NIL)
+			roots = lappend_oid(roots, rc->relid);
+
+	foreach(lc, roots)
+	{
+		Oid			root = lfirst_oid(lc);
+		RelCounters *root_rc = cf_defs_for_rel(defs, root);
+		ListCell   *dc;
+
+		root_rc->root = root;
+		if (!has_subclass(root))
+			continue;
+		foreach(dc, find_all_inheritors(root, NoLock, NULL))
+		{
+			RelCounters *drc;
+
+			if (lfirst_oid(dc) == root)
+				continue;
+			drc = rel_entry(defs, lfirst_oid(dc));
+			/* A table under two counted children counts for the first. */
+			if (drc->as_child != NIL)
+				continue;
+			drc->root = root;
+			drc->as_child = root_rc->as_child;
+		}
+	}
 }
 
 /* Loads every counter definition into a new generation. */
@@ -342,6 +388,7 @@ load_defs(void)
 			lappend(rel_entry(defs, def->parent_relid)->as_parent, def);
 		defs->ncounters++;
 	}
+	add_descendants(defs);
 
 	MemoryContextSwitchTo(oldcxt);
 	SPI_finish();

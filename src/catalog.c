@@ -20,6 +20,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -565,10 +566,12 @@ cf_condition_sql(CounterDef *def)
 
 /*
  * Returns "SELECT fk1 AS cf_k1, ..., count(*) AS cf_n FROM child WHERE ...
- * GROUP BY ...": the true count of every key that has counted children.
+ * GROUP BY ...": the true count of every key that has counted children, in
+ * the child with its descendants, or in the given relation (SQL for FROM),
+ * a descendant whose columns have the child's names.
  */
-static char *
-cf_counts_sql(CounterDef *def)
+char *
+cf_counts_sql(CounterDef *def, const char *relation)
 {
 	StringInfoData sql;
 	StringInfoData group;
@@ -584,7 +587,7 @@ cf_counts_sql(CounterDef *def)
 		appendStringInfo(&group, "%s%d", k > 0 ? ", " : "", k + 1);
 	}
 	appendStringInfo(&sql, "pg_catalog.count(*) AS cf_n FROM %s WHERE ",
-					 cf_relation_sql(def->child_relid));
+					 relation ? relation : cf_relation_sql(def->child_relid, true));
 	for (int k = 0; k < def->nkeys; k++)
 		appendStringInfo(&sql, "%s%s IS NOT NULL", k > 0 ? " AND " : "",
 						 cf_column_sql(def->child_relid, def->fk_attnums[k]));
@@ -642,7 +645,7 @@ truth_begin(CounterDef *def, Truth *truth)
 	truth->nargs = 0;
 	if (def->child_owner == def->target->parent_owner)
 	{
-		truth->relation = psprintf("(%s) AS c", cf_counts_sql(def));
+		truth->relation = psprintf("(%s) AS c", cf_counts_sql(def, NULL));
 		cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &truth->owner);
 		return;
 	}
@@ -665,7 +668,7 @@ truth_begin(CounterDef *def, Truth *truth)
 						 k > 0 ? ", " : "", column);
 		appendStringInfo(&columns, "%s%s", k > 0 ? ", " : "", column);
 	}
-	appendStringInfo(&sql, " FROM (%s) AS c", cf_counts_sql(def));
+	appendStringInfo(&sql, " FROM (%s) AS c", cf_counts_sql(def, NULL));
 
 	cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &truth->owner);
 	cf_spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
@@ -716,7 +719,7 @@ int64
 cf_reinit_counter(CounterDef *def)
 {
 	char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
-	char	   *parent = cf_relation_sql(def->parent_relid);
+	char	   *parent = cf_relation_sql(def->parent_relid, false);
 	Truth		truth;
 	int64		changed;
 
@@ -815,6 +818,9 @@ static const TriggerSpec trigger_specs[] = {
 		"CREATE TRIGGER " CF_CHILD_DELETE " AFTER DELETE ON %s"
 		" REFERENCING OLD TABLE AS counterfield_old"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
+	{true, CF_CHILD_TRUNCATE_BEFORE,
+		"CREATE TRIGGER " CF_CHILD_TRUNCATE_BEFORE " BEFORE TRUNCATE ON %s"
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
 	{true, CF_CHILD_TRUNCATE,
 		"CREATE TRIGGER " CF_CHILD_TRUNCATE " AFTER TRUNCATE ON %s"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
@@ -840,13 +846,52 @@ catalog_mentions(Oid relid, const char *column)
 }
 
 /*
- * Makes the triggers on a table match the catalog: the child triggers while
- * it feeds a counter, the guards while it holds one.  Each trigger depends
- * on the extension, so that DROP EXTENSION removes it, and child triggers on
- * what the conditions of the table's counters use.
+ * Returns the child table of counters whose rows include those of relid:
+ * relid itself, or a table it is a partition or inheritance child of (at
+ * any depth); InvalidOid if there is none.  Refuses a table that two such
+ * children would count.
  */
-void
-cf_sync_triggers(Oid relid)
+Oid
+cf_counted_root(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		isnull;
+
+	cf_spi_run("WITH RECURSIVE up(relid) AS ("
+			   " SELECT $1"
+			   " UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i"
+			   " JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.relid)"
+			   " SELECT DISTINCT c.child::pg_catalog.oid FROM counterfield.counter c"
+			   " JOIN up ON c.child OPERATOR(pg_catalog.=) up.relid ORDER BY 1",
+			   1, types, values, NULL, false, SPI_OK_SELECT);
+	if (SPI_processed > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" would be counted as rows of both \"%s\" and \"%s\"",
+						get_rel_name(relid),
+						get_rel_name(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+																	SPI_tuptable->tupdesc, 1,
+																	&isnull))),
+						get_rel_name(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[1],
+																	SPI_tuptable->tupdesc, 1,
+																	&isnull)))),
+				 errdetail("The rows of a partition or inheritance child are rows of the tables above it."),
+				 errhint("Count the rows of one of the two tables only.")));
+	if (SPI_processed == 0)
+		return InvalidOid;
+	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										  &isnull));
+}
+
+/*
+ * Makes the triggers on one table match the catalog: the child triggers
+ * while its rows are counted (as a counter's child, or as a partition or
+ * inheritance child of one), the guards while it holds a counter (a
+ * partition of a parent has clones of the parent's, which PostgreSQL keeps).
+ */
+static void
+sync_table_triggers(Oid relid)
 {
 	char	   *relname;
 	bool		need[2];
@@ -858,16 +903,21 @@ cf_sync_triggers(Oid relid)
 	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										 get_rel_name(relid));
 	need[0] = catalog_mentions(relid, "parent");
-	need[1] = catalog_mentions(relid, "child");
+	need[1] = OidIsValid(cf_counted_root(relid));
 
 	for (int i = 0; i < (int) lengthof(trigger_specs); i++)
 	{
 		const TriggerSpec *spec = &trigger_specs[i];
 		Oid			trigger = get_trigger_oid(relid, spec->name, true);
+		bool		clone = false;
+		Oid			function = OidIsValid(trigger) ?
+			cf_trigger_function(trigger, &clone) : InvalidOid;
 
+		if (clone)
+			continue;
 		/* A trigger of that name that runs other code is someone else's. */
 		if (OidIsValid(trigger) &&
-			getExtensionOfObject(ProcedureRelationId, cf_trigger_function(trigger)) !=
+			getExtensionOfObject(ProcedureRelationId, function) !=
 			get_extension_oid("counterfield", false))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -894,8 +944,25 @@ cf_sync_triggers(Oid relid)
 		if (need[spec->on_child] && spec->on_child)
 			child_triggers[nchild++] = trigger;
 	}
-	if (nchild > 0)
+	if (nchild > 0 && catalog_mentions(relid, "child"))
 		cf_condition_dependencies(relid, child_triggers, nchild);
+}
+
+/*
+ * Makes the triggers on a table, and on its partitions and inheritance
+ * children, match the catalog (see sync_table_triggers).  Each trigger
+ * depends on the extension, so that DROP EXTENSION removes it, and the child
+ * triggers of a counted child on what the conditions of its counters use.
+ */
+void
+cf_sync_triggers(Oid relid)
+{
+	ListCell   *lc;
+
+	if (get_rel_name(relid) == NULL)
+		return;
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		sync_table_triggers(lfirst_oid(lc));
 }
 
 PG_FUNCTION_INFO_V1(counterfield_add_counter);
@@ -1167,7 +1234,7 @@ counterfield_verify(PG_FUNCTION_ARGS)
 						 " AND CAST(q.%1$s AS pg_catalog.int8) OPERATOR(pg_catalog.<>) COALESCE(c.cf_n, 0)"
 						 " ORDER BY 1",
 						 cf_column_sql(def->parent_relid, def->counter_attnum),
-						 cf_relation_sql(def->parent_relid), truth.relation,
+						 cf_relation_sql(def->parent_relid, false), truth.relation,
 						 cf_key_join_sql(def, "q", "c"));
 		ret = SPI_execute_plan(truth_plan(&truth, sql.data), truth.values, NULL, true, 0);
 		if (ret != SPI_OK_SELECT)

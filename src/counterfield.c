@@ -133,17 +133,20 @@ cf_relation_owner(Oid relid)
 
 /*
  * Returns the schema-qualified, quoted name of a relation for use after FROM
- * or UPDATE, with ONLY for tables that are not partitioned.
+ * or UPDATE: with its inheritance children when descendants is true (a
+ * child's rows are also those of the tables that inherit from it), else
+ * with ONLY for tables that are not partitioned.
  */
 char *
-cf_relation_sql(Oid relid)
+cf_relation_sql(Oid relid, bool descendants)
 {
 	char	   *relname = get_rel_name(relid);
 
 	if (relname == NULL)
 		elog(ERROR, "cache lookup failed for relation %u", relid);
 	return psprintf("%s%s",
-					get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+					descendants || get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ?
+					"" : "ONLY ",
 					quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 											   relname));
 }

@@ -44,6 +44,7 @@
 #define CF_CHILD_UPDATE		"counterfield_update"
 #define CF_CHILD_DELETE		"counterfield_delete"
 #define CF_CHILD_TRUNCATE	"counterfield_truncate"
+#define CF_CHILD_TRUNCATE_BEFORE	"counterfield_truncate_before"
 
 /* The parent's guards; counterfield's own UPDATEs run without the second */
 #define CF_GUARD_INSERT		"counterfield_guard_insert"
@@ -123,9 +124,16 @@ struct CounterTarget
 #define MAX_TARGET_COUNTERS MaxHeapAttributeNumber
 
 /* The counters that involve one relation, as child and as parent. */
+/*
+ * The counters that involve one relation, as child and as parent.  The rows
+ * of a child's partitions and inheritance children are its rows too: such a
+ * descendant shares the child's as_child list, and root names the child.
+ */
 typedef struct RelCounters
 {
 	Oid			relid;			/* hash key */
+	Oid			root;			/* the counted child relid belongs to, or
+								 * InvalidOid */
 	List	   *as_child;		/* CounterDef *, counting rows of relid */
 	List	   *as_parent;		/* CounterDef *, stored in relid */
 } RelCounters;
@@ -167,7 +175,7 @@ extern int	cf_pin_search_path(void);
 extern void cf_begin_as_owner(Oid owner, int flags, OwnerContext *saved);
 extern void cf_end_as_owner(OwnerContext *saved);
 extern Oid	cf_relation_owner(Oid relid);
-extern char *cf_relation_sql(Oid relid);
+extern char *cf_relation_sql(Oid relid, bool descendants);
 extern char *cf_column_sql(Oid relid, AttrNumber attnum);
 extern char *cf_collate_sql(Oid collation);
 extern char *cf_operator_sql(Oid oprid);
@@ -192,12 +200,14 @@ extern Node *cf_parse_condition(Relation child, AttrNumber counter_attnum,
 								const char *condition);
 extern char *cf_deparse_condition(Node *condition, Oid child);
 extern char *cf_condition_sql(CounterDef *def);
+extern char *cf_counts_sql(CounterDef *def, const char *relation);
 extern int64 cf_reinit_counter(CounterDef *def);
+extern Oid	cf_counted_root(Oid relid);
 extern void cf_sync_triggers(Oid relid);
 
 /* ddl.c */
 extern void cf_depend_on_extension(Oid trigger);
-extern Oid	cf_trigger_function(Oid trigger);
+extern Oid	cf_trigger_function(Oid trigger, bool *clone);
 extern void cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers);
 extern Node *cf_catalog_condition(HeapTuple tuple, TupleDesc desc);
 extern bool cf_catalog_has_condition(HeapTuple tuple, TupleDesc desc, char **tree, char **sql);
@@ -229,6 +239,9 @@ extern void cf_state_cancel_counter(CounterDef *def);
 extern FlushItem *cf_state_take(CounterDefs *defs, List *entries,
 								bool transactional, bool cancel, int *nitems);
 extern bool cf_state_has_live(void);
+
+/* trigger.c */
+extern void cf_count_table_rows(List *counters, Oid relid, bool only, int64 sign);
 
 /* flush.c */
 extern bool cf_plan_is_current(SPIPlanPtr *plan);

@@ -43,6 +43,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -169,9 +170,12 @@ cf_depend_on_extension(Oid trigger)
 	}
 }
 
-/* Returns the function a trigger executes. */
+/*
+ * Returns the function a trigger executes; sets *clone, unless clone is
+ * NULL, to whether it is the clone of a partitioned table's row trigger.
+ */
 Oid
-cf_trigger_function(Oid trigger)
+cf_trigger_function(Oid trigger, bool *clone)
 {
 	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
 	ScanKeyData key;
@@ -183,7 +187,11 @@ cf_trigger_function(Oid trigger)
 				ObjectIdGetDatum(trigger));
 	scan = systable_beginscan(rel, TriggerOidIndexId, true, NULL, 1, &key);
 	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
 		function = ((Form_pg_trigger) GETSTRUCT(tuple))->tgfoid;
+		if (clone != NULL)
+			*clone = OidIsValid(((Form_pg_trigger) GETSTRUCT(tuple))->tgparentid);
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return function;
@@ -222,7 +230,7 @@ cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers)
 
 	for (int i = 0; i < ntriggers; i++)
 	{
-		Oid			function = cf_trigger_function(triggers[i]);
+		Oid			function = cf_trigger_function(triggers[i], NULL);
 		Relation	depend = table_open(DependRelationId, RowExclusiveLock);
 		SysScanDesc scan = trigger_dependencies(depend, triggers[i]);
 		HeapTuple	tuple;
@@ -566,6 +574,119 @@ changes_values(Node *parsetree)
 		IsA(parsetree, DropStmt) || IsA(parsetree, AlterTypeStmt);
 }
 
+/*
+ * Applies, with the given sign, the rows of a table (with its descendants)
+ * to the counters of the child whose rows they are, or become.
+ */
+static void
+count_rows_of(Oid root, Oid relid, int64 sign)
+{
+	CounterDefs *defs;
+	RelCounters *rc;
+
+	if (!OidIsValid(root) || !cf_enabled)
+		return;
+	defs = cf_defs_acquire();
+	rc = cf_defs_for_rel(defs, root);
+	if (rc != NULL)
+		cf_count_table_rows(rc->as_child, relid, false, sign);
+	cf_defs_release();
+}
+
+/* The counted child whose rows those of a named table are, if any. */
+static Oid
+counted_root_of_name(RangeVar *name)
+{
+	Oid			relid = RangeVarGetRelid(name, NoLock, true);
+
+	return OidIsValid(relid) ? cf_counted_root(relid) : InvalidOid;
+}
+
+/*
+ * Keeps the rows of partitions and inheritance children counted through the
+ * DDL that makes a table one, or no longer one: the table gets or loses the
+ * child triggers, and the rows it holds are added to or taken from the
+ * counts, since they arrive or leave without being written.  A table about
+ * to be dropped loses its rows at ddl_command_start, while it has them.
+ */
+static void
+track_descendants(Node *parsetree, bool at_end)
+{
+	if (!at_end && IsA(parsetree, DropStmt) &&
+		((DropStmt *) parsetree)->removeType == OBJECT_TABLE)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DropStmt *) parsetree)->objects)
+		{
+			RangeVar   *name = makeRangeVarFromNameList(lfirst(lc));
+			Oid			relid = RangeVarGetRelid(name, NoLock, true);
+			Oid			root = OidIsValid(relid) ? cf_counted_root(relid) : InvalidOid;
+
+			if (OidIsValid(root) && root != relid)
+				count_rows_of(root, relid, -1);
+		}
+	}
+	else if (at_end && IsA(parsetree, CreateStmt) &&
+			 (((CreateStmt *) parsetree)->inhRelations != NIL ||
+			  ((CreateStmt *) parsetree)->partbound != NULL))
+	{
+		Oid			relid = RangeVarGetRelid(((CreateStmt *) parsetree)->relation, NoLock, true);
+
+		if (OidIsValid(relid) && OidIsValid(cf_counted_root(relid)))
+		{
+			cf_sync_triggers(relid);
+			CacheInvalidateRelcacheByRelid(cf_counted_root(relid));
+		}
+	}
+	else if (at_end && IsA(parsetree, AlterTableStmt))
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		ListCell   *lc;
+
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst(lc);
+			Oid			table = InvalidOid;
+			Oid			root = InvalidOid;
+			int64		sign = 0;
+
+			switch (cmd->subtype)
+			{
+				case AT_AttachPartition:
+					table = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+					root = OidIsValid(relid) ? cf_counted_root(relid) : InvalidOid;
+					sign = 1;
+					break;
+				case AT_DetachPartition:
+					table = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+					root = OidIsValid(relid) ? cf_counted_root(relid) : InvalidOid;
+					sign = -1;
+					break;
+				case AT_AddInherit:
+					table = relid;
+					root = counted_root_of_name((RangeVar *) cmd->def);
+					sign = 1;
+					break;
+				case AT_DropInherit:
+					table = relid;
+					root = counted_root_of_name((RangeVar *) cmd->def);
+					sign = -1;
+					break;
+				default:
+					break;
+			}
+			if (!OidIsValid(table) || !OidIsValid(root))
+				continue;
+			cf_sync_triggers(table);
+			CacheInvalidateRelcacheByRelid(root);
+			CommandCounterIncrement();
+			count_rows_of(root, table, sign);
+		}
+	}
+}
+
 PG_FUNCTION_INFO_V1(counterfield_ddl_event);
 
 /*
@@ -602,13 +723,17 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 	if (!at_end && changes_values(parsetree))
 		cf_flush_before_ddl();
 
+	cf_spi_connect();
+	track_descendants(parsetree, at_end);
+	SPI_finish();
+
 	if (at_end && IsA(parsetree, CreateTrigStmt))
 	{
 		CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
 		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 		Oid			trigger = OidIsValid(relid) ?
 			get_trigger_oid(relid, stmt->trigname, true) : InvalidOid;
-		Oid			function = OidIsValid(trigger) ? cf_trigger_function(trigger) : InvalidOid;
+		Oid			function = OidIsValid(trigger) ? cf_trigger_function(trigger, NULL) : InvalidOid;
 
 		if (OidIsValid(function) &&
 			getExtensionOfObject(ProcedureRelationId, function) ==

@@ -315,7 +315,7 @@ update_plan(CounterTarget *target)
 		return target->update_plan;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "UPDATE %s AS p SET ", cf_relation_sql(target->parent_relid));
+	appendStringInfo(&sql, "UPDATE %s AS p SET ", cf_relation_sql(target->parent_relid, false));
 	append_set_list(&sql, target, "$%d", target->nkeys + 1);
 	appendStringInfoString(&sql, " WHERE ");
 	for (int k = 0; k < target->nkeys; k++)
@@ -373,7 +373,7 @@ batch_plans(CounterTarget *target, SPIPlanPtr *lock, SPIPlanPtr *update)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT 1 FROM %s AS p, %s WHERE ",
-					 cf_relation_sql(target->parent_relid), from.data);
+					 cf_relation_sql(target->parent_relid, false), from.data);
 	append_key_join(&sql, target, true);
 	appendStringInfoString(&sql, " ORDER BY ");
 	for (int k = 0; k < target->nkeys; k++)
@@ -383,7 +383,7 @@ batch_plans(CounterTarget *target, SPIPlanPtr *lock, SPIPlanPtr *update)
 	*lock = cf_keep_plan(&target->lock_plan, sql.data, nargs, argtypes);
 
 	resetStringInfo(&sql);
-	appendStringInfo(&sql, "UPDATE %s AS p SET ", cf_relation_sql(target->parent_relid));
+	appendStringInfo(&sql, "UPDATE %s AS p SET ", cf_relation_sql(target->parent_relid, false));
 	append_set_list(&sql, target, "d.cf_d%d", 1);
 	appendStringInfo(&sql, " FROM %s WHERE ", from.data);
 	append_key_join(&sql, target, false);

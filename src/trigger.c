@@ -20,12 +20,15 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tupconvert.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
 #include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -130,12 +133,13 @@ direct_add(DirectItems *direct, CounterDef *def, Datum *values, int64 delta)
  * a single by-value key column (the common integer foreign key) sum their
  * deltas per key first, unless the table holds only a few rows; the others
  * add each row to the state cache.  Statement-mode deltas that are few or
- * summed go to *direct instead.
+ * summed go to *direct instead.  Rows of a descendant of the counted child
+ * are converted to the child's row type first, by map into rootslot.
  */
 static void
-count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, List *defs,
-					  ExprContext *econtext, int64 sign, uint64 batch, List **touched,
-					  DirectItems *direct)
+count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, TupleConversionMap *map,
+					  TupleTableSlot *rootslot, List *defs, ExprContext *econtext,
+					  int64 sign, uint64 batch, List **touched, DirectItems *direct)
 {
 	int			readptr = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
 	rowsum_hash **sums = palloc0(sizeof(rowsum_hash *) * list_length(defs));
@@ -157,6 +161,8 @@ count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, List *defs,
 	tuplestore_rescan(rows);
 	while (tuplestore_gettupleslot(rows, true, false, slot))
 	{
+		TupleTableSlot *row = map ? execute_attr_map_slot(map->attrMap, slot, rootslot) : slot;
+
 		foreach(lc, defs)
 		{
 			CounterDef *def = lfirst(lc);
@@ -166,14 +172,14 @@ count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, List *defs,
 			int			k;
 
 			for (k = 0; k < def->nkeys && !isnull; k++)
-				values[k] = slot_getattr(slot, def->fk_attnums[k], &isnull);
+				values[k] = slot_getattr(row, def->fk_attnums[k], &isnull);
 			if (isnull)
 				continue;
 			if (def->condition_state != NULL)
 			{
 				Datum		result;
 
-				econtext->ecxt_scantuple = slot;
+				econtext->ecxt_scantuple = row;
 				result = ExecEvalExprSwitchContext(def->condition_state, econtext, &isnull);
 				if (isnull || !DatumGetBool(result))
 					continue;
@@ -229,6 +235,8 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 	FlushItem  *items = NULL;
 	int			nitems = 0;
 	OwnerContext owner;
+	TupleConversionMap *map = NULL;
+	TupleTableSlot *rootslot = NULL;
 
 	foreach(lc, rc->as_child)
 	{
@@ -246,21 +254,37 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 	cf_state_prune();
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(trigdata->tg_relation),
 									&TTSOpsMinimalTuple);
+
+	/* A statement that names a partition or an inheritance child. */
+	if (rc->root != RelationGetRelid(trigdata->tg_relation))
+	{
+		Relation	root = table_open(rc->root, AccessShareLock);
+
+		map = convert_tuples_by_name(RelationGetDescr(trigdata->tg_relation),
+									 RelationGetDescr(root));
+		if (map != NULL)
+			rootslot = MakeSingleTupleTableSlot(RelationGetDescr(root), &TTSOpsVirtual);
+		table_close(root, NoLock);
+	}
+
 	/* Conditions run as the child's owner, not as the writer. */
 	if (econtext != NULL)
-		cf_begin_as_owner(trigdata->tg_relation->rd_rel->relowner, CF_OWNER_PIN_PATH, &owner);
+		cf_begin_as_owner(((CounterDef *) linitial(rc->as_child))->child_owner,
+						  CF_OWNER_PIN_PATH, &owner);
 	if (trigdata->tg_oldtable != NULL)
-		count_transition_rows(trigdata->tg_oldtable, slot, rc->as_child, econtext,
-							  -1, batch, &touched, &direct);
+		count_transition_rows(trigdata->tg_oldtable, slot, map, rootslot, rc->as_child,
+							  econtext, -1, batch, &touched, &direct);
 	if (trigdata->tg_newtable != NULL)
-		count_transition_rows(trigdata->tg_newtable, slot, rc->as_child, econtext,
-							  1, batch, &touched, &direct);
+		count_transition_rows(trigdata->tg_newtable, slot, map, rootslot, rc->as_child,
+							  econtext, 1, batch, &touched, &direct);
 	if (econtext != NULL)
 	{
 		cf_end_as_owner(&owner);
 		FreeExprContext(econtext, true);
 	}
 	ExecDropSingleTupleTableSlot(slot);
+	if (rootslot != NULL)
+		ExecDropSingleTupleTableSlot(rootslot);
 
 	if (touched != NIL)
 		items = cf_state_take(defs, touched, false, false, &nitems);
@@ -297,10 +321,113 @@ count_truncate(RelCounters *rc)
 		cf_state_cancel_counter(def);
 		cf_parent_write(def->parent_relid, def->target->parent_owner, NULL,
 						psprintf("UPDATE %s SET %s = 0 WHERE %s OPERATOR(pg_catalog.<>) 0",
-								 cf_relation_sql(def->parent_relid), column, column),
+								 cf_relation_sql(def->parent_relid, false), column, column),
 						NULL, SPI_OK_UPDATE);
 	}
 	SPI_finish();
+}
+
+/*
+ * Counts, for each counter of a child, the rows that one table of the child
+ * holds (ONLY that table, or with its own descendants), and applies them as
+ * deltas of the given sign, as if the rows had been inserted (1) or deleted
+ * (-1): for rows that come or go without being written, when a partition or
+ * inheritance child is attached, detached, truncated or dropped.  The table
+ * is read by name as the child's owner, conditions and all.
+ */
+void
+cf_count_table_rows(List *counters, Oid relid, bool only, int64 sign)
+{
+	uint64		batch = ++batch_counter;
+	List	   *touched = NIL;
+	DirectItems direct = {NULL, 0, 0};
+	char	   *relation;
+	ListCell   *lc;
+
+	if (counters == NIL)
+		return;
+	relation = psprintf("%s%s", only ? "ONLY " : "",
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												   get_rel_name(relid)));
+	cf_state_prune();
+	cf_spi_connect();
+	foreach(lc, counters)
+	{
+		CounterDef *def = lfirst(lc);
+		char	   *sql = cf_counts_sql(def, relation);
+		OwnerContext owner;
+		int			ret;
+
+		cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &owner);
+		ret = SPI_execute(sql, true, 0);
+		cf_end_as_owner(&owner);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			Datum		values[INDEX_MAX_KEYS];
+			bool		isnull;
+			int64		n;
+
+			for (int k = 0; k < def->nkeys; k++)
+				values[k] = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, k + 1,
+										  &isnull);
+			n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+											def->nkeys + 1, &isnull));
+			if (def->transactional)
+				cf_state_add(def, values, sign * n, batch, &touched);
+			else
+				direct_add(&direct, def, values, sign * n);
+		}
+	}
+	if (direct.n > 0)
+		cf_apply(direct.items, direct.n);
+	SPI_finish();
+}
+
+/* The partitioned child whose TRUNCATE is running, which resets its counters. */
+static Oid	truncating_root = InvalidOid;
+static LocalTransactionId truncating_lxid = InvalidLocalTransactionId;
+static CommandId truncating_cid = InvalidCommandId;
+
+/*
+ * BEFORE TRUNCATE of a child or of a table under it.  TRUNCATE of a
+ * partitioned child takes all its partitions with it: it is noted here, and
+ * its AFTER TRUNCATE trigger sets its counters to 0, so that the partitions'
+ * own triggers, which fire in the same command, have nothing to do.  A child
+ * without descendants is likewise left to the AFTER trigger.  Otherwise --
+ * a partition or inheritance child truncated on its own, or a child with
+ * inheritance children, which TRUNCATE ONLY leaves alone -- each table
+ * truncated subtracts the rows of its own that are about to go.
+ */
+static void
+count_truncate_before(RelCounters *rc, Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	bool		partitioned = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
+
+	if (relid == rc->root && partitioned)
+	{
+		truncating_root = relid;
+		truncating_lxid = CF_CURRENT_LXID();
+		truncating_cid = GetCurrentCommandId(false);
+		return;
+	}
+	if (relid == rc->root && !has_subclass(relid))
+		return;
+	if (rc->root == truncating_root && truncating_lxid == CF_CURRENT_LXID() &&
+		truncating_cid == GetCurrentCommandId(false))
+		return;
+	if (!partitioned)
+		cf_count_table_rows(rc->as_child, relid, true, -1);
+}
+
+/* Does the AFTER TRUNCATE trigger of this relation reset its counters? */
+static bool
+truncate_resets(RelCounters *rc, Relation rel)
+{
+	return RelationGetRelid(rel) == rc->root &&
+		(rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE || !has_subclass(rc->root));
 }
 
 PG_FUNCTION_INFO_V1(counterfield_child_trigger);
@@ -318,7 +445,7 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		protocol_error(funcname, "was not called by trigger manager");
 	event = trigdata->tg_event;
-	if (!TRIGGER_FIRED_AFTER(event))
+	if (!TRIGGER_FIRED_AFTER(event) && !TRIGGER_FIRED_BY_TRUNCATE(event))
 		protocol_error(funcname, "must be fired AFTER");
 	if (!TRIGGER_FIRED_FOR_STATEMENT(event))
 		protocol_error(funcname, "must be fired FOR EACH STATEMENT");
@@ -332,6 +459,7 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 					   TRIGGER_FIRED_BY_INSERT(event) ? CF_CHILD_INSERT :
 					   TRIGGER_FIRED_BY_UPDATE(event) ? CF_CHILD_UPDATE :
 					   TRIGGER_FIRED_BY_DELETE(event) ? CF_CHILD_DELETE :
+					   TRIGGER_FIRED_BEFORE(event) ? CF_CHILD_TRUNCATE_BEFORE :
 					   CF_CHILD_TRUNCATE);
 
 	if (!cf_enabled)
@@ -341,8 +469,13 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 	rc = cf_defs_for_rel(defs, RelationGetRelid(trigdata->tg_relation));
 	if (rc != NULL && rc->as_child != NIL)
 	{
-		if (TRIGGER_FIRED_BY_TRUNCATE(event))
-			count_truncate(rc);
+		if (TRIGGER_FIRED_BY_TRUNCATE(event) && TRIGGER_FIRED_BEFORE(event))
+			count_truncate_before(rc, trigdata->tg_relation);
+		else if (TRIGGER_FIRED_BY_TRUNCATE(event))
+		{
+			if (truncate_resets(rc, trigdata->tg_relation))
+				count_truncate(rc);
+		}
 		else
 			count_statement(defs, rc, trigdata);
 	}
@@ -362,7 +495,7 @@ count_plan(CounterDef *def)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM %s WHERE ",
-					 cf_relation_sql(def->child_relid));
+					 cf_relation_sql(def->child_relid, true));
 	for (int k = 0; k < def->nkeys; k++)
 		appendStringInfo(&sql, "%s%s %s $%d", k > 0 ? " AND " : "",
 						 cf_column_sql(def->child_relid, def->fk_attnums[k]),
