@@ -51,6 +51,13 @@ SELECT counterfield.add_counter('up4_parent', 'n', 'up4_child', condition => 'si
 INSERT INTO up4_child (up4_parent_id, size) VALUES (1, 2), (1, 0), (2, 5);
 SELECT counterfield.condition_text(condition, child) FROM counterfield.counter;
 SELECT counterfield.condition_text('{VAR :varno 1 :varattno 999 :vartype 23}', 'up4_child');
+-- a child with an inheritance child, counted across the update
+CREATE TABLE up4_base (id int, up4_parent_id int);
+CREATE TABLE up4_derived (extra int) INHERITS (up4_base);
+ALTER TABLE up4_parent ADD COLUMN m int;
+SELECT counterfield.add_counter('up4_parent', 'm', 'up4_base', fk_columns => '{up4_parent_id}');
+INSERT INTO up4_derived VALUES (1, 1, 0), (2, 2, 0);
+SELECT id, m FROM up4_parent ORDER BY id;
 ALTER EXTENSION counterfield UPDATE TO '0.4';
 SELECT extversion FROM pg_extension WHERE extname = 'counterfield';
 SELECT count(*) AS condition_text FROM pg_proc WHERE proname = 'condition_text';
@@ -61,4 +68,10 @@ INSERT INTO up4_child (up4_parent_id, size) VALUES (2, 3), (1, 1);
 UPDATE up4_child SET size = 9 WHERE size = 0;
 SELECT * FROM counterfield.verify('up4_parent', 'n');
 SELECT mismatches('up4_parent', 'n', 'up4_child', 'up4_parent_id', cond => 'size > 1') AS mismatches;
-DROP TABLE up4_child, up4_parent;
+-- its counts stay exact, and the inheriting table has the child triggers
+SELECT id, m FROM up4_parent ORDER BY id;
+INSERT INTO up4_derived VALUES (3, 1, 0);
+SELECT mismatches('up4_parent', 'm', 'up4_base', 'up4_parent_id') AS mismatches;
+SELECT tgrelid::regclass, count(*) FROM pg_trigger
+ WHERE tgname LIKE 'counterfield%' AND tgrelid::regclass::text LIKE 'up4%' GROUP BY 1 ORDER BY 1;
+DROP TABLE up4_child, up4_derived, up4_base, up4_parent;
