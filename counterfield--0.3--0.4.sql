@@ -17,6 +17,12 @@ REVOKE ALL ON FUNCTION counterfield.catalog_resolve() FROM PUBLIC;
 REVOKE ALL ON FUNCTION counterfield.sql_drop() FROM PUBLIC;
 REVOKE ALL ON FUNCTION counterfield.ddl_event() FROM PUBLIC;
 
+-- Counters on temporary tables are refused from 0.4 on; the catalog rows
+-- that such counters left when their session ended go.
+DELETE FROM counterfield.counter c
+ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) c.parent)
+    OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) c.child);
+
 -- The DDL event trigger finds the tables that a command names as the
 -- command found them, under the session's search_path; SQL it builds is
 -- schema-qualified, and conditions are parsed with a search_path of their own.

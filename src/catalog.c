@@ -120,6 +120,12 @@ check_table(Relation rel, bool is_child)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
 				 errdetail("Counters are kept between ordinary or partitioned tables.")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("counters cannot be kept on temporary table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errdetail("A temporary table goes with its session, and no event trigger sees it go.")));
 	if (is_child && rel->rd_rel->relispartition)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -904,6 +910,11 @@ sync_table_triggers(Oid relid)
 										 get_rel_name(relid));
 	need[0] = catalog_mentions(relid, "parent");
 	need[1] = OidIsValid(cf_counted_root(relid));
+	if (need[1] && get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot count the rows of temporary table \"%s\"", get_rel_name(relid)),
+				 errdetail("Its rows would be rows of a counted child, which other sessions cannot see.")));
 
 	for (int i = 0; i < (int) lengthof(trigger_specs); i++)
 	{

@@ -318,6 +318,24 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 #define COLUMN(name) (catalog_attno(desc, (name)) - 1)
 	if (nulls[COLUMN("parent")] || nulls[COLUMN("child")])
 		return PointerGetDatum(tuple);	/* the NOT NULL constraints refuse it */
+
+	/*
+	 * A row whose table is gone (a temporary table's, from a version that
+	 * took them) is left out, so that it cannot stop a restore from loading
+	 * every other counter.
+	 */
+	for (int i = 0; i < 2; i++)
+	{
+		Oid			relid = DatumGetObjectId(values[COLUMN(i == 0 ? "parent" : "child")]);
+
+		if (get_rel_name(relid) != NULL)
+			continue;
+		ereport(WARNING,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("counter left out because its table with OID %u no longer exists",
+						relid)));
+		return PointerGetDatum(NULL);
+	}
 	parent = table_open(DatumGetObjectId(values[COLUMN("parent")]), AccessShareLock);
 	child = DatumGetObjectId(values[COLUMN("child")]) == RelationGetRelid(parent) ? parent :
 		table_open(DatumGetObjectId(values[COLUMN("child")]), AccessShareLock);
