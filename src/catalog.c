@@ -293,6 +293,41 @@ keys_from_primary_key(NewCounter *nc)
 	index_close(index, AccessShareLock);
 }
 
+/*
+ * Says so when no index of the child leads with its key columns: counting a
+ * new parent, or one whose key changes, then reads the whole child.
+ */
+static void
+notice_unindexed_keys(NewCounter *nc)
+{
+	ListCell   *lc;
+
+	foreach(lc, RelationGetIndexList(nc->child))
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+		bool		leads = form->indnkeyatts >= nc->nkeys;
+
+		for (int k = 0; k < nc->nkeys && leads; k++)
+		{
+			bool		found = false;
+
+			for (int i = 0; i < nc->nkeys; i++)
+				found |= (form->indkey.values[i] == nc->fk_attnums[k]);
+			leads = found;
+		}
+		index_close(index, AccessShareLock);
+		if (leads)
+			return;
+	}
+	ereport(NOTICE,
+			(errmsg("no index of table \"%s\" leads with its key columns",
+					RelationGetRelationName(nc->child)),
+			 errdetail("Counting a new parent row, or one whose key changes, reads the whole table."),
+			 errhint("Create an index on the key columns of table \"%s\".",
+					 RelationGetRelationName(nc->child))));
+}
+
 /* Requires a unique index on exactly the parent key columns. */
 static void
 check_parent_key_unique(NewCounter *nc)
@@ -1029,6 +1064,7 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 	cf_spi_connect();
 	resolve_keys(&nc, PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
 				 PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
+	notice_unindexed_keys(&nc);
 	if (!PG_ARGISNULL(5))
 		condition = cf_parse_condition(nc.child,
 									   nc.child == nc.parent ? nc.counter_attnum : InvalidAttrNumber,
