@@ -23,6 +23,13 @@ DELETE FROM counterfield.counter c
  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) c.parent)
     OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) c.child);
 
+-- reinit and verify read a counter's true counts through counts(), which
+-- counts the child as its owner; it answers counterfield's own calls only.
+CREATE FUNCTION counterfield.counts(counter integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'counterfield_counts'
+LANGUAGE C VOLATILE STRICT ROWS 1000;
+
 -- The DDL event trigger finds the tables that a command names as the
 -- command found them, under the session's search_path; SQL it builds is
 -- schema-qualified, and conditions are parsed with a search_path of their own.

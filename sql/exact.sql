@@ -144,3 +144,108 @@ VALUES (4000000000, 4000000001, 'n', '{x}', '{id}', 'statement');
 SELECT parent, counter_column, child FROM counterfield.counters WHERE counter_column = 'n';
 SELECT counterfield.drop_counter('perm_parent', 'n');
 DROP TABLE perm_child, perm_parent, tmp_child, tmp_parent;
+
+-- A condition whose function writes more rows into the child while the
+-- statement is being counted: the nested statement applies the entries it
+-- shares with the outer one, and nothing is applied twice or freed twice.
+CREATE TABLE nest_parent (k text PRIMARY KEY, n int, tn int);
+CREATE TABLE nest_child (k text, nested boolean DEFAULT false);
+INSERT INTO nest_parent VALUES ('a'), ('b');
+CREATE FUNCTION nest_write(t text) RETURNS boolean LANGUAGE sql VOLATILE
+    AS $$ INSERT INTO public.nest_child SELECT t, true FROM generate_series(1, 4); SELECT true $$;
+CREATE FUNCTION nest_cond(t text, nested boolean) RETURNS boolean LANGUAGE plpgsql IMMUTABLE
+    AS $$ BEGIN RETURN nested OR public.nest_write(t); END $$;
+SELECT counterfield.add_counter('nest_parent', 'n', 'nest_child', fk_columns => '{k}',
+                                condition => 'nest_cond(k, nested)');
+SELECT counterfield.add_counter('nest_parent', 'tn', 'nest_child', fk_columns => '{k}',
+                                flush => 'transaction');
+INSERT INTO nest_child VALUES ('a'), ('a'), ('b'), ('b');
+SELECT k, n, tn, (SELECT count(*) FROM nest_child c WHERE c.k = p.k) AS truth
+  FROM nest_parent p ORDER BY k;
+DROP TABLE nest_child, nest_parent;
+DROP FUNCTION nest_cond(text, boolean), nest_write(text);
+
+-- A conditional INSTEAD rule added after the counter is refused when the
+-- counter is next updated, rather than losing updates silently.
+CREATE TABLE cr_parent (id int PRIMARY KEY, n int);
+CREATE TABLE cr_child (cr_parent_id int);
+INSERT INTO cr_parent VALUES (1), (2);
+SELECT counterfield.add_counter('cr_parent', 'n', 'cr_child', fk_columns => '{cr_parent_id}');
+CREATE RULE skip_one AS ON UPDATE TO cr_parent WHERE old.id = 1 DO INSTEAD NOTHING;
+INSERT INTO cr_child VALUES (1), (1), (2);
+DROP RULE skip_one ON cr_parent;
+INSERT INTO cr_child VALUES (1), (1), (2);
+SELECT id, n, (SELECT count(*) FROM cr_child c WHERE c.cr_parent_id = p.id) AS truth
+  FROM cr_parent p ORDER BY id;
+DROP TABLE cr_child, cr_parent;
+
+-- Child key deterministic, parent key case-insensitive: every path, the
+-- count of a new parent and reinit and verify included, compares under the
+-- parent's collation.
+CREATE COLLATION cf_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE cm_parent (code text COLLATE cf_ci PRIMARY KEY, n int, tn int);
+CREATE TABLE cm_child (code text COLLATE "C");
+INSERT INTO cm_child VALUES ('ann'), ('ANN'), ('Ann'), ('bob');
+SELECT counterfield.add_counter('cm_parent', 'n', 'cm_child', fk_columns => '{code}',
+                                parent_columns => '{code}');
+SELECT counterfield.add_counter('cm_parent', 'tn', 'cm_child', fk_columns => '{code}',
+                                parent_columns => '{code}', flush => 'transaction');
+INSERT INTO cm_parent VALUES ('Ann');
+BEGIN;
+INSERT INTO cm_child VALUES ('aNN'), ('BOB');
+INSERT INTO cm_parent VALUES ('Bob');
+COMMIT;
+SELECT * FROM counterfield.verify('cm_parent');
+SELECT counterfield.reinit('cm_parent', 'n');
+SELECT code, n, tn, (SELECT count(*) FROM cm_child c WHERE c.code = p.code COLLATE cf_ci) AS truth
+  FROM cm_parent p ORDER BY code;
+DROP TABLE cm_child, cm_parent;
+DROP COLLATION cf_ci;
+
+-- A partition with counters of its own keeps those of the partitioned
+-- table too: a new row gets both counts, and the guard holds both.
+CREATE TABLE pp (id int PRIMARY KEY, n int, m int) PARTITION BY RANGE (id);
+CREATE TABLE pp1 PARTITION OF pp FOR VALUES FROM (0) TO (100);
+CREATE TABLE pc (pp_id int);
+CREATE TABLE pc2 (pp_id int);
+SELECT counterfield.add_counter('pp', 'n', 'pc', fk_columns => '{pp_id}');
+SELECT counterfield.add_counter('pp1', 'm', 'pc2', fk_columns => '{pp_id}');
+INSERT INTO pc VALUES (5), (5);
+INSERT INTO pc2 VALUES (5);
+INSERT INTO pp VALUES (5, 999, 999);
+UPDATE pp SET n = 12345, m = 54321;
+SELECT id, n, m FROM pp;
+SELECT counterfield.drop_counter('pp1', 'm');
+SELECT counterfield.drop_counter('pp', 'n');
+DROP TABLE pp, pc, pc2;
+
+-- A key type dropped while cancelled deltas of it wait to be pruned, and a
+-- parent table dropped by another parent's trigger in the middle of a flush.
+CREATE DOMAIN dk AS int;
+CREATE TABLE dk_parent (id dk PRIMARY KEY, tn int);
+CREATE TABLE dk_child (dk_parent_id dk);
+SELECT counterfield.add_counter('dk_parent', 'tn', 'dk_child', fk_columns => '{dk_parent_id}',
+                                flush => 'transaction');
+BEGIN;
+INSERT INTO dk_child VALUES (1), (2);
+ALTER TABLE dk_child ALTER COLUMN dk_parent_id TYPE int;
+ALTER TABLE dk_parent ALTER COLUMN id TYPE int;
+DROP DOMAIN dk;
+SELECT parent_key, delta, stale FROM counterfield.tracked_states(prune => false) ORDER BY 2;
+COMMIT;
+DROP TABLE dk_child, dk_parent;
+CREATE TABLE da (id int PRIMARY KEY, n int);
+CREATE TABLE db (id int PRIMARY KEY, n int);
+CREATE TABLE dc (da_id int, db_id int);
+INSERT INTO da VALUES (1);
+INSERT INTO db VALUES (1);
+SELECT counterfield.add_counter('da', 'n', 'dc', fk_columns => '{da_id}');
+SELECT counterfield.add_counter('db', 'n', 'dc', fk_columns => '{db_id}');
+CREATE FUNCTION drop_db() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN DROP TABLE public.db; RETURN NULL; END $$;
+CREATE TRIGGER drop_db AFTER UPDATE ON da FOR EACH ROW EXECUTE FUNCTION drop_db();
+INSERT INTO dc VALUES (1, 1);
+SELECT id, n FROM da;
+SELECT count(*) AS db_left FROM pg_class WHERE relname = 'db';
+DROP TABLE dc, da;
+DROP FUNCTION drop_db();

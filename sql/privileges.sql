@@ -63,7 +63,9 @@ DECLARE
 BEGIN
     FOR f IN
         SELECT p.oid, p.proname, ARRAY(SELECT unnest(p.proargtypes::oid[])) AS types,
-               coalesce(p.proargnames, '{}') AS names
+               coalesce(p.proargnames, '{}') AS names,
+               CASE WHEN p.prorettype = 'record'::regtype AND p.proallargtypes IS NULL
+                    THEN ' AS t(k integer, n bigint)' ELSE '' END AS coldefs
           FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
          WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
            AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'counterfield')
@@ -104,13 +106,16 @@ BEGIN
                               ])[arg_set]
                     WHEN f.types[i] = 'boolean'::regtype THEN
                         (ARRAY['NULL', 'true', 'false', 'true', 'false', 'true', 'true'])[arg_set]
+                    WHEN f.types[i] = 'integer'::regtype THEN
+                        (ARRAY['NULL', '1', '0', '-1', '2147483647', '2', '3'])[arg_set]
                     ELSE 'NULL'
                 END;
                 call := call || CASE WHEN i > 1 THEN ', ' ELSE '' END
                         || format('%s::%s', value, f.types[i]::regtype);
             END LOOP;
             BEGIN
-                EXECUTE format('SELECT count(*) FROM counterfield.%I(%s)', f.proname, call);
+                EXECUTE format('SELECT count(*) FROM counterfield.%I(%s)%s', f.proname, call,
+                               f.coldefs);
                 state := 'ok';
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
@@ -187,6 +192,13 @@ CREATE TRIGGER counterfield_insert AFTER INSERT ON squat_child
     FOR EACH STATEMENT EXECUTE FUNCTION squat();
 SELECT counterfield.add_counter('squat_parent', 'n', 'squat_child');
 SELECT count(*) FROM counterfield.counters WHERE parent = 'squat_parent'::regclass;
+-- nor is a trigger of counterfield's function with that name for other
+-- events or with a WHEN condition, as a role that may create triggers on
+-- the child could place before the counter is added
+DROP TRIGGER counterfield_insert ON squat_child;
+CREATE TRIGGER counterfield_insert AFTER INSERT ON squat_child REFERENCING NEW TABLE AS n
+    FOR EACH STATEMENT WHEN (false) EXECUTE FUNCTION counterfield.child_trigger();
+SELECT counterfield.add_counter('squat_parent', 'n', 'squat_child');
 DROP TABLE squat_child, squat_parent;
 DROP FUNCTION squat();
 

@@ -316,6 +316,51 @@ SELECT mismatches('pv_parent', 'n', 'pv_child', 'pv_parent_id', cond => 'v > 0')
      + mismatches('own_parent', 'n', 'own_child', 'own_parent_id') AS mismatches;
 DROP TABLE own_child, own_parent, pv_child, pv_parent;
 DROP FUNCTION private_positive(int);
+
+-- The statements that update a parent are planned as its owner too:
+-- planning folds constants in the parent's rules and policies.
+SET ROLE cf_mallory;
+CREATE TABLE rp (id int PRIMARY KEY, n int);
+CREATE TABLE rc (rp_id int);
+INSERT INTO rp SELECT generate_series(1, 20);
+SELECT counterfield.add_counter('rp', 'n', 'rc', fk_columns => '{rp_id}');
+CREATE RULE also_probe AS ON UPDATE TO rp DO ALSO SELECT probe(1);
+GRANT INSERT ON rc TO PUBLIC;
+RESET ROLE;
+TRUNCATE probe_log;
+SET probe.event = 'batch';
+INSERT INTO rc SELECT generate_series(1, 8);
+RESET probe.event;
+SELECT event, who, superuser FROM probe_log GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'cf_mallory';
+SELECT mismatches('rp', 'n', 'rc', 'rp_id') AS mismatches;
+DROP TABLE rc, rp;
+
+-- A REVOKE of a condition's function takes effect at once, also in a
+-- session that has already run the condition.
+SET ROLE cf_alice;
+CREATE FUNCTION alice_positive(int) RETURNS boolean IMMUTABLE LANGUAGE sql AS 'SELECT $1 > 0';
+GRANT EXECUTE ON FUNCTION alice_positive(int) TO cf_mallory;
+RESET ROLE;
+SET ROLE cf_mallory;
+CREATE TABLE ap (id int PRIMARY KEY, n int);
+CREATE TABLE ac (ap_id int, v int);
+INSERT INTO ap VALUES (1);
+SELECT counterfield.add_counter('ap', 'n', 'ac', fk_columns => '{ap_id}',
+                                condition => 'alice_positive(v)');
+INSERT INTO ac VALUES (1, 1);
+RESET ROLE;
+SET ROLE cf_alice;
+REVOKE EXECUTE ON FUNCTION alice_positive(int) FROM cf_mallory, PUBLIC;
+RESET ROLE;
+SET ROLE cf_mallory;
+INSERT INTO ac VALUES (1, 2);
+RESET ROLE;
+SELECT id, n FROM ap;
+SET ROLE cf_mallory;
+DROP TABLE ac, ap;
+RESET ROLE;
+DROP FUNCTION alice_positive(int);
 DROP TABLE m_child, m_parent;
 DROP FUNCTION probe(int), probe_note();
 DROP TABLE probe_log;

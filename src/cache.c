@@ -52,11 +52,25 @@ cf_relcache_callback(Datum arg pg_attribute_unused(), Oid relid)
 		defs_valid = false;
 }
 
-/* Registers the invalidation callback, once per backend. */
+/*
+ * Marks the definitions invalid when a function changes, if a condition may
+ * call it: a condition's expression state checks its owner's privilege to
+ * run its functions when it is built, and a REVOKE must take effect.
+ */
+static void
+cf_proc_callback(Datum arg pg_attribute_unused(), int cacheid pg_attribute_unused(),
+				 uint32 hashvalue pg_attribute_unused())
+{
+	if (current_defs != NULL && defs_valid && current_defs->has_conditions)
+		defs_valid = false;
+}
+
+/* Registers the invalidation callbacks, once per backend. */
 void
 cf_cache_init(void)
 {
 	CacheRegisterRelcacheCallback(cf_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, cf_proc_callback, (Datum) 0);
 }
 
 /* Returns the OID of counterfield.counter. */
@@ -380,6 +394,7 @@ load_defs(void)
 		def->cxt = cxt;
 		def->has_condition = cf_catalog_has_condition(tuple, desc, &def->condition_tree,
 													  &def->condition_sql);
+		defs->has_conditions |= def->has_condition;
 		attach_target(defs, def, parent_attnums);
 		def->layout = cf_key_layout(def->nkeys, def->fk_types, def->target->collations);
 		rel_entry(defs, def->child_relid)->as_child =

@@ -32,6 +32,7 @@
 #include "parser/parse_coerce.h"
 #include "parser/parse_collate.h"
 #include "parser/parse_expr.h"
+#include "parser/parse_func.h"
 #include "parser/parse_node.h"
 #include "parser/parse_relation.h"
 #include "parser/parser.h"
@@ -135,13 +136,8 @@ check_table(Relation rel, bool is_child)
 	if (!cf_is_owner(RelationGetRelid(rel)))
 		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(relkind),
 					   RelationGetRelationName(rel));
-	for (int i = 0; !is_child && rel->rd_rules != NULL && i < rel->rd_rules->numLocks; i++)
-		if (rel->rd_rules->rules[i]->event == CMD_UPDATE && rel->rd_rules->rules[i]->isInstead)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot keep counters in table \"%s\"", RelationGetRelationName(rel)),
-					 errdetail("An INSTEAD rule on the table would rewrite the update of its counters."),
-					 errhint("Drop the rule first.")));
+	if (!is_child)
+		cf_check_update_rules(rel);
 }
 
 /* Resolves a column name to its attribute number, or fails. */
@@ -609,7 +605,9 @@ cf_condition_sql(CounterDef *def)
  * Returns "SELECT fk1 AS cf_k1, ..., count(*) AS cf_n FROM child WHERE ...
  * GROUP BY ...": the true count of every key that has counted children, in
  * the child with its descendants, or in the given relation (SQL for FROM),
- * a descendant whose columns have the child's names.
+ * a descendant whose columns have the child's names.  Keys are grouped
+ * under the parent's collations, as the parent's unique index tells keys
+ * apart.
  */
 char *
 cf_counts_sql(CounterDef *def, const char *relation)
@@ -623,8 +621,9 @@ cf_counts_sql(CounterDef *def, const char *relation)
 	appendStringInfoString(&sql, "SELECT ");
 	for (int k = 0; k < def->nkeys; k++)
 	{
-		appendStringInfo(&sql, "%s AS cf_k%d, ",
-						 cf_column_sql(def->child_relid, def->fk_attnums[k]), k + 1);
+		appendStringInfo(&sql, "%s%s AS cf_k%d, ",
+						 cf_column_sql(def->child_relid, def->fk_attnums[k]),
+						 cf_collate_sql(def->target->collations[k]), k + 1);
 		appendStringInfo(&group, "%s%d", k > 0 ? ", " : "", k + 1);
 	}
 	appendStringInfo(&sql, "pg_catalog.count(*) AS cf_n FROM %s WHERE ",
@@ -658,86 +657,129 @@ cf_key_join_sql(CounterDef *def, const char *p, const char *s)
 }
 
 /*
- * The true values of a counter, to be read as the relation "c" with columns
- * cf_k1, ... (the parent key) and cf_n (the count), by a statement on the
- * parent that then runs as prepared here, until truth_end.  Conditions run as
- * the child's owner only, and each owner reads only its own table: when one
- * role owns both tables, "c" is the counting query itself and the statement
- * runs as that owner; otherwise the child's owner counts first, the counts
- * travel as arrays in the statement's parameters, and the statement runs as
- * the parent's owner.  Either way in a security-restricted operation.
+ * The true values of a counter, read as the relation "c" with columns cf_k1,
+ * ... (the parent key) and cf_n (the count), by a statement on the parent
+ * that then runs as prepared here, until truth_end: as the parent's owner,
+ * in a security-restricted operation, under the caller's search_path, so
+ * that the parent's triggers find their names as they do when counterfield
+ * counts a write.  "c" is counterfield.counts(), which counts the child as
+ * the child's owner, conditions and all, with search_path pinned: each
+ * owner reads only its own table, and conditions never run as another role
+ * or under the caller's search_path.  The counts stream through a
+ * tuplestore, so a child of any size fits.
  */
 typedef struct Truth
 {
 	char	   *relation;		/* SQL for the FROM list: ... AS c */
-	int			nargs;
-	Oid			types[INDEX_MAX_KEYS + 1];
-	Datum		values[INDEX_MAX_KEYS + 1];
 	OwnerContext owner;
 } Truth;
 
-/* Computes or prepares a counter's true values (see Truth). */
+/*
+ * The counter whose counts counterfield.counts() may return, while
+ * counterfield itself reads them, and when: counts() is for no other caller.
+ */
+static int32 counts_counter = 0;
+static LocalTransactionId counts_lxid = InvalidLocalTransactionId;
+static SubTransactionId counts_subid = InvalidSubTransactionId;
+
+/* Prepares to read a counter's true values (see Truth). */
 static void
 truth_begin(CounterDef *def, Truth *truth)
 {
 	StringInfoData sql;
-	StringInfoData columns;
+	Oid			argtype = INT4OID;
 
-	truth->nargs = 0;
-	if (def->child_owner == def->target->parent_owner)
+	/*
+	 * Before the update to 0.4 there is no counts(): the counting query is
+	 * read inline, as the owner of both tables, search_path pinned.
+	 */
+	if (!OidIsValid(LookupFuncName(list_make2(makeString(CF_SCHEMA), makeString("counts")),
+								   1, &argtype, true)))
 	{
+		if (def->child_owner != def->target->parent_owner)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("counter \"%s\" has tables of two owners",
+							get_attname(def->parent_relid, def->counter_attnum, false)),
+					 errhint("Update the extension with ALTER EXTENSION counterfield UPDATE.")));
 		truth->relation = psprintf("(%s) AS c", cf_counts_sql(def, NULL));
 		cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &truth->owner);
 		return;
 	}
 
 	initStringInfo(&sql);
-	initStringInfo(&columns);
-	appendStringInfoString(&sql, "SELECT ");
-	for (int k = 0; k <= def->nkeys; k++)
-	{
-		Oid			type = k < def->nkeys ? def->fk_types[k] : INT8OID;
-		char	   *column = k < def->nkeys ? psprintf("cf_k%d", k + 1) : "cf_n";
-
-		truth->types[k] = get_array_type(type);
-		if (!OidIsValid(truth->types[k]))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("could not find array type for data type %s", format_type_be(type)),
-					 errdetail("The counts of a counter whose tables have different owners travel as arrays.")));
-		appendStringInfo(&sql, "%sCOALESCE(pg_catalog.array_agg(c.%s), '{}')",
-						 k > 0 ? ", " : "", column);
-		appendStringInfo(&columns, "%s%s", k > 0 ? ", " : "", column);
-	}
-	appendStringInfo(&sql, " FROM (%s) AS c", cf_counts_sql(def, NULL));
-
-	cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &truth->owner);
-	cf_spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
-	cf_end_as_owner(&truth->owner);
-	if (SPI_processed != 1)
-		elog(ERROR, "counting query returned " UINT64_FORMAT " rows", SPI_processed);
-
-	resetStringInfo(&sql);
-	appendStringInfoString(&sql, "ROWS FROM (");
-	for (int k = 0; k <= def->nkeys; k++)
-	{
-		bool		isnull;
-
-		truth->values[k] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, k + 1,
-										 &isnull);
-		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k > 0 ? ", " : "", k + 1);
-	}
-	appendStringInfo(&sql, ") AS c(%s)", columns.data);
+	appendStringInfo(&sql, "counterfield.counts(%d) AS c(", def->id);
+	for (int k = 0; k < def->nkeys; k++)
+		appendStringInfo(&sql, "cf_k%d %s, ", k + 1, format_type_be_qualified(def->fk_types[k]));
+	appendStringInfoString(&sql, "cf_n pg_catalog.int8)");
 	truth->relation = sql.data;
-	truth->nargs = def->nkeys + 1;
-	cf_begin_as_owner(def->target->parent_owner, CF_OWNER_PIN_PATH, &truth->owner);
+	counts_counter = def->id;
+	counts_lxid = CF_CURRENT_LXID();
+	counts_subid = GetCurrentSubTransactionId();
+	cf_begin_as_owner(def->target->parent_owner, CF_OWNER_SETTINGS, &truth->owner);
+}
+
+PG_FUNCTION_INFO_V1(counterfield_counts);
+
+/*
+ * counts(counter): the true count of every parent key of a counter that has
+ * counted children, as its child's owner sees them.  Only counterfield's
+ * own reinit and verify may call it, between truth_begin and truth_end.
+ */
+Datum
+counterfield_counts(PG_FUNCTION_ARGS)
+{
+	int32		id = PG_GETARG_INT32(0);
+	TupleDesc	desc;
+	Tuplestorestate *store;
+	CounterDefs *defs;
+	CounterDef *def;
+	OwnerContext owner;
+	Portal		portal;
+
+	if (id == 0 || id != counts_counter || counts_lxid != CF_CURRENT_LXID() ||
+		counts_subid != GetCurrentSubTransactionId())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("counterfield.counts() is for counterfield's own use"),
+				 errhint("Use counterfield.verify() or counterfield.reinit().")));
+	store = cf_srf_begin(fcinfo, &desc);
+	defs = cf_defs_acquire();
+	def = cf_defs_counter(defs, id);
+	if (def == NULL || desc->natts != def->nkeys + 1)
+		elog(ERROR, "counts of counter %d asked for with the wrong columns", id);
+
+	cf_spi_connect();
+	cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &owner);
+	portal = SPI_cursor_open_with_args(NULL, cf_counts_sql(def, NULL), 0, NULL, NULL, NULL,
+									   true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			Datum		values[INDEX_MAX_KEYS + 1];
+			bool		nulls[INDEX_MAX_KEYS + 1];
+
+			heap_deform_tuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, values, nulls);
+			tuplestore_putvalues(store, desc, values, nulls);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	cf_end_as_owner(&owner);
+	SPI_finish();
+	cf_defs_release();
+	return (Datum) 0;
 }
 
 /* Prepares a statement that reads the truth; SPI frees it at SPI_finish. */
 static SPIPlanPtr
-truth_plan(Truth *truth, const char *sql)
+truth_plan(const char *sql)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, truth->nargs, truth->types);
+	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -748,6 +790,7 @@ truth_plan(Truth *truth, const char *sql)
 static void
 truth_end(Truth *truth)
 {
+	counts_counter = 0;
 	cf_end_as_owner(&truth->owner);
 }
 
@@ -768,7 +811,7 @@ cf_reinit_counter(CounterDef *def)
 	cf_spi_connect();
 	truth_begin(def, &truth);
 	changed = cf_parent_write(def->parent_relid, def->target->parent_owner,
-							  truth_plan(&truth,
+							  truth_plan(
 										 psprintf("UPDATE %1$s AS p SET %2$s = s.n"
 												  " FROM (SELECT q.tableoid AS r, q.ctid AS t,"
 												  " COALESCE(c.cf_n, 0) AS n"
@@ -779,7 +822,7 @@ cf_reinit_counter(CounterDef *def)
 												  " OR p.%6$s OPERATOR(pg_catalog.<>) s.n)",
 												  parent, column, parent, truth.relation,
 												  cf_key_join_sql(def, "q", "c"), column)),
-							  NULL, truth.values, SPI_OK_UPDATE);
+							  NULL, NULL, SPI_OK_UPDATE);
 	truth_end(&truth);
 	SPI_finish();
 	return changed;
@@ -843,32 +886,33 @@ typedef struct TriggerSpec
 {
 	bool		on_child;
 	const char *name;
+	int16		type;			/* pg_trigger.tgtype */
 	const char *sql;
 } TriggerSpec;
 
 static const TriggerSpec trigger_specs[] = {
-	{true, CF_CHILD_INSERT,
+	{true, CF_CHILD_INSERT, TRIGGER_TYPE_INSERT,
 		"CREATE TRIGGER " CF_CHILD_INSERT " AFTER INSERT ON %s"
 		" REFERENCING NEW TABLE AS counterfield_new"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
-	{true, CF_CHILD_UPDATE,
+	{true, CF_CHILD_UPDATE, TRIGGER_TYPE_UPDATE,
 		"CREATE TRIGGER " CF_CHILD_UPDATE " AFTER UPDATE ON %s"
 		" REFERENCING OLD TABLE AS counterfield_old NEW TABLE AS counterfield_new"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
-	{true, CF_CHILD_DELETE,
+	{true, CF_CHILD_DELETE, TRIGGER_TYPE_DELETE,
 		"CREATE TRIGGER " CF_CHILD_DELETE " AFTER DELETE ON %s"
 		" REFERENCING OLD TABLE AS counterfield_old"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
-	{true, CF_CHILD_TRUNCATE_BEFORE,
+	{true, CF_CHILD_TRUNCATE_BEFORE, TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_TRUNCATE,
 		"CREATE TRIGGER " CF_CHILD_TRUNCATE_BEFORE " BEFORE TRUNCATE ON %s"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
-	{true, CF_CHILD_TRUNCATE,
+	{true, CF_CHILD_TRUNCATE, TRIGGER_TYPE_TRUNCATE,
 		"CREATE TRIGGER " CF_CHILD_TRUNCATE " AFTER TRUNCATE ON %s"
 	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
-	{false, CF_GUARD_INSERT,
+	{false, CF_GUARD_INSERT, TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_INSERT,
 		"CREATE TRIGGER " CF_GUARD_INSERT " BEFORE INSERT ON %s"
 	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()"},
-	{false, CF_GUARD_UPDATE,
+	{false, CF_GUARD_UPDATE, TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_UPDATE,
 		"CREATE TRIGGER " CF_GUARD_UPDATE " BEFORE UPDATE ON %s"
 	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()"},
 };
@@ -961,10 +1005,14 @@ sync_table_triggers(Oid relid)
 
 		if (clone)
 			continue;
-		/* A trigger of that name that runs other code is someone else's. */
+		/*
+		 * A trigger of that name that runs other code, or ours for other
+		 * events or with a WHEN condition, is someone else's.
+		 */
 		if (OidIsValid(trigger) &&
-			getExtensionOfObject(ProcedureRelationId, function) !=
-			get_extension_oid("counterfield", false))
+			(getExtensionOfObject(ProcedureRelationId, function) !=
+			 get_extension_oid("counterfield", false) ||
+			 !cf_trigger_is(trigger, spec->type)))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("trigger \"%s\" for relation \"%s\" already exists",
@@ -1283,7 +1331,7 @@ counterfield_verify(PG_FUNCTION_ARGS)
 						 cf_column_sql(def->parent_relid, def->counter_attnum),
 						 cf_relation_sql(def->parent_relid, false), truth.relation,
 						 cf_key_join_sql(def, "q", "c"));
-		ret = SPI_execute_plan(truth_plan(&truth, sql.data), truth.values, NULL, true, 0);
+		ret = SPI_execute_plan(truth_plan(sql.data), NULL, NULL, true, 0);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 		truth_end(&truth);

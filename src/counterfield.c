@@ -116,6 +116,23 @@ cf_end_as_owner(OwnerContext *saved)
 	SetUserIdAndSecContext(saved->userid, saved->sec_context);
 }
 
+/*
+ * Refuses a parent table with an INSTEAD rule for UPDATE, conditional or
+ * not: it would rewrite counterfield's updates of its counters, and they
+ * would be lost.
+ */
+void
+cf_check_update_rules(Relation rel)
+{
+	for (int i = 0; rel->rd_rules != NULL && i < rel->rd_rules->numLocks; i++)
+		if (rel->rd_rules->rules[i]->event == CMD_UPDATE && rel->rd_rules->rules[i]->isInstead)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot keep counters in table \"%s\"", RelationGetRelationName(rel)),
+					 errdetail("An INSTEAD rule on the table rewrites the updates of its counters."),
+					 errhint("Drop the rule, or the counters of the table.")));
+}
+
 /* Returns the owner of a relation. */
 Oid
 cf_relation_owner(Oid relid)

@@ -147,6 +147,7 @@ typedef struct CounterDefs
 	int			ntargets;
 	CounterTarget *targets;
 	struct HTAB *by_rel;		/* Oid -> RelCounters */
+	bool		has_conditions; /* does any counter have a condition? */
 } CounterDefs;
 
 /* One pending delta, detached from the state cache to be applied. */
@@ -174,6 +175,7 @@ extern int	cf_pin_search_path(void);
 #define CF_OWNER_PIN_PATH	0x02	/* that, and search_path pg_catalog, pg_temp */
 extern void cf_begin_as_owner(Oid owner, int flags, OwnerContext *saved);
 extern void cf_end_as_owner(OwnerContext *saved);
+extern void cf_check_update_rules(Relation rel);
 extern Oid	cf_relation_owner(Oid relid);
 extern char *cf_relation_sql(Oid relid, bool descendants);
 extern char *cf_column_sql(Oid relid, AttrNumber attnum);
@@ -208,6 +210,7 @@ extern void cf_sync_triggers(Oid relid);
 /* ddl.c */
 extern void cf_depend_on_extension(Oid trigger);
 extern Oid	cf_trigger_function(Oid trigger, bool *clone);
+extern bool cf_trigger_is(Oid trigger, int16 type);
 extern void cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers);
 extern Node *cf_catalog_condition(HeapTuple tuple, TupleDesc desc);
 extern bool cf_catalog_has_condition(HeapTuple tuple, TupleDesc desc, char **tree, char **sql);

@@ -170,6 +170,27 @@ cf_depend_on_extension(Oid trigger)
 	}
 }
 
+/* Does a trigger fire for exactly these events, with no WHEN condition? */
+bool
+cf_trigger_is(Oid trigger, int16 type)
+{
+	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		result = false;
+
+	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigger));
+	scan = systable_beginscan(rel, TriggerOidIndexId, true, NULL, 1, &key);
+	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		result = ((Form_pg_trigger) GETSTRUCT(tuple))->tgtype == type &&
+			heap_attisnull(tuple, Anum_pg_trigger_tgqual, RelationGetDescr(rel));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
 /*
  * Returns the function a trigger executes; sets *clone, unless clone is
  * NULL, to whether it is the clone of a partitioned table's row trigger.

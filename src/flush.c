@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
@@ -235,7 +236,10 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	OwnerContext saved;
 	Oid			previous;
 	volatile int ret;
+	Relation	rel = table_open(parent_relid, RowExclusiveLock);
 
+	cf_check_update_rules(rel);
+	table_close(rel, NoLock);
 	cf_begin_as_owner(owner, CF_OWNER_SETTINGS, &saved);
 	previous = cf_begin_internal_write(parent_relid);
 	own_update_relid = parent_relid;
@@ -255,12 +259,6 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	own_update_relid = InvalidOid;
 	cf_end_internal_write(previous);
 	cf_end_as_owner(&saved);
-	if (ret == SPI_OK_REWRITTEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot update counters of table \"%s\"", get_rel_name(parent_relid)),
-				 errdetail("A rule on the table rewrites the update of its counters."),
-				 errhint("Drop the rule, or the counters of the table.")));
 	if (ret != expected)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	return (int64) SPI_processed;
@@ -567,10 +565,10 @@ static void
 apply_error_callback(void *arg)
 {
 	CounterTarget **target = arg;
+	char	   *name = *target ? get_rel_name((*target)->parent_relid) : NULL;
 
-	if (*target != NULL)
-		errcontext("updating counters of table \"%s\"",
-				   get_rel_name((*target)->parent_relid));
+	if (name != NULL)
+		errcontext("updating counters of table \"%s\"", name);
 }
 
 /*
@@ -602,10 +600,22 @@ cf_apply(FlushItem *items, int nitems)
 	cf_spi_connect();
 	for (int i = 0, end; i < n; i = end)
 	{
+		OwnerContext owner;
+
 		current = items[i].def->target;
 		for (end = i; end < n && items[end].def->target == current; end++)
 			;
+
+		/*
+		 * A parent that a trigger dropped meanwhile took its counters with
+		 * it.  The others are planned and written as their owner: planning
+		 * folds constants in the parent's policies and rules.
+		 */
+		if (get_rel_name(current->parent_relid) == NULL)
+			continue;
+		cf_begin_as_owner(current->parent_owner, CF_OWNER_SETTINGS, &owner);
 		apply_target(current, items + i, end - i);
+		cf_end_as_owner(&owner);
 	}
 	SPI_finish();
 

@@ -39,6 +39,7 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "counterfield.h"
@@ -109,8 +110,12 @@ static HTAB *pending = NULL;
 static StringInfoData keybuf;
 static List *layouts = NIL;		/* KeyLayout *, interned */
 static uint64 entry_serial = 0;
+static uint64 serial_floor = 0; /* entries of serials up to this are freed */
 
-/* A layer made below the top level: prune looks at its entry. */
+/*
+ * An entry, as a layer made below the top level or a statement batch names
+ * it; serial tells whether the entry is still the one named.
+ */
 typedef struct LayerRecord
 {
 	PendingEntry *entry;
@@ -131,6 +136,7 @@ static LocalTransactionId log_lxid = InvalidLocalTransactionId;
 static int64 log_started = 0;
 static int64 log_committed = 0;
 static uint32 *log_parent = NULL;	/* by SubTransactionId */
+static uint32 *log_start = NULL;	/* layer_log_len when it started, by id */
 static uint32 log_size = 0;
 static uint32 log_high = 0;
 
@@ -163,7 +169,10 @@ log_reset_if_old(void)
 	if (log_lxid == lxid)
 		return;
 	if (log_parent != NULL && log_high > 0)
+	{
 		memset(log_parent, 0, sizeof(uint32) * Min(log_high + 1, log_size));
+		memset(log_start, 0, sizeof(uint32) * Min(log_high + 1, log_size));
+	}
 	log_started = 0;
 	log_committed = 0;
 	log_high = 0;
@@ -182,11 +191,16 @@ log_record(SubTransactionId subid, SubTransactionId parent, bool committed)
 		while (newsize <= subid)
 			newsize *= 2;
 		if (log_parent == NULL)
+		{
 			log_parent = MemoryContextAllocZero(state_cxt, sizeof(uint32) * newsize);
+			log_start = MemoryContextAllocZero(state_cxt, sizeof(uint32) * newsize);
+		}
 		else
 		{
 			log_parent = repalloc(log_parent, sizeof(uint32) * newsize);
 			memset(log_parent + log_size, 0, sizeof(uint32) * (newsize - log_size));
+			log_start = repalloc(log_start, sizeof(uint32) * newsize);
+			memset(log_start + log_size, 0, sizeof(uint32) * (newsize - log_size));
 		}
 		log_size = newsize;
 	}
@@ -208,6 +222,7 @@ cf_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	{
 		case SUBXACT_EVENT_START_SUB:
 			log_record(mySubid, parentSubid, false);
+			log_start[mySubid] = layer_log_len;
 			log_started++;
 			break;
 		case SUBXACT_EVENT_COMMIT_SUB:
@@ -492,6 +507,10 @@ drop_pending(void)
 	MemoryContextReset(pending_cxt);
 	pending = NULL;
 	layer_log_len = 0;
+	serial_floor = entry_serial;
+	/* Subtransactions that started before now have nothing in the log. */
+	if (log_start != NULL && log_lxid == CF_CURRENT_LXID())
+		memset(log_start, 0, sizeof(uint32) * Min(log_high + 1, log_size));
 }
 
 /* Frees the hash when it is empty and has grown large. */
@@ -534,18 +553,81 @@ drop_stale_layers(PendingEntry *entry)
 	return kept > 0;
 }
 
+/* The subtransactions open at the last prune, innermost first. */
+static SubTransactionId *pruned_chain = NULL;
+static int	pruned_chain_len = 0;
+static int	pruned_chain_max = 0;
+static SubTransactionId pruned_high = InvalidSubTransactionId;
+static LocalTransactionId pruned_chain_lxid = InvalidLocalTransactionId;
+
+/*
+ * Saves the chain of open subtransactions and the highest one started.  The
+ * log was compacted from position from on, so an open subtransaction that
+ * started past it may have records before its start now: its start moves
+ * back to from.
+ */
+static void
+save_open_chain(uint32 from)
+{
+	SubTransactionId open = GetCurrentSubTransactionId();
+
+	pruned_chain_len = 0;
+	while (open > TopSubTransactionId)
+	{
+		if (log_lxid == CF_CURRENT_LXID() && open < log_size && log_start[open] > from)
+			log_start[open] = from;
+		if (pruned_chain_len == pruned_chain_max)
+		{
+			pruned_chain_max = Max(8, pruned_chain_max * 2);
+			pruned_chain = pruned_chain == NULL ?
+				MemoryContextAlloc(state_cxt, sizeof(SubTransactionId) * pruned_chain_max) :
+				repalloc(pruned_chain, sizeof(SubTransactionId) * pruned_chain_max);
+		}
+		pruned_chain[pruned_chain_len++] = open;
+		open = log_parent_of(open);
+	}
+	pruned_high = log_lxid == CF_CURRENT_LXID() ? log_high : InvalidSubTransactionId;
+	pruned_chain_lxid = CF_CURRENT_LXID();
+}
+
+/* Where the layer log stood when a subtransaction started. */
+static uint32
+log_start_of(SubTransactionId subid)
+{
+	if (log_lxid == CF_CURRENT_LXID() && subid < log_size)
+		return Min(log_start[subid], (uint32) layer_log_len);
+	return 0;
+}
+
 /*
  * Removes the stale layers and entries that subtransactions left when they
- * aborted: only entries with a layer below the top level can have any, and
- * the layer log names them.  Records of entries that were removed since, or
- * whose layers are all gone, are dropped from the log.
+ * aborted.  Only entries with a layer below the top level can have any, and
+ * the layer log names them; only the part of the log written since the
+ * first of the subtransactions that died since the last prune started is
+ * read: those were either open then (the chain saved in pruned_chain) or
+ * started since (above pruned_high).  Records of entries that were removed
+ * since, or whose layers are all gone, are dropped from that part.
  */
 static void
 prune_aborted(void)
 {
-	int			kept = 0;
+	uint32		from = layer_log_len;
+	SubTransactionId low = TopSubTransactionId + 1;
+	int			kept;
 
-	for (int i = 0; i < layer_log_len; i++)
+	if (pruned_chain_lxid == CF_CURRENT_LXID())
+	{
+		for (int i = 0; i < pruned_chain_len; i++)
+			if (!subxact_is_live(pruned_chain[i]))
+				from = Min(from, log_start_of(pruned_chain[i]));
+		low = pruned_high + 1;
+	}
+	for (SubTransactionId s = low; log_lxid == CF_CURRENT_LXID() && s <= log_high; s++)
+		if (!subxact_is_live(s))
+			from = Min(from, log_start_of(s));
+
+	kept = from;
+	for (int i = from; i < layer_log_len; i++)
 	{
 		LayerRecord *record = &layer_log[i];
 		PendingEntry *entry = record->entry;
@@ -564,6 +646,7 @@ prune_aborted(void)
 			layer_log[kept++] = *record;
 	}
 	layer_log_len = kept;
+	save_open_chain(from);
 	release_if_empty();
 }
 
@@ -682,7 +765,10 @@ enter_entry(CounterDef *def, Datum *values)
 
 /*
  * Stores a delta for the parent key of a counted row.  Entries first touched
- * by this batch are appended to *touched, so that the caller can apply them.
+ * by this batch are appended to *touched, so that the caller can apply them;
+ * the list names each with its serial, since a statement that runs while
+ * the batch is being counted (one that a condition's function runs, say)
+ * may apply and remove an entry first.
  */
 void
 cf_state_add(CounterDef *def, Datum *values, int64 delta, uint64 batch, List **touched)
@@ -695,8 +781,12 @@ cf_state_add(CounterDef *def, Datum *values, int64 delta, uint64 batch, List **t
 	stored_lxid = entry->lxid;
 	if (entry->batch != batch)
 	{
+		LayerRecord *record = palloc(sizeof(LayerRecord));
+
 		entry->batch = batch;
-		*touched = lappend(*touched, entry);
+		record->entry = entry;
+		record->serial = entry->serial;
+		*touched = lappend(*touched, record);
 	}
 }
 
@@ -812,9 +902,11 @@ cf_state_take(CounterDefs *defs, List *entries, bool transactional, bool cancel,
 		items = palloc(sizeof(FlushItem) * list_length(entries));
 		foreach(lc, entries)
 		{
-			PendingEntry *entry = lfirst(lc);
+			LayerRecord *record = lfirst(lc);
+			PendingEntry *entry = record->entry;
 
-			if (entry->transactional == transactional &&
+			if (record->serial > serial_floor && entry->serial == record->serial &&
+				entry->transactional == transactional &&
 				take_entry(defs, entry, &items[n], cancel))
 				n++;
 		}
@@ -861,13 +953,15 @@ put_state_row(Tuplestorestate *store, TupleDesc desc, PendingEntry *entry,
 		values[1] = DirectFunctionCall1(namein, CStringGetDatum(column));
 	else
 		nulls[1] = true;
-	/* The key as it was stored, whatever its type is now. */
-	if (def != NULL)
+	/* The key as it was stored, whatever its type is now, if it still exists. */
+	nulls[2] = (def == NULL);
+	for (int k = 0; k < entry->key.layout->nkeys && !nulls[2]; k++)
+		nulls[2] = !SearchSysCacheExists1(TYPEOID,
+										  ObjectIdGetDatum(entry->key.layout->types[k]));
+	if (!nulls[2])
 		values[2] = CStringGetTextDatum(cf_key_text(entry->key.layout->nkeys,
 													(Oid *) entry->key.layout->types,
 													entry->values));
-	else
-		nulls[2] = true;
 	values[3] = Int64GetDatum(delta);
 	values[4] = BoolGetDatum(stale);
 	tuplestore_putvalues(store, desc, values, nulls);

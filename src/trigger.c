@@ -497,8 +497,9 @@ count_plan(CounterDef *def)
 	appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM %s WHERE ",
 					 cf_relation_sql(def->child_relid, true));
 	for (int k = 0; k < def->nkeys; k++)
-		appendStringInfo(&sql, "%s%s %s $%d", k > 0 ? " AND " : "",
+		appendStringInfo(&sql, "%s%s%s %s $%d", k > 0 ? " AND " : "",
 						 cf_column_sql(def->child_relid, def->fk_attnums[k]),
+						 cf_collate_sql(def->target->collations[k]),
 						 cf_operator_sql(cf_equality_operator(def->fk_types[k])), k + 1);
 	condition = cf_condition_sql(def);
 	if (condition != NULL)
@@ -615,11 +616,11 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	TriggerEvent event;
 	Relation	rel;
 	Oid			relid;
-	Oid			root;
 	TupleDesc	desc;
 	HeapTuple	newtuple;
 	CounterDefs *defs;
 	RelCounters *rc;
+	List	   *counters;
 	int			ncols = 0;
 	int			cols[MAX_TARGET_COUNTERS];
 	Datum		values[MAX_TARGET_COUNTERS];
@@ -645,27 +646,33 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(relid))
 		return PointerGetDatum(newtuple);
 
-	/* On a partition, the counters are those of the partitioned table. */
+	/*
+	 * On a partition, the counters are its own and those of the partitioned
+	 * tables above it; counterfield's own update of any of them goes through.
+	 */
 	defs = cf_defs_acquire();
-	root = relid;
 	rc = cf_defs_for_rel(defs, relid);
-	if ((rc == NULL || rc->as_parent == NIL) && rel->rd_rel->relispartition)
+	counters = rc ? rc->as_parent : NIL;
+	if (rel->rd_rel->relispartition)
 	{
+		counters = list_copy(counters);
 		foreach(lc, get_partition_ancestors(relid))
 		{
+			if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(lfirst_oid(lc)))
+			{
+				cf_defs_release();
+				return PointerGetDatum(newtuple);
+			}
 			rc = cf_defs_for_rel(defs, lfirst_oid(lc));
-			root = lfirst_oid(lc);
-			if (rc != NULL && rc->as_parent != NIL)
-				break;
+			if (rc != NULL)
+				counters = list_concat(counters, rc->as_parent);
 		}
 	}
-	if (TRIGGER_FIRED_BY_UPDATE(event) && root != relid && cf_internal_write_to(root))
-		rc = NULL;
 
-	foreach(lc, rc ? rc->as_parent : NIL)
+	foreach(lc, counters)
 	{
 		CounterDef *def = lfirst(lc);
-		AttrNumber	attnum = map_attnum(root, relid, def->counter_attnum);
+		AttrNumber	attnum = map_attnum(def->parent_relid, relid, def->counter_attnum);
 		bool		newnull;
 		Datum		newval = heap_getattr(newtuple, attnum, desc, &newnull);
 
