@@ -30,6 +30,11 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'counterfield_counts'
 LANGUAGE C VOLATILE STRICT ROWS 1000;
 
+-- reinit updates parents under the caller's search_path, as counted writes
+-- do, so that the parent's triggers find the names they use unqualified;
+-- the SQL it builds is schema-qualified, and counts() pins its own.
+ALTER FUNCTION counterfield.reinit(pg_catalog.regclass, name) RESET search_path;
+
 -- The DDL event trigger finds the tables that a command names as the
 -- command found them, under the session's search_path; SQL it builds is
 -- schema-qualified, and conditions are parsed with a search_path of their own.

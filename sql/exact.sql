@@ -249,3 +249,23 @@ SELECT id, n FROM da;
 SELECT count(*) AS db_left FROM pg_class WHERE relname = 'db';
 DROP TABLE dc, da;
 DROP FUNCTION drop_db();
+
+-- reinit and add_counter update parents under the caller's search_path, as
+-- counted writes do: a parent trigger that names a table unqualified works
+-- in all of them.
+CREATE TABLE sp_log (id int, n int);
+CREATE TABLE sp_parent (id int PRIMARY KEY, n int);
+CREATE TABLE sp_child (sp_parent_id int);
+CREATE INDEX ON sp_child (sp_parent_id);
+CREATE FUNCTION sp_note() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN INSERT INTO sp_log VALUES (NEW.id, NEW.n); RETURN NULL; END $$;
+CREATE TRIGGER sp_note AFTER UPDATE ON sp_parent FOR EACH ROW EXECUTE FUNCTION sp_note();
+INSERT INTO sp_parent VALUES (1), (2);
+INSERT INTO sp_child VALUES (1), (1), (2);
+SELECT counterfield.add_counter('sp_parent', 'n', 'sp_child', fk_columns => '{sp_parent_id}');
+INSERT INTO sp_child VALUES (2);
+UPDATE sp_parent SET n = NULL WHERE id = 1;
+SELECT counterfield.reinit('sp_parent', 'n');
+SELECT * FROM sp_log ORDER BY 1, 2;
+DROP TABLE sp_child, sp_parent, sp_log;
+DROP FUNCTION sp_note();
