@@ -289,6 +289,22 @@ keys_from_primary_key(NewCounter *nc)
 	index_close(index, AccessShareLock);
 }
 
+/* Are the first n key columns of an index these columns, in any order? */
+static bool
+index_leads_with(Form_pg_index form, int n, AttrNumber *attnums)
+{
+	for (int k = 0; k < n; k++)
+	{
+		bool		found = false;
+
+		for (int i = 0; i < n && i < form->indnkeyatts; i++)
+			found |= (form->indkey.values[i] == attnums[k]);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
 /*
  * Says so when no index of the child leads with its key columns: counting a
  * new parent, or one whose key changes, then reads the whole child.
@@ -301,17 +317,9 @@ notice_unindexed_keys(NewCounter *nc)
 	foreach(lc, RelationGetIndexList(nc->child))
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-		Form_pg_index form = index->rd_index;
-		bool		leads = form->indnkeyatts >= nc->nkeys;
+		bool		leads = index->rd_index->indnkeyatts >= nc->nkeys &&
+			index_leads_with(index->rd_index, nc->nkeys, nc->fk_attnums);
 
-		for (int k = 0; k < nc->nkeys && leads; k++)
-		{
-			bool		found = false;
-
-			for (int i = 0; i < nc->nkeys; i++)
-				found |= (form->indkey.values[i] == nc->fk_attnums[k]);
-			leads = found;
-		}
 		index_close(index, AccessShareLock);
 		if (leads)
 			return;
@@ -337,16 +345,9 @@ check_parent_key_unique(NewCounter *nc)
 		Form_pg_index form = index->rd_index;
 		bool		match = form->indisunique && form->indnkeyatts == nc->nkeys &&
 			RelationGetIndexExpressions(index) == NIL &&
-			RelationGetIndexPredicate(index) == NIL;
+			RelationGetIndexPredicate(index) == NIL &&
+			index_leads_with(form, nc->nkeys, nc->parent_attnums);
 
-		for (int k = 0; k < nc->nkeys && match; k++)
-		{
-			bool		in_index = false;
-
-			for (int i = 0; i < form->indnkeyatts; i++)
-				in_index |= (form->indkey.values[i] == nc->parent_attnums[k]);
-			match = in_index;
-		}
 		index_close(index, AccessShareLock);
 		if (match)
 			return;
@@ -1000,8 +1001,9 @@ sync_table_triggers(Oid relid)
 		const TriggerSpec *spec = &trigger_specs[i];
 		Oid			trigger = get_trigger_oid(relid, spec->name, true);
 		bool		clone = false;
+		int16		type = 0;
 		Oid			function = OidIsValid(trigger) ?
-			cf_trigger_function(trigger, &clone) : InvalidOid;
+			cf_trigger_function(trigger, &clone, &type) : InvalidOid;
 
 		if (clone)
 			continue;
@@ -1012,7 +1014,7 @@ sync_table_triggers(Oid relid)
 		if (OidIsValid(trigger) &&
 			(getExtensionOfObject(ProcedureRelationId, function) !=
 			 get_extension_oid("counterfield", false) ||
-			 !cf_trigger_is(trigger, spec->type)))
+			 type != spec->type))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("trigger \"%s\" for relation \"%s\" already exists",

@@ -209,8 +209,7 @@ extern void cf_sync_triggers(Oid relid);
 
 /* ddl.c */
 extern void cf_depend_on_extension(Oid trigger);
-extern Oid	cf_trigger_function(Oid trigger, bool *clone);
-extern bool cf_trigger_is(Oid trigger, int16 type);
+extern Oid	cf_trigger_function(Oid trigger, bool *clone, int16 *type);
 extern void cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers);
 extern Node *cf_catalog_condition(HeapTuple tuple, TupleDesc desc);
 extern bool cf_catalog_has_condition(HeapTuple tuple, TupleDesc desc, char **tree, char **sql);

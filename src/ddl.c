@@ -170,33 +170,13 @@ cf_depend_on_extension(Oid trigger)
 	}
 }
 
-/* Does a trigger fire for exactly these events, with no WHEN condition? */
-bool
-cf_trigger_is(Oid trigger, int16 type)
-{
-	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	bool		result = false;
-
-	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(trigger));
-	scan = systable_beginscan(rel, TriggerOidIndexId, true, NULL, 1, &key);
-	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
-		result = ((Form_pg_trigger) GETSTRUCT(tuple))->tgtype == type &&
-			heap_attisnull(tuple, Anum_pg_trigger_tgqual, RelationGetDescr(rel));
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return result;
-}
-
 /*
- * Returns the function a trigger executes; sets *clone, unless clone is
- * NULL, to whether it is the clone of a partitioned table's row trigger.
+ * Returns the function a trigger executes.  Unless they are NULL, sets
+ * *clone to whether it is the clone of a partitioned table's row trigger,
+ * and *type to its pg_trigger.tgtype, or to -1 when it has a WHEN condition.
  */
 Oid
-cf_trigger_function(Oid trigger, bool *clone)
+cf_trigger_function(Oid trigger, bool *clone, int16 *type)
 {
 	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
 	ScanKeyData key;
@@ -209,9 +189,14 @@ cf_trigger_function(Oid trigger, bool *clone)
 	scan = systable_beginscan(rel, TriggerOidIndexId, true, NULL, 1, &key);
 	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
-		function = ((Form_pg_trigger) GETSTRUCT(tuple))->tgfoid;
+		Form_pg_trigger form = (Form_pg_trigger) GETSTRUCT(tuple);
+
+		function = form->tgfoid;
 		if (clone != NULL)
-			*clone = OidIsValid(((Form_pg_trigger) GETSTRUCT(tuple))->tgparentid);
+			*clone = OidIsValid(form->tgparentid);
+		if (type != NULL)
+			*type = heap_attisnull(tuple, Anum_pg_trigger_tgqual, RelationGetDescr(rel)) ?
+				form->tgtype : -1;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -251,7 +236,7 @@ cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers)
 
 	for (int i = 0; i < ntriggers; i++)
 	{
-		Oid			function = cf_trigger_function(triggers[i], NULL);
+		Oid			function = cf_trigger_function(triggers[i], NULL, NULL);
 		Relation	depend = table_open(DependRelationId, RowExclusiveLock);
 		SysScanDesc scan = trigger_dependencies(depend, triggers[i]);
 		HeapTuple	tuple;
@@ -772,7 +757,7 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 		Oid			trigger = OidIsValid(relid) ?
 			get_trigger_oid(relid, stmt->trigname, true) : InvalidOid;
-		Oid			function = OidIsValid(trigger) ? cf_trigger_function(trigger, NULL) : InvalidOid;
+		Oid			function = OidIsValid(trigger) ? cf_trigger_function(trigger, NULL, NULL) : InvalidOid;
 
 		if (OidIsValid(function) &&
 			getExtensionOfObject(ProcedureRelationId, function) ==
