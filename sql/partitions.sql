@@ -153,3 +153,106 @@ SELECT counterfield.add_counter('shop', 'gift_count', 'old_item', fk_columns => 
 SELECT counterfield.add_counter('shop', 'item_count', 'item', fk_columns => '{shop_id}');
 SELECT counterfield.drop_counter('shop', 'gift_count');
 DROP TABLE gift_item, old_item, item, shop;
+
+-- A partition of another owner: its rows are read as they are, without its
+-- privileges or its row-level security, which would run its owner's code
+-- as the child's owner; a superuser can detach it, its owner truncate and
+-- drop it.
+CREATE ROLE cf_part_owner;
+CREATE TABLE op (id int PRIMARY KEY, n int);
+CREATE TABLE oc (op_id int, v int) PARTITION BY LIST (v);
+CREATE INDEX ON oc (op_id);
+CREATE TABLE oc1 PARTITION OF oc FOR VALUES IN (1);
+CREATE TABLE oc2 PARTITION OF oc FOR VALUES IN (2);
+ALTER TABLE oc1 OWNER TO cf_part_owner;
+ALTER TABLE oc2 OWNER TO cf_part_owner;
+INSERT INTO op VALUES (1);
+SELECT counterfield.add_counter('op', 'n', 'oc', fk_columns => '{op_id}');
+CREATE TABLE spy_log (who name);
+GRANT INSERT ON spy_log TO PUBLIC;
+CREATE FUNCTION spy() RETURNS boolean LANGUAGE plpgsql AS
+    $$ BEGIN INSERT INTO public.spy_log VALUES (current_user); RETURN true; END $$;
+ALTER FUNCTION spy() OWNER TO cf_part_owner;
+ALTER TABLE oc1 ENABLE ROW LEVEL SECURITY;
+ALTER TABLE oc1 FORCE ROW LEVEL SECURITY;
+CREATE POLICY spying ON oc1 USING (spy());
+ALTER POLICY spying ON oc1 TO PUBLIC;
+INSERT INTO oc VALUES (1, 1), (1, 1), (1, 2), (1, 2);
+SET ROLE cf_part_owner;
+TRUNCATE oc1;
+RESET ROLE;
+SELECT id, n, (SELECT count(*) FROM oc WHERE op_id = op.id) AS truth FROM op;
+ALTER TABLE oc DETACH PARTITION oc2;
+SELECT id, n, (SELECT count(*) FROM oc WHERE op_id = op.id) AS truth FROM op;
+ALTER TABLE oc ATTACH PARTITION oc2 FOR VALUES IN (2);
+SET ROLE cf_part_owner;
+DROP TABLE oc2;
+RESET ROLE;
+SELECT id, n, (SELECT count(*) FROM oc WHERE op_id = op.id) AS truth FROM op;
+SELECT count(*) AS spied FROM spy_log;
+SELECT counterfield.drop_counter('op', 'n');
+DROP TABLE oc, op, spy_log;
+DROP FUNCTION spy();
+DROP ROLE cf_part_owner;
+
+-- Tables that join or leave the tree by other ways: CREATE SCHEMA with a
+-- partition in it, DROP SCHEMA ... CASCADE, a table and its partition
+-- dropped in one statement, a table that inherits from two parents in the
+-- same counted tree, and one dropped with the other parent it inherits from.
+CREATE TABLE tp (id int PRIMARY KEY, n int);
+CREATE TABLE tc (tp_id int, v int) PARTITION BY LIST (v);
+CREATE INDEX ON tc (tp_id);
+CREATE TABLE tc1 PARTITION OF tc FOR VALUES IN (1);
+INSERT INTO tp VALUES (1);
+SELECT counterfield.add_counter('tp', 'n', 'tc', fk_columns => '{tp_id}');
+CREATE SCHEMA tsch CREATE TABLE tc3 PARTITION OF public.tc FOR VALUES IN (3);
+INSERT INTO tsch.tc3 VALUES (1, 3), (1, 3);
+SELECT mismatches('tp', 'n', 'tc', 'tp_id') AS mismatches;
+DROP SCHEMA tsch CASCADE;
+SELECT mismatches('tp', 'n', 'tc', 'tp_id') AS mismatches;
+CREATE TABLE tc4 PARTITION OF tc FOR VALUES IN (4, 5) PARTITION BY LIST (v);
+CREATE TABLE tc4a PARTITION OF tc4 FOR VALUES IN (4);
+INSERT INTO tc VALUES (1, 4), (1, 4), (1, 1);
+DROP TABLE tc4, tc4a;
+SELECT id, n, (SELECT count(*) FROM tc WHERE tp_id = tp.id) AS truth FROM tp;
+CREATE TABLE ta (tp_id int);
+CREATE TABLE ta1 () INHERITS (ta);
+ALTER TABLE tp ADD COLUMN n2 int;
+SELECT counterfield.add_counter('tp', 'n2', 'ta', fk_columns => '{tp_id}');
+CREATE TABLE tz () INHERITS (ta, ta1);
+INSERT INTO tz VALUES (1), (1);
+ALTER TABLE tz NO INHERIT ta1;
+CREATE TABLE ty (tp_id int);
+INSERT INTO ty VALUES (1), (1);
+ALTER TABLE ty INHERIT ta;
+ALTER TABLE ty INHERIT ta1;
+SELECT mismatches('tp', 'n2', 'ta', 'tp_id') AS mismatches;
+CREATE TABLE other (tp_id int);
+CREATE TABLE tx () INHERITS (ta, other);
+INSERT INTO tx VALUES (1), (1);
+DROP TABLE other CASCADE;
+SELECT id, n2, (SELECT count(*) FROM ta WHERE tp_id = tp.id) AS truth FROM tp;
+-- a foreign table cannot be put under a counted child
+CREATE EXTENSION file_fdw;
+CREATE SERVER tfs FOREIGN DATA WRAPPER file_fdw;
+CREATE FOREIGN TABLE tf (tp_id int) INHERITS (ta) SERVER tfs OPTIONS (filename '/dev/null');
+DROP EXTENSION file_fdw CASCADE;
+-- a TRUNCATE of the child that failed does not keep a later TRUNCATE of a
+-- partition from counting
+CREATE FUNCTION fail_truncate() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN IF current_setting('cf.fail', true) = 'on' THEN RAISE EXCEPTION 'no'; END IF;
+       RETURN NULL; END $$;
+CREATE TRIGGER zz_fail BEFORE TRUNCATE ON tc FOR EACH STATEMENT EXECUTE FUNCTION fail_truncate();
+INSERT INTO tc VALUES (1, 1), (1, 1);
+BEGIN;
+SET LOCAL cf.fail = on;
+SAVEPOINT s;
+TRUNCATE tc;
+ROLLBACK TO s;
+TRUNCATE tc1;
+COMMIT;
+SELECT id, n, (SELECT count(*) FROM tc WHERE tp_id = tp.id) AS truth FROM tp;
+SELECT counterfield.drop_counter('tp', 'n');
+SELECT counterfield.drop_counter('tp', 'n2');
+DROP TABLE tc, ta, ta1, tz, ty, tp;
+DROP FUNCTION fail_truncate();

@@ -210,3 +210,32 @@ RESET ROLE;
 REVOKE ALL ON SCHEMA public FROM cf_victim, cf_nobody;
 DROP ROLE cf_nobody;
 DROP ROLE cf_victim;
+
+-- counts() answers only the reinit or verify that asked for it, once: code
+-- that runs during reinit, a trigger on the parent say, is refused too.
+CREATE TABLE cq_parent (id int PRIMARY KEY, n int);
+CREATE TABLE cq_child (cq_parent_id int REFERENCES cq_parent);
+CREATE INDEX ON cq_child (cq_parent_id);
+CREATE TABLE cq_log (outcome text);
+CREATE FUNCTION cq_peek() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        PERFORM * FROM counterfield.counts((SELECT id FROM counterfield.counter
+                                            WHERE parent = 'cq_parent'::regclass))
+                       AS c(k integer, n bigint);
+        INSERT INTO cq_log VALUES ('read');
+    EXCEPTION WHEN insufficient_privilege THEN
+        INSERT INTO cq_log VALUES ('refused');
+    END;
+    RETURN NEW;
+END
+$$;
+INSERT INTO cq_parent VALUES (1), (2);
+INSERT INTO cq_child VALUES (1), (1);
+SELECT counterfield.add_counter('cq_parent', 'n', 'cq_child', initialize => false);
+CREATE TRIGGER cq_peek BEFORE UPDATE ON cq_parent FOR EACH ROW EXECUTE FUNCTION cq_peek();
+SELECT counterfield.reinit('cq_parent', 'n');
+SELECT outcome, count(*) FROM cq_log GROUP BY 1;
+SELECT id, n FROM cq_parent ORDER BY id;
+DROP TABLE cq_child, cq_parent, cq_log;
+DROP FUNCTION cq_peek();

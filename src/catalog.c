@@ -50,11 +50,6 @@
 
 #include "counterfield.h"
 
-#if PG_VERSION_NUM >= 160000
-#define cf_is_owner(relid) object_ownercheck(RelationRelationId, (relid), GetUserId())
-#else
-#define cf_is_owner(relid) pg_class_ownercheck((relid), GetUserId())
-#endif
 
 #if PG_VERSION_NUM >= 140000
 #define cf_raw_parser(str) raw_parser((str), RAW_PARSE_DEFAULT)
@@ -92,7 +87,7 @@ cf_spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nu
 static void
 check_owner(Oid relid)
 {
-	if (!cf_is_owner(relid))
+	if (!cf_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
 					   get_rel_name(relid));
 }
@@ -104,7 +99,7 @@ check_owner(Oid relid)
 static bool
 may_read_table(Oid relid)
 {
-	if (cf_is_owner(relid))
+	if (cf_owns_relation(relid))
 		return true;
 	return pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK &&
 		check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED;
@@ -133,7 +128,7 @@ check_table(Relation rel, bool is_child)
 				 errmsg("cannot count the rows of partition \"%s\"",
 						RelationGetRelationName(rel)),
 				 errhint("Use the partitioned table as the child instead.")));
-	if (!cf_is_owner(RelationGetRelid(rel)))
+	if (!cf_owns_relation(RelationGetRelid(rel)))
 		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(relkind),
 					   RelationGetRelationName(rel));
 	if (!is_child)
@@ -564,6 +559,10 @@ cf_parse_condition(Relation child, AttrNumber counter_attnum, const char *condit
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
 					 errmsg("cannot use system column in counter condition")));
+		if (attnum == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("cannot use a whole-row reference in counter condition")));
 		if (attnum == counter_attnum)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
@@ -744,6 +743,8 @@ counterfield_counts(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("counterfield.counts() is for counterfield's own use"),
 				 errhint("Use counterfield.verify() or counterfield.reinit().")));
+	/* One call: the statement reads all counts before any trigger fires. */
+	counts_counter = 0;
 	store = cf_srf_begin(fcinfo, &desc);
 	defs = cf_defs_acquire();
 	def = cf_defs_counter(defs, id);
@@ -990,6 +991,11 @@ sync_table_triggers(Oid relid)
 										 get_rel_name(relid));
 	need[0] = catalog_mentions(relid, "parent");
 	need[1] = OidIsValid(cf_counted_root(relid));
+	if (need[1] && get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot count the rows of foreign table \"%s\"", get_rel_name(relid)),
+				 errdetail("Its rows would be rows of a counted child, and its writes are not seen.")));
 	if (need[1] && get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -16,6 +16,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
 #include "lib/stringinfo.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -131,6 +132,17 @@ cf_check_update_rules(Relation rel)
 					 errmsg("cannot keep counters in table \"%s\"", RelationGetRelationName(rel)),
 					 errdetail("An INSTEAD rule on the table rewrites the updates of its counters."),
 					 errhint("Drop the rule, or the counters of the table.")));
+}
+
+/* Does the current user own a relation (or is it a superuser)? */
+bool
+cf_owns_relation(Oid relid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, GetUserId());
+#else
+	return pg_class_ownercheck(relid, GetUserId());
+#endif
 }
 
 /* Returns the owner of a relation. */

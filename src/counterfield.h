@@ -176,6 +176,7 @@ extern int	cf_pin_search_path(void);
 extern void cf_begin_as_owner(Oid owner, int flags, OwnerContext *saved);
 extern void cf_end_as_owner(OwnerContext *saved);
 extern void cf_check_update_rules(Relation rel);
+extern bool cf_owns_relation(Oid relid);
 extern Oid	cf_relation_owner(Oid relid);
 extern char *cf_relation_sql(Oid relid, bool descendants);
 extern char *cf_column_sql(Oid relid, AttrNumber attnum);
@@ -243,7 +244,7 @@ extern FlushItem *cf_state_take(CounterDefs *defs, List *entries,
 extern bool cf_state_has_live(void);
 
 /* trigger.c */
-extern void cf_count_table_rows(List *counters, Oid relid, bool only, int64 sign);
+extern void cf_count_table_rows(CounterDefs *defs, RelCounters *rc, Oid relid, int64 sign);
 
 /* flush.c */
 extern bool cf_plan_is_current(SPIPlanPtr *plan);

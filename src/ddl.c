@@ -32,6 +32,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
 #include "commands/event_trigger.h"
@@ -40,6 +41,7 @@
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -599,115 +601,257 @@ changes_values(Node *parsetree)
 }
 
 /*
- * Applies, with the given sign, the rows of a table (with its descendants)
- * to the counters of the child whose rows they are, or become.
+ * The tables under counted children that a command may move into or out of
+ * a counted child's tree, each with the child it was under when the command
+ * started (or InvalidOid), kept in TopMemoryContext from ddl_command_start
+ * to ddl_command_end of that command.
+ */
+typedef struct LeafRoot
+{
+	Oid			relid;
+	Oid			root;
+} LeafRoot;
+
+static LeafRoot *noted = NULL;
+static int	nnoted = 0;
+static int	maxnoted = 0;
+static LocalTransactionId noted_lxid = InvalidLocalTransactionId;
+
+/*
+ * The tables under counted children as a drop found them at its start:
+ * those that are gone by sql_drop, and whose rows the drop did not count
+ * itself, make their child's counters be recomputed.
+ */
+static LeafRoot *under_root = NULL;
+static int	nunder_root = 0;
+static int	maxunder_root = 0;
+static LocalTransactionId under_root_lxid = InvalidLocalTransactionId;
+
+/* Appends a pair to one of the lists above. */
+static void
+append_leaf(LeafRoot **list, int *n, int *max, Oid relid, Oid root)
+{
+	if (*n == *max)
+	{
+		*max = Max(16, *max * 2);
+		*list = *list == NULL ?
+			MemoryContextAlloc(TopMemoryContext, sizeof(LeafRoot) * *max) :
+			repalloc(*list, sizeof(LeafRoot) * *max);
+	}
+	(*list)[*n].relid = relid;
+	(*list)[*n].root = root;
+	(*n)++;
+}
+
+/*
+ * Notes every table of the tree under relid (relid too) with the counted
+ * child it is under now.
+ */
+static void
+note_tree(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		append_leaf(&noted, &nnoted, &maxnoted, lfirst_oid(lc), cf_counted_root(lfirst_oid(lc)));
+	noted_lxid = CF_CURRENT_LXID();
+}
+
+/*
+ * Applies, with the given sign, the rows of one table to the counters of the
+ * counted child root.  A ShareLock keeps writers out while the rows are
+ * read; the command itself usually holds a stronger lock already.
  */
 static void
 count_rows_of(Oid root, Oid relid, int64 sign)
 {
 	CounterDefs *defs;
-	RelCounters *rc;
 
-	if (!OidIsValid(root) || !cf_enabled)
+	if (!OidIsValid(root) || get_rel_name(relid) == NULL)
 		return;
+	LockRelationOid(relid, ShareLock);
 	defs = cf_defs_acquire();
-	rc = cf_defs_for_rel(defs, root);
-	if (rc != NULL)
-		cf_count_table_rows(rc->as_child, relid, false, sign);
+	cf_count_table_rows(defs, cf_defs_for_rel(defs, root), relid, sign);
 	cf_defs_release();
 }
 
-/* The counted child whose rows those of a named table are, if any. */
+/* The table a subcommand of ALTER TABLE moves in or out of a tree, if any. */
 static Oid
-counted_root_of_name(RangeVar *name)
+moved_table(Oid relid, AlterTableCmd *cmd)
 {
-	Oid			relid = RangeVarGetRelid(name, NoLock, true);
+	switch (cmd->subtype)
+	{
+		case AT_AttachPartition:
+		case AT_DetachPartition:
+			return RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+		case AT_AddInherit:
+		case AT_DropInherit:
+			return relid;
+		default:
+			return InvalidOid;
+	}
+}
 
-	return OidIsValid(relid) ? cf_counted_root(relid) : InvalidOid;
+/* Gives the tables a CREATE statement made the child triggers they need. */
+static void
+sync_created(Node *stmt)
+{
+	RangeVar   *name = NULL;
+	Oid			relid;
+
+	if (IsA(stmt, CreateStmt))
+		name = ((CreateStmt *) stmt)->relation;
+	else if (IsA(stmt, CreateForeignTableStmt))
+		name = ((CreateForeignTableStmt *) stmt)->base.relation;
+	relid = name ? RangeVarGetRelid(name, NoLock, true) : InvalidOid;
+	if (OidIsValid(relid) && OidIsValid(cf_counted_root(relid)))
+	{
+		cf_sync_triggers(relid);
+		CacheInvalidateRelcacheByRelid(cf_counted_root(relid));
+	}
 }
 
 /*
- * Keeps the rows of partitions and inheritance children counted through the
- * DDL that makes a table one, or no longer one: the table gets or loses the
- * child triggers, and the rows it holds are added to or taken from the
- * counts, since they arrive or leave without being written.  A table about
- * to be dropped loses its rows at ddl_command_start, while it has them.
+ * Keeps the rows of partitions and inheritance children counted through
+ * DDL.  A table created under a counted child gets the child triggers (a
+ * foreign one is refused).  For ATTACH and DETACH PARTITION, INHERIT and NO
+ * INHERIT, every table of the tree moved is noted at the start with the
+ * counted child it is under, and compared at the end: a table that left a
+ * counted child takes its rows from its counts, one that joined one adds
+ * them, and triggers follow.  A table dropped by name loses its rows at the
+ * start, while it has them, after the ownership check that DROP itself
+ * makes, so that no other role can make counterfield read or lock it.
+ * Tables under counted children that a drop removes otherwise (DROP SCHEMA
+ * ... CASCADE, DROP OWNED) are noted at the start; sql_drop recomputes the
+ * counters they fed.
  */
 static void
 track_descendants(Node *parsetree, bool at_end)
 {
-	if (!at_end && IsA(parsetree, DropStmt) &&
-		((DropStmt *) parsetree)->removeType == OBJECT_TABLE)
+	if (!at_end && (IsA(parsetree, DropStmt) || IsA(parsetree, DropOwnedStmt)))
 	{
-		ListCell   *lc;
+		CounterDefs *defs = cf_defs_acquire();
+		HASH_SEQ_STATUS status;
+		RelCounters *rc;
+		List	   *counted = NIL;
 
-		foreach(lc, ((DropStmt *) parsetree)->objects)
+		/* Tables dropped by name are counted here, each once. */
+		if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_TABLE)
 		{
-			RangeVar   *name = makeRangeVarFromNameList(lfirst(lc));
-			Oid			relid = RangeVarGetRelid(name, NoLock, true);
-			Oid			root = OidIsValid(relid) ? cf_counted_root(relid) : InvalidOid;
+			ListCell   *lc;
 
-			if (OidIsValid(root) && root != relid)
-				count_rows_of(root, relid, -1);
-		}
-	}
-	else if (at_end && IsA(parsetree, CreateStmt) &&
-			 (((CreateStmt *) parsetree)->inhRelations != NIL ||
-			  ((CreateStmt *) parsetree)->partbound != NULL))
-	{
-		Oid			relid = RangeVarGetRelid(((CreateStmt *) parsetree)->relation, NoLock, true);
+			foreach(lc, ((DropStmt *) parsetree)->objects)
+			{
+				Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)),
+													 NoLock, true);
+				ListCell   *tc;
 
-		if (OidIsValid(relid) && OidIsValid(cf_counted_root(relid)))
-		{
-			cf_sync_triggers(relid);
-			CacheInvalidateRelcacheByRelid(cf_counted_root(relid));
+				if (!OidIsValid(relid) || !cf_owns_relation(relid))
+					continue;
+				foreach(tc, find_all_inheritors(relid, AccessExclusiveLock, NULL))
+				{
+					Oid			table = lfirst_oid(tc);
+					Oid			root = cf_counted_root(table);
+
+					if (!OidIsValid(root) || root == table || list_member_oid(counted, table))
+						continue;
+					counted = lappend_oid(counted, table);
+					count_rows_of(root, table, -1);
+				}
+			}
 		}
+
+		nunder_root = 0;
+		under_root_lxid = CF_CURRENT_LXID();
+		hash_seq_init(&status, defs->by_rel);
+		while ((rc = hash_seq_search(&status)) != NULL)
+			if (OidIsValid(rc->root) && rc->root != rc->relid &&
+				!list_member_oid(counted, rc->relid))
+				append_leaf(&under_root, &nunder_root, &maxunder_root, rc->relid, rc->root);
+		cf_defs_release();
 	}
-	else if (at_end && IsA(parsetree, AlterTableStmt))
+	else if (!at_end && IsA(parsetree, AlterTableStmt))
 	{
 		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
 		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 		ListCell   *lc;
 
+		nnoted = 0;
 		foreach(lc, stmt->cmds)
 		{
-			AlterTableCmd *cmd = lfirst(lc);
-			Oid			table = InvalidOid;
-			Oid			root = InvalidOid;
-			int64		sign = 0;
+			Oid			table = OidIsValid(relid) ? moved_table(relid, lfirst(lc)) : InvalidOid;
 
-			switch (cmd->subtype)
-			{
-				case AT_AttachPartition:
-					table = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
-					root = OidIsValid(relid) ? cf_counted_root(relid) : InvalidOid;
-					sign = 1;
-					break;
-				case AT_DetachPartition:
-					table = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
-					root = OidIsValid(relid) ? cf_counted_root(relid) : InvalidOid;
-					sign = -1;
-					break;
-				case AT_AddInherit:
-					table = relid;
-					root = counted_root_of_name((RangeVar *) cmd->def);
-					sign = 1;
-					break;
-				case AT_DropInherit:
-					table = relid;
-					root = counted_root_of_name((RangeVar *) cmd->def);
-					sign = -1;
-					break;
-				default:
-					break;
-			}
-			if (!OidIsValid(table) || !OidIsValid(root))
-				continue;
-			cf_sync_triggers(table);
-			CacheInvalidateRelcacheByRelid(root);
-			CommandCounterIncrement();
-			count_rows_of(root, table, sign);
+			if (OidIsValid(table))
+				note_tree(table);
 		}
+	}
+	else if (at_end && IsA(parsetree, AlterTableStmt) && noted_lxid == CF_CURRENT_LXID())
+	{
+		int			n = nnoted;
+
+		nnoted = 0;
+		for (int i = 0; i < n; i++)
+		{
+			Oid			before = noted[i].root;
+			Oid			after = get_rel_name(noted[i].relid) ? cf_counted_root(noted[i].relid) :
+				InvalidOid;
+
+			if (before == after)
+				continue;
+			cf_sync_triggers(noted[i].relid);
+			CommandCounterIncrement();
+			if (OidIsValid(before))
+			{
+				CacheInvalidateRelcacheByRelid(before);
+				count_rows_of(before, noted[i].relid, -1);
+			}
+			if (OidIsValid(after))
+			{
+				CacheInvalidateRelcacheByRelid(after);
+				CommandCounterIncrement();
+				count_rows_of(after, noted[i].relid, 1);
+			}
+		}
+	}
+	else if (at_end && (IsA(parsetree, CreateStmt) || IsA(parsetree, CreateForeignTableStmt)))
+		sync_created(parsetree);
+	else if (at_end && IsA(parsetree, CreateSchemaStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((CreateSchemaStmt *) parsetree)->schemaElts)
+			sync_created(lfirst(lc));
+	}
+}
+
+/*
+ * At sql_drop: the counters of children that lost tables by a drop that did
+ * not count their rows are recomputed from the rows that are left.
+ */
+static void
+recount_lost_tables(void)
+{
+	List	   *roots = NIL;
+	ListCell   *lc;
+
+	if (under_root_lxid != CF_CURRENT_LXID() || nunder_root == 0)
+		return;
+	for (int i = 0; i < nunder_root; i++)
+		if (get_rel_name(under_root[i].relid) == NULL &&
+			get_rel_name(under_root[i].root) != NULL)
+			roots = list_append_unique_oid(roots, under_root[i].root);
+	nunder_root = 0;
+	if (roots == NIL)
+		return;
+	foreach(lc, roots)
+	{
+		CounterDefs *defs = cf_defs_acquire();
+		RelCounters *rc = cf_defs_for_rel(defs, lfirst_oid(lc));
+		ListCell   *dc;
+
+		foreach(dc, rc ? rc->as_child : NIL)
+			cf_reinit_counter(lfirst(dc));
+		cf_defs_release();
 	}
 }
 
@@ -843,6 +987,7 @@ counterfield_sql_drop(PG_FUNCTION_ARGS)
 	}
 	foreach(lc, relids)
 		cf_sync_triggers(lfirst_oid(lc));
+	recount_lost_tables();
 	SPI_finish();
 	PG_RETURN_NULL();
 }

@@ -21,6 +21,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/tupconvert.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -35,6 +36,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
 #include "counterfield.h"
@@ -134,17 +136,19 @@ direct_add(DirectItems *direct, CounterDef *def, Datum *values, int64 delta)
  * deltas per key first, unless the table holds only a few rows; the others
  * add each row to the state cache.  Statement-mode deltas that are few or
  * summed go to *direct instead.  Rows of a descendant of the counted child
- * are converted to the child's row type first, by map into rootslot.
+ * are converted to the child's row type first, by map into rootslot.  The
+ * rows come from a transition table, or, with rows NULL, from a table scan.
  */
 static void
-count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, TupleConversionMap *map,
-					  TupleTableSlot *rootslot, List *defs, ExprContext *econtext,
-					  int64 sign, uint64 batch, List **touched, DirectItems *direct)
+count_transition_rows(Tuplestorestate *rows, TableScanDesc scan, TupleTableSlot *slot,
+					  TupleConversionMap *map, TupleTableSlot *rootslot, List *defs,
+					  ExprContext *econtext, int64 sign, uint64 batch, List **touched,
+					  DirectItems *direct)
 {
-	int			readptr = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+	int			readptr = rows ? tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND) : 0;
 	rowsum_hash **sums = palloc0(sizeof(rowsum_hash *) * list_length(defs));
 	bool	   *to_direct = palloc0(sizeof(bool) * list_length(defs));
-	bool		summed = tuplestore_tuple_count(rows) >= ROWSUM_MIN_ROWS;
+	bool		summed = !rows || tuplestore_tuple_count(rows) >= ROWSUM_MIN_ROWS;
 	ListCell   *lc;
 
 	foreach(lc, defs)
@@ -157,9 +161,13 @@ count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, TupleConversi
 		to_direct[i] = !def->transactional && (!summed || sums[i] != NULL);
 	}
 
-	tuplestore_select_read_pointer(rows, readptr);
-	tuplestore_rescan(rows);
-	while (tuplestore_gettupleslot(rows, true, false, slot))
+	if (rows)
+	{
+		tuplestore_select_read_pointer(rows, readptr);
+		tuplestore_rescan(rows);
+	}
+	while (rows ? tuplestore_gettupleslot(rows, true, false, slot) :
+		   table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		TupleTableSlot *row = map ? execute_attr_map_slot(map->attrMap, slot, rootslot) : slot;
 
@@ -222,23 +230,17 @@ count_transition_rows(Tuplestorestate *rows, TupleTableSlot *slot, TupleConversi
 	pfree(to_direct);
 }
 
-/* Applies the statement-mode deltas of the rows of one statement. */
-static void
-count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
+/*
+ * Plans the conditions of a child's counters, as their owner, and returns
+ * an expression context to run them in, or NULL when none has one.
+ */
+static ExprContext *
+prepare_conditions(List *defs)
 {
-	uint64		batch = ++batch_counter;
-	List	   *touched = NIL;
-	DirectItems direct = {NULL, 0, 0};
 	ExprContext *econtext = NULL;
-	TupleTableSlot *slot;
 	ListCell   *lc;
-	FlushItem  *items = NULL;
-	int			nitems = 0;
-	OwnerContext owner;
-	TupleConversionMap *map = NULL;
-	TupleTableSlot *rootslot = NULL;
 
-	foreach(lc, rc->as_child)
+	foreach(lc, defs)
 	{
 		CounterDef *def = lfirst(lc);
 
@@ -249,33 +251,86 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 				econtext = CreateStandaloneExprContext();
 		}
 	}
+	return econtext;
+}
+
+/*
+ * Sets *map and *rootslot to convert rows of rel, a partition or inheritance
+ * child, to the row type of the counted child root; to NULL if they need no
+ * conversion.
+ */
+static void
+root_map(Relation rel, Oid root, TupleConversionMap **map, TupleTableSlot **rootslot)
+{
+	Relation	rootrel;
+
+	*map = NULL;
+	*rootslot = NULL;
+	if (RelationGetRelid(rel) == root)
+		return;
+	rootrel = table_open(root, AccessShareLock);
+	*map = convert_tuples_by_name(RelationGetDescr(rel), RelationGetDescr(rootrel));
+	if (*map != NULL)
+		*rootslot = MakeSingleTupleTableSlot(RelationGetDescr(rootrel), &TTSOpsVirtual);
+	table_close(rootrel, NoLock);
+}
+
+/*
+ * Applies the deltas that counting collected: the statement-mode ones, those
+ * summed in *direct and those stored for the touched entries.  Transaction-
+ * mode deltas stay in the state cache for the commit.
+ */
+static void
+apply_counted(CounterDefs *defs, List *touched, DirectItems *direct)
+{
+	FlushItem  *items = NULL;
+	int			nitems = 0;
+
+	if (touched != NIL)
+		items = cf_state_take(defs, touched, false, false, &nitems);
+	if (nitems == 0)
+	{
+		items = direct->items;
+		nitems = direct->n;
+	}
+	else if (direct->n > 0)
+	{
+		items = repalloc(items, sizeof(FlushItem) * (nitems + direct->n));
+		memcpy(items + nitems, direct->items, sizeof(FlushItem) * direct->n);
+		nitems += direct->n;
+	}
+	if (nitems > 0)
+		cf_apply(items, nitems);
+}
+
+/* Applies the statement-mode deltas of the rows of one statement. */
+static void
+count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
+{
+	uint64		batch = ++batch_counter;
+	List	   *touched = NIL;
+	DirectItems direct = {NULL, 0, 0};
+	ExprContext *econtext = prepare_conditions(rc->as_child);
+	TupleTableSlot *slot;
+	OwnerContext owner;
+	TupleConversionMap *map;
+	TupleTableSlot *rootslot;
 
 	/* Statement-mode deltas store nothing, but prune as a store would. */
 	cf_state_prune();
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(trigdata->tg_relation),
 									&TTSOpsMinimalTuple);
-
-	/* A statement that names a partition or an inheritance child. */
-	if (rc->root != RelationGetRelid(trigdata->tg_relation))
-	{
-		Relation	root = table_open(rc->root, AccessShareLock);
-
-		map = convert_tuples_by_name(RelationGetDescr(trigdata->tg_relation),
-									 RelationGetDescr(root));
-		if (map != NULL)
-			rootslot = MakeSingleTupleTableSlot(RelationGetDescr(root), &TTSOpsVirtual);
-		table_close(root, NoLock);
-	}
+	root_map(trigdata->tg_relation, rc->root, &map, &rootslot);
 
 	/* Conditions run as the child's owner, not as the writer. */
 	if (econtext != NULL)
 		cf_begin_as_owner(((CounterDef *) linitial(rc->as_child))->child_owner,
 						  CF_OWNER_PIN_PATH, &owner);
 	if (trigdata->tg_oldtable != NULL)
-		count_transition_rows(trigdata->tg_oldtable, slot, map, rootslot, rc->as_child,
+		count_transition_rows(trigdata->tg_oldtable, NULL, slot, map, rootslot, rc->as_child,
 							  econtext, -1, batch, &touched, &direct);
 	if (trigdata->tg_newtable != NULL)
-		count_transition_rows(trigdata->tg_newtable, slot, map, rootslot, rc->as_child,
+		count_transition_rows(trigdata->tg_newtable, NULL, slot, map, rootslot, rc->as_child,
 							  econtext, 1, batch, &touched, &direct);
 	if (econtext != NULL)
 	{
@@ -285,22 +340,7 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 	ExecDropSingleTupleTableSlot(slot);
 	if (rootslot != NULL)
 		ExecDropSingleTupleTableSlot(rootslot);
-
-	if (touched != NIL)
-		items = cf_state_take(defs, touched, false, false, &nitems);
-	if (nitems == 0)
-	{
-		items = direct.items;
-		nitems = direct.n;
-	}
-	else if (direct.n > 0)
-	{
-		items = repalloc(items, sizeof(FlushItem) * (nitems + direct.n));
-		memcpy(items + nitems, direct.items, sizeof(FlushItem) * direct.n);
-		nitems += direct.n;
-	}
-	if (nitems > 0)
-		cf_apply(items, nitems);
+	apply_counted(defs, touched, &direct);
 }
 
 /*
@@ -328,66 +368,67 @@ count_truncate(RelCounters *rc)
 }
 
 /*
- * Counts, for each counter of a child, the rows that one table of the child
- * holds (ONLY that table, or with its own descendants), and applies them as
- * deltas of the given sign, as if the rows had been inserted (1) or deleted
- * (-1): for rows that come or go without being written, when a partition or
- * inheritance child is attached, detached, truncated or dropped.  The table
- * is read by name as the child's owner, conditions and all.
+ * Counts the rows that one table under a counted child holds (ONLY that
+ * table: partitioned tables hold none, foreign ones are refused), and
+ * applies them as deltas of the given sign, as if the rows had been
+ * inserted (1) or deleted (-1): for rows that come or go without being
+ * written, when a partition or inheritance child is attached, detached,
+ * truncated or dropped.  The caller holds a lock that keeps writers out, so
+ * a fresh snapshot sees exactly the rows that come or go.  The table is
+ * scanned directly, with no privilege check and no row-level security of
+ * its own, and the child's conditions run as the child's owner.
  */
 void
-cf_count_table_rows(List *counters, Oid relid, bool only, int64 sign)
+cf_count_table_rows(CounterDefs *defs, RelCounters *rc, Oid relid, int64 sign)
 {
 	uint64		batch = ++batch_counter;
 	List	   *touched = NIL;
 	DirectItems direct = {NULL, 0, 0};
-	char	   *relation;
-	ListCell   *lc;
+	Relation	rel;
+	ExprContext *econtext;
+	TupleTableSlot *slot;
+	TupleConversionMap *map;
+	TupleTableSlot *rootslot;
+	Snapshot	snapshot;
+	TableScanDesc scan;
+	OwnerContext owner;
 
-	if (counters == NIL)
+	if (rc == NULL || rc->as_child == NIL || !cf_enabled)
 		return;
-	relation = psprintf("%s%s", only ? "ONLY " : "",
-						quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-												   get_rel_name(relid)));
-	cf_state_prune();
-	cf_spi_connect();
-	foreach(lc, counters)
+	rel = table_open(relid, NoLock);
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
 	{
-		CounterDef *def = lfirst(lc);
-		char	   *sql = cf_counts_sql(def, relation);
-		OwnerContext owner;
-		int			ret;
-
-		cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &owner);
-		ret = SPI_execute(sql, true, 0);
-		cf_end_as_owner(&owner);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-		for (uint64 row = 0; row < SPI_processed; row++)
-		{
-			Datum		values[INDEX_MAX_KEYS];
-			bool		isnull;
-			int64		n;
-
-			for (int k = 0; k < def->nkeys; k++)
-				values[k] = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, k + 1,
-										  &isnull);
-			n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-											def->nkeys + 1, &isnull));
-			if (def->transactional)
-				cf_state_add(def, values, sign * n, batch, &touched);
-			else
-				direct_add(&direct, def, values, sign * n);
-		}
+		table_close(rel, NoLock);
+		return;
 	}
-	if (direct.n > 0)
-		cf_apply(direct.items, direct.n);
-	SPI_finish();
+	cf_state_prune();
+	econtext = prepare_conditions(rc->as_child);
+	slot = table_slot_create(rel, NULL);
+	root_map(rel, rc->root, &map, &rootslot);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+
+	cf_begin_as_owner(((CounterDef *) linitial(rc->as_child))->child_owner,
+					  CF_OWNER_PIN_PATH, &owner);
+	count_transition_rows(NULL, scan, slot, map, rootslot, rc->as_child, econtext, sign,
+						  batch, &touched, &direct);
+	cf_end_as_owner(&owner);
+
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	if (econtext != NULL)
+		FreeExprContext(econtext, true);
+	ExecDropSingleTupleTableSlot(slot);
+	if (rootslot != NULL)
+		ExecDropSingleTupleTableSlot(rootslot);
+	table_close(rel, NoLock);
+	apply_counted(defs, touched, &direct);
 }
 
 /* The partitioned child whose TRUNCATE is running, which resets its counters. */
 static Oid	truncating_root = InvalidOid;
 static LocalTransactionId truncating_lxid = InvalidLocalTransactionId;
+static SubTransactionId truncating_subid = InvalidSubTransactionId;
 static CommandId truncating_cid = InvalidCommandId;
 
 /*
@@ -401,25 +442,25 @@ static CommandId truncating_cid = InvalidCommandId;
  * truncated subtracts the rows of its own that are about to go.
  */
 static void
-count_truncate_before(RelCounters *rc, Relation rel)
+count_truncate_before(CounterDefs *defs, RelCounters *rc, Relation rel)
 {
 	Oid			relid = RelationGetRelid(rel);
-	bool		partitioned = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
 
-	if (relid == rc->root && partitioned)
+	if (relid == rc->root && rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 	{
 		truncating_root = relid;
 		truncating_lxid = CF_CURRENT_LXID();
+		truncating_subid = GetCurrentSubTransactionId();
 		truncating_cid = GetCurrentCommandId(false);
 		return;
 	}
 	if (relid == rc->root && !has_subclass(relid))
 		return;
 	if (rc->root == truncating_root && truncating_lxid == CF_CURRENT_LXID() &&
+		truncating_subid == GetCurrentSubTransactionId() &&
 		truncating_cid == GetCurrentCommandId(false))
 		return;
-	if (!partitioned)
-		cf_count_table_rows(rc->as_child, relid, true, -1);
+	cf_count_table_rows(defs, rc, relid, -1);
 }
 
 /* Does the AFTER TRUNCATE trigger of this relation reset its counters? */
@@ -470,11 +511,14 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 	if (rc != NULL && rc->as_child != NIL)
 	{
 		if (TRIGGER_FIRED_BY_TRUNCATE(event) && TRIGGER_FIRED_BEFORE(event))
-			count_truncate_before(rc, trigdata->tg_relation);
+			count_truncate_before(defs, rc, trigdata->tg_relation);
 		else if (TRIGGER_FIRED_BY_TRUNCATE(event))
 		{
 			if (truncate_resets(rc, trigdata->tg_relation))
+			{
+				truncating_root = InvalidOid;
 				count_truncate(rc);
+			}
 		}
 		else
 			count_statement(defs, rc, trigdata);
