@@ -977,8 +977,8 @@ cf_counted_root(Oid relid)
  * inheritance child of one), the guards while it holds a counter (a
  * partition of a parent has clones of the parent's, which PostgreSQL keeps).
  */
-static void
-sync_table_triggers(Oid relid)
+void
+cf_sync_table_triggers(Oid relid)
 {
 	char	   *relname;
 	bool		need[2];
@@ -1052,7 +1052,7 @@ sync_table_triggers(Oid relid)
 
 /*
  * Makes the triggers on a table, and on its partitions and inheritance
- * children, match the catalog (see sync_table_triggers).  Each trigger
+ * children, match the catalog (see cf_sync_table_triggers).  Each trigger
  * depends on the extension, so that DROP EXTENSION removes it, and the child
  * triggers of a counted child on what the conditions of its counters use.
  */
@@ -1064,7 +1064,7 @@ cf_sync_triggers(Oid relid)
 	if (get_rel_name(relid) == NULL)
 		return;
 	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
-		sync_table_triggers(lfirst_oid(lc));
+		cf_sync_table_triggers(lfirst_oid(lc));
 }
 
 PG_FUNCTION_INFO_V1(counterfield_add_counter);

@@ -206,6 +206,7 @@ extern char *cf_condition_sql(CounterDef *def);
 extern char *cf_counts_sql(CounterDef *def, const char *relation);
 extern int64 cf_reinit_counter(CounterDef *def);
 extern Oid	cf_counted_root(Oid relid);
+extern void cf_sync_table_triggers(Oid relid);
 extern void cf_sync_triggers(Oid relid);
 
 /* ddl.c */

@@ -798,7 +798,7 @@ track_descendants(Node *parsetree, bool at_end)
 
 			if (before == after)
 				continue;
-			cf_sync_triggers(noted[i].relid);
+			cf_sync_table_triggers(noted[i].relid);
 			CommandCounterIncrement();
 			if (OidIsValid(before))
 			{
