@@ -10,7 +10,8 @@ OBJS = \
 	src/cache.o \
 	src/state.o \
 	src/flush.o \
-	src/trigger.o
+	src/trigger.o \
+	src/inflight.o
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 

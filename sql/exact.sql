@@ -269,3 +269,73 @@ SELECT counterfield.reinit('sp_parent', 'n');
 SELECT * FROM sp_log ORDER BY 1, 2;
 DROP TABLE sp_child, sp_parent, sp_log;
 DROP FUNCTION sp_note();
+
+-- "Get or create": a trigger on the child that creates the parent while
+-- the counted statement runs (as ORMs do, with a deferred foreign key or
+-- none).  The new parent's count sees the statement's rows before their
+-- deltas come; it is counted again when the statement is done.
+CREATE TABLE goc_parent (id int PRIMARY KEY, n int, tn int);
+CREATE TABLE goc_child (id serial PRIMARY KEY,
+                        goc_parent_id int REFERENCES goc_parent DEFERRABLE INITIALLY DEFERRED);
+CREATE INDEX ON goc_child (goc_parent_id);
+SELECT counterfield.add_counter('goc_parent', 'n', 'goc_child');
+SELECT counterfield.add_counter('goc_parent', 'tn', 'goc_child', flush => 'transaction');
+CREATE FUNCTION goc_create() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO goc_parent (id) VALUES (NEW.goc_parent_id) ON CONFLICT DO NOTHING;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER goc_after AFTER INSERT ON goc_child FOR EACH ROW EXECUTE FUNCTION goc_create();
+BEGIN;
+INSERT INTO goc_child (goc_parent_id) VALUES (1), (1), (2);
+INSERT INTO goc_child (goc_parent_id) VALUES (2), (3);
+COMMIT;
+INSERT INTO goc_child (goc_parent_id) VALUES (4), (4), (1);
+SELECT id, n, tn, (SELECT count(*) FROM goc_child c WHERE c.goc_parent_id = p.id) AS truth
+  FROM goc_parent p ORDER BY id;
+-- the same from a BEFORE row trigger, which sees the rows of the statement
+-- written before its own
+DROP TRIGGER goc_after ON goc_child;
+CREATE TRIGGER goc_before BEFORE INSERT ON goc_child FOR EACH ROW EXECUTE FUNCTION goc_create();
+INSERT INTO goc_child (goc_parent_id) VALUES (5), (5), (5), (6);
+BEGIN;
+INSERT INTO goc_child (goc_parent_id) VALUES (7), (7);
+SAVEPOINT s;
+INSERT INTO goc_child (goc_parent_id) VALUES (8), (8);
+ROLLBACK TO s;
+INSERT INTO goc_child (goc_parent_id) VALUES (8);
+COMMIT;
+SELECT id, n, tn, (SELECT count(*) FROM goc_child c WHERE c.goc_parent_id = p.id) AS truth
+  FROM goc_parent p ORDER BY id;
+DROP TABLE goc_child, goc_parent;
+DROP FUNCTION goc_create();
+
+-- The other way round: a parent's BEFORE INSERT trigger that writes a
+-- child row of the parent being inserted, whichever of the two triggers
+-- fires first.
+CREATE TABLE first_parent (id int PRIMARY KEY, n int, tn int);
+CREATE TABLE first_child (first_parent_id int REFERENCES first_parent DEFERRABLE INITIALLY DEFERRED);
+CREATE INDEX ON first_child (first_parent_id);
+SELECT counterfield.add_counter('first_parent', 'n', 'first_child');
+SELECT counterfield.add_counter('first_parent', 'tn', 'first_child', flush => 'transaction');
+CREATE FUNCTION first_child() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO first_child VALUES (NEW.id), (NEW.id);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER a_first_child BEFORE INSERT ON first_parent
+    FOR EACH ROW EXECUTE FUNCTION first_child();
+INSERT INTO first_parent (id) VALUES (1), (2);
+DROP TRIGGER a_first_child ON first_parent;
+CREATE TRIGGER z_first_child BEFORE INSERT ON first_parent
+    FOR EACH ROW EXECUTE FUNCTION first_child();
+INSERT INTO first_parent (id) VALUES (3);
+BEGIN;
+INSERT INTO first_parent (id) SELECT g FROM generate_series(4, 12) g;
+COMMIT;
+SELECT id, n, tn, (SELECT count(*) FROM first_child c WHERE c.first_parent_id = p.id) AS truth
+  FROM first_parent p ORDER BY id;
+DROP TABLE first_child, first_parent;
+DROP FUNCTION first_child();

@@ -57,6 +57,7 @@ _PG_init(void)
 	cf_cache_init();
 	cf_state_init();
 	cf_flush_init();
+	cf_inflight_init();
 }
 
 /* Connects to SPI or fails. */

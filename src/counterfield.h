@@ -20,6 +20,7 @@
 #include "access/attnum.h"
 #include "access/htup_details.h"
 #include "access/tupdesc.h"
+#include "executor/execdesc.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/execnodes.h"
@@ -243,9 +244,17 @@ extern void cf_state_cancel_counter(CounterDef *def);
 extern FlushItem *cf_state_take(CounterDefs *defs, List *entries,
 								bool transactional, bool cancel, int *nitems);
 extern bool cf_state_has_live(void);
+extern bool cf_subxact_is_live(SubTransactionId subid);
 
 /* trigger.c */
 extern void cf_count_table_rows(CounterDefs *defs, RelCounters *rc, Oid relid, int64 sign);
+extern void cf_recount_key(CounterDef *def, Datum *values);
+
+/* inflight.c */
+extern void cf_inflight_init(void);
+extern void cf_inflight_start(QueryDesc *queryDesc);
+extern void cf_inflight_note(CounterDef *def, Datum *values);
+extern void cf_inflight_missing(CounterTarget *target, Datum *values);
 
 /* flush.c */
 extern bool cf_plan_is_current(SPIPlanPtr *plan);

@@ -501,8 +501,10 @@ update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	if (!batch_in_key_order(update))
 		cf_parent_write(target->parent_relid, target->parent_owner, lock, NULL, params,
 						SPI_OK_SELECT);
-	cf_parent_write(target->parent_relid, target->parent_owner, update, NULL, params,
-					SPI_OK_UPDATE);
+	if (cf_parent_write(target->parent_relid, target->parent_owner, update, NULL, params,
+						SPI_OK_UPDATE) < ngroups)
+		for (int g = 0; g < ngroups; g++)
+			cf_inflight_missing(target, keys[g]);
 	AtEOXact_GUC(true, nestlevel);
 	pfree(elems);
 }
@@ -518,8 +520,9 @@ update_one(CounterTarget *target, Datum *key, int64 *deltas)
 		params[k] = key[k];
 	for (int c = 0; c < ncounters; c++)
 		params[target->nkeys + c] = Int64GetDatum(deltas[c]);
-	cf_parent_write(target->parent_relid, target->parent_owner, update_plan(target), NULL,
-					params, SPI_OK_UPDATE);
+	if (cf_parent_write(target->parent_relid, target->parent_owner, update_plan(target), NULL,
+						params, SPI_OK_UPDATE) == 0)
+		cf_inflight_missing(target, key);
 }
 
 /*
@@ -734,6 +737,9 @@ cf_executor_start(QueryDesc *queryDesc, int eflags)
 		prev_executor_start(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+	/* counterfield's own updates of parents are not tracked as running */
+	if (!own && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
+		cf_inflight_start(queryDesc);
 	if (own && queryDesc->planstate != NULL && IsA(queryDesc->planstate, ModifyTableState) &&
 		rt_fetch(((ModifyTable *) queryDesc->planstate->plan)->nominalRelation,
 				 queryDesc->plannedstmt->rtable)->relid == relid)

@@ -279,6 +279,13 @@ subxact_is_live(SubTransactionId subid)
 	}
 }
 
+/* Is the work of this subtransaction of the current transaction still live? */
+bool
+cf_subxact_is_live(SubTransactionId subid)
+{
+	return subxact_is_live(subid);
+}
+
 /* How many subtransactions of this transaction have aborted so far. */
 static int64
 aborted_count(void)

@@ -620,8 +620,52 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 		key[k] = heap_getattr(tuple, map_attnum(def->parent_relid, relid, def->target->attnums[k]),
 							  desc, &isnull);
 	if (!isnull)
+	{
 		count = cf_count_children(def, key) - cf_state_pending(def, key);
+		cf_inflight_note(def, key);
+	}
 	return count_datum(count, att->atttypid, NameStr(att->attname));
+}
+
+/*
+ * Sets the counter of one parent key to the truth: its children, less the
+ * deltas still pending.  For a key counted while a statement on the child
+ * was running (inflight.c), once that statement's deltas are in.
+ */
+void
+cf_recount_key(CounterDef *def, Datum *values)
+{
+	CounterTarget *target = def->target;
+	Oid			type = get_atttype(def->parent_relid, def->counter_attnum);
+	char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
+	Oid			argtypes[INDEX_MAX_KEYS + 1];
+	Datum		params[INDEX_MAX_KEYS + 1];
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s AS p SET %s = $%d WHERE ",
+					 cf_relation_sql(def->parent_relid, false), column, target->nkeys + 1);
+	for (int k = 0; k < target->nkeys; k++)
+	{
+		appendStringInfo(&sql, "%sp.%s %s $%d", k > 0 ? " AND " : "",
+						 cf_column_sql(def->parent_relid, target->attnums[k]),
+						 cf_operator_sql(cf_equality_operator(target->types[k])), k + 1);
+		argtypes[k] = target->types[k];
+		params[k] = values[k];
+	}
+	appendStringInfo(&sql, " AND p.%s IS NOT NULL", column);
+	argtypes[target->nkeys] = type;
+	params[target->nkeys] = count_datum(cf_count_children(def, values) -
+										cf_state_pending(def, values),
+										type, get_attname(def->parent_relid,
+														  def->counter_attnum, false));
+	cf_spi_connect();
+	plan = SPI_prepare(sql.data, target->nkeys + 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	cf_parent_write(def->parent_relid, target->parent_owner, plan, NULL, params, SPI_OK_UPDATE);
+	SPI_finish();
 }
 
 /* Has any key column of the target changed between two row versions? */
