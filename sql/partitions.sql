@@ -256,3 +256,52 @@ SELECT counterfield.drop_counter('tp', 'n');
 SELECT counterfield.drop_counter('tp', 'n2');
 DROP TABLE tc, ta, ta1, tz, ty, tp;
 DROP FUNCTION fail_truncate();
+
+-- A drop that also takes another counter; an ALTER TABLE with several
+-- INHERIT and NO INHERIT subcommands; the owner of the partitioned child
+-- detaching another role's partition; a dropped partitioned child keeps
+-- its counters' last values.
+CREATE TABLE gp (id int PRIMARY KEY, n int);
+CREATE TABLE gc (gp_id int, v int) PARTITION BY LIST (v);
+CREATE INDEX ON gc (gp_id);
+CREATE TABLE gc1 PARTITION OF gc FOR VALUES IN (1);
+CREATE SCHEMA gsch
+    CREATE TABLE gc2 PARTITION OF public.gc FOR VALUES IN (2)
+    CREATE TABLE gp2 (id int PRIMARY KEY, m int);
+CREATE TABLE gk (gp2_id int);
+CREATE INDEX ON gk (gp2_id);
+INSERT INTO gp VALUES (1), (2);
+INSERT INTO gsch.gp2 VALUES (1);
+SELECT counterfield.add_counter('gp', 'n', 'gc', fk_columns => '{gp_id}');
+SELECT counterfield.add_counter('gsch.gp2', 'm', 'gk', fk_columns => '{gp2_id}');
+INSERT INTO gc VALUES (1, 1), (1, 2), (2, 2);
+DROP SCHEMA gsch CASCADE;
+SELECT id, n, (SELECT count(*) FROM gc WHERE gp_id = gp.id) AS truth FROM gp ORDER BY id;
+CREATE TABLE gi (gp_id int);
+CREATE INDEX ON gi (gp_id);
+CREATE TABLE gx (gp_id int);
+CREATE TABLE ge (gp_id int);
+ALTER TABLE gp ADD COLUMN i int;
+SELECT counterfield.add_counter('gp', 'i', 'gi', fk_columns => '{gp_id}');
+INSERT INTO ge VALUES (1);
+ALTER TABLE ge INHERIT gi, INHERIT gx;
+SELECT id, i, (SELECT count(*) FROM gi WHERE gp_id = gp.id) AS truth FROM gp ORDER BY id;
+ALTER TABLE ge NO INHERIT gi, NO INHERIT gx, INHERIT gi;
+SELECT id, i, (SELECT count(*) FROM gi WHERE gp_id = gp.id) AS truth FROM gp ORDER BY id;
+CREATE ROLE cf_gc_owner;
+GRANT USAGE, CREATE ON SCHEMA public TO cf_gc_owner;
+ALTER TABLE gc OWNER TO cf_gc_owner;
+ALTER TABLE gp OWNER TO cf_gc_owner;
+INSERT INTO gc1 VALUES (2, 1);
+SET ROLE cf_gc_owner;
+ALTER TABLE gc DETACH PARTITION gc1;
+RESET ROLE;
+SELECT id, n, (SELECT count(*) FROM gc WHERE gp_id = gp.id) AS truth FROM gp ORDER BY id;
+ALTER TABLE gc ATTACH PARTITION gc1 FOR VALUES IN (1);
+SELECT id, n FROM gp ORDER BY id;
+DROP TABLE gc;
+SELECT id, n FROM gp ORDER BY id;
+SELECT counterfield.drop_counter('gp', 'i');
+DROP TABLE ge, gx, gi, gp, gk;
+REVOKE ALL ON SCHEMA public FROM cf_gc_owner;
+DROP ROLE cf_gc_owner;

@@ -984,6 +984,7 @@ cf_sync_table_triggers(Oid relid)
 	bool		need[2];
 	Oid			child_triggers[lengthof(trigger_specs)];
 	int			nchild = 0;
+	OwnerContext owner;
 
 	if (get_rel_name(relid) == NULL)
 		return;
@@ -1002,6 +1003,12 @@ cf_sync_table_triggers(Oid relid)
 				 errmsg("cannot count the rows of temporary table \"%s\"", get_rel_name(relid)),
 				 errdetail("Its rows would be rows of a counted child, which other sessions cannot see.")));
 
+	/*
+	 * The triggers are placed and dropped as the table's owner: the owner of
+	 * a partitioned table may detach a partition of another role's, and the
+	 * partition's triggers go with it.
+	 */
+	cf_begin_as_owner(cf_relation_owner(relid), 0, &owner);
 	for (int i = 0; i < (int) lengthof(trigger_specs); i++)
 	{
 		const TriggerSpec *spec = &trigger_specs[i];
@@ -1046,6 +1053,7 @@ cf_sync_table_triggers(Oid relid)
 		if (need[spec->on_child] && spec->on_child)
 			child_triggers[nchild++] = trigger;
 	}
+	cf_end_as_owner(&owner);
 	if (nchild > 0 && catalog_mentions(relid, "child"))
 		cf_condition_dependencies(relid, child_triggers, nchild);
 }

@@ -32,6 +32,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_extension.h"
+#include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
@@ -53,6 +54,12 @@
 #include "utils/syscache.h"
 
 #include "counterfield.h"
+
+#if PG_VERSION_NUM >= 140000
+#define CF_PARTITION_PARENT(relid) get_partition_parent((relid), false)
+#else
+#define CF_PARTITION_PARENT(relid) get_partition_parent(relid)
+#endif
 
 /* Is the condition tree of a catalog row from another cluster? */
 bool
@@ -627,6 +634,34 @@ static int	nunder_root = 0;
 static int	maxunder_root = 0;
 static LocalTransactionId under_root_lxid = InvalidLocalTransactionId;
 
+/*
+ * Is counterfield running DDL of its own (creating or dropping its
+ * triggers)?  The event trigger leaves such commands alone: they move no
+ * table, and must not disturb the lists above.
+ */
+static bool own_ddl = false;
+
+/* Syncs the triggers of a table (and, with tree, of the tables under it). */
+static void
+sync_own(Oid relid, bool tree)
+{
+	bool		previous = own_ddl;
+
+	own_ddl = true;
+	PG_TRY();
+	{
+		if (tree)
+			cf_sync_triggers(relid);
+		else
+			cf_sync_table_triggers(relid);
+	}
+	PG_FINALLY();
+	{
+		own_ddl = previous;
+	}
+	PG_END_TRY();
+}
+
 /* Appends a pair to one of the lists above. */
 static void
 append_leaf(LeafRoot **list, int *n, int *max, Oid relid, Oid root)
@@ -645,7 +680,7 @@ append_leaf(LeafRoot **list, int *n, int *max, Oid relid, Oid root)
 
 /*
  * Notes every table of the tree under relid (relid too) with the counted
- * child it is under now.
+ * child it is under now, once per command however many subcommands name it.
  */
 static void
 note_tree(Oid relid)
@@ -653,7 +688,15 @@ note_tree(Oid relid)
 	ListCell   *lc;
 
 	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
-		append_leaf(&noted, &nnoted, &maxnoted, lfirst_oid(lc), cf_counted_root(lfirst_oid(lc)));
+	{
+		bool		known = false;
+
+		for (int i = 0; i < nnoted && !known; i++)
+			known = noted[i].relid == lfirst_oid(lc);
+		if (!known)
+			append_leaf(&noted, &nnoted, &maxnoted, lfirst_oid(lc),
+						cf_counted_root(lfirst_oid(lc)));
+	}
 	noted_lxid = CF_CURRENT_LXID();
 }
 
@@ -706,8 +749,28 @@ sync_created(Node *stmt)
 	relid = name ? RangeVarGetRelid(name, NoLock, true) : InvalidOid;
 	if (OidIsValid(relid) && OidIsValid(cf_counted_root(relid)))
 	{
-		cf_sync_triggers(relid);
+		sync_own(relid, true);
 		CacheInvalidateRelcacheByRelid(cf_counted_root(relid));
+	}
+}
+
+/* Can this command drop tables (by name, or by cascade)? */
+static bool
+drops_tables(Node *parsetree)
+{
+	if (IsA(parsetree, DropOwnedStmt))
+		return true;
+	if (!IsA(parsetree, DropStmt))
+		return false;
+	switch (((DropStmt *) parsetree)->removeType)
+	{
+		case OBJECT_TABLE:
+		case OBJECT_SCHEMA:
+		case OBJECT_TYPE:
+		case OBJECT_EXTENSION:
+			return true;
+		default:
+			return false;
 	}
 }
 
@@ -728,36 +791,46 @@ sync_created(Node *stmt)
 static void
 track_descendants(Node *parsetree, bool at_end)
 {
-	if (!at_end && (IsA(parsetree, DropStmt) || IsA(parsetree, DropOwnedStmt)))
+	if (!at_end && (drops_tables(parsetree)))
 	{
 		CounterDefs *defs = cf_defs_acquire();
 		HASH_SEQ_STATUS status;
 		RelCounters *rc;
 		List	   *counted = NIL;
 
-		/* Tables dropped by name are counted here, each once. */
+		/*
+		 * Tables dropped by name are counted here, each once, and not when
+		 * the counted child they are under goes too.  Locks are taken as
+		 * DROP takes them: a partition's parent first.
+		 */
 		if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_TABLE)
 		{
+			List	   *dropped = NIL;
 			ListCell   *lc;
 
 			foreach(lc, ((DropStmt *) parsetree)->objects)
 			{
 				Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)),
 													 NoLock, true);
-				ListCell   *tc;
 
 				if (!OidIsValid(relid) || !cf_owns_relation(relid))
 					continue;
-				foreach(tc, find_all_inheritors(relid, AccessExclusiveLock, NULL))
-				{
-					Oid			table = lfirst_oid(tc);
-					Oid			root = cf_counted_root(table);
+				if (get_rel_relispartition(relid))
+					LockRelationOid(CF_PARTITION_PARENT(relid), AccessExclusiveLock);
+				LockRelationOid(relid, AccessExclusiveLock);
+				dropped = list_concat_unique_oid(dropped,
+												 find_all_inheritors(relid, AccessExclusiveLock,
+																	 NULL));
+			}
+			foreach(lc, dropped)
+			{
+				Oid			table = lfirst_oid(lc);
+				Oid			root = cf_counted_root(table);
 
-					if (!OidIsValid(root) || root == table || list_member_oid(counted, table))
-						continue;
-					counted = lappend_oid(counted, table);
-					count_rows_of(root, table, -1);
-				}
+				if (!OidIsValid(root) || list_member_oid(dropped, root))
+					continue;
+				counted = lappend_oid(counted, table);
+				count_rows_of(root, table, -1);
 			}
 		}
 
@@ -798,7 +871,7 @@ track_descendants(Node *parsetree, bool at_end)
 
 			if (before == after)
 				continue;
-			cf_sync_table_triggers(noted[i].relid);
+			sync_own(noted[i].relid, false);
 			CommandCounterIncrement();
 			if (OidIsValid(before))
 			{
@@ -845,10 +918,15 @@ recount_lost_tables(void)
 		return;
 	foreach(lc, roots)
 	{
-		CounterDefs *defs = cf_defs_acquire();
-		RelCounters *rc = cf_defs_for_rel(defs, lfirst_oid(lc));
+		CounterDefs *defs;
+		RelCounters *rc;
 		ListCell   *dc;
 
+		/* Writers are kept out of the tree while it is counted again. */
+		LockRelationOid(lfirst_oid(lc), ShareLock);
+		(void) find_all_inheritors(lfirst_oid(lc), ShareLock, NULL);
+		defs = cf_defs_acquire();
+		rc = cf_defs_for_rel(defs, lfirst_oid(lc));
 		foreach(dc, rc ? rc->as_child : NIL)
 			cf_reinit_counter(lfirst(dc));
 		cf_defs_release();
@@ -891,9 +969,12 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 	if (!at_end && changes_values(parsetree))
 		cf_flush_before_ddl();
 
-	cf_spi_connect();
-	track_descendants(parsetree, at_end);
-	SPI_finish();
+	if (!own_ddl)
+	{
+		cf_spi_connect();
+		track_descendants(parsetree, at_end);
+		SPI_finish();
+	}
 
 	if (at_end && IsA(parsetree, CreateTrigStmt))
 	{
@@ -977,6 +1058,7 @@ counterfield_sql_drop(PG_FUNCTION_ARGS)
 																				CF_COL_CHILD,
 																				&isnull)));
 	}
+	recount_lost_tables();
 	foreach(lc, ids)
 	{
 		Oid			types[1] = {INT4OID};
@@ -986,8 +1068,7 @@ counterfield_sql_drop(PG_FUNCTION_ARGS)
 					  1, types, values, NULL, SPI_OK_DELETE);
 	}
 	foreach(lc, relids)
-		cf_sync_triggers(lfirst_oid(lc));
-	recount_lost_tables();
+		sync_own(lfirst_oid(lc), true);
 	SPI_finish();
 	PG_RETURN_NULL();
 }
@@ -1017,7 +1098,7 @@ counterfield_upgrade_dependencies(PG_FUNCTION_ARGS)
 															  &isnull)));
 	}
 	foreach(lc, children)
-		cf_sync_triggers(lfirst_oid(lc));
+		sync_own(lfirst_oid(lc), true);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
