@@ -135,6 +135,19 @@ cf_check_update_rules(Relation rel)
 					 errhint("Drop the rule, or the counters of the table.")));
 }
 
+/*
+ * Returns an array of elements of the given size with room for element n,
+ * allocated in cxt and doubled (to *max elements) when it is full.
+ */
+void *
+cf_grow_array(void *array, int n, int *max, Size size, MemoryContext cxt)
+{
+	if (n < *max)
+		return array;
+	*max = Max(16, *max * 2);
+	return array == NULL ? MemoryContextAlloc(cxt, size * *max) : repalloc(array, size * *max);
+}
+
 /* Does the current user own a relation (or is it a superuser)? */
 bool
 cf_owns_relation(Oid relid)

@@ -177,6 +177,7 @@ extern int	cf_pin_search_path(void);
 extern void cf_begin_as_owner(Oid owner, int flags, OwnerContext *saved);
 extern void cf_end_as_owner(OwnerContext *saved);
 extern void cf_check_update_rules(Relation rel);
+extern void *cf_grow_array(void *array, int n, int *max, Size size, MemoryContext cxt);
 extern bool cf_owns_relation(Oid relid);
 extern Oid	cf_relation_owner(Oid relid);
 extern char *cf_relation_sql(Oid relid, bool descendants);

@@ -666,13 +666,7 @@ sync_own(Oid relid, bool tree)
 static void
 append_leaf(LeafRoot **list, int *n, int *max, Oid relid, Oid root)
 {
-	if (*n == *max)
-	{
-		*max = Max(16, *max * 2);
-		*list = *list == NULL ?
-			MemoryContextAlloc(TopMemoryContext, sizeof(LeafRoot) * *max) :
-			repalloc(*list, sizeof(LeafRoot) * *max);
-	}
+	*list = cf_grow_array(*list, *n, max, sizeof(LeafRoot), TopMemoryContext);
 	(*list)[*n].relid = relid;
 	(*list)[*n].root = root;
 	(*n)++;

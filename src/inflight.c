@@ -114,13 +114,8 @@ cf_inflight_start(QueryDesc *queryDesc)
 		return;
 
 	forget_dead_statements();
-	if (nrunning == maxrunning)
-	{
-		maxrunning = Max(8, maxrunning * 2);
-		running = running == NULL ?
-			MemoryContextAlloc(TopMemoryContext, sizeof(RunningStatement) * maxrunning) :
-			repalloc(running, sizeof(RunningStatement) * maxrunning);
-	}
+	running = cf_grow_array(running, nrunning, &maxrunning, sizeof(RunningStatement),
+							TopMemoryContext);
 	running[nrunning].query = queryDesc;
 	running[nrunning].root = root;
 	running[nrunning].parent = parent;

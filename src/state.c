@@ -533,13 +533,8 @@ release_if_empty(void)
 static void
 log_layer(PendingEntry *entry)
 {
-	if (layer_log_len == layer_log_max)
-	{
-		layer_log_max = Max(64, layer_log_max * 2);
-		layer_log = layer_log == NULL ?
-			MemoryContextAlloc(state_cxt, sizeof(LayerRecord) * layer_log_max) :
-			repalloc(layer_log, sizeof(LayerRecord) * layer_log_max);
-	}
+	layer_log = cf_grow_array(layer_log, layer_log_len, &layer_log_max, sizeof(LayerRecord),
+							  state_cxt);
 	layer_log[layer_log_len].entry = entry;
 	layer_log[layer_log_len].serial = entry->serial;
 	layer_log_len++;
@@ -583,13 +578,8 @@ save_open_chain(uint32 from)
 	{
 		if (log_lxid == CF_CURRENT_LXID() && open < log_size && log_start[open] > from)
 			log_start[open] = from;
-		if (pruned_chain_len == pruned_chain_max)
-		{
-			pruned_chain_max = Max(8, pruned_chain_max * 2);
-			pruned_chain = pruned_chain == NULL ?
-				MemoryContextAlloc(state_cxt, sizeof(SubTransactionId) * pruned_chain_max) :
-				repalloc(pruned_chain, sizeof(SubTransactionId) * pruned_chain_max);
-		}
+		pruned_chain = cf_grow_array(pruned_chain, pruned_chain_len, &pruned_chain_max,
+									 sizeof(SubTransactionId), state_cxt);
 		pruned_chain[pruned_chain_len++] = open;
 		open = log_parent_of(open);
 	}

@@ -116,13 +116,8 @@ direct_add(DirectItems *direct, CounterDef *def, Datum *values, int64 delta)
 {
 	FlushItem  *item;
 
-	if (direct->n == direct->max)
-	{
-		direct->max = Max(16, direct->max * 2);
-		direct->items = direct->items == NULL ?
-			palloc(sizeof(FlushItem) * direct->max) :
-			repalloc(direct->items, sizeof(FlushItem) * direct->max);
-	}
+	direct->items = cf_grow_array(direct->items, direct->n, &direct->max, sizeof(FlushItem),
+								  CurrentMemoryContext);
 	item = &direct->items[direct->n++];
 	item->counter_id = def->id;
 	item->def = def;
