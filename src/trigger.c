@@ -126,20 +126,37 @@ direct_add(DirectItems *direct, CounterDef *def, Datum *values, int64 delta)
 }
 
 /*
- * Turns the rows of one transition table into deltas of sign.  Counters with
- * a single by-value key column (the common integer foreign key) sum their
- * deltas per key first, unless the table holds only a few rows; the others
- * add each row to the state cache.  Statement-mode deltas that are few or
- * summed go to *direct instead.  Rows of a descendant of the counted child
- * are converted to the child's row type first, by map into rootslot.  The
- * rows come from a transition table, or, with rows NULL, from a table scan.
+ * Rows of a counted child, or of a table under it, being turned into deltas:
+ * set up by begin_counting, filled by count_rows, applied by end_counting.
+ */
+typedef struct RowCounting
+{
+	List	   *defs;			/* the child's counters */
+	uint64		batch;
+	List	   *touched;		/* state cache entries to apply */
+	DirectItems direct;
+	ExprContext *econtext;		/* for conditions, or NULL if none has one */
+	TupleTableSlot *slot;		/* rows as read */
+	TupleConversionMap *map;	/* to the child's row type, or NULL */
+	TupleTableSlot *rootslot;	/* rows converted by map */
+	OwnerContext owner;			/* the child's owner, while conditions run */
+} RowCounting;
+
+/*
+ * Turns rows into deltas of sign.  Counters with a single by-value key column
+ * (the common integer foreign key) sum their deltas per key first, unless the
+ * table holds only a few rows; the others add each row to the state cache.
+ * Statement-mode deltas that are few or summed go to the direct items
+ * instead.  Rows of a descendant of the counted child are converted to the
+ * child's row type first.  The rows come from a transition table, or, with
+ * rows NULL, from a table scan.
  */
 static void
-count_transition_rows(Tuplestorestate *rows, TableScanDesc scan, TupleTableSlot *slot,
-					  TupleConversionMap *map, TupleTableSlot *rootslot, List *defs,
-					  ExprContext *econtext, int64 sign, uint64 batch, List **touched,
-					  DirectItems *direct)
+count_rows(RowCounting *counting, Tuplestorestate *rows, TableScanDesc scan, int64 sign)
 {
+	List	   *defs = counting->defs;
+	ExprContext *econtext = counting->econtext;
+	TupleTableSlot *slot = counting->slot;
 	int			readptr = rows ? tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND) : 0;
 	rowsum_hash **sums = palloc0(sizeof(rowsum_hash *) * list_length(defs));
 	bool	   *to_direct = palloc0(sizeof(bool) * list_length(defs));
@@ -164,7 +181,8 @@ count_transition_rows(Tuplestorestate *rows, TableScanDesc scan, TupleTableSlot 
 	while (rows ? tuplestore_gettupleslot(rows, true, false, slot) :
 		   table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
-		TupleTableSlot *row = map ? execute_attr_map_slot(map->attrMap, slot, rootslot) : slot;
+		TupleTableSlot *row = counting->map ?
+			execute_attr_map_slot(counting->map->attrMap, slot, counting->rootslot) : slot;
 
 		foreach(lc, defs)
 		{
@@ -195,9 +213,9 @@ count_transition_rows(Tuplestorestate *rows, TableScanDesc scan, TupleTableSlot 
 				entry->delta = (found ? entry->delta : 0) + sign;
 			}
 			else if (to_direct[foreach_current_index(lc)])
-				direct_add(direct, def, values, sign);
+				direct_add(&counting->direct, def, values, sign);
 			else
-				cf_state_add(def, values, sign, batch, touched);
+				cf_state_add(def, values, sign, counting->batch, &counting->touched);
 		}
 		if (econtext != NULL)
 			ResetExprContext(econtext);
@@ -215,9 +233,10 @@ count_transition_rows(Tuplestorestate *rows, TableScanDesc scan, TupleTableSlot 
 		while ((entry = rowsum_iterate(sum, &iter)) != NULL)
 		{
 			if (to_direct[foreach_current_index(lc)])
-				direct_add(direct, lfirst(lc), &entry->key, entry->delta);
+				direct_add(&counting->direct, lfirst(lc), &entry->key, entry->delta);
 			else
-				cf_state_add(lfirst(lc), &entry->key, entry->delta, batch, touched);
+				cf_state_add(lfirst(lc), &entry->key, entry->delta, counting->batch,
+							 &counting->touched);
 		}
 		rowsum_destroy(sum);
 	}
@@ -271,18 +290,50 @@ root_map(Relation rel, Oid root, TupleConversionMap **map, TupleTableSlot **root
 }
 
 /*
- * Applies the deltas that counting collected: the statement-mode ones, those
- * summed in *direct and those stored for the touched entries.  Transaction-
- * mode deltas stay in the state cache for the commit.
+ * Prepares to count rows of rel, the counted child of rc or a table under
+ * it, read into slot: conditions are planned, and run as the child's owner,
+ * not as the writer.
  */
 static void
-apply_counted(CounterDefs *defs, List *touched, DirectItems *direct)
+begin_counting(RowCounting *counting, RelCounters *rc, Relation rel, TupleTableSlot *slot)
 {
+	counting->defs = rc->as_child;
+	counting->batch = ++batch_counter;
+	counting->touched = NIL;
+	memset(&counting->direct, 0, sizeof(DirectItems));
+	/* Statement-mode deltas store nothing, but prune as a store would. */
+	cf_state_prune();
+	counting->econtext = prepare_conditions(rc->as_child);
+	counting->slot = slot;
+	root_map(rel, rc->root, &counting->map, &counting->rootslot);
+	if (counting->econtext != NULL)
+		cf_begin_as_owner(((CounterDef *) linitial(rc->as_child))->child_owner,
+						  CF_OWNER_PIN_PATH, &counting->owner);
+}
+
+/*
+ * Ends counting and applies the deltas it collected: the statement-mode
+ * ones, those in the direct items and those stored for the touched entries.
+ * Transaction-mode deltas stay in the state cache for the commit.
+ */
+static void
+end_counting(CounterDefs *defs, RowCounting *counting)
+{
+	DirectItems *direct = &counting->direct;
 	FlushItem  *items = NULL;
 	int			nitems = 0;
 
-	if (touched != NIL)
-		items = cf_state_take(defs, touched, false, false, &nitems);
+	if (counting->econtext != NULL)
+	{
+		cf_end_as_owner(&counting->owner);
+		FreeExprContext(counting->econtext, true);
+	}
+	ExecDropSingleTupleTableSlot(counting->slot);
+	if (counting->rootslot != NULL)
+		ExecDropSingleTupleTableSlot(counting->rootslot);
+
+	if (counting->touched != NIL)
+		items = cf_state_take(defs, counting->touched, false, false, &nitems);
 	if (nitems == 0)
 	{
 		items = direct->items;
@@ -302,40 +353,16 @@ apply_counted(CounterDefs *defs, List *touched, DirectItems *direct)
 static void
 count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 {
-	uint64		batch = ++batch_counter;
-	List	   *touched = NIL;
-	DirectItems direct = {NULL, 0, 0};
-	ExprContext *econtext = prepare_conditions(rc->as_child);
-	TupleTableSlot *slot;
-	OwnerContext owner;
-	TupleConversionMap *map;
-	TupleTableSlot *rootslot;
+	RowCounting counting;
 
-	/* Statement-mode deltas store nothing, but prune as a store would. */
-	cf_state_prune();
-	slot = MakeSingleTupleTableSlot(RelationGetDescr(trigdata->tg_relation),
-									&TTSOpsMinimalTuple);
-	root_map(trigdata->tg_relation, rc->root, &map, &rootslot);
-
-	/* Conditions run as the child's owner, not as the writer. */
-	if (econtext != NULL)
-		cf_begin_as_owner(((CounterDef *) linitial(rc->as_child))->child_owner,
-						  CF_OWNER_PIN_PATH, &owner);
+	begin_counting(&counting, rc, trigdata->tg_relation,
+				   MakeSingleTupleTableSlot(RelationGetDescr(trigdata->tg_relation),
+											&TTSOpsMinimalTuple));
 	if (trigdata->tg_oldtable != NULL)
-		count_transition_rows(trigdata->tg_oldtable, NULL, slot, map, rootslot, rc->as_child,
-							  econtext, -1, batch, &touched, &direct);
+		count_rows(&counting, trigdata->tg_oldtable, NULL, -1);
 	if (trigdata->tg_newtable != NULL)
-		count_transition_rows(trigdata->tg_newtable, NULL, slot, map, rootslot, rc->as_child,
-							  econtext, 1, batch, &touched, &direct);
-	if (econtext != NULL)
-	{
-		cf_end_as_owner(&owner);
-		FreeExprContext(econtext, true);
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	if (rootslot != NULL)
-		ExecDropSingleTupleTableSlot(rootslot);
-	apply_counted(defs, touched, &direct);
+		count_rows(&counting, trigdata->tg_newtable, NULL, 1);
+	end_counting(defs, &counting);
 }
 
 /*
@@ -376,17 +403,10 @@ count_truncate(RelCounters *rc)
 void
 cf_count_table_rows(CounterDefs *defs, RelCounters *rc, Oid relid, int64 sign)
 {
-	uint64		batch = ++batch_counter;
-	List	   *touched = NIL;
-	DirectItems direct = {NULL, 0, 0};
+	RowCounting counting;
 	Relation	rel;
-	ExprContext *econtext;
-	TupleTableSlot *slot;
-	TupleConversionMap *map;
-	TupleTableSlot *rootslot;
 	Snapshot	snapshot;
 	TableScanDesc scan;
-	OwnerContext owner;
 
 	if (rc == NULL || rc->as_child == NIL || !cf_enabled)
 		return;
@@ -396,28 +416,14 @@ cf_count_table_rows(CounterDefs *defs, RelCounters *rc, Oid relid, int64 sign)
 		table_close(rel, NoLock);
 		return;
 	}
-	cf_state_prune();
-	econtext = prepare_conditions(rc->as_child);
-	slot = table_slot_create(rel, NULL);
-	root_map(rel, rc->root, &map, &rootslot);
+	begin_counting(&counting, rc, rel, table_slot_create(rel, NULL));
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	scan = table_beginscan(rel, snapshot, 0, NULL);
-
-	cf_begin_as_owner(((CounterDef *) linitial(rc->as_child))->child_owner,
-					  CF_OWNER_PIN_PATH, &owner);
-	count_transition_rows(NULL, scan, slot, map, rootslot, rc->as_child, econtext, sign,
-						  batch, &touched, &direct);
-	cf_end_as_owner(&owner);
-
+	count_rows(&counting, NULL, scan, sign);
 	table_endscan(scan);
 	UnregisterSnapshot(snapshot);
-	if (econtext != NULL)
-		FreeExprContext(econtext, true);
-	ExecDropSingleTupleTableSlot(slot);
-	if (rootslot != NULL)
-		ExecDropSingleTupleTableSlot(rootslot);
+	end_counting(defs, &counting);
 	table_close(rel, NoLock);
-	apply_counted(defs, touched, &direct);
 }
 
 /* The partitioned child whose TRUNCATE is running, which resets its counters. */
