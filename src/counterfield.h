@@ -23,6 +23,7 @@
 #include "executor/execdesc.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "nodes/execnodes.h"
 #include "nodes/pg_list.h"
 #include "storage/proc.h"
@@ -260,6 +261,7 @@ extern void cf_inflight_missing(CounterTarget *target, Datum *values);
 /* flush.c */
 extern bool cf_plan_is_current(SPIPlanPtr *plan);
 extern SPIPlanPtr cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
+extern void cf_append_key_match(StringInfo sql, CounterTarget *target, Oid *argtypes);
 extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 							 Datum *params, int expected);
 extern void cf_apply(FlushItem *items, int nitems);

@@ -301,13 +301,29 @@ append_set_list(StringInfo sql, CounterTarget *target, const char *fmt, int firs
 	}
 }
 
+/*
+ * Appends "p.k1 = $1 AND p.k2 = $2 ..." for the target's key columns, and
+ * sets their types as the first argument types.
+ */
+void
+cf_append_key_match(StringInfo sql, CounterTarget *target, Oid *argtypes)
+{
+	for (int k = 0; k < target->nkeys; k++)
+	{
+		appendStringInfo(sql, "%sp.%s %s $%d", k > 0 ? " AND " : "",
+						 cf_column_sql(target->parent_relid, target->attnums[k]),
+						 cf_operator_sql(cf_equality_operator(target->types[k])), k + 1);
+		argtypes[k] = target->types[k];
+	}
+}
+
 /* Prepares "UPDATE parent p SET c = p.c + $n, ... WHERE k = $1 ..." for a target. */
 static SPIPlanPtr
 update_plan(CounterTarget *target)
 {
 	StringInfoData sql;
 	Oid			argtypes[INDEX_MAX_KEYS + MAX_TARGET_COUNTERS];
-	int			nargs = 0;
+	int			nargs;
 
 	if (cf_plan_is_current(&target->update_plan))
 		return target->update_plan;
@@ -316,13 +332,8 @@ update_plan(CounterTarget *target)
 	appendStringInfo(&sql, "UPDATE %s AS p SET ", cf_relation_sql(target->parent_relid, false));
 	append_set_list(&sql, target, "$%d", target->nkeys + 1);
 	appendStringInfoString(&sql, " WHERE ");
-	for (int k = 0; k < target->nkeys; k++)
-	{
-		appendStringInfo(&sql, "%sp.%s %s $%d", k > 0 ? " AND " : "",
-						 cf_column_sql(target->parent_relid, target->attnums[k]),
-						 cf_operator_sql(cf_equality_operator(target->types[k])), k + 1);
-		argtypes[nargs++] = target->types[k];
-	}
+	cf_append_key_match(&sql, target, argtypes);
+	nargs = target->nkeys;
 	for (int c = 0; c < list_length(target->counters); c++)
 		argtypes[nargs++] = INT8OID;
 	return cf_keep_plan(&target->update_plan, sql.data, nargs, argtypes);

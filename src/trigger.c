@@ -647,14 +647,8 @@ cf_recount_key(CounterDef *def, Datum *values)
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "UPDATE %s AS p SET %s = $%d WHERE ",
 					 cf_relation_sql(def->parent_relid, false), column, target->nkeys + 1);
-	for (int k = 0; k < target->nkeys; k++)
-	{
-		appendStringInfo(&sql, "%sp.%s %s $%d", k > 0 ? " AND " : "",
-						 cf_column_sql(def->parent_relid, target->attnums[k]),
-						 cf_operator_sql(cf_equality_operator(target->types[k])), k + 1);
-		argtypes[k] = target->types[k];
-		params[k] = values[k];
-	}
+	cf_append_key_match(&sql, target, argtypes);
+	memcpy(params, values, sizeof(Datum) * target->nkeys);
 	appendStringInfo(&sql, " AND p.%s IS NOT NULL", column);
 	argtypes[target->nkeys] = type;
 	params[target->nkeys] = count_datum(cf_count_children(def, values) -
