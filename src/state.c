@@ -263,8 +263,8 @@ settled_subid(SubTransactionId subid)
 }
 
 /* Is the work of this subtransaction of the current transaction still live? */
-static bool
-subxact_is_live(SubTransactionId subid)
+bool
+cf_subxact_is_live(SubTransactionId subid)
 {
 	SubTransactionId open = GetCurrentSubTransactionId();
 
@@ -277,13 +277,6 @@ subxact_is_live(SubTransactionId subid)
 			return false;
 		open = log_parent_of(open);
 	}
-}
-
-/* Is the work of this subtransaction of the current transaction still live? */
-bool
-cf_subxact_is_live(SubTransactionId subid)
-{
-	return subxact_is_live(subid);
 }
 
 /* How many subtransactions of this transaction have aborted so far. */
@@ -549,7 +542,7 @@ drop_stale_layers(PendingEntry *entry)
 	if (entry->lxid != CF_CURRENT_LXID())
 		return false;
 	for (int i = 0; i < entry->nlayers; i++)
-		if (subxact_is_live(entry->layers[i].subid))
+		if (cf_subxact_is_live(entry->layers[i].subid))
 			entry->layers[kept++] = entry->layers[i];
 	entry->nlayers = kept;
 	return kept > 0;
@@ -615,12 +608,12 @@ prune_aborted(void)
 	if (pruned_chain_lxid == CF_CURRENT_LXID())
 	{
 		for (int i = 0; i < pruned_chain_len; i++)
-			if (!subxact_is_live(pruned_chain[i]))
+			if (!cf_subxact_is_live(pruned_chain[i]))
 				from = Min(from, log_start_of(pruned_chain[i]));
 		low = pruned_high + 1;
 	}
 	for (SubTransactionId s = low; log_lxid == CF_CURRENT_LXID() && s <= log_high; s++)
-		if (!subxact_is_live(s))
+		if (!cf_subxact_is_live(s))
 			from = Min(from, log_start_of(s));
 
 	kept = from;
@@ -678,7 +671,7 @@ live_delta(PendingEntry *entry)
 	if (entry->lxid != CF_CURRENT_LXID())
 		return 0;
 	for (int i = 0; i < entry->nlayers; i++)
-		if (subxact_is_live(entry->layers[i].subid))
+		if (cf_subxact_is_live(entry->layers[i].subid))
 			sum += entry->layers[i].delta;
 	return sum;
 }
@@ -867,7 +860,7 @@ take_entry(CounterDefs *defs, PendingEntry *entry, FlushItem *item, bool cancel)
 		int			kept = 0;
 
 		for (int i = 0; i < entry->nlayers; i++)
-			if (!subxact_is_live(entry->layers[i].subid))
+			if (!cf_subxact_is_live(entry->layers[i].subid))
 				entry->layers[kept++] = entry->layers[i];
 		entry->nlayers = kept;
 	}
@@ -998,7 +991,7 @@ counterfield_tracked_states(PG_FUNCTION_ARGS)
 
 		for (int i = 0; i < entry->nlayers; i++)
 		{
-			if (current && subxact_is_live(entry->layers[i].subid))
+			if (current && cf_subxact_is_live(entry->layers[i].subid))
 			{
 				live += entry->layers[i].delta;
 				any_live = true;
