@@ -84,6 +84,21 @@ forget_dead_statements(void)
 }
 
 /*
+ * The outermost running statement that writes the counted child root, or
+ * the parent table parent (InvalidOid matches neither); NULL if none does.
+ */
+static RunningStatement *
+outermost_writing(Oid root, Oid parent)
+{
+	forget_dead_statements();
+	for (int i = 0; i < nrunning; i++)
+		if ((OidIsValid(root) && running[i].root == root) ||
+			(OidIsValid(parent) && running[i].parent == parent))
+			return &running[i];
+	return NULL;
+}
+
+/*
  * Executor start-up of any statement: one that writes a counted child, or
  * a partition or inheritance child of one, is noted as running.
  */
@@ -152,14 +167,11 @@ note_recount(QueryDesc *after, CounterDef *def, Datum *values)
 void
 cf_inflight_note(CounterDef *def, Datum *values)
 {
-	RunningStatement *outermost = NULL;
+	RunningStatement *outermost;
 
 	if (nrunning == 0)
 		return;
-	forget_dead_statements();
-	for (int i = 0; i < nrunning && outermost == NULL; i++)
-		if (running[i].root == def->child_relid)
-			outermost = &running[i];
+	outermost = outermost_writing(def->child_relid, InvalidOid);
 	if (outermost == NULL || !ActiveSnapshotSet() ||
 		GetActiveSnapshot()->curcid <= outermost->cid)
 		return;
@@ -175,15 +187,12 @@ cf_inflight_note(CounterDef *def, Datum *values)
 void
 cf_inflight_missing(CounterTarget *target, Datum *values)
 {
-	RunningStatement *outermost = NULL;
+	RunningStatement *outermost;
 	ListCell   *lc;
 
 	if (nrunning == 0)
 		return;
-	forget_dead_statements();
-	for (int i = 0; i < nrunning && outermost == NULL; i++)
-		if (running[i].parent == target->parent_relid)
-			outermost = &running[i];
+	outermost = outermost_writing(InvalidOid, target->parent_relid);
 	if (outermost == NULL)
 		return;
 	foreach(lc, target->counters)
@@ -211,7 +220,6 @@ static void
 recount_after(QueryDesc *queryDesc)
 {
 	List	   *due = NIL;
-	List	   *kept = NIL;
 	ListCell   *lc;
 	CounterDefs *defs;
 
@@ -227,14 +235,8 @@ recount_after(QueryDesc *queryDesc)
 		else if (recount->after == queryDesc)
 			due = lappend(due, recount);
 		else
-			kept = lappend(kept, recount);
-	}
-	list_free(recounts);
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-
-		recounts = list_copy(kept);
-		MemoryContextSwitchTo(oldcxt);
+			continue;
+		recounts = foreach_delete_current(recounts, lc);
 	}
 	if (due == NIL)
 		return;
