@@ -1321,7 +1321,6 @@ counterfield_verify(PG_FUNCTION_ARGS)
 		char	   *name = get_attname(def->parent_relid, def->counter_attnum, false);
 		StringInfoData sql;
 		Truth		truth;
-		int			ret;
 
 		if ((OidIsValid(parent) && def->parent_relid != parent) ||
 			(column != NULL && strcmp(column, name) != 0))
@@ -1347,9 +1346,7 @@ counterfield_verify(PG_FUNCTION_ARGS)
 						 cf_column_sql(def->parent_relid, def->counter_attnum),
 						 cf_relation_sql(def->parent_relid, false), truth.relation,
 						 cf_key_join_sql(def, "q", "c"));
-		ret = SPI_execute_plan(truth_plan(sql.data), NULL, NULL, true, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		cf_spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 		truth_end(&truth);
 
 		for (uint64 row = 0; row < SPI_processed; row++)
