@@ -273,6 +273,58 @@ SELECT id, n, (SELECT count(*) FROM t_child c WHERE c.t_parent_id = p.id) AS tru
 DROP TABLE t_child, t_parent;
 DROP FUNCTION t_parent_trigger();
 
+-- A parent's triggers run with search_path pg_catalog, the parent's
+-- schema, pg_temp, whatever the writer's: a writer's search_path cannot put
+-- the writer's functions or tables into the code that runs as the parent's
+-- owner, and the triggers still find the objects of their own schema.
+CREATE SCHEMA sp_app;
+GRANT USAGE, CREATE ON SCHEMA sp_app TO cf_alice;
+SET ROLE cf_alice;
+CREATE TABLE sp_app.acct (id int PRIMARY KEY, post_count int, touched timestamptz);
+CREATE TABLE sp_app.post (id serial PRIMARY KEY, acct_id int REFERENCES sp_app.acct);
+CREATE INDEX ON sp_app.post (acct_id);
+CREATE TABLE sp_app.audit (acct_id int, path text);
+CREATE FUNCTION sp_app.acct_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.touched := now();
+    INSERT INTO audit VALUES (NEW.id, current_setting('search_path'));
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER acct_touch BEFORE UPDATE ON sp_app.acct
+    FOR EACH ROW EXECUTE FUNCTION sp_app.acct_touch();
+INSERT INTO sp_app.acct VALUES (1, 0), (2, 0);
+GRANT SELECT, INSERT, DELETE ON sp_app.post TO cf_writer;
+GRANT USAGE ON SEQUENCE sp_app.post_id_seq TO cf_writer;
+RESET ROLE;
+GRANT USAGE ON SCHEMA sp_app TO cf_writer;
+SELECT counterfield.add_counter('sp_app.acct', 'post_count', 'sp_app.post');
+CREATE FUNCTION hostile.now() RETURNS timestamptz LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'planted now() ran as %', current_user;
+END
+$$;
+CREATE TABLE hostile.audit (acct_id int, path text);
+GRANT INSERT ON hostile.audit TO PUBLIC;
+SET ROLE cf_writer;
+SET search_path = hostile, pg_catalog;
+INSERT INTO sp_app.post (acct_id) VALUES (1), (1), (2);
+DELETE FROM sp_app.post WHERE id = 3;
+RESET search_path;
+RESET ROLE;
+SET counterfield.enabled = off;
+INSERT INTO sp_app.post (acct_id) VALUES (2);
+RESET counterfield.enabled;
+SET search_path = hostile, pg_catalog;
+SELECT counterfield.reinit('sp_app.acct', 'post_count');
+RESET search_path;
+SELECT acct_id, path, count(*) FROM sp_app.audit GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT count(*) AS planted_rows FROM hostile.audit;
+SELECT mismatches('sp_app.acct', 'post_count', 'sp_app.post', 'acct_id');
+DROP SCHEMA sp_app CASCADE;
+DROP FUNCTION hostile.now();
+DROP TABLE hostile.audit;
+
 -- A condition is prepared only for its own counter, as its owner: a
 -- function the owner keeps to itself works for every writer, and does not
 -- stop other roles' counters, nor verify for a role that may not read it.

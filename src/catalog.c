@@ -660,9 +660,9 @@ cf_key_join_sql(CounterDef *def, const char *p, const char *s)
  * The true values of a counter, read as the relation "c" with columns cf_k1,
  * ... (the parent key) and cf_n (the count), by a statement on the parent
  * that then runs as prepared here, until truth_end: as the parent's owner,
- * in a security-restricted operation, under the caller's search_path, so
- * that the parent's triggers find their names as they do when counterfield
- * counts a write.  "c" is counterfield.counts(), which counts the child as
+ * in a security-restricted operation, with search_path pg_catalog, the
+ * parent's schema, pg_temp, as when counterfield counts a write (see
+ * cf_begin_as_table_owner).  "c" is counterfield.counts(), which counts the child as
  * the child's owner, conditions and all, with search_path pinned: each
  * owner reads only its own table, and conditions never run as another role
  * or under the caller's search_path.  The counts stream through a
@@ -716,7 +716,7 @@ truth_begin(CounterDef *def, Truth *truth)
 	counts_counter = def->id;
 	counts_lxid = CF_CURRENT_LXID();
 	counts_subid = GetCurrentSubTransactionId();
-	cf_begin_as_owner(def->target->parent_owner, CF_OWNER_SETTINGS, &truth->owner);
+	cf_begin_as_table_owner(def->parent_relid, def->target->parent_owner, &truth->owner);
 }
 
 PG_FUNCTION_INFO_V1(counterfield_counts);
@@ -1006,9 +1006,10 @@ cf_sync_table_triggers(Oid relid)
 	/*
 	 * The triggers are placed and dropped as the table's owner: the owner of
 	 * a partitioned table may detach a partition of another role's, and the
-	 * partition's triggers go with it.
+	 * partition's triggers go with it.  search_path is pinned, so that the
+	 * event triggers that fire meanwhile run none of the caller's functions.
 	 */
-	cf_begin_as_owner(cf_relation_owner(relid), 0, &owner);
+	cf_begin_as_owner(cf_relation_owner(relid), CF_OWNER_PIN_PATH, &owner);
 	for (int i = 0; i < (int) lengthof(trigger_specs); i++)
 	{
 		const TriggerSpec *spec = &trigger_specs[i];

@@ -109,6 +109,29 @@ cf_begin_as_owner(Oid owner, int flags, OwnerContext *saved)
 		saved->nestlevel = 0;
 }
 
+/*
+ * Runs what follows as the owner of a table that counterfield writes (a
+ * parent), as cf_begin_as_owner with CF_OWNER_SETTINGS does, with
+ * search_path pg_catalog, the table's schema, pg_temp meanwhile: the table's
+ * triggers find pg_catalog's objects first, then those of their own
+ * table's schema, and never objects that the caller's search_path names.
+ */
+void
+cf_begin_as_table_owner(Oid relid, Oid owner, OwnerContext *saved)
+{
+	char	   *schema = get_namespace_name(get_rel_namespace(relid));
+	char	   *path;
+
+	cf_begin_as_owner(owner, CF_OWNER_SETTINGS, saved);
+	if (schema == NULL)
+		elog(ERROR, "cache lookup failed for the schema of relation %u", relid);
+	path = psprintf("pg_catalog, %s, pg_temp", quote_identifier(schema));
+	if (namespace_search_path == NULL || strcmp(namespace_search_path, path) != 0)
+		(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	pfree(path);
+}
+
 /* Returns to the user and settings saved by cf_begin_as_owner. */
 void
 cf_end_as_owner(OwnerContext *saved)

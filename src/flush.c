@@ -226,8 +226,9 @@ cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
  * Runs a write to a parent table, from a plan or from SQL text, as the
  * parent's owner and past the parent's guard; returns the rows processed.
  * The parent's own triggers run as its owner too, in a security-restricted
- * operation, and settings they change are undone: they cannot reach into
- * the session of the role whose write is being counted.
+ * operation, with search_path pg_catalog, the parent's schema, pg_temp, and
+ * settings they change are undone: they cannot reach into the session of
+ * the role whose write is being counted, nor that role into them.
  */
 int64
 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
@@ -240,7 +241,7 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 
 	cf_check_update_rules(rel);
 	table_close(rel, NoLock);
-	cf_begin_as_owner(owner, CF_OWNER_SETTINGS, &saved);
+	cf_begin_as_table_owner(parent_relid, owner, &saved);
 	previous = cf_begin_internal_write(parent_relid);
 	own_update_relid = parent_relid;
 	PG_TRY();
@@ -627,7 +628,7 @@ cf_apply(FlushItem *items, int nitems)
 		 */
 		if (get_rel_name(current->parent_relid) == NULL)
 			continue;
-		cf_begin_as_owner(current->parent_owner, CF_OWNER_SETTINGS, &owner);
+		cf_begin_as_table_owner(current->parent_relid, current->parent_owner, &owner);
 		apply_target(current, items + i, end - i);
 		cf_end_as_owner(&owner);
 	}
