@@ -339,3 +339,42 @@ SELECT id, n, tn, (SELECT count(*) FROM first_child c WHERE c.first_parent_id = 
   FROM first_parent p ORDER BY id;
 DROP TABLE first_child, first_parent;
 DROP FUNCTION first_child();
+
+-- The same with transaction-mode counters alone, and with child rows that
+-- a function called by the statement writing the parent inserts: the new
+-- parent's count cannot see them, while their deltas are already pending.
+CREATE TABLE tx_parent (id int PRIMARY KEY, tn int);
+CREATE TABLE tx_child (tx_parent_id int);
+CREATE INDEX ON tx_child (tx_parent_id);
+SELECT counterfield.add_counter('tx_parent', 'tn', 'tx_child', fk_columns => '{tx_parent_id}',
+                                flush => 'transaction');
+CREATE FUNCTION tx_kids(id int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO tx_child VALUES (id), (id), (id);
+    RETURN id;
+END
+$$;
+CREATE FUNCTION tx_kids_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM tx_kids(NEW.id);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER a_tx_kids BEFORE INSERT ON tx_parent
+    FOR EACH ROW EXECUTE FUNCTION tx_kids_trigger();
+INSERT INTO tx_parent VALUES (1, 0);
+BEGIN;
+INSERT INTO tx_parent VALUES (2, 0), (3, 0);
+SELECT * FROM counterfield.tracked_states() ORDER BY parent_key;
+COMMIT;
+DROP TRIGGER a_tx_kids ON tx_parent;
+INSERT INTO tx_parent VALUES (tx_kids(4), 0);
+INSERT INTO tx_parent SELECT tx_kids(g), 0 FROM generate_series(5, 7) g;
+-- a parent whose key changes is counted again for its new key
+UPDATE tx_parent SET id = tx_kids(21) WHERE id = 1;
+SELECT id, tn, (SELECT count(*) FROM tx_child c WHERE c.tx_parent_id = p.id) AS truth
+  FROM tx_parent p ORDER BY id;
+SELECT mismatches('tx_parent', 'tn', 'tx_child', 'tx_parent_id');
+DROP TABLE tx_child, tx_parent;
+DROP FUNCTION tx_kids_trigger();
+DROP FUNCTION tx_kids(int);

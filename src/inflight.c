@@ -46,6 +46,7 @@ typedef struct RunningStatement
 	Oid			root;			/* the counted child it writes, or InvalidOid */
 	Oid			parent;			/* the parent it writes, or InvalidOid */
 	CommandId	cid;			/* of the rows it writes */
+	bool		child_written;	/* a counted child was written meanwhile */
 	LocalTransactionId lxid;
 	SubTransactionId subid;
 } RunningStatement;
@@ -129,6 +130,9 @@ cf_inflight_start(QueryDesc *queryDesc)
 		return;
 
 	forget_dead_statements();
+	/* The statements it runs inside see a counted child written. */
+	for (int i = 0; i < nrunning && OidIsValid(root); i++)
+		running[i].child_written = true;
 	running = cf_grow_array(running, nrunning, &maxrunning, sizeof(RunningStatement),
 							TopMemoryContext);
 	running[nrunning].query = queryDesc;
@@ -136,6 +140,7 @@ cf_inflight_start(QueryDesc *queryDesc)
 	running[nrunning].parent = parent;
 	running[nrunning].cid = queryDesc->estate ? queryDesc->estate->es_output_cid :
 		GetCurrentCommandId(false);
+	running[nrunning].child_written = false;
 	running[nrunning].lxid = CF_CURRENT_LXID();
 	running[nrunning].subid = GetCurrentSubTransactionId();
 	nrunning++;
@@ -158,11 +163,18 @@ note_recount(QueryDesc *after, CounterDef *def, Datum *values)
 }
 
 /*
- * Notes a parent key of a counter that the guard counted, if a statement on
- * the counter's child is running and the count saw its rows (a statement's
- * own rows are visible only to later commands, such as those of its
- * triggers): the key is counted again when the outermost such statement
- * has finished.
+ * Notes a parent key of a counter that the guard counted, to be counted
+ * again when a statement has finished:
+ *
+ * - if a statement on the counter's child is running and the count saw its
+ *   rows (a statement's own rows are visible only to later commands, such
+ *   as those of its triggers), when the outermost such statement has
+ *   finished and its deltas are in;
+ * - if the statement writing the parent row wrote a counted child meanwhile
+ *   (a trigger of the parent's, or a function it calls, that inserts child
+ *   rows): the count cannot see those rows, while their deltas may already
+ *   be pending, so the key is counted again when the outermost statement
+ *   writing the parent has finished.
  */
 void
 cf_inflight_note(CounterDef *def, Datum *values)
@@ -172,10 +184,15 @@ cf_inflight_note(CounterDef *def, Datum *values)
 	if (nrunning == 0)
 		return;
 	outermost = outermost_writing(def->child_relid, InvalidOid);
-	if (outermost == NULL || !ActiveSnapshotSet() ||
-		GetActiveSnapshot()->curcid <= outermost->cid)
+	if (outermost != NULL && ActiveSnapshotSet() &&
+		GetActiveSnapshot()->curcid > outermost->cid)
+	{
+		note_recount(outermost->query, def, values);
 		return;
-	note_recount(outermost->query, def, values);
+	}
+	outermost = outermost_writing(InvalidOid, def->parent_relid);
+	if (outermost != NULL && outermost->child_written)
+		note_recount(outermost->query, def, values);
 }
 
 /*
