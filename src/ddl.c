@@ -927,6 +927,62 @@ recount_lost_tables(void)
 	}
 }
 
+/* Is attnum one of the n attribute numbers? */
+static bool
+attnum_among(AttrNumber attnum, int n, const AttrNumber *attnums)
+{
+	for (int i = 0; i < n; i++)
+		if (attnums[i] == attnum)
+			return true;
+	return false;
+}
+
+/*
+ * After ALTER COLUMN ... TYPE, which may rewrite the values of the column
+ * (USING), the counters whose key or counter column it changed are
+ * recomputed, as reinit does.  A counter whose key types no longer match
+ * stays paused; the change that makes them match again recomputes it.
+ */
+static void
+recount_retyped(AlterTableStmt *stmt)
+{
+	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	List	   *retyped = NIL;
+	CounterDefs *defs;
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst(lc);
+
+		if (cmd->subtype == AT_AlterColumnType && OidIsValid(relid))
+			retyped = lappend_int(retyped, get_attnum(relid, cmd->name));
+	}
+	if (retyped == NIL)
+		return;
+	defs = cf_defs_acquire();
+	for (int i = 0; i < defs->ncounters; i++)
+	{
+		CounterDef *def = &defs->counters[i];
+
+		foreach(lc, retyped)
+		{
+			AttrNumber	attnum = lfirst_int(lc);
+
+			if ((def->child_relid == relid &&
+				 attnum_among(attnum, def->nkeys, def->fk_attnums)) ||
+				(def->parent_relid == relid &&
+				 (attnum == def->counter_attnum ||
+				  attnum_among(attnum, def->nkeys, def->target->attnums))))
+			{
+				cf_reinit_counter(def);
+				break;
+			}
+		}
+	}
+	cf_defs_release();
+}
+
 PG_FUNCTION_INFO_V1(counterfield_ddl_event);
 
 /*
@@ -967,6 +1023,8 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 	{
 		cf_spi_connect();
 		track_descendants(parsetree, at_end);
+		if (at_end && IsA(parsetree, AlterTableStmt))
+			recount_retyped((AlterTableStmt *) parsetree);
 		SPI_finish();
 	}
 
