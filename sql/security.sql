@@ -291,8 +291,6 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER acct_touch BEFORE UPDATE ON sp_app.acct
-    FOR EACH ROW EXECUTE FUNCTION sp_app.acct_touch();
 INSERT INTO sp_app.acct VALUES (1, 0), (2, 0);
 GRANT SELECT, INSERT, DELETE ON sp_app.post TO cf_writer;
 GRANT USAGE ON SEQUENCE sp_app.post_id_seq TO cf_writer;
@@ -306,10 +304,16 @@ END
 $$;
 CREATE TABLE hostile.audit (acct_id int, path text);
 GRANT INSERT ON hostile.audit TO PUBLIC;
+-- a write before the trigger exists, and one after: the trigger is seen
 SET ROLE cf_writer;
 SET search_path = hostile, pg_catalog;
+INSERT INTO sp_app.post (acct_id) VALUES (2);
+RESET ROLE;
+CREATE TRIGGER acct_touch BEFORE UPDATE ON sp_app.acct
+    FOR EACH ROW EXECUTE FUNCTION sp_app.acct_touch();
+SET ROLE cf_writer;
 INSERT INTO sp_app.post (acct_id) VALUES (1), (1), (2);
-DELETE FROM sp_app.post WHERE id = 3;
+DELETE FROM sp_app.post WHERE id = 4;
 RESET search_path;
 RESET ROLE;
 SET counterfield.enabled = off;

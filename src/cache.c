@@ -41,10 +41,14 @@ static int	defs_pins = 0;
 static LocalTransactionId defs_pins_lxid = InvalidLocalTransactionId;
 static Oid	loaded_catalog_relid = InvalidOid;
 
-/* Marks the definitions invalid when a table they involve changes. */
+/*
+ * Marks the definitions invalid when a table they involve changes, and
+ * forgets what counterfield found out about a table it writes.
+ */
 static void
 cf_relcache_callback(Datum arg pg_attribute_unused(), Oid relid)
 {
+	cf_forget_written_table(relid);
 	if (current_defs == NULL || !defs_valid)
 		return;
 	if (!OidIsValid(relid) || relid == loaded_catalog_relid ||

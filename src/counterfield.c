@@ -7,8 +7,17 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/transam.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
+#include "commands/extension.h"
+#include "utils/hsearch.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "funcapi.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -110,21 +119,155 @@ cf_begin_as_owner(Oid owner, int flags, OwnerContext *saved)
 }
 
 /*
+ * Tables that counterfield writes, with whether such a write can run code
+ * of the table owner's that looks names up (see table_runs_user_code).  An
+ * entry is dropped when the table's relcache entry is invalidated, and all
+ * are when every relcache entry is (epoch).
+ */
+typedef struct WrittenTable
+{
+	Oid			relid;
+	uint64		epoch;
+	bool		runs_user_code;
+} WrittenTable;
+
+static HTAB *written_tables = NULL;
+static uint64 written_epoch = 0;
+static uint64 written_invalidations = 0;
+
+/* Relcache invalidation: forgets what was found out about the table. */
+void
+cf_forget_written_table(Oid relid)
+{
+	written_invalidations++;
+	if (!OidIsValid(relid))
+		written_epoch++;
+	else if (written_tables != NULL)
+		(void) hash_search(written_tables, &relid, HASH_REMOVE, NULL);
+}
+
+/* Is the object built into PostgreSQL? */
+static bool
+built_in(Oid oid)
+{
+	return oid < FirstNormalObjectId;
+}
+
+/*
+ * Can counterfield's UPDATE of the table run code of the owner's, whose
+ * functions look names up under search_path: a trigger other than
+ * counterfield's and PostgreSQL's internal ones, a rule, a CHECK constraint,
+ * a stored generated column, an index that is not a plain built-in one (its
+ * expressions, predicate, exclusion operators or operator classes), a
+ * column of a type that is not built in (its operators), or a partition or
+ * inheritance child with objects of its own?  When none of these is there,
+ * the UPDATE runs PostgreSQL's code alone.
+ */
+static bool
+table_runs_user_code(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Oid			extension = get_extension_oid("counterfield", true);
+	ListCell   *lc;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhassubclass ||
+		rel->rd_rules != NULL ||
+		(desc->constr != NULL &&
+		 (desc->constr->num_check > 0 || desc->constr->has_generated_stored)))
+		return true;
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped && !built_in(TupleDescAttr(desc, i)->atttypid))
+			return true;
+	for (int i = 0; rel->trigdesc != NULL && i < rel->trigdesc->numtriggers; i++)
+	{
+		Trigger    *trigger = &rel->trigdesc->triggers[i];
+
+		if (!trigger->tgisinternal &&
+			(!OidIsValid(extension) ||
+			 getExtensionOfObject(ProcedureRelationId, trigger->tgfoid) != extension))
+			return true;
+	}
+	foreach(lc, RelationGetIndexList(rel))
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		bool		user = !built_in(index->rd_rel->relam) ||
+			index->rd_index->indisexclusion ||
+			RelationGetIndexExpressions(index) != NIL ||
+			RelationGetIndexPredicate(index) != NIL;
+
+		for (int k = 0; k < index->rd_index->indnkeyatts && !user; k++)
+			user = !built_in(index->rd_opfamily[k]) || !built_in(index->rd_opcintype[k]);
+		index_close(index, AccessShareLock);
+		if (user)
+			return true;
+	}
+	return false;
+}
+
+/* table_runs_user_code, remembered until the table changes. */
+static bool
+written_table_runs_user_code(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	WrittenTable *entry;
+	uint64		invalidations;
+	bool		user;
+	bool		found;
+
+	if (written_tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(WrittenTable);
+		ctl.hcxt = TopMemoryContext;
+		written_tables = hash_create("counterfield written tables", 64, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(written_tables, &relid, HASH_FIND, NULL);
+	if (entry != NULL && entry->epoch == written_epoch)
+	{
+		table_close(rel, NoLock);
+		return entry->runs_user_code;
+	}
+
+	/* Kept only if no invalidation arrived while the indexes were opened. */
+	invalidations = written_invalidations;
+	user = table_runs_user_code(rel);
+	table_close(rel, NoLock);
+	if (invalidations == written_invalidations)
+	{
+		entry = hash_search(written_tables, &relid, HASH_ENTER, &found);
+		entry->epoch = written_epoch;
+		entry->runs_user_code = user;
+	}
+	return user;
+}
+
+/*
  * Runs what follows as the owner of a table that counterfield writes (a
- * parent), as cf_begin_as_owner with CF_OWNER_SETTINGS does, with
- * search_path pg_catalog, the table's schema, pg_temp meanwhile: the table's
- * triggers find pg_catalog's objects first, then those of their own
- * table's schema, and never objects that the caller's search_path names.
+ * parent), as cf_begin_as_owner does.  When the write can run code of the
+ * owner's (see table_runs_user_code), settings changed meanwhile are undone
+ * at the end, and search_path is pg_catalog, the table's schema, pg_temp
+ * meanwhile: the table's triggers find pg_catalog's objects first, then
+ * those of their own table's schema, and never objects that the caller's
+ * search_path names.
  */
 void
 cf_begin_as_table_owner(Oid relid, Oid owner, OwnerContext *saved)
 {
-	char	   *schema = get_namespace_name(get_rel_namespace(relid));
+	char	   *schema;
 	char	   *path;
 
-	cf_begin_as_owner(owner, CF_OWNER_SETTINGS, saved);
+	if (!written_table_runs_user_code(relid))
+	{
+		cf_begin_as_owner(owner, 0, saved);
+		return;
+	}
+	schema = get_namespace_name(get_rel_namespace(relid));
 	if (schema == NULL)
 		elog(ERROR, "cache lookup failed for the schema of relation %u", relid);
+	cf_begin_as_owner(owner, CF_OWNER_SETTINGS, saved);
 	path = psprintf("pg_catalog, %s, pg_temp", quote_identifier(schema));
 	if (namespace_search_path == NULL || strcmp(namespace_search_path, path) != 0)
 		(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,

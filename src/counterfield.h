@@ -177,6 +177,7 @@ extern int	cf_pin_search_path(void);
 #define CF_OWNER_PIN_PATH	0x02	/* that, and search_path pg_catalog, pg_temp */
 extern void cf_begin_as_owner(Oid owner, int flags, OwnerContext *saved);
 extern void cf_begin_as_table_owner(Oid relid, Oid owner, OwnerContext *saved);
+extern void cf_forget_written_table(Oid relid);
 extern void cf_end_as_owner(OwnerContext *saved);
 extern void cf_check_update_rules(Relation rel);
 extern void *cf_grow_array(void *array, int n, int *max, Size size, MemoryContext cxt);
