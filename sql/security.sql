@@ -325,8 +325,36 @@ RESET search_path;
 SELECT acct_id, path, count(*) FROM sp_app.audit GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT count(*) AS planted_rows FROM hostile.audit;
 SELECT mismatches('sp_app.acct', 'post_count', 'sp_app.post', 'acct_id');
+-- a parent that is a partition: its partition constraint, checked on every
+-- update of it, calls the key's function, whose body is read then
+SET ROLE cf_alice;
+CREATE FUNCTION sp_app.region_key(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT lower($1)';
+CREATE TABLE sp_app.acct_all (id int, region text NOT NULL, n int)
+    PARTITION BY LIST (sp_app.region_key(region));
+CREATE TABLE sp_app.acct_eu PARTITION OF sp_app.acct_all FOR VALUES IN ('eu');
+ALTER TABLE sp_app.acct_eu ADD PRIMARY KEY (id);
+INSERT INTO sp_app.acct_all VALUES (1, 'EU', 0);
+CREATE TABLE sp_app.eu_post (id serial PRIMARY KEY, acct_id int REFERENCES sp_app.acct_eu);
+CREATE INDEX ON sp_app.eu_post (acct_id);
+GRANT INSERT ON sp_app.eu_post TO cf_writer;
+GRANT USAGE ON SEQUENCE sp_app.eu_post_id_seq TO cf_writer;
+RESET ROLE;
+SELECT counterfield.add_counter('sp_app.acct_eu', 'n', 'sp_app.eu_post');
+CREATE FUNCTION hostile.lower(text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'planted lower() ran as %', current_user;
+END
+$$;
+\c
+SET ROLE cf_writer;
+SET search_path = hostile, pg_catalog;
+INSERT INTO sp_app.eu_post (acct_id) VALUES (1), (1);
+RESET search_path;
+RESET ROLE;
+SELECT mismatches('sp_app.acct_eu', 'n', 'sp_app.eu_post', 'acct_id');
 DROP SCHEMA sp_app CASCADE;
 DROP FUNCTION hostile.now();
+DROP FUNCTION hostile.lower(text);
 DROP TABLE hostile.audit;
 
 -- A condition is prepared only for its own counter, as its owner: a

@@ -159,9 +159,10 @@ built_in(Oid oid)
  * counterfield's and PostgreSQL's internal ones, a rule, a CHECK constraint,
  * a stored generated column, an index that is not a plain built-in one (its
  * expressions, predicate, exclusion operators or operator classes), a
- * column of a type that is not built in (its operators), or a partition or
- * inheritance child with objects of its own?  When none of these is there,
- * the UPDATE runs PostgreSQL's code alone.
+ * column of a type that is not built in (its operators), partitions or
+ * inheritance children with objects of their own, or a partition constraint
+ * (its key may be an expression that calls functions)?  When none of these
+ * is there, the UPDATE runs PostgreSQL's code alone.
  */
 static bool
 table_runs_user_code(Relation rel)
@@ -171,7 +172,7 @@ table_runs_user_code(Relation rel)
 	ListCell   *lc;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhassubclass ||
-		rel->rd_rules != NULL ||
+		rel->rd_rel->relispartition || rel->rd_rules != NULL ||
 		(desc->constr != NULL &&
 		 (desc->constr->num_check > 0 || desc->constr->has_generated_stored)))
 		return true;
