@@ -122,3 +122,20 @@ ALTER TABLE rc ALTER COLUMN rp_id TYPE int USING rp_id + 1;
 SELECT id, n, (SELECT count(*) FROM rc WHERE rc.rp_id = rp.id) AS truth FROM rp ORDER BY id;
 SELECT mismatches('rp', 'n', 'rc', 'rp_id') AS mismatches;
 DROP TABLE rc, rp;
+-- the same when the change recurses from a table above: an inheritance
+-- parent of the child, a partitioned table above the parent
+CREATE TABLE rp_all (id int, n int) PARTITION BY RANGE (id);
+CREATE TABLE rp PARTITION OF rp_all FOR VALUES FROM (0) TO (1000);
+ALTER TABLE rp ADD PRIMARY KEY (id);
+CREATE TABLE rc_base (rp_id int);
+CREATE TABLE rc () INHERITS (rc_base);
+CREATE INDEX ON rc (rp_id);
+INSERT INTO rp_all VALUES (1, 0), (2, 0), (3, 0);
+SELECT counterfield.add_counter('rp', 'n', 'rc', fk_columns => '{rp_id}');
+INSERT INTO rc VALUES (1), (1), (2);
+ALTER TABLE rc_base ALTER COLUMN rp_id TYPE int USING rp_id + 1;
+SELECT id, n, (SELECT count(*) FROM rc WHERE rc.rp_id = rp.id) AS truth FROM rp ORDER BY id;
+ALTER TABLE rp_all ALTER COLUMN n TYPE bigint USING n + 10;
+SELECT id, n, (SELECT count(*) FROM rc WHERE rc.rp_id = rp.id) AS truth FROM rp ORDER BY id;
+SELECT mismatches('rp', 'n', 'rc', 'rp_id') AS mismatches;
+DROP TABLE rc, rc_base, rp_all;

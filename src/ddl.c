@@ -939,7 +939,8 @@ attnum_among(AttrNumber attnum, int n, const AttrNumber *attnums)
 
 /*
  * After ALTER COLUMN ... TYPE, which may rewrite the values of the column
- * (USING), the counters whose key or counter column it changed are
+ * (USING), the counters whose key or counter column it changed, in the
+ * table named or in the tables under it that the change recursed to, are
  * recomputed, as reinit does.  A counter whose key types no longer match
  * stays paused; the change that makes them match again recomputes it.
  */
@@ -948,6 +949,7 @@ recount_retyped(AlterTableStmt *stmt)
 {
 	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	List	   *retyped = NIL;
+	List	   *tables;
 	CounterDefs *defs;
 	ListCell   *lc;
 
@@ -956,29 +958,32 @@ recount_retyped(AlterTableStmt *stmt)
 		AlterTableCmd *cmd = lfirst(lc);
 
 		if (cmd->subtype == AT_AlterColumnType && OidIsValid(relid))
-			retyped = lappend_int(retyped, get_attnum(relid, cmd->name));
+			retyped = lappend(retyped, cmd->name);
 	}
 	if (retyped == NIL)
 		return;
+	tables = find_all_inheritors(relid, NoLock, NULL);
 	defs = cf_defs_acquire();
 	for (int i = 0; i < defs->ncounters; i++)
 	{
 		CounterDef *def = &defs->counters[i];
+		bool		due = false;
 
 		foreach(lc, retyped)
 		{
-			AttrNumber	attnum = lfirst_int(lc);
+			AttrNumber	child_attnum = list_member_oid(tables, def->child_relid) ?
+				get_attnum(def->child_relid, lfirst(lc)) : InvalidAttrNumber;
+			AttrNumber	parent_attnum = list_member_oid(tables, def->parent_relid) ?
+				get_attnum(def->parent_relid, lfirst(lc)) : InvalidAttrNumber;
 
-			if ((def->child_relid == relid &&
-				 attnum_among(attnum, def->nkeys, def->fk_attnums)) ||
-				(def->parent_relid == relid &&
-				 (attnum == def->counter_attnum ||
-				  attnum_among(attnum, def->nkeys, def->target->attnums))))
-			{
-				cf_reinit_counter(def);
-				break;
-			}
+			due |= (child_attnum > 0 &&
+					attnum_among(child_attnum, def->nkeys, def->fk_attnums)) ||
+				(parent_attnum > 0 &&
+				 (parent_attnum == def->counter_attnum ||
+				  attnum_among(parent_attnum, def->nkeys, def->target->attnums)));
 		}
+		if (due)
+			cf_reinit_counter(def);
 	}
 	cf_defs_release();
 }
