@@ -378,3 +378,51 @@ SELECT mismatches('tx_parent', 'tn', 'tx_child', 'tx_parent_id');
 DROP TABLE tx_child, tx_parent;
 DROP FUNCTION tx_kids_trigger();
 DROP FUNCTION tx_kids(int);
+
+-- The same where counterfield cannot follow the statement that writes the
+-- parent: COPY, a partition named directly, the first statement of a
+-- session (which starts before counterfield is loaded).  Such keys are
+-- counted again at commit.
+CREATE TABLE sp (id int PRIMARY KEY, n int) PARTITION BY RANGE (id);
+CREATE TABLE sp1 PARTITION OF sp FOR VALUES FROM (0) TO (100);
+CREATE TABLE sc (sp_id int);
+CREATE INDEX ON sc (sp_id);
+SELECT counterfield.add_counter('sp', 'n', 'sc', fk_columns => '{sp_id}');
+CREATE TABLE tp (id int PRIMARY KEY, tn int) PARTITION BY RANGE (id);
+CREATE TABLE tp1 PARTITION OF tp FOR VALUES FROM (0) TO (100);
+CREATE TABLE tc (tp_id int);
+CREATE INDEX ON tc (tp_id);
+SELECT counterfield.add_counter('tp', 'tn', 'tc', fk_columns => '{tp_id}', flush => 'transaction');
+CREATE FUNCTION kids() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('INSERT INTO %I VALUES ($1), ($1)', TG_ARGV[0]) USING NEW.id;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER a_kids BEFORE INSERT ON sp FOR EACH ROW EXECUTE FUNCTION kids('sc');
+CREATE TRIGGER a_kids BEFORE INSERT ON tp FOR EACH ROW EXECUTE FUNCTION kids('tc');
+\c
+INSERT INTO tp VALUES (1);
+\c
+INSERT INTO sp VALUES (1);
+COPY sp (id) FROM stdin;
+2
+\.
+COPY tp (id) FROM stdin;
+2
+\.
+INSERT INTO sp1 VALUES (3);
+INSERT INTO tp1 VALUES (3);
+BEGIN;
+COPY sp1 (id) FROM stdin;
+4
+\.
+COPY tp1 (id) FROM stdin;
+4
+\.
+COMMIT;
+SELECT id, n, (SELECT count(*) FROM sc WHERE sc.sp_id = sp.id) AS truth FROM sp ORDER BY id;
+SELECT id, tn, (SELECT count(*) FROM tc WHERE tc.tp_id = tp.id) AS truth FROM tp ORDER BY id;
+SELECT mismatches('sp', 'n', 'sc', 'sp_id') + mismatches('tp', 'tn', 'tc', 'tp_id') AS mismatches;
+DROP TABLE sc, sp, tc, tp;
+DROP FUNCTION kids();

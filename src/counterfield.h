@@ -259,6 +259,8 @@ extern void cf_inflight_init(void);
 extern void cf_inflight_start(QueryDesc *queryDesc);
 extern void cf_inflight_note(CounterDef *def, Datum *values);
 extern void cf_inflight_missing(CounterTarget *target, Datum *values);
+extern void cf_inflight_counted(void);
+extern void cf_inflight_at_commit(void);
 
 /* flush.c */
 extern bool cf_plan_is_current(SPIPlanPtr *plan);

@@ -673,8 +673,10 @@ flush_transactional(bool cancel)
 static void
 cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
-	if ((event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE) &&
-		cf_state_has_live())
+	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE)
+		return;
+	cf_inflight_at_commit();
+	if (cf_state_has_live())
 		flush_transactional(false);
 }
 

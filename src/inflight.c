@@ -46,7 +46,6 @@ typedef struct RunningStatement
 	Oid			root;			/* the counted child it writes, or InvalidOid */
 	Oid			parent;			/* the parent it writes, or InvalidOid */
 	CommandId	cid;			/* of the rows it writes */
-	bool		child_written;	/* a counted child was written meanwhile */
 	LocalTransactionId lxid;
 	SubTransactionId subid;
 } RunningStatement;
@@ -54,7 +53,7 @@ typedef struct RunningStatement
 /* A parent key counted while a statement on its child ran. */
 typedef struct RecountKey
 {
-	QueryDesc  *after;			/* recount when this statement finishes */
+	QueryDesc  *after;			/* recount when this finishes, or NULL: at commit */
 	int32		counter_id;
 	Datum	   *values;			/* in TopMemoryContext */
 	LocalTransactionId lxid;
@@ -65,6 +64,10 @@ static RunningStatement *running = NULL;
 static int	nrunning = 0;
 static int	maxrunning = 0;
 static List *recounts = NIL;	/* RecountKey *, in TopMemoryContext */
+
+/* The last command whose rows of a counted child were counted, and when. */
+static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
+static CommandId counted_cid = InvalidCommandId;
 
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
 
@@ -130,9 +133,6 @@ cf_inflight_start(QueryDesc *queryDesc)
 		return;
 
 	forget_dead_statements();
-	/* The statements it runs inside see a counted child written. */
-	for (int i = 0; i < nrunning && OidIsValid(root); i++)
-		running[i].child_written = true;
 	running = cf_grow_array(running, nrunning, &maxrunning, sizeof(RunningStatement),
 							TopMemoryContext);
 	running[nrunning].query = queryDesc;
@@ -140,7 +140,6 @@ cf_inflight_start(QueryDesc *queryDesc)
 	running[nrunning].parent = parent;
 	running[nrunning].cid = queryDesc->estate ? queryDesc->estate->es_output_cid :
 		GetCurrentCommandId(false);
-	running[nrunning].child_written = false;
 	running[nrunning].lxid = CF_CURRENT_LXID();
 	running[nrunning].subid = GetCurrentSubTransactionId();
 	nrunning++;
@@ -170,29 +169,42 @@ note_recount(QueryDesc *after, CounterDef *def, Datum *values)
  *   rows (a statement's own rows are visible only to later commands, such
  *   as those of its triggers), when the outermost such statement has
  *   finished and its deltas are in;
- * - if the statement writing the parent row wrote a counted child meanwhile
- *   (a trigger of the parent's, or a function it calls, that inserts child
- *   rows): the count cannot see those rows, while their deltas may already
- *   be pending, so the key is counted again when the outermost statement
- *   writing the parent has finished.
+ * - if rows of a counted child were counted that the count cannot see,
+ *   written by a command not older than its snapshot (a trigger of the
+ *   parent's, or a function the statement writing the parent calls, that
+ *   inserts child rows), whose deltas may already be pending or applied:
+ *   when the outermost running statement that writes the parent has
+ *   finished, or at commit when none is known (COPY, a partition named
+ *   directly, a statement that started before counterfield was loaded).
  */
 void
 cf_inflight_note(CounterDef *def, Datum *values)
 {
 	RunningStatement *outermost;
 
-	if (nrunning == 0)
+	if (!ActiveSnapshotSet())
 		return;
-	outermost = outermost_writing(def->child_relid, InvalidOid);
-	if (outermost != NULL && ActiveSnapshotSet() &&
-		GetActiveSnapshot()->curcid > outermost->cid)
+	outermost = nrunning > 0 ? outermost_writing(def->child_relid, InvalidOid) : NULL;
+	if (outermost != NULL && GetActiveSnapshot()->curcid > outermost->cid)
 	{
 		note_recount(outermost->query, def, values);
 		return;
 	}
-	outermost = outermost_writing(InvalidOid, def->parent_relid);
-	if (outermost != NULL && outermost->child_written)
-		note_recount(outermost->query, def, values);
+	if (counted_lxid != CF_CURRENT_LXID() || counted_cid < GetActiveSnapshot()->curcid)
+		return;
+	outermost = nrunning > 0 ? outermost_writing(InvalidOid, def->parent_relid) : NULL;
+	note_recount(outermost ? outermost->query : NULL, def, values);
+}
+
+/*
+ * Notes that rows of a counted child written by the current command (or an
+ * older one) have been counted.
+ */
+void
+cf_inflight_counted(void)
+{
+	counted_cid = GetCurrentCommandId(false);
+	counted_lxid = CF_CURRENT_LXID();
 }
 
 /*
@@ -231,7 +243,8 @@ same_key(CounterDef *def, RecountKey *a, RecountKey *b)
 
 /*
  * Counts again, from the truth, the keys noted to be counted when this
- * statement finished.  Notes of failed (sub)transactions are dropped.
+ * statement finished, or with queryDesc NULL (at commit) all keys noted.
+ * Notes of failed (sub)transactions are dropped.
  */
 static void
 recount_after(QueryDesc *queryDesc)
@@ -249,7 +262,7 @@ recount_after(QueryDesc *queryDesc)
 			pfree(recount->values);
 			pfree(recount);
 		}
-		else if (recount->after == queryDesc)
+		else if (queryDesc == NULL || recount->after == queryDesc)
 			due = lappend(due, recount);
 		else
 			continue;
@@ -260,7 +273,10 @@ recount_after(QueryDesc *queryDesc)
 
 	/* The count sees the statement's rows and those of its triggers. */
 	CommandCounterIncrement();
-	PushCopiedSnapshot(GetActiveSnapshot());
+	if (ActiveSnapshotSet())
+		PushCopiedSnapshot(GetActiveSnapshot());
+	else
+		PushActiveSnapshot(GetTransactionSnapshot());
 	UpdateActiveSnapshotCommandId();
 	defs = cf_defs_acquire();
 	foreach(lc, due)
@@ -306,6 +322,17 @@ cf_executor_finish(QueryDesc *queryDesc)
 		nrunning--;
 	if (recounts != NIL)
 		recount_after(queryDesc);
+}
+
+/*
+ * Before commit (or PREPARE), and before the transaction-mode deltas are
+ * applied: the keys noted to be counted at commit are counted again.
+ */
+void
+cf_inflight_at_commit(void)
+{
+	if (recounts != NIL)
+		recount_after(NULL);
 }
 
 /* Registers the executor hook. */

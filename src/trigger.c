@@ -362,6 +362,7 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 		count_rows(&counting, trigdata->tg_oldtable, NULL, -1);
 	if (trigdata->tg_newtable != NULL)
 		count_rows(&counting, trigdata->tg_newtable, NULL, 1);
+	cf_inflight_counted();
 	end_counting(defs, &counting);
 }
 
