@@ -421,6 +421,23 @@ COPY tp1 (id) FROM stdin;
 4
 \.
 COMMIT;
+-- the parent's trigger writing the child rows after counterfield's guard
+DROP TRIGGER a_kids ON sp;
+DROP TRIGGER a_kids ON tp;
+CREATE TRIGGER z_kids BEFORE INSERT ON sp FOR EACH ROW EXECUTE FUNCTION kids('sc');
+CREATE TRIGGER z_kids BEFORE INSERT ON tp FOR EACH ROW EXECUTE FUNCTION kids('tc');
+\c
+INSERT INTO tp VALUES (5);
+\c
+INSERT INTO sp VALUES (5);
+COPY sp (id) FROM stdin;
+6
+\.
+COPY tp (id) FROM stdin;
+6
+\.
+INSERT INTO sp1 VALUES (7);
+INSERT INTO tp1 VALUES (7);
 SELECT id, n, (SELECT count(*) FROM sc WHERE sc.sp_id = sp.id) AS truth FROM sp ORDER BY id;
 SELECT id, tn, (SELECT count(*) FROM tc WHERE tc.tp_id = tp.id) AS truth FROM tp ORDER BY id;
 SELECT mismatches('sp', 'n', 'sc', 'sp_id') + mismatches('tp', 'tn', 'tc', 'tp_id') AS mismatches;

@@ -69,6 +69,11 @@ static List *recounts = NIL;	/* RecountKey *, in TopMemoryContext */
 static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
 static CommandId counted_cid = InvalidCommandId;
 
+/* The parent table whose new row the guard last counted, and when. */
+static Oid	guarded_relid = InvalidOid;
+static LocalTransactionId guarded_lxid = InvalidLocalTransactionId;
+static CommandId guarded_cid = InvalidCommandId;
+
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
 
 /* Is an entry of this transaction and subtransaction still live? */
@@ -184,6 +189,9 @@ cf_inflight_note(CounterDef *def, Datum *values)
 
 	if (!ActiveSnapshotSet())
 		return;
+	guarded_relid = def->parent_relid;
+	guarded_lxid = CF_CURRENT_LXID();
+	guarded_cid = GetActiveSnapshot()->curcid;
 	outermost = nrunning > 0 ? outermost_writing(def->child_relid, InvalidOid) : NULL;
 	if (outermost != NULL && GetActiveSnapshot()->curcid > outermost->cid)
 	{
@@ -211,21 +219,28 @@ cf_inflight_counted(void)
  * Notes the parent keys of a target that a statement-mode flush found no row
  * for, if a statement writing that parent is running: the row may be on its
  * way, and the keys are counted again when the outermost such statement has
- * finished.
+ * finished.  Where no such statement is known but the guard counted a new
+ * row of that parent in an older command of this transaction (a COPY whose
+ * parent's trigger writes child rows after the guard fired, say), they are
+ * counted again at commit.
  */
 void
 cf_inflight_missing(CounterTarget *target, Datum *values)
 {
 	RunningStatement *outermost;
+	QueryDesc  *after;
 	ListCell   *lc;
 
-	if (nrunning == 0)
-		return;
-	outermost = outermost_writing(InvalidOid, target->parent_relid);
-	if (outermost == NULL)
+	outermost = nrunning > 0 ? outermost_writing(InvalidOid, target->parent_relid) : NULL;
+	if (outermost != NULL)
+		after = outermost->query;
+	else if (guarded_relid == target->parent_relid && guarded_lxid == CF_CURRENT_LXID() &&
+			 GetCurrentCommandId(false) > guarded_cid)
+		after = NULL;
+	else
 		return;
 	foreach(lc, target->counters)
-		note_recount(outermost->query, lfirst(lc), values);
+		note_recount(after, lfirst(lc), values);
 }
 
 /* Are two notes for the same counter and key? */
