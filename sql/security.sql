@@ -410,15 +410,27 @@ INSERT INTO rp SELECT generate_series(1, 20);
 SELECT counterfield.add_counter('rp', 'n', 'rc', fk_columns => '{rp_id}');
 CREATE RULE also_probe AS ON UPDATE TO rp DO ALSO SELECT probe(1);
 GRANT INSERT ON rc TO PUBLIC;
+-- a new parent whose trigger writes its children is counted again
+CREATE FUNCTION rp_kids() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.rc VALUES (NEW.id), (NEW.id);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER a_kids BEFORE INSERT ON rp FOR EACH ROW EXECUTE FUNCTION rp_kids();
+GRANT INSERT ON rp TO PUBLIC;
 RESET ROLE;
 TRUNCATE probe_log;
 SET probe.event = 'batch';
 INSERT INTO rc SELECT generate_series(1, 8);
+SET probe.event = 'recount';
+INSERT INTO rp VALUES (21);
 RESET probe.event;
 SELECT event, who, superuser FROM probe_log GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 SELECT rolsuper FROM pg_roles WHERE rolname = 'cf_mallory';
 SELECT mismatches('rp', 'n', 'rc', 'rp_id') AS mismatches;
 DROP TABLE rc, rp;
+DROP FUNCTION rp_kids();
 
 -- A REVOKE of a condition's function takes effect at once, also in a
 -- session that has already run the condition.

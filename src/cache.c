@@ -121,8 +121,12 @@ static void
 free_defs(CounterDefs *defs)
 {
 	for (int i = 0; i < defs->ncounters; i++)
+	{
 		if (defs->counters[i].count_plan)
 			SPI_freeplan(defs->counters[i].count_plan);
+		if (defs->counters[i].recount_plan)
+			SPI_freeplan(defs->counters[i].recount_plan);
+	}
 	for (int i = 0; i < defs->ntargets; i++)
 	{
 		CounterTarget *target = &defs->targets[i];

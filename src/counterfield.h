@@ -101,6 +101,7 @@ typedef struct CounterDef
 	CounterTarget *target;		/* parent table and key it updates */
 	int			target_slot;	/* index of this counter in target->counters */
 	SPIPlanPtr	count_plan;		/* counts the children of one key */
+	SPIPlanPtr	recount_plan;	/* sets the counter of one key */
 } CounterDef;
 
 /*

@@ -629,37 +629,51 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 	return count_datum(count, att->atttypid, NameStr(att->attname));
 }
 
+/* Prepares "UPDATE parent p SET c = $n WHERE k = $1 ... AND c IS NOT NULL". */
+static SPIPlanPtr
+recount_plan(CounterDef *def)
+{
+	CounterTarget *target = def->target;
+	char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
+	Oid			argtypes[INDEX_MAX_KEYS + 1];
+	StringInfoData sql;
+
+	if (cf_plan_is_current(&def->recount_plan))
+		return def->recount_plan;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s AS p SET %s = $%d WHERE ",
+					 cf_relation_sql(def->parent_relid, false), column, target->nkeys + 1);
+	cf_append_key_match(&sql, target, argtypes);
+	appendStringInfo(&sql, " AND p.%s IS NOT NULL", column);
+	argtypes[target->nkeys] = get_atttype(def->parent_relid, def->counter_attnum);
+	return cf_keep_plan(&def->recount_plan, sql.data, target->nkeys + 1, argtypes);
+}
+
 /*
  * Sets the counter of one parent key to the truth: its children, less the
  * deltas still pending.  For a key counted while a statement on the child
- * was running (inflight.c), once that statement's deltas are in.
+ * was running, or whose count could not see counted child rows
+ * (inflight.c), once those deltas are in.  The update is planned and run
+ * as the parent's owner, as every write to the parent is.
  */
 void
 cf_recount_key(CounterDef *def, Datum *values)
 {
 	CounterTarget *target = def->target;
 	Oid			type = get_atttype(def->parent_relid, def->counter_attnum);
-	char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
-	Oid			argtypes[INDEX_MAX_KEYS + 1];
 	Datum		params[INDEX_MAX_KEYS + 1];
-	StringInfoData sql;
+	OwnerContext owner;
 	SPIPlanPtr	plan;
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "UPDATE %s AS p SET %s = $%d WHERE ",
-					 cf_relation_sql(def->parent_relid, false), column, target->nkeys + 1);
-	cf_append_key_match(&sql, target, argtypes);
 	memcpy(params, values, sizeof(Datum) * target->nkeys);
-	appendStringInfo(&sql, " AND p.%s IS NOT NULL", column);
-	argtypes[target->nkeys] = type;
 	params[target->nkeys] = count_datum(cf_count_children(def, values) -
 										cf_state_pending(def, values),
 										type, get_attname(def->parent_relid,
 														  def->counter_attnum, false));
 	cf_spi_connect();
-	plan = SPI_prepare(sql.data, target->nkeys + 1, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	cf_begin_as_table_owner(def->parent_relid, target->parent_owner, &owner);
+	plan = recount_plan(def);
+	cf_end_as_owner(&owner);
 	cf_parent_write(def->parent_relid, target->parent_owner, plan, NULL, params, SPI_OK_UPDATE);
 	SPI_finish();
 }
