@@ -352,6 +352,34 @@ INSERT INTO sp_app.eu_post (acct_id) VALUES (1), (1);
 RESET search_path;
 RESET ROLE;
 SELECT mismatches('sp_app.acct_eu', 'n', 'sp_app.eu_post', 'acct_id');
+-- a parent whose counter is part of a key that another table references
+-- with ON UPDATE CASCADE: the cascade runs that table's triggers
+SET ROLE cf_alice;
+CREATE TABLE sp_app.cp (id int PRIMARY KEY, n int DEFAULT 0, UNIQUE (id, n));
+CREATE TABLE sp_app.cc (cp_id int REFERENCES sp_app.cp);
+CREATE INDEX ON sp_app.cc (cp_id);
+CREATE TABLE sp_app.cp_audit (pid int, cnt int, note text,
+    FOREIGN KEY (pid, cnt) REFERENCES sp_app.cp (id, n) ON UPDATE CASCADE);
+CREATE FUNCTION sp_app.cp_audit_note() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.note := lower('Count ' || NEW.cnt);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER cp_audit_note BEFORE UPDATE ON sp_app.cp_audit
+    FOR EACH ROW EXECUTE FUNCTION sp_app.cp_audit_note();
+INSERT INTO sp_app.cp VALUES (1, 0);
+INSERT INTO sp_app.cp_audit VALUES (1, 0, 'none');
+GRANT INSERT ON sp_app.cc TO cf_writer;
+RESET ROLE;
+SELECT counterfield.add_counter('sp_app.cp', 'n', 'sp_app.cc');
+SET ROLE cf_writer;
+SET search_path = hostile, pg_catalog;
+INSERT INTO sp_app.cc VALUES (1), (1);
+RESET search_path;
+RESET ROLE;
+SELECT * FROM sp_app.cp_audit;
+SELECT mismatches('sp_app.cp', 'n', 'sp_app.cc', 'cp_id');
 DROP SCHEMA sp_app CASCADE;
 DROP FUNCTION hostile.now();
 DROP FUNCTION hostile.lower(text);

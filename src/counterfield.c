@@ -15,6 +15,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "commands/extension.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -156,7 +157,10 @@ built_in(Oid oid)
 /*
  * Can counterfield's UPDATE of the table run code of the owner's, whose
  * functions look names up under search_path: a trigger other than
- * counterfield's and PostgreSQL's internal ones, a rule, a CHECK constraint,
+ * counterfield's and PostgreSQL's internal ones, an internal one that writes
+ * another table (ON UPDATE CASCADE, SET NULL or SET DEFAULT of a foreign key
+ * that references the table, whose key may hold a counter column), a rule,
+ * a CHECK constraint,
  * a stored generated column, an index that is not a plain built-in one (its
  * expressions, predicate, exclusion operators or operator classes), a
  * column of a type that is not built in (its operators), partitions or
@@ -183,7 +187,10 @@ table_runs_user_code(Relation rel)
 	{
 		Trigger    *trigger = &rel->trigdesc->triggers[i];
 
-		if (!trigger->tgisinternal &&
+		if (trigger->tgisinternal ?
+			(!built_in(trigger->tgfoid) || trigger->tgfoid == F_RI_FKEY_CASCADE_UPD ||
+			 trigger->tgfoid == F_RI_FKEY_SETNULL_UPD ||
+			 trigger->tgfoid == F_RI_FKEY_SETDEFAULT_UPD) :
 			(!OidIsValid(extension) ||
 			 getExtensionOfObject(ProcedureRelationId, trigger->tgfoid) != extension))
 			return true;
