@@ -443,3 +443,59 @@ SELECT id, tn, (SELECT count(*) FROM tc WHERE tc.tp_id = tp.id) AS truth FROM tp
 SELECT mismatches('sp', 'n', 'sc', 'sp_id') + mismatches('tp', 'tn', 'tc', 'tp_id') AS mismatches;
 DROP TABLE sc, sp, tc, tp;
 DROP FUNCTION kids();
+
+-- "Get or create" from a trigger on the child under COPY, and as the first
+-- statement of a session; a parent's trigger that first creates a row of
+-- another counted parent; a key type change after a key was noted.
+CREATE TABLE gp (id int PRIMARY KEY, n int, tn int);
+CREATE TABLE gc (gp_id int);
+CREATE INDEX ON gc (gp_id);
+SELECT counterfield.add_counter('gp', 'n', 'gc', fk_columns => '{gp_id}');
+SELECT counterfield.add_counter('gp', 'tn', 'gc', fk_columns => '{gp_id}', flush => 'transaction');
+CREATE FUNCTION gp_create() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO gp (id) VALUES (NEW.gp_id) ON CONFLICT DO NOTHING;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER gp_create AFTER INSERT ON gc FOR EACH ROW EXECUTE FUNCTION gp_create();
+COPY gc FROM stdin;
+1
+1
+1
+\.
+\c
+INSERT INTO gc VALUES (2), (2), (2);
+SELECT id, n, tn, (SELECT count(*) FROM gc WHERE gc.gp_id = gp.id) AS truth FROM gp ORDER BY id;
+CREATE TABLE q1 (id int PRIMARY KEY, n int);
+CREATE TABLE q1c (q1_id int);
+SELECT counterfield.add_counter('q1', 'n', 'q1c', fk_columns => '{q1_id}');
+CREATE TABLE q2 (id int PRIMARY KEY, n int);
+CREATE TABLE q2c (q2_id int);
+SELECT counterfield.add_counter('q2', 'n', 'q2c', fk_columns => '{q2_id}');
+CREATE FUNCTION q1_kids() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO q2 VALUES (NEW.id) ON CONFLICT DO NOTHING;
+    INSERT INTO q1c VALUES (NEW.id), (NEW.id);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER z_kids BEFORE INSERT ON q1 FOR EACH ROW EXECUTE FUNCTION q1_kids();
+SELECT counterfield.has_tracked_states();
+COPY q1 (id) FROM stdin;
+1
+\.
+SELECT id, n, (SELECT count(*) FROM q1c WHERE q1c.q1_id = q1.id) AS truth FROM q1 ORDER BY id;
+BEGIN;
+COPY q1 (id) FROM stdin;
+2
+\.
+ALTER TABLE q1c ALTER COLUMN q1_id TYPE text;
+ALTER TABLE q1 ALTER COLUMN id TYPE text;
+COMMIT;
+SELECT id, n, (SELECT count(*) FROM q1c WHERE q1c.q1_id = q1.id) AS truth FROM q1 ORDER BY id;
+SELECT mismatches('gp', 'n', 'gc', 'gp_id') + mismatches('gp', 'tn', 'gc', 'gp_id')
+     + mismatches('q1', 'n', 'q1c', 'q1_id') + mismatches('q2', 'n', 'q2c', 'q2_id') AS mismatches;
+DROP TABLE gc, gp, q1c, q1, q2c, q2;
+DROP FUNCTION gp_create();
+DROP FUNCTION q1_kids();

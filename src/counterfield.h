@@ -258,7 +258,7 @@ extern void cf_recount_key(CounterDef *def, Datum *values);
 /* inflight.c */
 extern void cf_inflight_init(void);
 extern void cf_inflight_start(QueryDesc *queryDesc);
-extern void cf_inflight_note(CounterDef *def, Datum *values);
+extern void cf_inflight_note(CounterDef *def, Datum *values, int64 children);
 extern void cf_inflight_missing(CounterTarget *target, Datum *values);
 extern void cf_inflight_counted(void);
 extern void cf_inflight_at_commit(void);

@@ -28,37 +28,52 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "executor/executor.h"
+#include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "tcop/utility.h"
 #include "utils/snapmgr.h"
 
 #include "counterfield.h"
 
-/* A statement that writes a counted child, from start to finish. */
+/*
+ * A statement that writes a counted child or a parent, from start to finish:
+ * one the executor runs (its QueryDesc), or a COPY (its PlannedStmt).
+ */
 typedef struct RunningStatement
 {
-	QueryDesc  *query;
+	const void *statement;
 	Oid			root;			/* the counted child it writes, or InvalidOid */
 	Oid			parent;			/* the parent it writes, or InvalidOid */
 	CommandId	cid;			/* of the rows it writes */
+	bool		noted;			/* keys are to be counted again when it ends */
 	LocalTransactionId lxid;
 	SubTransactionId subid;
 } RunningStatement;
 
-/* A parent key counted while a statement on its child ran. */
+/* A parent key to be counted again later. */
 typedef struct RecountKey
 {
-	QueryDesc  *after;			/* recount when this finishes, or NULL: at commit */
+	const void *after;			/* when this statement ends, or NULL: at commit */
 	int32		counter_id;
+	const KeyLayout *layout;	/* that of the key's values */
 	Datum	   *values;			/* in TopMemoryContext */
 	LocalTransactionId lxid;
 	SubTransactionId subid;
 } RecountKey;
+
+/* A parent table whose new row the guard counted in this transaction. */
+typedef struct GuardedTable
+{
+	Oid			relid;
+	CommandId	cid;			/* the first command that did */
+} GuardedTable;
 
 static RunningStatement *running = NULL;
 static int	nrunning = 0;
@@ -69,12 +84,20 @@ static List *recounts = NIL;	/* RecountKey *, in TopMemoryContext */
 static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
 static CommandId counted_cid = InvalidCommandId;
 
-/* The parent table whose new row the guard last counted, and when. */
-static Oid	guarded_relid = InvalidOid;
+/* The parent tables whose new rows the guard counted, in guarded_lxid. */
+static GuardedTable *guarded = NULL;
+static int	nguarded = 0;
+static int	maxguarded = 0;
 static LocalTransactionId guarded_lxid = InvalidLocalTransactionId;
-static CommandId guarded_cid = InvalidCommandId;
+
+/*
+ * The transaction in which counterfield was loaded: its statements that were
+ * running then were never followed.
+ */
+static LocalTransactionId loaded_lxid = InvalidLocalTransactionId;
 
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
+static ProcessUtility_hook_type prev_process_utility = NULL;
 
 /* Is an entry of this transaction and subtransaction still live? */
 static bool
@@ -107,9 +130,41 @@ outermost_writing(Oid root, Oid parent)
 	return NULL;
 }
 
+/* Notes a statement that writes a counted child or a parent as running. */
+static void
+start_running(const void *statement, Oid root, Oid parent, CommandId cid)
+{
+	forget_dead_statements();
+	running = cf_grow_array(running, nrunning, &maxrunning, sizeof(RunningStatement),
+							TopMemoryContext);
+	running[nrunning].statement = statement;
+	running[nrunning].root = root;
+	running[nrunning].parent = parent;
+	running[nrunning].cid = cid;
+	running[nrunning].noted = false;
+	running[nrunning].lxid = CF_CURRENT_LXID();
+	running[nrunning].subid = GetCurrentSubTransactionId();
+	nrunning++;
+}
+
+/*
+ * Sets *root and *parent to the counted child and the parent that a write
+ * to relid writes, if any.
+ */
+static void
+written_by(CounterDefs *defs, Oid relid, Oid *root, Oid *parent)
+{
+	RelCounters *rc = cf_defs_for_rel(defs, relid);
+
+	if (rc != NULL && rc->as_child != NIL && !OidIsValid(*root))
+		*root = rc->root;
+	if (rc != NULL && rc->as_parent != NIL && !OidIsValid(*parent))
+		*parent = relid;
+}
+
 /*
  * Executor start-up of any statement: one that writes a counted child, or
- * a partition or inheritance child of one, is noted as running.
+ * a partition or inheritance child of one, or a parent, is noted as running.
  */
 void
 cf_inflight_start(QueryDesc *queryDesc)
@@ -124,41 +179,29 @@ cf_inflight_start(QueryDesc *queryDesc)
 		return;
 	defs = cf_defs_acquire();
 	foreach(lc, stmt->resultRelations)
-	{
-		Oid			relid = rt_fetch(lfirst_int(lc), stmt->rtable)->relid;
-		RelCounters *rc = cf_defs_for_rel(defs, relid);
-
-		if (rc != NULL && rc->as_child != NIL && !OidIsValid(root))
-			root = rc->root;
-		if (rc != NULL && rc->as_parent != NIL && !OidIsValid(parent))
-			parent = relid;
-	}
+		written_by(defs, rt_fetch(lfirst_int(lc), stmt->rtable)->relid, &root, &parent);
 	cf_defs_release();
-	if (!OidIsValid(root) && !OidIsValid(parent))
-		return;
-
-	forget_dead_statements();
-	running = cf_grow_array(running, nrunning, &maxrunning, sizeof(RunningStatement),
-							TopMemoryContext);
-	running[nrunning].query = queryDesc;
-	running[nrunning].root = root;
-	running[nrunning].parent = parent;
-	running[nrunning].cid = queryDesc->estate ? queryDesc->estate->es_output_cid :
-		GetCurrentCommandId(false);
-	running[nrunning].lxid = CF_CURRENT_LXID();
-	running[nrunning].subid = GetCurrentSubTransactionId();
-	nrunning++;
+	if (OidIsValid(root) || OidIsValid(parent))
+		start_running(queryDesc, root, parent,
+					  queryDesc->estate ? queryDesc->estate->es_output_cid :
+					  GetCurrentCommandId(false));
 }
 
-/* Notes a key of a counter to be counted again when a statement finishes. */
+/*
+ * Notes a key of a counter to be counted again when a running statement
+ * ends, or with after NULL at commit.
+ */
 static void
-note_recount(QueryDesc *after, CounterDef *def, Datum *values)
+note_recount(RunningStatement *after, CounterDef *def, Datum *values)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 	RecountKey *recount = palloc(sizeof(RecountKey));
 
-	recount->after = after;
+	if (after != NULL)
+		after->noted = true;
+	recount->after = after ? after->statement : NULL;
 	recount->counter_id = def->id;
+	recount->layout = def->layout;
 	recount->values = cf_copy_key(def, values, TopMemoryContext);
 	recount->lxid = CF_CURRENT_LXID();
 	recount->subid = GetCurrentSubTransactionId();
@@ -170,38 +213,70 @@ note_recount(QueryDesc *after, CounterDef *def, Datum *values)
  * Notes a parent key of a counter that the guard counted, to be counted
  * again when a statement has finished:
  *
- * - if a statement on the counter's child is running and the count saw its
- *   rows (a statement's own rows are visible only to later commands, such
- *   as those of its triggers), when the outermost such statement has
- *   finished and its deltas are in;
+ * - if a statement on the counter's child is running and the count saw
+ *   children (a statement's own rows are visible only to later commands,
+ *   such as those of its triggers), when the outermost such statement has
+ *   finished and its deltas are in; at commit when the statement may have
+ *   been running since before counterfield was loaded;
  * - if rows of a counted child were counted that the count cannot see,
  *   written by a command not older than its snapshot (a trigger of the
  *   parent's, or a function the statement writing the parent calls, that
  *   inserts child rows), whose deltas may already be pending or applied:
  *   when the outermost running statement that writes the parent has
- *   finished, or at commit when none is known (COPY, a partition named
- *   directly, a statement that started before counterfield was loaded).
+ *   finished, or at commit when none is known (a partition named directly,
+ *   a statement that started before counterfield was loaded).
+ *
+ * Every parent table the guard counts a new row of is remembered for the
+ * transaction (see cf_inflight_missing).
  */
 void
-cf_inflight_note(CounterDef *def, Datum *values)
+cf_inflight_note(CounterDef *def, Datum *values, int64 children)
 {
 	RunningStatement *outermost;
+	CommandId	curcid;
 
 	if (!ActiveSnapshotSet())
 		return;
-	guarded_relid = def->parent_relid;
+	curcid = GetActiveSnapshot()->curcid;
+
+	/* The parent tables whose new rows the guard counted, and since when. */
+	if (guarded_lxid != CF_CURRENT_LXID())
+		nguarded = 0;
 	guarded_lxid = CF_CURRENT_LXID();
-	guarded_cid = GetActiveSnapshot()->curcid;
-	outermost = nrunning > 0 ? outermost_writing(def->child_relid, InvalidOid) : NULL;
-	if (outermost != NULL && GetActiveSnapshot()->curcid > outermost->cid)
+	for (int i = 0; i <= nguarded; i++)
 	{
-		note_recount(outermost->query, def, values);
+		if (i == nguarded)
+		{
+			guarded = cf_grow_array(guarded, nguarded, &maxguarded, sizeof(GuardedTable),
+									TopMemoryContext);
+			guarded[nguarded].relid = def->parent_relid;
+			guarded[nguarded++].cid = curcid;
+			break;
+		}
+		if (guarded[i].relid == def->parent_relid)
+			break;
+	}
+
+	/*
+	 * Children the count saw may be counted again by a statement still
+	 * running: one seen to start, or one running since before counterfield
+	 * was loaded, whose keys are counted again at commit.
+	 */
+	if (children > 0 && loaded_lxid == CF_CURRENT_LXID())
+	{
+		note_recount(NULL, def, values);
 		return;
 	}
-	if (counted_lxid != CF_CURRENT_LXID() || counted_cid < GetActiveSnapshot()->curcid)
+	outermost = nrunning > 0 ? outermost_writing(def->child_relid, InvalidOid) : NULL;
+	if (children > 0 && outermost != NULL && curcid > outermost->cid)
+	{
+		note_recount(outermost, def, values);
+		return;
+	}
+	if (counted_lxid != CF_CURRENT_LXID() || counted_cid < curcid)
 		return;
 	outermost = nrunning > 0 ? outermost_writing(InvalidOid, def->parent_relid) : NULL;
-	note_recount(outermost ? outermost->query : NULL, def, values);
+	note_recount(outermost, def, values);
 }
 
 /*
@@ -220,34 +295,32 @@ cf_inflight_counted(void)
  * for, if a statement writing that parent is running: the row may be on its
  * way, and the keys are counted again when the outermost such statement has
  * finished.  Where no such statement is known but the guard counted a new
- * row of that parent in an older command of this transaction (a COPY whose
- * parent's trigger writes child rows after the guard fired, say), they are
- * counted again at commit.
+ * row of that parent in an older command of this transaction (a partition
+ * named directly, whose parent's trigger writes child rows after the guard
+ * fired, say), they are counted again at commit.
  */
 void
 cf_inflight_missing(CounterTarget *target, Datum *values)
 {
 	RunningStatement *outermost;
-	QueryDesc  *after;
+	bool		guarded_before = false;
 	ListCell   *lc;
 
 	outermost = nrunning > 0 ? outermost_writing(InvalidOid, target->parent_relid) : NULL;
-	if (outermost != NULL)
-		after = outermost->query;
-	else if (guarded_relid == target->parent_relid && guarded_lxid == CF_CURRENT_LXID() &&
-			 GetCurrentCommandId(false) > guarded_cid)
-		after = NULL;
-	else
+	for (int i = 0; outermost == NULL && guarded_lxid == CF_CURRENT_LXID() && i < nguarded; i++)
+		guarded_before |= guarded[i].relid == target->parent_relid &&
+			GetCurrentCommandId(false) > guarded[i].cid;
+	if (outermost == NULL && !guarded_before)
 		return;
 	foreach(lc, target->counters)
-		note_recount(after, lfirst(lc), values);
+		note_recount(outermost, lfirst(lc), values);
 }
 
 /* Are two notes for the same counter and key? */
 static bool
 same_key(CounterDef *def, RecountKey *a, RecountKey *b)
 {
-	if (a->counter_id != b->counter_id)
+	if (a->counter_id != b->counter_id || a->layout != b->layout)
 		return false;
 	for (int k = 0; k < def->nkeys; k++)
 		if (!datum_image_eq(a->values[k], b->values[k], def->fk_typbyval[k],
@@ -262,11 +335,14 @@ same_key(CounterDef *def, RecountKey *a, RecountKey *b)
  * Notes of failed (sub)transactions are dropped.
  */
 static void
-recount_after(QueryDesc *queryDesc)
+recount_after(const void *statement)
 {
 	List	   *due = NIL;
+	List	   *kept = NIL;
 	ListCell   *lc;
 	CounterDefs *defs;
+	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	RecountKey *previous = NULL;
 
 	foreach(lc, recounts)
 	{
@@ -277,12 +353,14 @@ recount_after(QueryDesc *queryDesc)
 			pfree(recount->values);
 			pfree(recount);
 		}
-		else if (queryDesc == NULL || recount->after == queryDesc)
+		else if (statement == NULL || recount->after == statement)
 			due = lappend(due, recount);
 		else
-			continue;
-		recounts = foreach_delete_current(recounts, lc);
+			kept = lappend(kept, recount);
 	}
+	list_free(recounts);
+	recounts = kept;
+	MemoryContextSwitchTo(oldcxt);
 	if (due == NIL)
 		return;
 
@@ -298,14 +376,16 @@ recount_after(QueryDesc *queryDesc)
 	{
 		RecountKey *recount = lfirst(lc);
 		CounterDef *def = cf_defs_counter(defs, recount->counter_id);
-		bool		again = false;
 
-		/* A key noted twice (ON CONFLICT fires the guard too) goes once. */
-		for (ListCell *ec = list_head(due); def != NULL && lfirst(ec) != recount && !again;
-			 ec = lnext(due, ec))
-			again = same_key(def, lfirst(ec), recount);
-		if (def != NULL && !again)
+		/*
+		 * A key noted twice in a row (ON CONFLICT fires the guard too) goes
+		 * once; a key whose type changed since is not read, and its counter
+		 * was recomputed by that change.
+		 */
+		if (def != NULL && def->layout == recount->layout &&
+			(previous == NULL || !same_key(def, previous, recount)))
 			cf_recount_key(def, recount->values);
+		previous = recount;
 	}
 	foreach(lc, due)
 	{
@@ -314,8 +394,26 @@ recount_after(QueryDesc *queryDesc)
 		pfree(recount->values);
 		pfree(recount);
 	}
+	list_free(due);
 	cf_defs_release();
 	PopActiveSnapshot();
+}
+
+/*
+ * A running statement has ended, its AFTER triggers, counterfield's among
+ * them, fired: it stops running, and the keys noted to be counted again
+ * when it ended are.
+ */
+static void
+finish_running(const void *statement)
+{
+	forget_dead_statements();
+	if (nrunning > 0 && running[nrunning - 1].statement == statement)
+	{
+		nrunning--;
+		if (running[nrunning].noted)
+			recount_after(statement);
+	}
 }
 
 /*
@@ -332,11 +430,7 @@ cf_executor_finish(QueryDesc *queryDesc)
 	else
 		standard_ExecutorFinish(queryDesc);
 
-	forget_dead_statements();
-	if (nrunning > 0 && running[nrunning - 1].query == queryDesc)
-		nrunning--;
-	if (recounts != NIL)
-		recount_after(queryDesc);
+	finish_running(queryDesc);
 }
 
 /*
@@ -350,10 +444,68 @@ cf_inflight_at_commit(void)
 		recount_after(NULL);
 }
 
-/* Registers the executor hook. */
+/*
+ * COPY FROM does not pass through the executor hooks: one into a counted
+ * child or a parent is noted as running around the command.
+ */
+static void
+#if PG_VERSION_NUM >= 140000
+cf_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				   ProcessUtilityContext context, ParamListInfo params,
+				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+#else
+cf_process_utility(PlannedStmt *pstmt, const char *queryString,
+				   ProcessUtilityContext context, ParamListInfo params,
+				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+#endif
+{
+	CopyStmt   *copy = IsA(pstmt->utilityStmt, CopyStmt) ? (CopyStmt *) pstmt->utilityStmt : NULL;
+	Oid			root = InvalidOid;
+	Oid			parent = InvalidOid;
+
+	if (copy != NULL && copy->is_from && copy->relation != NULL && IsTransactionState())
+	{
+		Oid			relid = RangeVarGetRelid(copy->relation, NoLock, true);
+
+		if (OidIsValid(relid))
+		{
+			CounterDefs *defs = cf_defs_acquire();
+
+			written_by(defs, relid, &root, &parent);
+			cf_defs_release();
+		}
+		if (OidIsValid(root) || OidIsValid(parent))
+			start_running(pstmt, root, parent, GetCurrentCommandId(false));
+	}
+#if PG_VERSION_NUM >= 140000
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
+							 dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
+								dest, qc);
+#else
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, context, params, queryEnv, dest, qc);
+#endif
+	if (OidIsValid(root) || OidIsValid(parent))
+		finish_running(pstmt);
+}
+
+/*
+ * Registers the executor and utility hooks.  Statements already running in
+ * the transaction that loads counterfield were not seen to start: keys the
+ * guard counts in that transaction are counted again at commit.
+ */
 void
 cf_inflight_init(void)
 {
+	if (MyProc != NULL && IsTransactionState())
+		loaded_lxid = CF_CURRENT_LXID();
 	prev_executor_finish = ExecutorFinish_hook;
 	ExecutorFinish_hook = cf_executor_finish;
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = cf_process_utility;
 }

@@ -623,8 +623,10 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 							  desc, &isnull);
 	if (!isnull)
 	{
-		count = cf_count_children(def, key) - cf_state_pending(def, key);
-		cf_inflight_note(def, key);
+		int64		children = cf_count_children(def, key);
+
+		count = children - cf_state_pending(def, key);
+		cf_inflight_note(def, key, children);
 	}
 	return count_datum(count, att->atttypid, NameStr(att->attname));
 }
