@@ -33,11 +33,11 @@
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 #include "parser/parsetree.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "tcop/utility.h"
 #include "utils/snapmgr.h"
 
 #include "counterfield.h"
