@@ -10,15 +10,20 @@
  * creates the parent ("get or create", as ORMs do with a deferred foreign
  * key) would see the statement's rows, and the statement's deltas would
  * then add them a second time.  So the statements that write a counted
- * child are tracked from executor start to executor finish, and a key
- * counted while one of them runs is counted again, from the truth, when the
- * outermost of them has finished and its deltas are in.
+ * child or a parent are tracked from executor start to executor finish (a
+ * COPY FROM around the utility command), and a key counted while one of
+ * them runs is counted again, from the truth, when the outermost of them
+ * has finished and its deltas are in.
  *
- * The other way round, a statement on the child that runs while a parent
- * row is being inserted (a BEFORE trigger of the parent's that writes a
- * child row, say) finds no parent row to update yet, and its statement-mode
- * deltas would be lost: the keys it did not find are counted again when the
- * outermost statement writing the parent has finished.
+ * The other way round, child rows that a statement writing a parent writes
+ * meanwhile (a BEFORE trigger of the parent's, say) are invisible to the
+ * new row's count while their deltas are pending, or were lost because the
+ * row was not there yet: such keys are counted again when the outermost
+ * statement writing the parent has finished.
+ *
+ * Where that statement cannot be followed (a partition of the parent named
+ * directly, statements already running when counterfield was loaded), the
+ * keys are counted again at commit, before the transaction-mode flush.
  *
  * Entries left by a (sub)transaction that failed are recognised by their
  * transaction and subtransaction and ignored; nothing here runs at abort.
