@@ -466,6 +466,16 @@ COPY gc FROM stdin;
 \.
 \c
 INSERT INTO gc VALUES (2), (2), (2);
+-- statements seen to start, in the transaction that loads counterfield,
+-- are exact in statement mode at once
+\c
+BEGIN;
+SELECT counterfield.has_tracked_states();
+INSERT INTO gc VALUES (3), (3);
+INSERT INTO gc VALUES (4);
+SELECT id, n, (SELECT count(*) FROM gc WHERE gc.gp_id = gp.id) AS truth
+  FROM gp WHERE id IN (3, 4) ORDER BY id;
+COMMIT;
 SELECT id, n, tn, (SELECT count(*) FROM gc WHERE gc.gp_id = gp.id) AS truth FROM gp ORDER BY id;
 CREATE TABLE q1 (id int PRIMARY KEY, n int);
 CREATE TABLE q1c (q1_id int);

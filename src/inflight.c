@@ -264,20 +264,20 @@ cf_inflight_note(CounterDef *def, Datum *values, int64 children)
 
 	/*
 	 * Children the count saw may be counted again by a statement still
-	 * running: one seen to start, or one running since before counterfield
-	 * was loaded, whose keys are counted again at commit.
+	 * running: one seen to start, whose end counts the key again, or, in
+	 * the transaction that loaded counterfield, one running since before,
+	 * for which the key is counted again at commit as well.
 	 */
-	if (children > 0 && loaded_lxid == CF_CURRENT_LXID())
-	{
-		note_recount(NULL, def, values);
-		return;
-	}
 	outermost = nrunning > 0 ? outermost_writing(def->child_relid, InvalidOid) : NULL;
+	if (children > 0 && loaded_lxid == CF_CURRENT_LXID())
+		note_recount(NULL, def, values);
 	if (children > 0 && outermost != NULL && curcid > outermost->cid)
 	{
 		note_recount(outermost, def, values);
 		return;
 	}
+	if (children > 0 && loaded_lxid == CF_CURRENT_LXID())
+		return;
 	if (counted_lxid != CF_CURRENT_LXID() || counted_cid < curcid)
 		return;
 	outermost = nrunning > 0 ? outermost_writing(InvalidOid, def->parent_relid) : NULL;
