@@ -29,6 +29,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
@@ -337,8 +338,15 @@ load_defs(void)
 	if (!OidIsValid(catalog))
 		return defs;
 
+	/*
+	 * The definitions outlive the transaction: read them as they are now,
+	 * not as an older REPEATABLE READ snapshot of this transaction has them,
+	 * as PostgreSQL's own caches read the system catalogs.
+	 */
 	cf_spi_connect();
-	ret = SPI_execute(cf_catalog_query(catalog), false, 0);
+	PushActiveSnapshot(GetLatestSnapshot());
+	ret = SPI_execute(cf_catalog_query(catalog), true, 0);
+	PopActiveSnapshot();
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 
@@ -373,8 +381,13 @@ load_defs(void)
 		rel_entry(defs, def->parent_relid);
 		rel_entry(defs, def->child_relid);
 
-		/* A counter whose table or column is gone counts nothing. */
-		if (n != def->nkeys || !cf_counter_columns_exist(tuple, desc))
+		/*
+		 * A counter whose table or column is gone counts nothing, nor does
+		 * one whose column changed type where no event trigger could refuse
+		 * it (single-user mode).
+		 */
+		if (n != def->nkeys || !cf_counter_columns_exist(tuple, desc) ||
+			!CF_COUNTER_TYPE(get_atttype(def->parent_relid, def->counter_attnum)))
 			continue;
 
 		def->child_owner = cf_relation_owner(def->child_relid);

@@ -45,6 +45,7 @@
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/ruleutils.h"
 #include "utils/tuplestore.h"
 
@@ -799,18 +800,28 @@ truth_end(Truth *truth)
 /*
  * Sets every value of a counter to the truth; returns how many parent rows
  * changed.  Pending deltas of the counter are cancelled, since the truth
- * already includes their rows.
+ * already includes their rows.  The child, with every table under it, is
+ * locked against writers, which lock it before the parent, and the truth is
+ * read and written with a snapshot taken after the locks, as PostgreSQL
+ * validates a foreign key: under REPEATABLE READ the transaction's snapshot
+ * could miss rows committed before the locks were granted.
  */
 int64
 cf_reinit_counter(CounterDef *def)
 {
-	char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
-	char	   *parent = cf_relation_sql(def->parent_relid, false);
+	char	   *column;
+	char	   *parent;
 	Truth		truth;
 	int64		changed;
+	Snapshot	snapshot;
 
+	(void) find_all_inheritors(def->child_relid, ShareRowExclusiveLock, NULL);
+	cf_lock_parent(def->parent_relid);
+	column = cf_column_sql(def->parent_relid, def->counter_attnum);
+	parent = cf_relation_sql(def->parent_relid, false);
 	cf_state_cancel_counter(def);
 	cf_spi_connect();
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	truth_begin(def, &truth);
 	changed = cf_parent_write(def->parent_relid, def->target->parent_owner,
 							  truth_plan(
@@ -824,18 +835,27 @@ cf_reinit_counter(CounterDef *def)
 												  " OR p.%6$s OPERATOR(pg_catalog.<>) s.n)",
 												  parent, column, parent, truth.relation,
 												  cf_key_join_sql(def, "q", "c"), column)),
-							  NULL, NULL, SPI_OK_UPDATE);
+							  NULL, NULL, SPI_OK_UPDATE, snapshot);
 	truth_end(&truth);
+	UnregisterSnapshot(snapshot);
 	SPI_finish();
 	return changed;
 }
 
-/* Opens parent and child of a counter with the lock DDL on triggers takes. */
+/*
+ * Opens parent and child of a counter with the lock DDL on triggers takes,
+ * each with the tables under it, whose triggers follow: the child first.
+ * Writers lock the child (or a table under it), then, when they flush, the
+ * parent, so adding or dropping a counter waits for them rather than
+ * deadlocking with them.
+ */
 static void
 open_tables(NewCounter *nc, Oid parent, Oid child)
 {
-	nc->parent = table_open(parent, ShareRowExclusiveLock);
-	nc->child = (child == parent) ? nc->parent : table_open(child, ShareRowExclusiveLock);
+	nc->child = table_open(child, ShareRowExclusiveLock);
+	(void) find_all_inheritors(child, ShareRowExclusiveLock, NULL);
+	nc->parent = (child == parent) ? nc->child : table_open(parent, ShareRowExclusiveLock);
+	(void) find_all_inheritors(parent, ShareRowExclusiveLock, NULL);
 }
 
 /* Closes what open_tables opened, keeping the locks. */
@@ -1116,7 +1136,7 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 
 	nc.counter_attnum = cf_column_attnum(RelationGetRelid(nc.parent), counter_column);
 	counter_type = TupleDescAttr(RelationGetDescr(nc.parent), nc.counter_attnum - 1)->atttypid;
-	if (counter_type != INT2OID && counter_type != INT4OID && counter_type != INT8OID)
+	if (!CF_COUNTER_TYPE(counter_type))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("counter column \"%s\" must be of type smallint, integer or bigint, not %s",

@@ -20,6 +20,7 @@
 #include "access/attnum.h"
 #include "access/htup_details.h"
 #include "access/tupdesc.h"
+#include "catalog/pg_type.h"
 #include "executor/execdesc.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -29,6 +30,7 @@
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/rel.h"
+#include "utils/snapshot.h"
 #include "utils/sortsupport.h"
 
 /* Local transaction id of the current top-level transaction. */
@@ -51,6 +53,10 @@
 /* The parent's guards; counterfield's own UPDATEs run without the second */
 #define CF_GUARD_INSERT		"counterfield_guard_insert"
 #define CF_GUARD_UPDATE		"counterfield_guard_update"
+
+/* The types a counter column may have */
+#define CF_COUNTER_TYPE(type) \
+	((type) == INT2OID || (type) == INT4OID || (type) == INT8OID)
 
 /* Columns of the result of cf_catalog_query(), one row per counter. */
 typedef enum CatalogColumn
@@ -267,8 +273,11 @@ extern void cf_inflight_at_commit(void);
 extern bool cf_plan_is_current(SPIPlanPtr *plan);
 extern SPIPlanPtr cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 extern void cf_append_key_match(StringInfo sql, CounterTarget *target, Oid *argtypes);
+extern void cf_lock_parent(Oid parent_relid);
 extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
-							 Datum *params, int expected);
+							 Datum *params, int expected, Snapshot snapshot);
+extern void cf_own_row_reached(void);
+extern bool cf_is_own_guard(Trigger *trigger);
 extern void cf_apply(FlushItem *items, int nitems);
 extern void cf_flush_init(void);
 extern void cf_flush_before_ddl(void);

@@ -938,6 +938,44 @@ attnum_among(AttrNumber attnum, int n, const AttrNumber *attnums)
 }
 
 /*
+ * Refuses ALTER COLUMN ... TYPE that gives a counter column a type that
+ * cannot hold a count; the whole command then rolls back.
+ */
+static void
+refuse_retyped_counters(List *tables, List *retyped)
+{
+	ListCell   *tc;
+	ListCell   *lc;
+
+	foreach(tc, tables)
+	{
+		foreach(lc, retyped)
+		{
+			Oid			relid = lfirst_oid(tc);
+			char	   *column = lfirst(lc);
+			AttrNumber	attnum = get_attnum(relid, column);
+			Oid			type = attnum > 0 ? get_atttype(relid, attnum) : InvalidOid;
+			Oid			types[2] = {OIDOID, INT2OID};
+			Datum		values[2] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum)};
+
+			if (attnum <= 0 || CF_COUNTER_TYPE(type))
+				continue;
+			cf_spi_run("SELECT 1 FROM counterfield.counter"
+					   " WHERE parent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+					   " AND counter_attnum OPERATOR(pg_catalog.=) $2",
+					   2, types, values, NULL, true, SPI_OK_SELECT);
+			if (SPI_processed > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot change the type of counter column \"%s\" of table \"%s\" to %s",
+								column, get_rel_name(relid), format_type_be(type)),
+						 errdetail("A counter column must be of type smallint, integer or bigint."),
+						 errhint("Drop the counter with counterfield.drop_counter first.")));
+		}
+	}
+}
+
+/*
  * After ALTER COLUMN ... TYPE, which may rewrite the values of the column
  * (USING), the counters whose key or counter column it changed, in the
  * table named or in the tables under it that the change recursed to, are
@@ -963,6 +1001,7 @@ recount_retyped(AlterTableStmt *stmt)
 	if (retyped == NIL)
 		return;
 	tables = find_all_inheritors(relid, NoLock, NULL);
+	refuse_retyped_counters(tables, retyped);
 	defs = cf_defs_acquire();
 	for (int i = 0; i < defs->ncounters; i++)
 	{

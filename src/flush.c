@@ -26,6 +26,7 @@
 #include "utils/array.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -45,6 +46,9 @@
 
 /* The parent table whose next UPDATE is counterfield's own, if any. */
 static Oid	own_update_relid = InvalidOid;
+
+/* Rows of counterfield's running own UPDATE that reached its triggers */
+static int64 own_rows_reached = 0;
 
 static ExecutorStart_hook_type prev_executor_start = NULL;
 
@@ -223,19 +227,39 @@ cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
+ * Locks a parent table for counterfield's write to it.  Done before the SQL
+ * or the kept plan that names the table is built or checked: a rename
+ * committed while this waited (ALTER TABLE p RENAME TO p_old; CREATE TABLE
+ * p ...) has then invalidated the plan, which is built again under the
+ * table's new name instead of being resolved again by its old one.
+ */
+void
+cf_lock_parent(Oid parent_relid)
+{
+	LockRelationOid(parent_relid, RowExclusiveLock);
+}
+
+/*
  * Runs a write to a parent table, from a plan or from SQL text, as the
  * parent's owner and past the parent's guard; returns the rows processed.
+ * The write reads with the given snapshot, or, with InvalidSnapshot, as
+ * any statement of the transaction does.  The caller has locked the table
+ * (cf_lock_parent).
+ *
  * The parent's own triggers run as its owner too, in a security-restricted
  * operation, with search_path pg_catalog, the parent's schema, pg_temp, and
  * settings they change are undone: they cannot reach into the session of
- * the role whose write is being counted, nor that role into them.
+ * the role whose write is being counted, nor that role into them.  A BEFORE
+ * UPDATE row trigger that returns NULL for a row counterfield updates would
+ * lose that row's change for good: that is an error.
  */
 int64
 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
-				Datum *params, int expected)
+				Datum *params, int expected, Snapshot snapshot)
 {
 	OwnerContext saved;
 	Oid			previous;
+	int64		outer_reached = own_rows_reached;
 	volatile int ret;
 	Relation	rel = table_open(parent_relid, RowExclusiveLock);
 
@@ -244,14 +268,22 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	cf_begin_as_table_owner(parent_relid, owner, &saved);
 	previous = cf_begin_internal_write(parent_relid);
 	own_update_relid = parent_relid;
+	own_rows_reached = 0;
 	PG_TRY();
 	{
-		ret = plan ? SPI_execute_plan(plan, params, NULL, false, 0) : SPI_execute(sql, false, 0);
+		if (snapshot != InvalidSnapshot)
+			ret = SPI_execute_snapshot(plan, params, NULL, snapshot, InvalidSnapshot,
+									   false, true, 0);
+		else if (plan)
+			ret = SPI_execute_plan(plan, params, NULL, false, 0);
+		else
+			ret = SPI_execute(sql, false, 0);
 	}
 	PG_CATCH();
 	{
 		/* The settings are undone by the rollback that the error leads to. */
 		own_update_relid = InvalidOid;
+		own_rows_reached = outer_reached;
 		cf_end_internal_write(previous);
 		SetUserIdAndSecContext(saved.userid, saved.sec_context);
 		PG_RE_THROW();
@@ -262,7 +294,27 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	cf_end_as_owner(&saved);
 	if (ret != expected)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (expected == SPI_OK_UPDATE && own_rows_reached > (int64) SPI_processed)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("a trigger on table \"%s\" skipped counterfield's update of its counters",
+						get_rel_name(parent_relid)),
+				 errdetail("A BEFORE UPDATE row trigger returned NULL for " INT64_FORMAT " of the " INT64_FORMAT " rows whose counters changed, which would leave their counters wrong.",
+						   own_rows_reached - (int64) SPI_processed, own_rows_reached),
+				 errhint("Have the trigger return the new row when only counter columns change.")));
+	own_rows_reached = outer_reached;
 	return (int64) SPI_processed;
+}
+
+/*
+ * Counterfield's own UPDATE of a parent, with other BEFORE UPDATE row
+ * triggers on the table, fires the guard first (see drop_guard): this
+ * counts the rows that reached them.
+ */
+void
+cf_own_row_reached(void)
+{
+	own_rows_reached++;
 }
 
 /*
@@ -490,6 +542,7 @@ update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	SPIPlanPtr	update;
 	int			nestlevel = batch_costs();
 
+	cf_lock_parent(target->parent_relid);
 	batch_plans(target, &lock, &update);
 	for (int k = 0; k < target->nkeys; k++)
 	{
@@ -512,9 +565,9 @@ update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	}
 	if (!batch_in_key_order(update))
 		cf_parent_write(target->parent_relid, target->parent_owner, lock, NULL, params,
-						SPI_OK_SELECT);
+						SPI_OK_SELECT, InvalidSnapshot);
 	if (cf_parent_write(target->parent_relid, target->parent_owner, update, NULL, params,
-						SPI_OK_UPDATE) < ngroups)
+						SPI_OK_UPDATE, InvalidSnapshot) < ngroups)
 		for (int g = 0; g < ngroups; g++)
 			cf_inflight_missing(target, keys[g]);
 	AtEOXact_GUC(true, nestlevel);
@@ -532,8 +585,9 @@ update_one(CounterTarget *target, Datum *key, int64 *deltas)
 		params[k] = key[k];
 	for (int c = 0; c < ncounters; c++)
 		params[target->nkeys + c] = Int64GetDatum(deltas[c]);
+	cf_lock_parent(target->parent_relid);
 	if (cf_parent_write(target->parent_relid, target->parent_owner, update_plan(target), NULL,
-						params, SPI_OK_UPDATE) == 0)
+						params, SPI_OK_UPDATE, InvalidSnapshot) == 0)
 		cf_inflight_missing(target, key);
 }
 
@@ -694,26 +748,38 @@ cf_flush_before_ddl(void)
 }
 
 /*
- * Takes the guard out of the triggers that an UPDATE by counterfield fires
+ * The name of the guard as its copy in drop_guard carries it: the guard
+ * knows that copy by this pointer.
+ */
+static char own_guard_name[] = CF_GUARD_UPDATE;
+
+/*
+ * Sets the guard apart in the triggers that an UPDATE by counterfield fires
  * on one parent table (or partition).  The guard would only let the write
  * through, but any BEFORE UPDATE row trigger makes PostgreSQL lock each row
  * before it updates it: a second tuple lock and WAL record per parent row.
- * The trigger arrays of a result relation are indexed like its TriggerDesc
- * and are filled only when a trigger first fires, so this is done right
- * after executor start-up, before any trigger has fired.
+ * So the guard is taken out, unless other BEFORE UPDATE row triggers make
+ * PostgreSQL lock the rows anyway; then it fires first, to count the rows
+ * that reach those triggers (cf_own_row_reached), since one that returns
+ * NULL would lose its row's change.  The trigger arrays of a result
+ * relation are indexed like its TriggerDesc and are filled only when a
+ * trigger first fires, so this is done right after executor start-up,
+ * before any trigger has fired.
  */
 static void
 drop_guard(ResultRelInfo *rri, MemoryContext cxt)
 {
 	TriggerDesc *trigdesc = rri->ri_TrigDesc;
 	TriggerDesc *copy;
-	int			n = 0;
+	Trigger    *slots;
+	Trigger    *guard = NULL;
+	int			n = 1;			/* slot 0 is the guard's, if it stays */
 
 	if (trigdesc == NULL || !trigdesc->trig_update_before_row)
 		return;
 	copy = MemoryContextAlloc(cxt, sizeof(TriggerDesc));
 	*copy = *trigdesc;
-	copy->triggers = MemoryContextAlloc(cxt, sizeof(Trigger) * trigdesc->numtriggers);
+	slots = MemoryContextAlloc(cxt, sizeof(Trigger) * (trigdesc->numtriggers + 1));
 	copy->trig_update_before_row = false;
 	for (int i = 0; i < trigdesc->numtriggers; i++)
 	{
@@ -723,13 +789,34 @@ drop_guard(ResultRelInfo *rri, MemoryContext cxt)
 								 TRIGGER_TYPE_UPDATE))
 		{
 			if (strcmp(trigger->tgname, CF_GUARD_UPDATE) == 0)
+			{
+				guard = trigger;
 				continue;
+			}
 			copy->trig_update_before_row = true;
 		}
-		copy->triggers[n++] = *trigger;
+		slots[n++] = *trigger;
 	}
-	copy->numtriggers = n;
+	if (guard != NULL && copy->trig_update_before_row)
+	{
+		slots[0] = *guard;
+		slots[0].tgname = own_guard_name;
+		copy->triggers = slots;
+		copy->numtriggers = n;
+	}
+	else
+	{
+		copy->triggers = slots + 1;
+		copy->numtriggers = n - 1;
+	}
 	rri->ri_TrigDesc = copy;
+}
+
+/* Is this the guard as counterfield's own UPDATE fires it (drop_guard)? */
+bool
+cf_is_own_guard(Trigger *trigger)
+{
+	return trigger->tgname == own_guard_name;
 }
 
 /*

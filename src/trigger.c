@@ -379,13 +379,15 @@ count_truncate(RelCounters *rc)
 	foreach(lc, rc->as_child)
 	{
 		CounterDef *def = lfirst(lc);
-		char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
+		char	   *column;
 
+		cf_lock_parent(def->parent_relid);
+		column = cf_column_sql(def->parent_relid, def->counter_attnum);
 		cf_state_cancel_counter(def);
 		cf_parent_write(def->parent_relid, def->target->parent_owner, NULL,
 						psprintf("UPDATE %s SET %s = 0 WHERE %s OPERATOR(pg_catalog.<>) 0",
 								 cf_relation_sql(def->parent_relid, false), column, column),
-						NULL, SPI_OK_UPDATE);
+						NULL, SPI_OK_UPDATE, InvalidSnapshot);
 	}
 	SPI_finish();
 }
@@ -593,6 +595,8 @@ count_datum(int64 count, Oid type, const char *column)
 		return Int16GetDatum((int16) count);
 	if (type == INT4OID)
 		return Int32GetDatum((int32) count);
+	if (type != INT8OID)
+		elog(ERROR, "counter column \"%s\" has unexpected type %s", column, format_type_be(type));
 	return Int64GetDatum(count);
 }
 
@@ -673,10 +677,12 @@ cf_recount_key(CounterDef *def, Datum *values)
 										type, get_attname(def->parent_relid,
 														  def->counter_attnum, false));
 	cf_spi_connect();
+	cf_lock_parent(def->parent_relid);
 	cf_begin_as_table_owner(def->parent_relid, target->parent_owner, &owner);
 	plan = recount_plan(def);
 	cf_end_as_owner(&owner);
-	cf_parent_write(def->parent_relid, target->parent_owner, plan, NULL, params, SPI_OK_UPDATE);
+	cf_parent_write(def->parent_relid, target->parent_owner, plan, NULL, params, SPI_OK_UPDATE,
+					InvalidSnapshot);
 	SPI_finish();
 }
 
@@ -743,6 +749,11 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	relid = RelationGetRelid(rel);
 	desc = RelationGetDescr(rel);
 	newtuple = TRIGGER_FIRED_BY_INSERT(event) ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
+	if (cf_is_own_guard(trigdata->tg_trigger))
+	{
+		cf_own_row_reached();
+		return PointerGetDatum(newtuple);
+	}
 	if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(relid))
 		return PointerGetDatum(newtuple);
 

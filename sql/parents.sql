@@ -1,0 +1,123 @@
+-- Rules for the parent table: the counter column's type, the parent's
+-- BEFORE UPDATE triggers, and the order of its BEFORE row triggers.
+CREATE TABLE shelf (id int PRIMARY KEY, book_count int, archived bool NOT NULL DEFAULT false);
+CREATE TABLE book (id serial PRIMARY KEY, shelf_id int REFERENCES shelf);
+CREATE INDEX ON book (shelf_id);
+INSERT INTO shelf (id) VALUES (1), (2);
+INSERT INTO book (shelf_id) VALUES (1), (2), (2);
+SELECT counterfield.add_counter('shelf', 'book_count', 'book');
+
+-- the counter column keeps a type that holds a count: widening is followed,
+-- any other type is refused, also down an inheritance tree
+ALTER TABLE shelf ALTER COLUMN book_count TYPE numeric;
+ALTER TABLE shelf ALTER COLUMN book_count TYPE double precision;
+ALTER TABLE shelf ALTER COLUMN book_count TYPE text;
+ALTER TABLE shelf ALTER COLUMN book_count TYPE bigint USING book_count * 10;
+SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'shelf'::regclass AND attname = 'book_count';
+INSERT INTO shelf (id, book_count) VALUES (3, 7);
+INSERT INTO book (shelf_id) VALUES (3), (3), (1);
+SELECT * FROM shelf ORDER BY id;
+SELECT mismatches('shelf', 'book_count', 'book', 'shelf_id');
+ALTER TABLE shelf ALTER COLUMN book_count TYPE smallint;
+SELECT mismatches('shelf', 'book_count', 'book', 'shelf_id');
+CREATE TABLE shelf_base (id int, book_count int);
+CREATE TABLE tall_shelf (LIKE shelf_base, PRIMARY KEY (id)) INHERITS (shelf_base);
+CREATE TABLE tall_book (id serial, tall_shelf_id int REFERENCES tall_shelf);
+SELECT counterfield.add_counter('tall_shelf', 'book_count', 'tall_book');
+ALTER TABLE shelf_base ALTER COLUMN book_count TYPE numeric;
+INSERT INTO tall_shelf VALUES (1, 5);
+INSERT INTO tall_book (tall_shelf_id) VALUES (1);
+SELECT * FROM tall_shelf;
+SELECT counterfield.drop_counter('tall_shelf', 'book_count');
+DROP TABLE tall_book, tall_shelf, shelf_base;
+
+-- a BEFORE UPDATE trigger that returns NULL for counterfield's update
+-- ("archived shelves are frozen") is an error, not a lost change: in both
+-- flush modes, for many keys at once, for TRUNCATE and for reinit
+CREATE FUNCTION freeze_archived() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.archived AND NEW.archived THEN RETURN NULL; END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER freeze_archived BEFORE UPDATE ON shelf
+  FOR EACH ROW EXECUTE FUNCTION freeze_archived();
+UPDATE shelf SET archived = true WHERE id = 1;
+INSERT INTO book (shelf_id) VALUES (1);
+INSERT INTO book (shelf_id) VALUES (2);
+INSERT INTO book (shelf_id) SELECT 1 + g % 3 FROM generate_series(1, 30) g;
+DELETE FROM book WHERE shelf_id = 1;
+TRUNCATE book;
+ALTER TABLE shelf DISABLE TRIGGER freeze_archived;
+UPDATE shelf SET book_count = NULL;
+ALTER TABLE shelf ENABLE TRIGGER freeze_archived;
+SELECT counterfield.reinit('shelf', 'book_count');
+SELECT * FROM shelf ORDER BY id;
+ALTER TABLE shelf DISABLE TRIGGER freeze_archived;
+SELECT counterfield.reinit('shelf', 'book_count');
+ALTER TABLE shelf ENABLE TRIGGER freeze_archived;
+SELECT * FROM shelf ORDER BY id;
+SELECT mismatches('shelf', 'book_count', 'book', 'shelf_id');
+SELECT counterfield.drop_counter('shelf', 'book_count');
+SELECT counterfield.add_counter('shelf', 'book_count', 'book', flush => 'transaction');
+BEGIN;
+INSERT INTO book (shelf_id) VALUES (1), (2);
+COMMIT;
+SELECT * FROM shelf ORDER BY id;
+SELECT mismatches('shelf', 'book_count', 'book', 'shelf_id');
+-- a trigger that lets counter-only changes through keeps counting
+CREATE OR REPLACE FUNCTION freeze_archived() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.archived AND NEW.archived
+     AND (NEW.id, NEW.archived) IS DISTINCT FROM (OLD.id, OLD.archived) THEN
+    RETURN NULL;
+  END IF;
+  RETURN NEW;
+END $$;
+BEGIN;
+INSERT INTO book (shelf_id) VALUES (1), (2), (3), (1);
+COMMIT;
+INSERT INTO book (shelf_id) SELECT 1 + g % 3 FROM generate_series(1, 30) g;
+SELECT * FROM shelf ORDER BY id;
+SELECT mismatches('shelf', 'book_count', 'book', 'shelf_id');
+-- counterfield's update fires the guard first only for the count: a
+-- trigger on the parent that writes the same table meanwhile is not counted
+-- as skipped
+CREATE FUNCTION touch_neighbour() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.id = 2 THEN
+    UPDATE shelf SET archived = archived WHERE id = 3;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER touch_neighbour BEFORE UPDATE ON shelf
+  FOR EACH ROW EXECUTE FUNCTION touch_neighbour();
+INSERT INTO book (shelf_id) VALUES (2);
+INSERT INTO book (shelf_id) SELECT 1 + g % 3 FROM generate_series(1, 30) g;
+SELECT mismatches('shelf', 'book_count', 'book', 'shelf_id');
+DROP TRIGGER touch_neighbour ON shelf;
+DROP TRIGGER freeze_archived ON shelf;
+
+-- BEFORE row triggers on a parent run in name order: one that changes a
+-- key column must run before the guard (counterfield_guard_insert and
+-- counterfield_guard_update), so that the guard counts the key as stored
+CREATE TABLE tag (code text PRIMARY KEY, use_count int);
+CREATE TABLE tagging (id serial, code text);
+CREATE INDEX ON tagging (code);
+SELECT counterfield.add_counter('tag', 'use_count', 'tagging',
+                                fk_columns => '{code}', parent_columns => '{code}');
+INSERT INTO tagging (code) VALUES ('red'), ('red'), ('blue');
+CREATE FUNCTION lower_code() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.code := lower(NEW.code); RETURN NEW; END $$;
+CREATE TRIGGER a_lower_code BEFORE INSERT OR UPDATE ON tag
+  FOR EACH ROW EXECUTE FUNCTION lower_code();
+INSERT INTO tag VALUES ('RED', 5), ('Green', 5);
+UPDATE tag SET code = 'BLUE' WHERE code = 'green';
+SELECT * FROM tag ORDER BY code;
+SELECT mismatches('tag', 'use_count', 'tagging', 'code', 'code');
+DROP TABLE tagging, tag;
+DROP FUNCTION lower_code();
+
+SELECT counterfield.drop_counter('shelf', 'book_count');
+DROP TABLE book, shelf;
+DROP FUNCTION freeze_archived(), touch_neighbour();
