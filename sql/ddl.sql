@@ -47,7 +47,7 @@ SELECT mismatches('dparent', 'total', 'dchild', 'parent_ref', 'pid') AS mismatch
 -- dropping the counter column removes the counter and its triggers
 ALTER TABLE dparent DROP COLUMN total;
 SELECT count(*) AS counters FROM counterfield.counters;
-SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'counterfield%' ORDER BY 1, 2;
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE '%counterfield%' ORDER BY 1, 2;
 INSERT INTO dchild (parent_ref) VALUES (1);
 INSERT INTO dparent VALUES (4);
 -- dropping the fk column
@@ -55,19 +55,19 @@ ALTER TABLE dparent ADD COLUMN total int;
 SELECT counterfield.add_counter('dparent', 'total', 'dchild');
 ALTER TABLE dchild DROP COLUMN parent_ref;
 SELECT count(*) AS counters FROM counterfield.counters;
-SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'counterfield%' ORDER BY 1, 2;
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE '%counterfield%' ORDER BY 1, 2;
 -- dropping the child, then the parent
 ALTER TABLE dchild ADD COLUMN parent_ref int REFERENCES dparent;
 SELECT counterfield.add_counter('dparent', 'total', 'dchild');
 DROP TABLE dchild;
 SELECT count(*) AS counters FROM counterfield.counters;
-SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'counterfield%' ORDER BY 1, 2;
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE '%counterfield%' ORDER BY 1, 2;
 INSERT INTO dparent VALUES (5);
 CREATE TABLE dchild (parent_ref int REFERENCES dparent);
 SELECT counterfield.add_counter('dparent', 'total', 'dchild');
 DROP TABLE dparent CASCADE;
 SELECT count(*) AS counters FROM counterfield.counters;
-SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'counterfield%' ORDER BY 1, 2;
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE '%counterfield%' ORDER BY 1, 2;
 INSERT INTO dchild VALUES (1);
 DROP TABLE dchild;
 

@@ -51,7 +51,7 @@ SELECT counterfield.drop_counter('p', 'nosuch');
 SELECT * FROM counterfield.verify('p', 'c');
 -- nothing was changed by the failures
 SELECT parent, counter_column, child, fk_columns FROM counterfield.counters;
-SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'counterfield%' ORDER BY 1, 2;
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE '%counterfield%' ORDER BY 1, 2;
 -- only owners of both tables may add or drop counters
 CREATE ROLE counterfield_stranger;
 SET ROLE counterfield_stranger;

@@ -98,9 +98,10 @@ SELECT mismatches('shelf', 'book_count', 'book', 'shelf_id');
 DROP TRIGGER touch_neighbour ON shelf;
 DROP TRIGGER freeze_archived ON shelf;
 
--- BEFORE row triggers on a parent run in name order: one that changes a
--- key column must run before the guard (counterfield_guard_insert and
--- counterfield_guard_update), so that the guard counts the key as stored
+-- BEFORE row triggers on a parent run in name order, and the guards
+-- (zzz_counterfield_guard_insert and zzz_counterfield_guard_update) count
+-- the key as it stands when they fire: their names sort after the usual
+-- ones, so a trigger that changes a key column fires before them
 CREATE TABLE tag (code text PRIMARY KEY, use_count int);
 CREATE TABLE tagging (id serial, code text);
 CREATE INDEX ON tagging (code);
@@ -109,12 +110,18 @@ SELECT counterfield.add_counter('tag', 'use_count', 'tagging',
 INSERT INTO tagging (code) VALUES ('red'), ('red'), ('blue');
 CREATE FUNCTION lower_code() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN NEW.code := lower(NEW.code); RETURN NEW; END $$;
-CREATE TRIGGER a_lower_code BEFORE INSERT OR UPDATE ON tag
+CREATE TRIGGER normalize_code BEFORE INSERT OR UPDATE ON tag
   FOR EACH ROW EXECUTE FUNCTION lower_code();
 INSERT INTO tag VALUES ('RED', 5), ('Green', 5);
 UPDATE tag SET code = 'BLUE' WHERE code = 'green';
 SELECT * FROM tag ORDER BY code;
 SELECT mismatches('tag', 'use_count', 'tagging', 'code', 'code');
+-- a BEFORE row trigger named to fire after a guard is warned of
+CREATE TRIGGER zzzz_late BEFORE INSERT ON tag FOR EACH ROW EXECUTE FUNCTION lower_code();
+CREATE TRIGGER zzzz_late_update BEFORE UPDATE OF code ON tag
+  FOR EACH ROW EXECUTE FUNCTION lower_code();
+CREATE TRIGGER zzzz_after AFTER INSERT ON tag FOR EACH ROW EXECUTE FUNCTION lower_code();
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'tag'::regclass ORDER BY 1;
 DROP TABLE tagging, tag;
 DROP FUNCTION lower_code();
 

@@ -28,7 +28,7 @@ CREATE VIEW check_region AS
 SELECT counterfield.add_counter('region', 'order_count', 'orders_open');
 -- the triggers: on the child and on every partition of it
 SELECT tgrelid::regclass, count(*) FROM pg_trigger
- WHERE tgname LIKE 'counterfield%' AND tgrelid::regclass::text LIKE 'orders%'
+ WHERE tgname LIKE '%counterfield%' AND tgrelid::regclass::text LIKE 'orders%'
  GROUP BY 1 ORDER BY 1;
 
 INSERT INTO orders VALUES (1, 1, 'open', 5), (2, 1, 'open', 50), (3, 150, 'done', 20);
@@ -80,7 +80,7 @@ ALTER TABLE orders DETACH PARTITION orders_held;
 INSERT INTO orders_held VALUES (21, 1, 'held', 3);
 SELECT * FROM check_region;
 SELECT tgrelid::regclass FROM pg_trigger
- WHERE tgname LIKE 'counterfield%' AND tgrelid IN ('orders_lost'::regclass,
+ WHERE tgname LIKE '%counterfield%' AND tgrelid IN ('orders_lost'::regclass,
                                                   'orders_held'::regclass,
                                                   'orders_held_1'::regclass);
 ALTER TABLE orders ATTACH PARTITION orders_held FOR VALUES IN ('held');
@@ -105,7 +105,7 @@ SELECT counterfield.drop_counter('region', 'order_count');
 SELECT counterfield.drop_counter('region', 'big_count');
 SELECT counterfield.drop_counter('region', 'tx_count');
 SELECT count(*) AS triggers_left FROM pg_trigger
- WHERE tgname LIKE 'counterfield%' AND tgrelid::regclass::text LIKE 'orders%';
+ WHERE tgname LIKE '%counterfield%' AND tgrelid::regclass::text LIKE 'orders%';
 DROP VIEW check_region;
 DROP TABLE orders, orders_lost, region;
 

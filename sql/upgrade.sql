@@ -73,5 +73,53 @@ SELECT id, m FROM up4_parent ORDER BY id;
 INSERT INTO up4_derived VALUES (3, 1, 0);
 SELECT mismatches('up4_parent', 'm', 'up4_base', 'up4_parent_id') AS mismatches;
 SELECT tgrelid::regclass, count(*) FROM pg_trigger
- WHERE tgname LIKE 'counterfield%' AND tgrelid::regclass::text LIKE 'up4%' GROUP BY 1 ORDER BY 1;
+ WHERE tgname LIKE '%counterfield%' AND tgrelid::regclass::text LIKE 'up4%' GROUP BY 1 ORDER BY 1;
 DROP TABLE up4_child, up4_derived, up4_base, up4_parent;
+
+-- 0.5 gives the parent's guards names that sort after the parent's other
+-- triggers: a trigger that changes a key column fires before them.  The
+-- guards get the names 0.4 gave them, as its library placed them.
+CREATE TABLE up5_tag (code text PRIMARY KEY, n int);
+CREATE TABLE up5_tagging (id serial, code text);
+CREATE INDEX ON up5_tagging (code);
+CREATE TABLE up5_part (id int PRIMARY KEY, n int) PARTITION BY RANGE (id);
+CREATE TABLE up5_part_1 PARTITION OF up5_part FOR VALUES FROM (0) TO (100);
+CREATE TABLE up5_item (id serial, up5_part_id int REFERENCES up5_part);
+CREATE INDEX ON up5_item (up5_part_id);
+SELECT counterfield.add_counter('up5_tag', 'n', 'up5_tagging',
+                                fk_columns => '{code}', parent_columns => '{code}');
+SELECT counterfield.add_counter('up5_part', 'n', 'up5_item');
+ALTER TRIGGER zzz_counterfield_guard_insert ON up5_tag RENAME TO counterfield_guard_insert;
+ALTER TRIGGER zzz_counterfield_guard_update ON up5_tag RENAME TO counterfield_guard_update;
+ALTER TRIGGER zzz_counterfield_guard_insert ON up5_part RENAME TO counterfield_guard_insert;
+ALTER TRIGGER zzz_counterfield_guard_update ON up5_part RENAME TO counterfield_guard_update;
+SELECT tgrelid::regclass, tgname FROM pg_trigger
+ WHERE tgname LIKE '%guard%' AND tgrelid::regclass::text LIKE 'up5%' ORDER BY 1, 2;
+CREATE FUNCTION up5_lower() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.code := lower(NEW.code); RETURN NEW; END $$;
+CREATE TRIGGER normalize_code BEFORE INSERT OR UPDATE ON up5_tag
+  FOR EACH ROW EXECUTE FUNCTION up5_lower();
+INSERT INTO up5_tagging (code) VALUES ('red'), ('red'), ('blue');
+ALTER EXTENSION counterfield UPDATE TO '0.5';
+SELECT extversion FROM pg_extension WHERE extname = 'counterfield';
+SELECT tgrelid::regclass, tgname FROM pg_trigger
+ WHERE tgname LIKE '%guard%' AND tgrelid::regclass::text LIKE 'up5%' ORDER BY 1, 2;
+INSERT INTO up5_tag VALUES ('RED', 7), ('Green', 7);
+UPDATE up5_tag SET code = 'BLUE' WHERE code = 'green';
+INSERT INTO up5_part VALUES (1, 7);
+INSERT INTO up5_item (up5_part_id) VALUES (1), (1);
+SELECT * FROM up5_tag ORDER BY code;
+SELECT * FROM up5_part ORDER BY id;
+SELECT mismatches('up5_tag', 'n', 'up5_tagging', 'code', 'code')
+     + mismatches('up5_part', 'n', 'up5_item', 'up5_part_id') AS mismatches;
+-- a guard that a dump of 0.4 restores under its former name is renamed
+DROP TRIGGER zzz_counterfield_guard_insert ON up5_tag;
+CREATE TRIGGER counterfield_guard_insert BEFORE INSERT ON up5_tag
+  FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger();
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'up5_tag'::regclass AND tgname LIKE '%guard%'
+ ORDER BY 1;
+INSERT INTO up5_tagging (code) VALUES ('yellow');
+INSERT INTO up5_tag VALUES ('YELLOW', 7);
+SELECT * FROM up5_tag ORDER BY code;
+DROP TABLE up5_tagging, up5_tag, up5_item, up5_part;
+DROP FUNCTION up5_lower();

@@ -910,33 +910,34 @@ typedef struct TriggerSpec
 	const char *name;
 	int16		type;			/* pg_trigger.tgtype */
 	const char *sql;
+	const char *former;			/* its name before 0.5, if another */
 } TriggerSpec;
 
 static const TriggerSpec trigger_specs[] = {
 	{true, CF_CHILD_INSERT, TRIGGER_TYPE_INSERT,
 		"CREATE TRIGGER " CF_CHILD_INSERT " AFTER INSERT ON %s"
 		" REFERENCING NEW TABLE AS counterfield_new"
-	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()", NULL},
 	{true, CF_CHILD_UPDATE, TRIGGER_TYPE_UPDATE,
 		"CREATE TRIGGER " CF_CHILD_UPDATE " AFTER UPDATE ON %s"
 		" REFERENCING OLD TABLE AS counterfield_old NEW TABLE AS counterfield_new"
-	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()", NULL},
 	{true, CF_CHILD_DELETE, TRIGGER_TYPE_DELETE,
 		"CREATE TRIGGER " CF_CHILD_DELETE " AFTER DELETE ON %s"
 		" REFERENCING OLD TABLE AS counterfield_old"
-	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()", NULL},
 	{true, CF_CHILD_TRUNCATE_BEFORE, TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_TRUNCATE,
 		"CREATE TRIGGER " CF_CHILD_TRUNCATE_BEFORE " BEFORE TRUNCATE ON %s"
-	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()", NULL},
 	{true, CF_CHILD_TRUNCATE, TRIGGER_TYPE_TRUNCATE,
 		"CREATE TRIGGER " CF_CHILD_TRUNCATE " AFTER TRUNCATE ON %s"
-	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()"},
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()", NULL},
 	{false, CF_GUARD_INSERT, TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_INSERT,
 		"CREATE TRIGGER " CF_GUARD_INSERT " BEFORE INSERT ON %s"
-	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()"},
+	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()", CF_GUARD_INSERT_0_4},
 	{false, CF_GUARD_UPDATE, TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_UPDATE,
 		"CREATE TRIGGER " CF_GUARD_UPDATE " BEFORE UPDATE ON %s"
-	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()"},
+	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()", CF_GUARD_UPDATE_0_4},
 };
 
 /* Does the catalog have a counter with relid in the given column? */
@@ -992,6 +993,35 @@ cf_counted_root(Oid relid)
 }
 
 /*
+ * Gives a guard that still has its name from before 0.5 (a dump of that
+ * time restores it so) its current name, under which it fires after the
+ * table's other BEFORE row triggers.  A clone on a partition follows its
+ * parent's rename.
+ */
+void
+cf_rename_former_trigger(Oid relid, const char *former, const char *name)
+{
+	Oid			trigger = get_trigger_oid(relid, former, true);
+	bool		clone = false;
+	Oid			function = OidIsValid(trigger) ?
+		cf_trigger_function(trigger, &clone, NULL) : InvalidOid;
+	int			ret;
+
+	if (!OidIsValid(function) || clone ||
+		getExtensionOfObject(ProcedureRelationId, function) !=
+		get_extension_oid("counterfield", true) ||
+		OidIsValid(get_trigger_oid(relid, name, true)))
+		return;
+	ret = SPI_execute(psprintf("ALTER TRIGGER %s ON %s RENAME TO %s", quote_identifier(former),
+							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+														  get_rel_name(relid)),
+							   quote_identifier(name)),
+					  false, 0);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+}
+
+/*
  * Makes the triggers on one table match the catalog: the child triggers
  * while its rows are counted (as a counter's child, or as a partition or
  * inheritance child of one), the guards while it holds a counter (a
@@ -1033,12 +1063,15 @@ cf_sync_table_triggers(Oid relid)
 	for (int i = 0; i < (int) lengthof(trigger_specs); i++)
 	{
 		const TriggerSpec *spec = &trigger_specs[i];
-		Oid			trigger = get_trigger_oid(relid, spec->name, true);
+		Oid			trigger;
 		bool		clone = false;
 		int16		type = 0;
-		Oid			function = OidIsValid(trigger) ?
-			cf_trigger_function(trigger, &clone, &type) : InvalidOid;
+		Oid			function;
 
+		if (spec->former != NULL)
+			cf_rename_former_trigger(relid, spec->former, spec->name);
+		trigger = get_trigger_oid(relid, spec->name, true);
+		function = OidIsValid(trigger) ? cf_trigger_function(trigger, &clone, &type) : InvalidOid;
 		if (clone)
 			continue;
 		/*

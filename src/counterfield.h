@@ -50,9 +50,17 @@
 #define CF_CHILD_TRUNCATE	"counterfield_truncate"
 #define CF_CHILD_TRUNCATE_BEFORE	"counterfield_truncate_before"
 
-/* The parent's guards; counterfield's own UPDATEs run without the second */
-#define CF_GUARD_INSERT		"counterfield_guard_insert"
-#define CF_GUARD_UPDATE		"counterfield_guard_update"
+/*
+ * The parent's guards; counterfield's own UPDATEs run without the second.
+ * BEFORE row triggers fire in name order, and the guards count a new or
+ * re-keyed row by its key as it stands when they fire, so their names sort
+ * after those of the parent's other triggers.  Before 0.5 they had the
+ * names of CF_GUARD_*_0_4, which a dump taken then still carries.
+ */
+#define CF_GUARD_INSERT		"zzz_counterfield_guard_insert"
+#define CF_GUARD_UPDATE		"zzz_counterfield_guard_update"
+#define CF_GUARD_INSERT_0_4	"counterfield_guard_insert"
+#define CF_GUARD_UPDATE_0_4	"counterfield_guard_update"
 
 /* The types a counter column may have */
 #define CF_COUNTER_TYPE(type) \
@@ -218,6 +226,7 @@ extern char *cf_condition_sql(CounterDef *def);
 extern char *cf_counts_sql(CounterDef *def, const char *relation);
 extern int64 cf_reinit_counter(CounterDef *def);
 extern Oid	cf_counted_root(Oid relid);
+extern void cf_rename_former_trigger(Oid relid, const char *former, const char *name);
 extern void cf_sync_table_triggers(Oid relid);
 extern void cf_sync_triggers(Oid relid);
 

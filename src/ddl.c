@@ -1027,6 +1027,34 @@ recount_retyped(AlterTableStmt *stmt)
 	cf_defs_release();
 }
 
+/*
+ * Warns of a BEFORE row trigger on a table with counters that fires after
+ * the table's guard: should it change key columns, the guard has counted
+ * the row by its key as it was.
+ */
+static void
+warn_late_trigger(Oid relid, CreateTrigStmt *stmt)
+{
+	const char *guard;
+
+	if (!stmt->row || stmt->timing != TRIGGER_TYPE_BEFORE)
+		return;
+	if ((stmt->events & TRIGGER_TYPE_INSERT) && strcmp(stmt->trigname, CF_GUARD_INSERT) > 0 &&
+		OidIsValid(get_trigger_oid(relid, CF_GUARD_INSERT, true)))
+		guard = CF_GUARD_INSERT;
+	else if ((stmt->events & TRIGGER_TYPE_UPDATE) && strcmp(stmt->trigname, CF_GUARD_UPDATE) > 0 &&
+			 OidIsValid(get_trigger_oid(relid, CF_GUARD_UPDATE, true)))
+		guard = CF_GUARD_UPDATE;
+	else
+		return;
+	ereport(WARNING,
+			(errmsg("trigger \"%s\" on table \"%s\" fires after counterfield's trigger \"%s\"",
+					stmt->trigname, get_rel_name(relid), guard),
+			 errdetail("Key columns that it changes are counted as they were before it fired."),
+			 errhint("Give a trigger that changes key columns a name that sorts before \"%s\".",
+					 guard)));
+}
+
 PG_FUNCTION_INFO_V1(counterfield_ddl_event);
 
 /*
@@ -1087,8 +1115,14 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 			cf_depend_on_extension(trigger);
 			cf_spi_connect();
 			cf_condition_dependencies(relid, &trigger, 1);
+			if (strcmp(stmt->trigname, CF_GUARD_INSERT_0_4) == 0)
+				cf_rename_former_trigger(relid, CF_GUARD_INSERT_0_4, CF_GUARD_INSERT);
+			else if (strcmp(stmt->trigname, CF_GUARD_UPDATE_0_4) == 0)
+				cf_rename_former_trigger(relid, CF_GUARD_UPDATE_0_4, CF_GUARD_UPDATE);
 			SPI_finish();
 		}
+		else if (OidIsValid(trigger))
+			warn_late_trigger(relid, stmt);
 		PG_RETURN_NULL();
 	}
 

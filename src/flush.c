@@ -788,7 +788,8 @@ drop_guard(ResultRelInfo *rri, MemoryContext cxt)
 		if (TRIGGER_TYPE_MATCHES(trigger->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE,
 								 TRIGGER_TYPE_UPDATE))
 		{
-			if (strcmp(trigger->tgname, CF_GUARD_UPDATE) == 0)
+			if (strcmp(trigger->tgname, CF_GUARD_UPDATE) == 0 ||
+				strcmp(trigger->tgname, CF_GUARD_UPDATE_0_4) == 0)
 			{
 				guard = trigger;
 				continue;

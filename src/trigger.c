@@ -79,13 +79,15 @@ protocol_error(const char *funcname, const char *requirement)
 
 /*
  * Refuses to run as any trigger but the one add_counter placed for the
- * event: a role that may only create triggers on a table cannot make
- * counterfield count its rows twice, or write a parent it may not write.
+ * event (a guard also under its name before 0.5, former): a role that may
+ * only create triggers on a table cannot make counterfield count its rows
+ * twice, or write a parent it may not write.
  */
 static void
-check_trigger_name(TriggerData *trigdata, const char *expected)
+check_trigger_name(TriggerData *trigdata, const char *expected, const char *former)
 {
-	if (strcmp(trigdata->tg_trigger->tgname, expected) != 0)
+	if (strcmp(trigdata->tg_trigger->tgname, expected) != 0 &&
+		(former == NULL || strcmp(trigdata->tg_trigger->tgname, former) != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trigger \"%s\" on table \"%s\" was not placed by counterfield",
@@ -505,7 +507,7 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 					   TRIGGER_FIRED_BY_UPDATE(event) ? CF_CHILD_UPDATE :
 					   TRIGGER_FIRED_BY_DELETE(event) ? CF_CHILD_DELETE :
 					   TRIGGER_FIRED_BEFORE(event) ? CF_CHILD_TRUNCATE_BEFORE :
-					   CF_CHILD_TRUNCATE);
+					   CF_CHILD_TRUNCATE, NULL);
 
 	if (!cf_enabled)
 		return PointerGetDatum(NULL);
@@ -742,8 +744,10 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 		protocol_error(funcname, "must be fired FOR EACH ROW");
 	if (!TRIGGER_FIRED_BY_INSERT(event) && !TRIGGER_FIRED_BY_UPDATE(event))
 		protocol_error(funcname, "must be fired for INSERT or UPDATE");
-	check_trigger_name(trigdata, TRIGGER_FIRED_BY_INSERT(event) ?
-					   CF_GUARD_INSERT : CF_GUARD_UPDATE);
+	if (TRIGGER_FIRED_BY_INSERT(event))
+		check_trigger_name(trigdata, CF_GUARD_INSERT, CF_GUARD_INSERT_0_4);
+	else
+		check_trigger_name(trigdata, CF_GUARD_UPDATE, CF_GUARD_UPDATE_0_4);
 
 	rel = trigdata->tg_relation;
 	relid = RelationGetRelid(rel);

@@ -1,0 +1,33 @@
+/* counterfield--0.4--0.5.sql */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION counterfield UPDATE TO '0.5'" to load this file. \quit
+
+-- BEFORE row triggers fire in name order, and a parent's guards count a new
+-- or re-keyed row by its key as it stands when they fire: they take names
+-- that sort after the parent's other triggers, so that a trigger that
+-- changes a key column has fired before them.  A clone on a partition
+-- follows its parent's rename where PostgreSQL renames clones (15 on), and
+-- is renamed by itself where it does not.
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN
+        SELECT g.tgrelid::pg_catalog.regclass AS rel, g.tgname
+          FROM pg_catalog.pg_trigger g
+         WHERE g.tgname OPERATOR(pg_catalog.=) ANY (ARRAY['counterfield_guard_insert',
+                                                          'counterfield_guard_update']::name[])
+           AND g.tgfoid OPERATOR(pg_catalog.=)
+               'counterfield.parent_trigger()'::pg_catalog.regprocedure
+         ORDER BY g.tgparentid OPERATOR(pg_catalog.<>) 0, g.tgrelid
+    LOOP
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                    WHERE g.tgrelid OPERATOR(pg_catalog.=) t.rel
+                      AND g.tgname OPERATOR(pg_catalog.=) t.tgname) THEN
+            EXECUTE pg_catalog.format('ALTER TRIGGER %I ON %s RENAME TO %I',
+                                      t.tgname, t.rel, 'zzz_' OPERATOR(pg_catalog.||) t.tgname);
+        END IF;
+    END LOOP;
+END
+$$;
