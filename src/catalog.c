@@ -36,6 +36,7 @@
 #include "parser/parse_node.h"
 #include "parser/parse_relation.h"
 #include "parser/parser.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -798,13 +799,66 @@ truth_end(Truth *truth)
 }
 
 /*
+ * Locks the child and the parent of a counter, each with the tables under
+ * it, in SHARE ROW EXCLUSIVE mode, the lock that DDL on triggers takes and
+ * that keeps writers out, and never waits for one of them while holding
+ * another.  Writers lock these tables in orders of their own (the child,
+ * then the parent when they flush; or the parent, then a child), so any
+ * fixed order would deadlock with some writer.  Each round takes what it
+ * can at once; at the first table that another transaction holds, it gives
+ * back what the round took, waits for that table alone, and starts over.
+ */
+static void
+lock_counter_tables(Oid child, Oid parent)
+{
+	Oid			roots[2] = {child, parent};
+
+	for (;;)
+	{
+		List	   *taken = NIL;
+		Oid			busy = InvalidOid;
+		ListCell   *lc;
+
+		for (int r = 0; r < 2 && !OidIsValid(busy); r++)
+		{
+			if (!ConditionalLockRelationOid(roots[r], ShareRowExclusiveLock))
+			{
+				busy = roots[r];
+				break;
+			}
+			taken = lappend_oid(taken, roots[r]);
+			foreach(lc, find_all_inheritors(roots[r], NoLock, NULL))
+			{
+				if (lfirst_oid(lc) == roots[r])
+					continue;
+				if (!ConditionalLockRelationOid(lfirst_oid(lc), ShareRowExclusiveLock))
+				{
+					busy = lfirst_oid(lc);
+					break;
+				}
+				taken = lappend_oid(taken, lfirst_oid(lc));
+			}
+		}
+		if (!OidIsValid(busy))
+			return;
+		foreach(lc, taken)
+			UnlockRelationOid(lfirst_oid(lc), ShareRowExclusiveLock);
+		list_free(taken);
+		LockRelationOid(busy, ShareRowExclusiveLock);
+		UnlockRelationOid(busy, ShareRowExclusiveLock);
+	}
+}
+
+/*
  * Sets every value of a counter to the truth; returns how many parent rows
  * changed.  Pending deltas of the counter are cancelled, since the truth
- * already includes their rows.  The child, with every table under it, is
- * locked against writers, which lock it before the parent, and the truth is
- * read and written with a snapshot taken after the locks, as PostgreSQL
- * validates a foreign key: under REPEATABLE READ the transaction's snapshot
- * could miss rows committed before the locks were granted.
+ * already includes their rows.  Child and parent, with the tables under
+ * them, are locked against writers (lock_counter_tables): a parent row
+ * that another transaction updated meanwhile would drop out of the UPDATE,
+ * which finds the rows by ctid.  The truth is read and written with a
+ * snapshot taken after the locks, as PostgreSQL validates a foreign key:
+ * under REPEATABLE READ the transaction's snapshot could miss rows
+ * committed before the locks were granted.
  */
 int64
 cf_reinit_counter(CounterDef *def)
@@ -815,8 +869,7 @@ cf_reinit_counter(CounterDef *def)
 	int64		changed;
 	Snapshot	snapshot;
 
-	(void) find_all_inheritors(def->child_relid, ShareRowExclusiveLock, NULL);
-	cf_lock_parent(def->parent_relid);
+	lock_counter_tables(def->child_relid, def->parent_relid);
 	column = cf_column_sql(def->parent_relid, def->counter_attnum);
 	parent = cf_relation_sql(def->parent_relid, false);
 	cf_state_cancel_counter(def);
@@ -842,20 +895,13 @@ cf_reinit_counter(CounterDef *def)
 	return changed;
 }
 
-/*
- * Opens parent and child of a counter with the lock DDL on triggers takes,
- * each with the tables under it, whose triggers follow: the child first.
- * Writers lock the child (or a table under it), then, when they flush, the
- * parent, so adding or dropping a counter waits for them rather than
- * deadlocking with them.
- */
+/* Opens parent and child of a counter, locked by lock_counter_tables. */
 static void
 open_tables(NewCounter *nc, Oid parent, Oid child)
 {
-	nc->child = table_open(child, ShareRowExclusiveLock);
-	(void) find_all_inheritors(child, ShareRowExclusiveLock, NULL);
-	nc->parent = (child == parent) ? nc->child : table_open(parent, ShareRowExclusiveLock);
-	(void) find_all_inheritors(parent, ShareRowExclusiveLock, NULL);
+	lock_counter_tables(child, parent);
+	nc->child = table_open(child, NoLock);
+	nc->parent = (child == parent) ? nc->child : table_open(parent, NoLock);
 }
 
 /* Closes what open_tables opened, keeping the locks. */

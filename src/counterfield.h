@@ -282,7 +282,7 @@ extern void cf_inflight_at_commit(void);
 extern bool cf_plan_is_current(SPIPlanPtr *plan);
 extern SPIPlanPtr cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 extern void cf_append_key_match(StringInfo sql, CounterTarget *target, Oid *argtypes);
-extern void cf_lock_parent(Oid parent_relid);
+extern bool cf_lock_parent(Oid parent_relid);
 extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 							 Datum *params, int expected, Snapshot snapshot);
 extern void cf_own_row_reached(void);

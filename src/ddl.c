@@ -30,6 +30,7 @@
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_extension.h"
 #include "catalog/partition.h"
@@ -938,6 +939,39 @@ attnum_among(AttrNumber attnum, int n, const AttrNumber *attnums)
 }
 
 /*
+ * The tables whose columns an ALTER COLUMN ... TYPE (or ALTER TYPE ... ALTER
+ * ATTRIBUTE ... CASCADE) on relid changed: relid and the tables under it,
+ * or, for a composite type, the tables of that type and the tables under
+ * them.
+ */
+static List *
+retyped_tables(Oid relid)
+{
+	List	   *tables = find_all_inheritors(relid, NoLock, NULL);
+	List	   *typed = NIL;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1];
+	ListCell   *lc;
+
+	if (get_rel_relkind(relid) != RELKIND_COMPOSITE_TYPE)
+		return tables;
+	values[0] = ObjectIdGetDatum(get_rel_type_id(relid));
+	cf_spi_run("SELECT oid FROM pg_catalog.pg_class WHERE reloftype OPERATOR(pg_catalog.=) $1",
+			   1, types, values, NULL, true, SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+
+		typed = lappend_oid(typed, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[row],
+																  SPI_tuptable->tupdesc, 1,
+																  &isnull)));
+	}
+	foreach(lc, typed)
+		tables = list_concat_unique_oid(tables, find_all_inheritors(lfirst_oid(lc), NoLock, NULL));
+	return tables;
+}
+
+/*
  * Refuses ALTER COLUMN ... TYPE that gives a counter column a type that
  * cannot hold a count; the whole command then rolls back.
  */
@@ -1000,7 +1034,7 @@ recount_retyped(AlterTableStmt *stmt)
 	}
 	if (retyped == NIL)
 		return;
-	tables = find_all_inheritors(relid, NoLock, NULL);
+	tables = retyped_tables(relid);
 	refuse_retyped_counters(tables, retyped);
 	defs = cf_defs_acquire();
 	for (int i = 0; i < defs->ncounters; i++)

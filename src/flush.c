@@ -32,6 +32,7 @@
 #include "utils/lsyscache.h"
 #include "utils/plancache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "counterfield.h"
 
@@ -227,16 +228,18 @@ cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
- * Locks a parent table for counterfield's write to it.  Done before the SQL
- * or the kept plan that names the table is built or checked: a rename
+ * Locks a parent table for counterfield's write to it; returns false if the
+ * table was dropped meanwhile, and its counters with it.  Done before the
+ * SQL or the kept plan that names the table is built or checked: a rename
  * committed while this waited (ALTER TABLE p RENAME TO p_old; CREATE TABLE
  * p ...) has then invalidated the plan, which is built again under the
  * table's new name instead of being resolved again by its old one.
  */
-void
+bool
 cf_lock_parent(Oid parent_relid)
 {
 	LockRelationOid(parent_relid, RowExclusiveLock);
+	return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent_relid));
 }
 
 /*
@@ -295,13 +298,18 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	if (ret != expected)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	if (expected == SPI_OK_UPDATE && own_rows_reached > (int64) SPI_processed)
+	{
+		int64		reached = own_rows_reached;
+
+		own_rows_reached = outer_reached;
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 				 errmsg("a trigger on table \"%s\" skipped counterfield's update of its counters",
 						get_rel_name(parent_relid)),
 				 errdetail("A BEFORE UPDATE row trigger returned NULL for " INT64_FORMAT " of the " INT64_FORMAT " rows whose counters changed, which would leave their counters wrong.",
-						   own_rows_reached - (int64) SPI_processed, own_rows_reached),
+						   reached - (int64) SPI_processed, reached),
 				 errhint("Have the trigger return the new row when only counter columns change.")));
+	}
 	own_rows_reached = outer_reached;
 	return (int64) SPI_processed;
 }
@@ -309,7 +317,7 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 /*
  * Counterfield's own UPDATE of a parent, with other BEFORE UPDATE row
  * triggers on the table, fires the guard first (see drop_guard): this
- * counts the rows that reached them.
+ * counts the rows that reached them with a change.
  */
 void
 cf_own_row_reached(void)
@@ -542,7 +550,6 @@ update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	SPIPlanPtr	update;
 	int			nestlevel = batch_costs();
 
-	cf_lock_parent(target->parent_relid);
 	batch_plans(target, &lock, &update);
 	for (int k = 0; k < target->nkeys; k++)
 	{
@@ -585,7 +592,6 @@ update_one(CounterTarget *target, Datum *key, int64 *deltas)
 		params[k] = key[k];
 	for (int c = 0; c < ncounters; c++)
 		params[target->nkeys + c] = Int64GetDatum(deltas[c]);
-	cf_lock_parent(target->parent_relid);
 	if (cf_parent_write(target->parent_relid, target->parent_owner, update_plan(target), NULL,
 						params, SPI_OK_UPDATE, InvalidSnapshot) == 0)
 		cf_inflight_missing(target, key);
@@ -676,11 +682,12 @@ cf_apply(FlushItem *items, int nitems)
 			;
 
 		/*
-		 * A parent that a trigger dropped meanwhile took its counters with
-		 * it.  The others are planned and written as their owner: planning
-		 * folds constants in the parent's policies and rules.
+		 * A parent that a trigger or another session dropped meanwhile took
+		 * its counters with it.  The others are planned and written as
+		 * their owner: planning folds constants in the parent's policies
+		 * and rules.
 		 */
-		if (get_rel_name(current->parent_relid) == NULL)
+		if (!cf_lock_parent(current->parent_relid))
 			continue;
 		cf_begin_as_table_owner(current->parent_relid, current->parent_owner, &owner);
 		apply_target(current, items + i, end - i);

@@ -383,7 +383,8 @@ count_truncate(RelCounters *rc)
 		CounterDef *def = lfirst(lc);
 		char	   *column;
 
-		cf_lock_parent(def->parent_relid);
+		if (!cf_lock_parent(def->parent_relid))
+			continue;
 		column = cf_column_sql(def->parent_relid, def->counter_attnum);
 		cf_state_cancel_counter(def);
 		cf_parent_write(def->parent_relid, def->target->parent_owner, NULL,
@@ -652,7 +653,8 @@ recount_plan(CounterDef *def)
 	appendStringInfo(&sql, "UPDATE %s AS p SET %s = $%d WHERE ",
 					 cf_relation_sql(def->parent_relid, false), column, target->nkeys + 1);
 	cf_append_key_match(&sql, target, argtypes);
-	appendStringInfo(&sql, " AND p.%s IS NOT NULL", column);
+	appendStringInfo(&sql, " AND p.%s IS NOT NULL AND p.%s OPERATOR(pg_catalog.<>) $%d",
+					 column, column, target->nkeys + 1);
 	argtypes[target->nkeys] = get_atttype(def->parent_relid, def->counter_attnum);
 	return cf_keep_plan(&def->recount_plan, sql.data, target->nkeys + 1, argtypes);
 }
@@ -668,18 +670,19 @@ void
 cf_recount_key(CounterDef *def, Datum *values)
 {
 	CounterTarget *target = def->target;
-	Oid			type = get_atttype(def->parent_relid, def->counter_attnum);
 	Datum		params[INDEX_MAX_KEYS + 1];
 	OwnerContext owner;
 	SPIPlanPtr	plan;
 
+	if (!cf_lock_parent(def->parent_relid))
+		return;
 	memcpy(params, values, sizeof(Datum) * target->nkeys);
 	params[target->nkeys] = count_datum(cf_count_children(def, values) -
 										cf_state_pending(def, values),
-										type, get_attname(def->parent_relid,
-														  def->counter_attnum, false));
+										get_atttype(def->parent_relid, def->counter_attnum),
+										get_attname(def->parent_relid,
+													def->counter_attnum, false));
 	cf_spi_connect();
-	cf_lock_parent(def->parent_relid);
 	cf_begin_as_table_owner(def->parent_relid, target->parent_owner, &owner);
 	plan = recount_plan(def);
 	cf_end_as_owner(&owner);
@@ -702,6 +705,29 @@ key_changed(CounterTarget *target, HeapTuple oldtuple, HeapTuple newtuple, Tuple
 		Datum		oldval = heap_getattr(oldtuple, attnum, desc, &oldnull);
 		Datum		newval = heap_getattr(newtuple, attnum, desc, &newnull);
 
+		if (oldnull != newnull ||
+			(!oldnull && !datum_image_eq(oldval, newval, att->attbyval, att->attlen)))
+			return true;
+	}
+	return false;
+}
+
+/* Does any column differ between two versions of a row? */
+static bool
+row_changed(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		oldnull;
+		bool		newnull;
+		Datum		oldval;
+		Datum		newval;
+
+		if (att->attisdropped)
+			continue;
+		oldval = heap_getattr(oldtuple, i + 1, desc, &oldnull);
+		newval = heap_getattr(newtuple, i + 1, desc, &newnull);
 		if (oldnull != newnull ||
 			(!oldnull && !datum_image_eq(oldval, newval, att->attbyval, att->attlen)))
 			return true;
@@ -755,7 +781,8 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	newtuple = TRIGGER_FIRED_BY_INSERT(event) ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
 	if (cf_is_own_guard(trigdata->tg_trigger))
 	{
-		cf_own_row_reached();
+		if (row_changed(trigdata->tg_trigtuple, newtuple, desc))
+			cf_own_row_reached();
 		return PointerGetDatum(newtuple);
 	}
 	if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(relid))
