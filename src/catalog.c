@@ -914,8 +914,8 @@ close_tables(NewCounter *nc)
 }
 
 /* Returns the catalog id of the counter on (parent, attnum), or 0. */
-static int32
-find_counter(Oid parent, AttrNumber attnum, Oid *child)
+int32
+cf_find_counter(Oid parent, AttrNumber attnum, Oid *child)
 {
 	Oid			types[2] = {OIDOID, INT2OID};
 	Datum		values[2];
@@ -1234,7 +1234,7 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 									   nc.child == nc.parent ? nc.counter_attnum : InvalidAttrNumber,
 									   text_to_cstring(PG_GETARG_TEXT_PP(5)));
 
-	if (find_counter(RelationGetRelid(nc.parent), nc.counter_attnum, NULL) != 0)
+	if (cf_find_counter(RelationGetRelid(nc.parent), nc.counter_attnum, NULL) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("counter \"%s\" on table \"%s\" already exists",
@@ -1280,7 +1280,7 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 						 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
 						 7, old_types, values, nulls, SPI_OK_INSERT);
 	}
-	id = find_counter(RelationGetRelid(nc.parent), nc.counter_attnum, NULL);
+	id = cf_find_counter(RelationGetRelid(nc.parent), nc.counter_attnum, NULL);
 
 	cf_sync_triggers(RelationGetRelid(nc.child));
 	if (nc.child != nc.parent)
@@ -1320,7 +1320,7 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 	nc.counter_attnum = cf_column_attnum(parent, counter_column);
 
 	cf_spi_connect();
-	values[0] = Int32GetDatum(find_counter(parent, nc.counter_attnum, &child));
+	values[0] = Int32GetDatum(cf_find_counter(parent, nc.counter_attnum, &child));
 	if (DatumGetInt32(values[0]) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -989,16 +989,8 @@ refuse_retyped_counters(List *tables, List *retyped)
 			char	   *column = lfirst(lc);
 			AttrNumber	attnum = get_attnum(relid, column);
 			Oid			type = attnum > 0 ? get_atttype(relid, attnum) : InvalidOid;
-			Oid			types[2] = {OIDOID, INT2OID};
-			Datum		values[2] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum)};
 
-			if (attnum <= 0 || CF_COUNTER_TYPE(type))
-				continue;
-			cf_spi_run("SELECT 1 FROM counterfield.counter"
-					   " WHERE parent OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
-					   " AND counter_attnum OPERATOR(pg_catalog.=) $2",
-					   2, types, values, NULL, true, SPI_OK_SELECT);
-			if (SPI_processed > 0)
+			if (attnum > 0 && !CF_COUNTER_TYPE(type) && cf_find_counter(relid, attnum, NULL) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot change the type of counter column \"%s\" of table \"%s\" to %s",
