@@ -1042,7 +1042,8 @@ cf_counted_root(Oid relid)
  * Gives a guard that still has its name from before 0.5 (a dump of that
  * time restores it so) its current name, under which it fires after the
  * table's other BEFORE row triggers.  A clone on a partition follows its
- * parent's rename.
+ * parent's rename (from PostgreSQL 15 on; on 13 and 14 a clone keeps the
+ * former name, which the guard accepts).
  */
 void
 cf_rename_former_trigger(Oid relid, const char *former, const char *name)
@@ -1053,16 +1054,22 @@ cf_rename_former_trigger(Oid relid, const char *former, const char *name)
 		cf_trigger_function(trigger, &clone, NULL) : InvalidOid;
 	int			ret;
 
+	char	   *relname;
+
 	if (!OidIsValid(function) || clone ||
 		getExtensionOfObject(ProcedureRelationId, function) !=
-		get_extension_oid("counterfield", true) ||
-		OidIsValid(get_trigger_oid(relid, name, true)))
+		get_extension_oid("counterfield", true))
 		return;
-	ret = SPI_execute(psprintf("ALTER TRIGGER %s ON %s RENAME TO %s", quote_identifier(former),
-							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-														  get_rel_name(relid)),
-							   quote_identifier(name)),
-					  false, 0);
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+	/* With both names there, the former is a second copy of the guard. */
+	if (OidIsValid(get_trigger_oid(relid, name, true)))
+		ret = SPI_execute(psprintf("DROP TRIGGER %s ON %s", quote_identifier(former), relname),
+						  false, 0);
+	else
+		ret = SPI_execute(psprintf("ALTER TRIGGER %s ON %s RENAME TO %s", quote_identifier(former),
+								   relname, quote_identifier(name)),
+						  false, 0);
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 }

@@ -830,9 +830,9 @@ cf_is_own_guard(Trigger *trigger)
 /*
  * Executor start-up: counterfield's own UPDATE of a parent, the first
  * UPDATE to start while cf_parent_write runs that is not the action of a
- * rule, if it updates that parent, goes without the parent's guard.  Should the UPDATE start some other way,
- * the guard still lets it through (cf_internal_write_to), at the cost of
- * the row locks.
+ * rule, if it updates that parent, goes without the parent's guard (see
+ * drop_guard).  Should the UPDATE start some other way, the guard still
+ * lets it through (cf_internal_write_to), at the cost of the row locks.
  */
 static void
 cf_executor_start(QueryDesc *queryDesc, int eflags)
