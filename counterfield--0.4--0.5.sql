@@ -12,6 +12,7 @@
 DO $$
 DECLARE
     t record;
+    taken pg_catalog.oid;
 BEGIN
     FOR t IN
         SELECT g.tgrelid::pg_catalog.regclass AS rel, g.tgname
@@ -22,11 +23,26 @@ BEGIN
                'counterfield.parent_trigger()'::pg_catalog.regprocedure
          ORDER BY g.tgparentid OPERATOR(pg_catalog.<>) 0, g.tgrelid
     LOOP
-        IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
-                    WHERE g.tgrelid OPERATOR(pg_catalog.=) t.rel
-                      AND g.tgname OPERATOR(pg_catalog.=) t.tgname) THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                        WHERE g.tgrelid OPERATOR(pg_catalog.=) t.rel
+                          AND g.tgname OPERATOR(pg_catalog.=) t.tgname) THEN
+            CONTINUE;
+        END IF;
+        SELECT g.tgfoid INTO taken FROM pg_catalog.pg_trigger g
+         WHERE g.tgrelid OPERATOR(pg_catalog.=) t.rel
+           AND g.tgname OPERATOR(pg_catalog.=) ('zzz_' OPERATOR(pg_catalog.||) t.tgname);
+        IF taken IS NULL THEN
             EXECUTE pg_catalog.format('ALTER TRIGGER %I ON %s RENAME TO %I',
                                       t.tgname, t.rel, 'zzz_' OPERATOR(pg_catalog.||) t.tgname);
+        ELSIF taken OPERATOR(pg_catalog.=)
+              'counterfield.parent_trigger()'::pg_catalog.regprocedure THEN
+            EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+        ELSE
+            RAISE EXCEPTION 'trigger "zzz_%" on table % is not counterfield''s', t.tgname, t.rel
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = pg_catalog.format('counterfield 0.5 renames its trigger %I on that table to zzz_%s.',
+                                                 t.tgname, t.tgname),
+                      HINT = 'Rename the other trigger, then update the extension.';
         END IF;
     END LOOP;
 END

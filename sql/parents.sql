@@ -123,6 +123,39 @@ INSERT INTO book (shelf_id) SELECT 1 + g % 3 FROM generate_series(1, 30) g;
 SELECT mismatches('shelf', 'book_count', 'book', 'shelf_id');
 DROP TRIGGER touch_neighbour ON shelf;
 DROP TRIGGER freeze_archived ON shelf;
+-- a trigger that gives the row back with its old counter values loses the
+-- change too ("archived rows keep their values"); one that changes other
+-- columns of it changes nothing counterfield needs
+CREATE FUNCTION keep_archived() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.archived THEN RETURN OLD; END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER keep_archived BEFORE UPDATE ON shelf
+  FOR EACH ROW EXECUTE FUNCTION keep_archived();
+ALTER TABLE shelf ADD COLUMN touched int NOT NULL DEFAULT 0;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.touched := OLD.touched + 1; RETURN NEW; END $$;
+CREATE TRIGGER touch BEFORE UPDATE ON shelf FOR EACH ROW EXECUTE FUNCTION touch();
+INSERT INTO book (shelf_id) VALUES (1);
+INSERT INTO book (shelf_id) VALUES (2), (2), (3);
+SELECT id, book_count, touched FROM shelf ORDER BY id;
+SELECT mismatches('shelf', 'book_count', 'book', 'shelf_id');
+DROP TRIGGER keep_archived ON shelf;
+-- a trigger of the user's that carries a guard's former name is not taken
+-- for the guard
+CREATE FUNCTION skip_archived() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.archived THEN RETURN NULL; END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER counterfield_guard_update BEFORE UPDATE ON shelf
+  FOR EACH ROW EXECUTE FUNCTION skip_archived();
+INSERT INTO book (shelf_id) VALUES (1);
+DROP TRIGGER counterfield_guard_update ON shelf;
+DROP TRIGGER touch ON shelf;
+ALTER TABLE shelf DROP COLUMN touched;
+DROP FUNCTION keep_archived(), touch(), skip_archived();
 -- a trigger that skips updates that change nothing skips nothing that
 -- counterfield needs: a NULL counter plus a delta, a recount to the same
 -- value (a parent created by a "get or create" trigger on the child)
@@ -168,8 +201,22 @@ CREATE TRIGGER zzzz_late BEFORE INSERT ON tag FOR EACH ROW EXECUTE FUNCTION lowe
 CREATE TRIGGER zzzz_late_update BEFORE UPDATE OF code ON tag
   FOR EACH ROW EXECUTE FUNCTION lower_code();
 CREATE TRIGGER zzzz_after AFTER INSERT ON tag FOR EACH ROW EXECUTE FUNCTION lower_code();
+CREATE TRIGGER b_early BEFORE INSERT ON tag FOR EACH ROW EXECUTE FUNCTION lower_code();
+ALTER TRIGGER b_early ON tag RENAME TO zzzz_renamed;
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'tag'::regclass ORDER BY 1;
-DROP TABLE tagging, tag;
+-- and so is one that a counter finds in place, or that a partitioned table
+-- clones onto a partition that holds counters
+CREATE TABLE tag2 (code text PRIMARY KEY, use_count int);
+CREATE TRIGGER zzzz_late BEFORE INSERT ON tag2 FOR EACH ROW EXECUTE FUNCTION lower_code();
+SELECT counterfield.add_counter('tag2', 'use_count', 'tagging',
+                                fk_columns => '{code}', parent_columns => '{code}');
+CREATE TABLE tag_part (code text, use_count int) PARTITION BY LIST (code);
+CREATE TABLE tag_part_a PARTITION OF tag_part FOR VALUES IN ('a');
+ALTER TABLE tag_part_a ADD PRIMARY KEY (code);
+SELECT counterfield.add_counter('tag_part_a', 'use_count', 'tagging',
+                                fk_columns => '{code}', parent_columns => '{code}');
+CREATE TRIGGER zzzz_late BEFORE INSERT ON tag_part FOR EACH ROW EXECUTE FUNCTION lower_code();
+DROP TABLE tagging, tag, tag2, tag_part;
 DROP FUNCTION lower_code();
 
 SELECT counterfield.drop_counter('shelf', 'book_count');

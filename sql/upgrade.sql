@@ -100,6 +100,11 @@ BEGIN NEW.code := lower(NEW.code); RETURN NEW; END $$;
 CREATE TRIGGER normalize_code BEFORE INSERT OR UPDATE ON up5_tag
   FOR EACH ROW EXECUTE FUNCTION up5_lower();
 INSERT INTO up5_tagging (code) VALUES ('red'), ('red'), ('blue');
+-- a trigger of the user's that has a guard's new name stops the update
+CREATE TRIGGER zzz_counterfield_guard_update BEFORE UPDATE ON up5_tag
+  FOR EACH ROW EXECUTE FUNCTION up5_lower();
+ALTER EXTENSION counterfield UPDATE TO '0.5';
+ALTER TRIGGER zzz_counterfield_guard_update ON up5_tag RENAME TO lower_code_update;
 ALTER EXTENSION counterfield UPDATE TO '0.5';
 SELECT extversion FROM pg_extension WHERE extname = 'counterfield';
 SELECT tgrelid::regclass, tgname FROM pg_trigger

@@ -11,6 +11,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/pg_extension.h"
@@ -45,8 +46,10 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/resowner.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/ruleutils.h"
 #include "utils/tuplestore.h"
 
@@ -798,54 +801,72 @@ truth_end(Truth *truth)
 	cf_end_as_owner(&truth->owner);
 }
 
+/* Locks a table and the tables under it, waiting as long as it takes. */
+static void
+lock_tree(Oid relid)
+{
+	LockRelationOid(relid, ShareRowExclusiveLock);
+	(void) find_all_inheritors(relid, ShareRowExclusiveLock, NULL);
+}
+
 /*
  * Locks the child and the parent of a counter, each with the tables under
  * it, in SHARE ROW EXCLUSIVE mode, the lock that DDL on triggers takes and
- * that keeps writers out, and never waits for one of them while holding
- * another.  Writers lock these tables in orders of their own (the child,
- * then the parent when they flush; or the parent, then a child), so any
- * fixed order would deadlock with some writer.  Each round takes what it
- * can at once; at the first table that another transaction holds, it gives
- * back what the round took, waits for that table alone, and starts over.
+ * that keeps writers out; fails as a table that does not exist does if one
+ * was dropped meanwhile.  The child comes first, as writers lock it before
+ * they flush to the parent, and as ADD FOREIGN KEY does.  A writer that
+ * locks the parent first (one that flushed, then writes the child again)
+ * can close a cycle: this side waited first, so PostgreSQL's deadlock check
+ * finds the cycle here, and the locks are given back and taken again once
+ * that writer is through, rather than failing the call or the writer.
+ * Waits keep their place in the lock queues, so writers that keep coming do
+ * not starve the call.
  */
 static void
 lock_counter_tables(Oid child, Oid parent)
 {
-	Oid			roots[2] = {child, parent};
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool locked = false;
 
-	for (;;)
+	while (!locked)
 	{
-		List	   *taken = NIL;
-		Oid			busy = InvalidOid;
-		ListCell   *lc;
-
-		for (int r = 0; r < 2 && !OidIsValid(busy); r++)
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
 		{
-			if (!ConditionalLockRelationOid(roots[r], ShareRowExclusiveLock))
-			{
-				busy = roots[r];
-				break;
-			}
-			taken = lappend_oid(taken, roots[r]);
-			foreach(lc, find_all_inheritors(roots[r], NoLock, NULL))
-			{
-				if (lfirst_oid(lc) == roots[r])
-					continue;
-				if (!ConditionalLockRelationOid(lfirst_oid(lc), ShareRowExclusiveLock))
-				{
-					busy = lfirst_oid(lc);
-					break;
-				}
-				taken = lappend_oid(taken, lfirst_oid(lc));
-			}
+			lock_tree(child);
+			lock_tree(parent);
+			ReleaseCurrentSubTransaction();
+			locked = true;
 		}
-		if (!OidIsValid(busy))
-			return;
-		foreach(lc, taken)
-			UnlockRelationOid(lfirst_oid(lc), ShareRowExclusiveLock);
-		list_free(taken);
-		LockRelationOid(busy, ShareRowExclusiveLock);
-		UnlockRelationOid(busy, ShareRowExclusiveLock);
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			if (edata->sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED)
+				ReThrowError(edata);
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	for (int i = 0; i < 2; i++)
+	{
+		Oid			relid = i == 0 ? child : parent;
+
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("table with OID %u was dropped while counterfield waited for it",
+							relid)));
 	}
 }
 
@@ -1087,6 +1108,7 @@ cf_sync_table_triggers(Oid relid)
 	bool		need[2];
 	Oid			child_triggers[lengthof(trigger_specs)];
 	int			nchild = 0;
+	bool		placed_guard = false;
 	OwnerContext owner;
 
 	if (get_rel_name(relid) == NULL)
@@ -1155,12 +1177,15 @@ cf_sync_table_triggers(Oid relid)
 			{
 				trigger = get_trigger_oid(relid, spec->name, false);
 				cf_depend_on_extension(trigger);
+				placed_guard |= !spec->on_child;
 			}
 		}
 		if (need[spec->on_child] && spec->on_child)
 			child_triggers[nchild++] = trigger;
 	}
 	cf_end_as_owner(&owner);
+	if (placed_guard)
+		cf_warn_late_triggers(relid, NULL);
 	if (nchild > 0 && catalog_mentions(relid, "child"))
 		cf_condition_dependencies(relid, child_triggers, nchild);
 }

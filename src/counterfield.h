@@ -21,6 +21,7 @@
 #include "access/htup_details.h"
 #include "access/tupdesc.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/execdesc.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -232,6 +233,7 @@ extern void cf_sync_table_triggers(Oid relid);
 extern void cf_sync_triggers(Oid relid);
 
 /* ddl.c */
+extern void cf_warn_late_triggers(Oid relid, const char *only);
 extern void cf_depend_on_extension(Oid trigger);
 extern Oid	cf_trigger_function(Oid trigger, bool *clone, int16 *type);
 extern void cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers);
@@ -286,8 +288,7 @@ extern void cf_append_key_match(StringInfo sql, CounterTarget *target, Oid *argt
 extern bool cf_lock_parent(Oid parent_relid);
 extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 							 Datum *params, int expected, Snapshot snapshot);
-extern void cf_own_row_reached(void);
-extern bool cf_is_own_guard(Trigger *trigger);
+extern bool cf_own_guard_fired(TriggerData *trigdata);
 extern void cf_apply(FlushItem *items, int nitems);
 extern void cf_flush_init(void);
 extern void cf_flush_before_ddl(void);

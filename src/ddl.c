@@ -1054,31 +1054,58 @@ recount_retyped(AlterTableStmt *stmt)
 }
 
 /*
- * Warns of a BEFORE row trigger on a table with counters that fires after
- * the table's guard: should it change key columns, the guard has counted
- * the row by its key as it was.
+ * Warns of the BEFORE row triggers on a table with counters, or only of the
+ * one named only, that fire after the table's guard for an event: should
+ * they change key columns, the guard has counted the row by its key as it
+ * was.  Triggers fire in name order, and the guards' names sort late.
  */
-static void
-warn_late_trigger(Oid relid, CreateTrigStmt *stmt)
+void
+cf_warn_late_triggers(Oid relid, const char *only)
 {
-	const char *guard;
+	Relation	rel = table_open(relid, AccessShareLock);
+	TriggerDesc *trigdesc = rel->trigdesc;
+	bool		guarded[2] = {false, false};
+	const char *guards[2] = {CF_GUARD_INSERT, CF_GUARD_UPDATE};
+	int16		events[2] = {TRIGGER_TYPE_INSERT, TRIGGER_TYPE_UPDATE};
 
-	if (!stmt->row || stmt->timing != TRIGGER_TYPE_BEFORE)
+	for (int i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
+		for (int e = 0; e < 2; e++)
+			guarded[e] |= strcmp(trigdesc->triggers[i].tgname, guards[e]) == 0;
+	for (int i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *trigger = &trigdesc->triggers[i];
+
+		if (only != NULL && strcmp(trigger->tgname, only) != 0)
+			continue;
+		for (int e = 0; e < 2; e++)
+		{
+			if (!guarded[e] || strcmp(trigger->tgname, guards[e]) <= 0 ||
+				!TRIGGER_TYPE_MATCHES(trigger->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE,
+									  events[e]))
+				continue;
+			ereport(WARNING,
+					(errmsg("trigger \"%s\" on table \"%s\" fires after counterfield's trigger \"%s\"",
+							trigger->tgname, RelationGetRelationName(rel), guards[e]),
+					 errdetail("Key columns that it changes are counted as they were before it fired."),
+					 errhint("Give a trigger that changes key columns a name that sorts before \"%s\".",
+							 guards[e])));
+			break;
+		}
+	}
+	table_close(rel, AccessShareLock);
+}
+
+/* cf_warn_late_triggers for a trigger on a table and its clones below. */
+static void
+warn_late_trigger(RangeVar *relation, const char *name)
+{
+	Oid			relid = RangeVarGetRelid(relation, NoLock, true);
+	ListCell   *lc;
+
+	if (!OidIsValid(relid))
 		return;
-	if ((stmt->events & TRIGGER_TYPE_INSERT) && strcmp(stmt->trigname, CF_GUARD_INSERT) > 0 &&
-		OidIsValid(get_trigger_oid(relid, CF_GUARD_INSERT, true)))
-		guard = CF_GUARD_INSERT;
-	else if ((stmt->events & TRIGGER_TYPE_UPDATE) && strcmp(stmt->trigname, CF_GUARD_UPDATE) > 0 &&
-			 OidIsValid(get_trigger_oid(relid, CF_GUARD_UPDATE, true)))
-		guard = CF_GUARD_UPDATE;
-	else
-		return;
-	ereport(WARNING,
-			(errmsg("trigger \"%s\" on table \"%s\" fires after counterfield's trigger \"%s\"",
-					stmt->trigname, get_rel_name(relid), guard),
-			 errdetail("Key columns that it changes are counted as they were before it fired."),
-			 errhint("Give a trigger that changes key columns a name that sorts before \"%s\".",
-					 guard)));
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		cf_warn_late_triggers(lfirst_oid(lc), name);
 }
 
 PG_FUNCTION_INFO_V1(counterfield_ddl_event);
@@ -1148,8 +1175,16 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 			SPI_finish();
 		}
 		else if (OidIsValid(trigger))
-			warn_late_trigger(relid, stmt);
+			warn_late_trigger(stmt->relation, stmt->trigname);
 		PG_RETURN_NULL();
+	}
+
+	if (at_end && IsA(parsetree, RenameStmt) &&
+		((RenameStmt *) parsetree)->renameType == OBJECT_TRIGGER)
+	{
+		RenameStmt *stmt = (RenameStmt *) parsetree;
+
+		warn_late_trigger(stmt->relation, stmt->newname);
 	}
 
 	if (at_end && !renames_objects(parsetree))

@@ -25,11 +25,15 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "optimizer/optimizer.h"
+#include "nodes/bitmapset.h"
+#include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/plancache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -48,8 +52,22 @@
 /* The parent table whose next UPDATE is counterfield's own, if any. */
 static Oid	own_update_relid = InvalidOid;
 
-/* Rows of counterfield's running own UPDATE that reached its triggers */
-static int64 own_rows_reached = 0;
+/*
+ * counterfield's running own UPDATE of a parent with other BEFORE UPDATE row
+ * triggers (see drop_guard): the rows whose change reached those triggers,
+ * and the last such row as counterfield meant it, to compare with what they
+ * leave of it.  Saved and restored around each write, which may nest.
+ */
+typedef struct OwnUpdate
+{
+	int64		reached;
+	MemoryContext cxt;			/* holds meant, reset for each row */
+	Oid			relid;			/* table of the row in meant */
+	ItemPointerData tid;		/* the row's old version */
+	HeapTuple	meant;			/* its new version, as counterfield's UPDATE made it */
+} OwnUpdate;
+
+static OwnUpdate own_update;
 
 static ExecutorStart_hook_type prev_executor_start = NULL;
 
@@ -262,7 +280,7 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 {
 	OwnerContext saved;
 	Oid			previous;
-	int64		outer_reached = own_rows_reached;
+	OwnUpdate	outer = own_update;
 	volatile int ret;
 	Relation	rel = table_open(parent_relid, RowExclusiveLock);
 
@@ -271,7 +289,7 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	cf_begin_as_table_owner(parent_relid, owner, &saved);
 	previous = cf_begin_internal_write(parent_relid);
 	own_update_relid = parent_relid;
-	own_rows_reached = 0;
+	memset(&own_update, 0, sizeof(own_update));
 	PG_TRY();
 	{
 		if (snapshot != InvalidSnapshot)
@@ -286,7 +304,7 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	{
 		/* The settings are undone by the rollback that the error leads to. */
 		own_update_relid = InvalidOid;
-		own_rows_reached = outer_reached;
+		own_update = outer;
 		cf_end_internal_write(previous);
 		SetUserIdAndSecContext(saved.userid, saved.sec_context);
 		PG_RE_THROW();
@@ -297,11 +315,13 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	cf_end_as_owner(&saved);
 	if (ret != expected)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	if (expected == SPI_OK_UPDATE && own_rows_reached > (int64) SPI_processed)
+	if (own_update.cxt != NULL)
+		MemoryContextDelete(own_update.cxt);
+	if (expected == SPI_OK_UPDATE && own_update.reached > (int64) SPI_processed)
 	{
-		int64		reached = own_rows_reached;
+		int64		reached = own_update.reached;
 
-		own_rows_reached = outer_reached;
+		own_update = outer;
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 				 errmsg("a trigger on table \"%s\" skipped counterfield's update of its counters",
@@ -310,19 +330,8 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 						   reached - (int64) SPI_processed, reached),
 				 errhint("Have the trigger return the new row when only counter columns change.")));
 	}
-	own_rows_reached = outer_reached;
+	own_update = outer;
 	return (int64) SPI_processed;
-}
-
-/*
- * Counterfield's own UPDATE of a parent, with other BEFORE UPDATE row
- * triggers on the table, fires the guard first (see drop_guard): this
- * counts the rows that reached them with a change.
- */
-void
-cf_own_row_reached(void)
-{
-	own_rows_reached++;
 }
 
 /*
@@ -755,10 +764,47 @@ cf_flush_before_ddl(void)
 }
 
 /*
- * The name of the guard as its copy in drop_guard carries it: the guard
- * knows that copy by this pointer.
+ * The names of the guard as its two copies in drop_guard carry them: the
+ * guard knows those copies by these pointers.
  */
-static char own_guard_name[] = CF_GUARD_UPDATE;
+static char own_guard_first[] = CF_GUARD_UPDATE;
+static char own_guard_last[] = CF_GUARD_UPDATE;
+
+/* The guard's function, as last looked up; see is_guard. */
+static Oid	guard_function = InvalidOid;
+
+/* Is this trigger the guard of its table, by name and by function? */
+static bool
+is_guard(Trigger *trigger)
+{
+	if (strcmp(trigger->tgname, CF_GUARD_UPDATE) != 0 &&
+		strcmp(trigger->tgname, CF_GUARD_UPDATE_0_4) != 0)
+		return false;
+	if (trigger->tgfoid != guard_function)
+		guard_function = LookupFuncName(list_make2(makeString(CF_SCHEMA),
+												   makeString("parent_trigger")),
+										0, NULL, true);
+	return trigger->tgfoid == guard_function;
+}
+
+/* Allocates the trigger arrays of a result relation anew, for n triggers. */
+static void
+resize_trigger_arrays(ResultRelInfo *rri, int n, int instrument, MemoryContext cxt)
+{
+	rri->ri_TrigFunctions = MemoryContextAllocZero(cxt, sizeof(FmgrInfo) * n);
+	rri->ri_TrigWhenExprs = MemoryContextAllocZero(cxt, sizeof(ExprState *) * n);
+	if (rri->ri_TrigInstrument != NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+
+#if PG_VERSION_NUM >= 140000
+		rri->ri_TrigInstrument = InstrAlloc(n, instrument, false);
+#else
+		rri->ri_TrigInstrument = InstrAlloc(n, instrument);
+#endif
+		MemoryContextSwitchTo(oldcxt);
+	}
+}
 
 /*
  * Sets the guard apart in the triggers that an UPDATE by counterfield fires
@@ -766,15 +812,16 @@ static char own_guard_name[] = CF_GUARD_UPDATE;
  * through, but any BEFORE UPDATE row trigger makes PostgreSQL lock each row
  * before it updates it: a second tuple lock and WAL record per parent row.
  * So the guard is taken out, unless other BEFORE UPDATE row triggers make
- * PostgreSQL lock the rows anyway; then it fires first, to count the rows
- * that reach those triggers (cf_own_row_reached), since one that returns
- * NULL would lose its row's change.  The trigger arrays of a result
- * relation are indexed like its TriggerDesc and are filled only when a
+ * PostgreSQL lock the rows anyway.  Then it fires before them and after
+ * them (cf_own_guard_fired): one that returns NULL for a row, or gives the
+ * row back with other counter values ("archived rows keep their values"),
+ * would lose that row's change.  The trigger arrays of a result relation
+ * are indexed like its TriggerDesc, sized for it and filled only when a
  * trigger first fires, so this is done right after executor start-up,
- * before any trigger has fired.
+ * before any trigger has fired, and sizes them anew.
  */
 static void
-drop_guard(ResultRelInfo *rri, MemoryContext cxt)
+drop_guard(ResultRelInfo *rri, int instrument, MemoryContext cxt)
 {
 	TriggerDesc *trigdesc = rri->ri_TrigDesc;
 	TriggerDesc *copy;
@@ -786,7 +833,7 @@ drop_guard(ResultRelInfo *rri, MemoryContext cxt)
 		return;
 	copy = MemoryContextAlloc(cxt, sizeof(TriggerDesc));
 	*copy = *trigdesc;
-	slots = MemoryContextAlloc(cxt, sizeof(Trigger) * (trigdesc->numtriggers + 1));
+	slots = MemoryContextAlloc(cxt, sizeof(Trigger) * (trigdesc->numtriggers + 2));
 	copy->trig_update_before_row = false;
 	for (int i = 0; i < trigdesc->numtriggers; i++)
 	{
@@ -795,8 +842,7 @@ drop_guard(ResultRelInfo *rri, MemoryContext cxt)
 		if (TRIGGER_TYPE_MATCHES(trigger->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE,
 								 TRIGGER_TYPE_UPDATE))
 		{
-			if (strcmp(trigger->tgname, CF_GUARD_UPDATE) == 0 ||
-				strcmp(trigger->tgname, CF_GUARD_UPDATE_0_4) == 0)
+			if (guard == NULL && is_guard(trigger))
 			{
 				guard = trigger;
 				continue;
@@ -808,9 +854,12 @@ drop_guard(ResultRelInfo *rri, MemoryContext cxt)
 	if (guard != NULL && copy->trig_update_before_row)
 	{
 		slots[0] = *guard;
-		slots[0].tgname = own_guard_name;
+		slots[0].tgname = own_guard_first;
+		slots[n] = *guard;
+		slots[n++].tgname = own_guard_last;
 		copy->triggers = slots;
 		copy->numtriggers = n;
+		resize_trigger_arrays(rri, n, instrument, cxt);
 	}
 	else
 	{
@@ -820,11 +869,92 @@ drop_guard(ResultRelInfo *rri, MemoryContext cxt)
 	rri->ri_TrigDesc = copy;
 }
 
-/* Is this the guard as counterfield's own UPDATE fires it (drop_guard)? */
-bool
-cf_is_own_guard(Trigger *trigger)
+/* The columns in which two versions of a row differ. */
+static Bitmapset *
+changed_columns(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
 {
-	return trigger->tgname == own_guard_name;
+	Bitmapset  *changed = NULL;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		oldnull;
+		bool		newnull;
+		Datum		oldval;
+		Datum		newval;
+
+		if (att->attisdropped)
+			continue;
+		oldval = heap_getattr(oldtuple, i + 1, desc, &oldnull);
+		newval = heap_getattr(newtuple, i + 1, desc, &newnull);
+		if (oldnull != newnull ||
+			(!oldnull && !datum_image_eq(oldval, newval, att->attbyval, att->attlen)))
+			changed = bms_add_member(changed, i + 1);
+	}
+	return changed;
+}
+
+/*
+ * The guard, called: returns whether it fired as one of its copies in
+ * counterfield's own UPDATE (drop_guard), and does what that copy is for.
+ * Fired before the table's other BEFORE UPDATE row triggers, it counts a
+ * row that counterfield's UPDATE changes and keeps the row as meant; fired
+ * after them, it refuses the row if they changed what counterfield's UPDATE
+ * changed, its counter columns.  Rows they skipped never get there:
+ * cf_parent_write compares the count with the rows updated.
+ */
+bool
+cf_own_guard_fired(TriggerData *trigdata)
+{
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	Bitmapset  *changed;
+	int			attnum = -1;
+
+	if (trigdata->tg_trigger->tgname == own_guard_first)
+	{
+		MemoryContext oldcxt;
+
+		if (bms_is_empty(changed_columns(trigdata->tg_trigtuple, trigdata->tg_newtuple, desc)))
+			return true;
+		own_update.reached++;
+		if (own_update.cxt == NULL)
+			own_update.cxt = AllocSetContextCreate(CurTransactionContext,
+												   "counterfield own update",
+												   ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(own_update.cxt);
+		oldcxt = MemoryContextSwitchTo(own_update.cxt);
+		own_update.meant = heap_copytuple(trigdata->tg_newtuple);
+		MemoryContextSwitchTo(oldcxt);
+		own_update.relid = RelationGetRelid(rel);
+		own_update.tid = trigdata->tg_trigtuple->t_self;
+		return true;
+	}
+	if (trigdata->tg_trigger->tgname != own_guard_last)
+		return false;
+	if (own_update.meant == NULL || own_update.relid != RelationGetRelid(rel) ||
+		!ItemPointerEquals(&own_update.tid, &trigdata->tg_trigtuple->t_self))
+		return true;
+	changed = changed_columns(trigdata->tg_trigtuple, own_update.meant, desc);
+	while ((attnum = bms_next_member(changed, attnum)) >= 0)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+		bool		meantnull;
+		bool		newnull;
+		Datum		meant = heap_getattr(own_update.meant, attnum, desc, &meantnull);
+		Datum		value = heap_getattr(trigdata->tg_newtuple, attnum, desc, &newnull);
+
+		if (meantnull != newnull ||
+			(!newnull && !datum_image_eq(meant, value, att->attbyval, att->attlen)))
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+					 errmsg("a trigger on table \"%s\" changed counterfield's update of its counters",
+							RelationGetRelationName(rel)),
+					 errdetail("A BEFORE UPDATE row trigger gave back column \"%s\" with another value than counterfield's update set, which would leave that counter wrong.",
+							   NameStr(att->attname)),
+					 errhint("Have the trigger return the new row when only counter columns change.")));
+	}
+	return true;
 }
 
 /*
@@ -862,7 +992,8 @@ cf_executor_start(QueryDesc *queryDesc, int eflags)
 #endif
 
 		for (int i = 0; i < nrels; i++)
-			drop_guard(&mt->resultRelInfo[i], queryDesc->estate->es_query_cxt);
+			drop_guard(&mt->resultRelInfo[i], queryDesc->estate->es_instrument,
+					   queryDesc->estate->es_query_cxt);
 	}
 }
 

@@ -712,29 +712,6 @@ key_changed(CounterTarget *target, HeapTuple oldtuple, HeapTuple newtuple, Tuple
 	return false;
 }
 
-/* Does any column differ between two versions of a row? */
-static bool
-row_changed(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
-{
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		bool		oldnull;
-		bool		newnull;
-		Datum		oldval;
-		Datum		newval;
-
-		if (att->attisdropped)
-			continue;
-		oldval = heap_getattr(oldtuple, i + 1, desc, &oldnull);
-		newval = heap_getattr(newtuple, i + 1, desc, &newnull);
-		if (oldnull != newnull ||
-			(!oldnull && !datum_image_eq(oldval, newval, att->attbyval, att->attlen)))
-			return true;
-	}
-	return false;
-}
-
 PG_FUNCTION_INFO_V1(counterfield_parent_trigger);
 
 /*
@@ -779,12 +756,8 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	relid = RelationGetRelid(rel);
 	desc = RelationGetDescr(rel);
 	newtuple = TRIGGER_FIRED_BY_INSERT(event) ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
-	if (cf_is_own_guard(trigdata->tg_trigger))
-	{
-		if (row_changed(trigdata->tg_trigtuple, newtuple, desc))
-			cf_own_row_reached();
+	if (cf_own_guard_fired(trigdata))
 		return PointerGetDatum(newtuple);
-	}
 	if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(relid))
 		return PointerGetDatum(newtuple);
 
