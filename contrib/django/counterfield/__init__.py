@@ -1,0 +1,1 @@
+"""Integrations of the counterfield PostgreSQL extension."""
