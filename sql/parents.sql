@@ -141,6 +141,34 @@ INSERT INTO book (shelf_id) VALUES (1);
 INSERT INTO book (shelf_id) VALUES (2), (2), (3);
 SELECT id, book_count, touched FROM shelf ORDER BY id;
 SELECT mismatches('shelf', 'book_count', 'book', 'shelf_id');
+-- also in an update of many rows at once, one of them a NULL counter that
+-- no delta changes; and a trigger that changes a counter that this update
+-- leaves as it was
+CREATE TABLE shelf_many (id int PRIMARY KEY, n int, m int, archived bool NOT NULL DEFAULT false);
+CREATE TABLE book_many (id serial, shelf_many_id int REFERENCES shelf_many, big bool NOT NULL DEFAULT false);
+CREATE INDEX ON book_many (shelf_many_id);
+INSERT INTO shelf_many (id) SELECT generate_series(1, 8);
+SELECT counterfield.add_counter('shelf_many', 'n', 'book_many');
+SELECT counterfield.add_counter('shelf_many', 'm', 'book_many', condition => 'big');
+CREATE TRIGGER skip_archived BEFORE UPDATE ON shelf_many
+  FOR EACH ROW EXECUTE FUNCTION freeze_archived();
+ALTER TABLE shelf_many DISABLE TRIGGER skip_archived;
+UPDATE shelf_many SET n = NULL WHERE id = 1;
+UPDATE shelf_many SET archived = true WHERE id = 2;
+ALTER TABLE shelf_many ENABLE TRIGGER skip_archived;
+CREATE OR REPLACE FUNCTION freeze_archived() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.archived AND NEW.archived THEN RETURN NULL; END IF;
+  RETURN NEW;
+END $$;
+INSERT INTO book_many (shelf_many_id) SELECT generate_series(1, 8);
+DROP TRIGGER skip_archived ON shelf_many;
+CREATE FUNCTION set_m() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.m := 99; RETURN NEW; END $$;
+CREATE TRIGGER set_m BEFORE UPDATE ON shelf_many FOR EACH ROW EXECUTE FUNCTION set_m();
+INSERT INTO book_many (shelf_many_id, big) VALUES (3, false);
+DROP TABLE book_many, shelf_many;
+DROP FUNCTION set_m();
 DROP TRIGGER keep_archived ON shelf;
 -- a trigger of the user's that carries a guard's former name is not taken
 -- for the guard
@@ -216,6 +244,10 @@ ALTER TABLE tag_part_a ADD PRIMARY KEY (code);
 SELECT counterfield.add_counter('tag_part_a', 'use_count', 'tagging',
                                 fk_columns => '{code}', parent_columns => '{code}');
 CREATE TRIGGER zzzz_late BEFORE INSERT ON tag_part FOR EACH ROW EXECUTE FUNCTION lower_code();
+CREATE TABLE tag_part_b (code text PRIMARY KEY, use_count int);
+SELECT counterfield.add_counter('tag_part_b', 'use_count', 'tagging',
+                                fk_columns => '{code}', parent_columns => '{code}');
+ALTER TABLE tag_part ATTACH PARTITION tag_part_b FOR VALUES IN ('b');
 DROP TABLE tagging, tag, tag2, tag_part;
 DROP FUNCTION lower_code();
 

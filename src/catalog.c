@@ -801,7 +801,7 @@ truth_end(Truth *truth)
 	cf_end_as_owner(&truth->owner);
 }
 
-/* Locks a table and the tables under it, waiting as long as it takes. */
+/* Locks a table and the tables under it. */
 static void
 lock_tree(Oid relid)
 {
@@ -809,34 +809,51 @@ lock_tree(Oid relid)
 	(void) find_all_inheritors(relid, ShareRowExclusiveLock, NULL);
 }
 
+/* Rounds of lock_counter_tables that wait only briefly while holding locks */
+#define LOCK_BRIEF_ROUNDS	20
+
 /*
  * Locks the child and the parent of a counter, each with the tables under
  * it, in SHARE ROW EXCLUSIVE mode, the lock that DDL on triggers takes and
  * that keeps writers out; fails as a table that does not exist does if one
  * was dropped meanwhile.  The child comes first, as writers lock it before
  * they flush to the parent, and as ADD FOREIGN KEY does.  A writer that
- * locks the parent first (one that flushed, then writes the child again)
- * can close a cycle: this side waited first, so PostgreSQL's deadlock check
- * finds the cycle here, and the locks are given back and taken again once
- * that writer is through, rather than failing the call or the writer.
- * Waits keep their place in the lock queues, so writers that keep coming do
- * not starve the call.
+ * locks the other way round (one that flushed to the parent, then writes
+ * the child again) could close a cycle with a wait that holds the child,
+ * and PostgreSQL's deadlock check would fail one side.  So the first lock
+ * is waited for holding nothing, in its place in the queue, and every
+ * later one for less than half of deadlock_timeout, before any deadlock
+ * check: when that runs out, the round gives back what it took and starts
+ * over.  After LOCK_BRIEF_ROUNDS rounds, it waits as any DDL does, for a
+ * cycle that locks the calling transaction took before would not break.
  */
 static void
 lock_counter_tables(Oid child, Oid parent)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
+	int			brief = Max(DeadlockTimeout / 2, 1);
 	volatile bool locked = false;
+	volatile int round = 0;
 
 	while (!locked)
 	{
+		bool		briefly = round < LOCK_BRIEF_ROUNDS &&
+			(LockTimeout == 0 || LockTimeout > brief);
+
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(cxt);
 		PG_TRY();
 		{
-			lock_tree(child);
+			int			nestlevel = NewGUCNestLevel();
+
+			LockRelationOid(child, ShareRowExclusiveLock);
+			if (briefly)
+				(void) set_config_option("lock_timeout", psprintf("%d", brief), PGC_USERSET,
+										 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+			(void) find_all_inheritors(child, ShareRowExclusiveLock, NULL);
 			lock_tree(parent);
+			AtEOXact_GUC(true, nestlevel);
 			ReleaseCurrentSubTransaction();
 			locked = true;
 		}
@@ -850,13 +867,14 @@ lock_counter_tables(Oid child, Oid parent)
 			RollbackAndReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(cxt);
 			CurrentResourceOwner = owner;
-			if (edata->sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED)
+			if (!briefly || edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 				ReThrowError(edata);
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
+		round++;
 	}
 	for (int i = 0; i < 2; i++)
 	{

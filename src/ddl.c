@@ -1108,6 +1108,36 @@ warn_late_trigger(RangeVar *relation, const char *name)
 		cf_warn_late_triggers(lfirst_oid(lc), name);
 }
 
+/* The kind of object an ALTER TABLE statement names (renamed in 14) */
+#if PG_VERSION_NUM >= 140000
+#define CF_ALTER_TABLE_OBJTYPE(stmt) ((stmt)->objtype)
+#else
+#define CF_ALTER_TABLE_OBJTYPE(stmt) ((stmt)->relkind)
+#endif
+
+/*
+ * cf_warn_late_triggers for a partition that a command attached or created,
+ * whose partitioned table's triggers it has cloned.
+ */
+static void
+warn_late_clones(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (IsA(parsetree, CreateStmt) && ((CreateStmt *) parsetree)->partbound != NULL)
+		warn_late_trigger(((CreateStmt *) parsetree)->relation, NULL);
+	if (!IsA(parsetree, AlterTableStmt) ||
+		CF_ALTER_TABLE_OBJTYPE((AlterTableStmt *) parsetree) != OBJECT_TABLE)
+		return;
+	foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+	{
+		AlterTableCmd *cmd = lfirst(lc);
+
+		if (cmd->subtype == AT_AttachPartition)
+			warn_late_trigger(((PartitionCmd *) cmd->def)->name, NULL);
+	}
+}
+
 PG_FUNCTION_INFO_V1(counterfield_ddl_event);
 
 /*
@@ -1186,6 +1216,8 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 
 		warn_late_trigger(stmt->relation, stmt->newname);
 	}
+	if (at_end)
+		warn_late_clones(parsetree);
 
 	if (at_end && !renames_objects(parsetree))
 		PG_RETURN_NULL();

@@ -60,7 +60,8 @@ static Oid	own_update_relid = InvalidOid;
  */
 typedef struct OwnUpdate
 {
-	int64		reached;
+	int64		reached;		/* rows that reached the first copy of the guard */
+	int64		passed;			/* of those, rows that reached the last copy */
 	MemoryContext cxt;			/* holds meant, reset for each row */
 	Oid			relid;			/* table of the row in meant */
 	ItemPointerData tid;		/* the row's old version */
@@ -281,6 +282,7 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	OwnerContext saved;
 	Oid			previous;
 	OwnUpdate	outer = own_update;
+	OwnUpdate	mine;
 	volatile int ret;
 	Relation	rel = table_open(parent_relid, RowExclusiveLock);
 
@@ -313,24 +315,20 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	own_update_relid = InvalidOid;
 	cf_end_internal_write(previous);
 	cf_end_as_owner(&saved);
+	mine = own_update;
+	own_update = outer;
+	if (mine.cxt != NULL)
+		MemoryContextDelete(mine.cxt);
 	if (ret != expected)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	if (own_update.cxt != NULL)
-		MemoryContextDelete(own_update.cxt);
-	if (expected == SPI_OK_UPDATE && own_update.reached > (int64) SPI_processed)
-	{
-		int64		reached = own_update.reached;
-
-		own_update = outer;
+	if (mine.reached > mine.passed)
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 				 errmsg("a trigger on table \"%s\" skipped counterfield's update of its counters",
 						get_rel_name(parent_relid)),
 				 errdetail("A BEFORE UPDATE row trigger returned NULL for " INT64_FORMAT " of the " INT64_FORMAT " rows whose counters changed, which would leave their counters wrong.",
-						   reached - (int64) SPI_processed, reached),
+						   mine.reached - mine.passed, mine.reached),
 				 errhint("Have the trigger return the new row when only counter columns change.")));
-	}
-	own_update = outer;
 	return (int64) SPI_processed;
 }
 
@@ -894,21 +892,29 @@ changed_columns(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
 	return changed;
 }
 
+/* Is this one of the guard's copies in counterfield's own UPDATE? */
+bool
+cf_is_own_guard(Trigger *trigger)
+{
+	return trigger->tgname == own_guard_first || trigger->tgname == own_guard_last;
+}
+
 /*
- * The guard, called: returns whether it fired as one of its copies in
- * counterfield's own UPDATE (drop_guard), and does what that copy is for.
+ * The guard, fired as one of its copies in counterfield's own UPDATE
+ * (drop_guard), does what that copy is for.
  * Fired before the table's other BEFORE UPDATE row triggers, it counts a
  * row that counterfield's UPDATE changes and keeps the row as meant; fired
- * after them, it refuses the row if they changed what counterfield's UPDATE
- * changed, its counter columns.  Rows they skipped never get there:
- * cf_parent_write compares the count with the rows updated.
+ * after them, it counts the row again and refuses it if they changed one
+ * of its counter columns (counters, the columns of the table's counters)
+ * from what counterfield's UPDATE set.  A row they skipped is counted only
+ * once: cf_parent_write compares the two counts.
  */
-bool
-cf_own_guard_fired(TriggerData *trigdata)
+void
+cf_own_guard_fired(TriggerData *trigdata, Bitmapset *counters)
 {
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
-	Bitmapset  *changed;
+	HeapTuple	own_meant;
 	int			attnum = -1;
 
 	if (trigdata->tg_trigger->tgname == own_guard_first)
@@ -916,7 +922,7 @@ cf_own_guard_fired(TriggerData *trigdata)
 		MemoryContext oldcxt;
 
 		if (bms_is_empty(changed_columns(trigdata->tg_trigtuple, trigdata->tg_newtuple, desc)))
-			return true;
+			return;
 		own_update.reached++;
 		if (own_update.cxt == NULL)
 			own_update.cxt = AllocSetContextCreate(CurTransactionContext,
@@ -928,20 +934,20 @@ cf_own_guard_fired(TriggerData *trigdata)
 		MemoryContextSwitchTo(oldcxt);
 		own_update.relid = RelationGetRelid(rel);
 		own_update.tid = trigdata->tg_trigtuple->t_self;
-		return true;
+		return;
 	}
-	if (trigdata->tg_trigger->tgname != own_guard_last)
-		return false;
 	if (own_update.meant == NULL || own_update.relid != RelationGetRelid(rel) ||
 		!ItemPointerEquals(&own_update.tid, &trigdata->tg_trigtuple->t_self))
-		return true;
-	changed = changed_columns(trigdata->tg_trigtuple, own_update.meant, desc);
-	while ((attnum = bms_next_member(changed, attnum)) >= 0)
+		return;
+	own_meant = own_update.meant;
+	own_update.passed++;
+	own_update.meant = NULL;
+	while ((attnum = bms_next_member(counters, attnum)) >= 0)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
 		bool		meantnull;
 		bool		newnull;
-		Datum		meant = heap_getattr(own_update.meant, attnum, desc, &meantnull);
+		Datum		meant = heap_getattr(own_meant, attnum, desc, &meantnull);
 		Datum		value = heap_getattr(trigdata->tg_newtuple, attnum, desc, &newnull);
 
 		if (meantnull != newnull ||
@@ -954,7 +960,6 @@ cf_own_guard_fired(TriggerData *trigdata)
 							   NameStr(att->attname)),
 					 errhint("Have the trigger return the new row when only counter columns change.")));
 	}
-	return true;
 }
 
 /*

@@ -712,6 +712,48 @@ key_changed(CounterTarget *target, HeapTuple oldtuple, HeapTuple newtuple, Tuple
 	return false;
 }
 
+/*
+ * The counters whose column a table holds: its own, and on a partition
+ * those of the partitioned tables above it.
+ */
+static List *
+parent_counters(CounterDefs *defs, Oid relid, bool partition)
+{
+	RelCounters *rc = cf_defs_for_rel(defs, relid);
+	List	   *counters = rc ? list_copy(rc->as_parent) : NIL;
+	ListCell   *lc;
+
+	if (partition)
+	{
+		foreach(lc, get_partition_ancestors(relid))
+		{
+			rc = cf_defs_for_rel(defs, lfirst_oid(lc));
+			if (rc != NULL)
+				counters = list_concat(counters, rc->as_parent);
+		}
+	}
+	return counters;
+}
+
+/* The attribute numbers of the counter columns of a table (parent_counters). */
+static Bitmapset *
+counter_columns(Oid relid, bool partition)
+{
+	CounterDefs *defs = cf_defs_acquire();
+	Bitmapset  *columns = NULL;
+	ListCell   *lc;
+
+	foreach(lc, parent_counters(defs, relid, partition))
+	{
+		CounterDef *def = lfirst(lc);
+
+		columns = bms_add_member(columns, map_attnum(def->parent_relid, relid,
+													 def->counter_attnum));
+	}
+	cf_defs_release();
+	return columns;
+}
+
 PG_FUNCTION_INFO_V1(counterfield_parent_trigger);
 
 /*
@@ -730,7 +772,6 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	HeapTuple	newtuple;
 	CounterDefs *defs;
-	RelCounters *rc;
 	List	   *counters;
 	int			ncols = 0;
 	int			cols[MAX_TARGET_COUNTERS];
@@ -756,33 +797,23 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	relid = RelationGetRelid(rel);
 	desc = RelationGetDescr(rel);
 	newtuple = TRIGGER_FIRED_BY_INSERT(event) ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
-	if (cf_own_guard_fired(trigdata))
+	if (cf_is_own_guard(trigdata->tg_trigger))
+	{
+		cf_own_guard_fired(trigdata, counter_columns(relid, rel->rd_rel->relispartition));
 		return PointerGetDatum(newtuple);
+	}
 	if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(relid))
 		return PointerGetDatum(newtuple);
 
-	/*
-	 * On a partition, the counters are its own and those of the partitioned
-	 * tables above it; counterfield's own update of any of them goes through.
-	 */
-	defs = cf_defs_acquire();
-	rc = cf_defs_for_rel(defs, relid);
-	counters = rc ? rc->as_parent : NIL;
-	if (rel->rd_rel->relispartition)
+	/* counterfield's own update of a partitioned table above goes through */
+	if (TRIGGER_FIRED_BY_UPDATE(event) && rel->rd_rel->relispartition)
 	{
-		counters = list_copy(counters);
 		foreach(lc, get_partition_ancestors(relid))
-		{
-			if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(lfirst_oid(lc)))
-			{
-				cf_defs_release();
+			if (cf_internal_write_to(lfirst_oid(lc)))
 				return PointerGetDatum(newtuple);
-			}
-			rc = cf_defs_for_rel(defs, lfirst_oid(lc));
-			if (rc != NULL)
-				counters = list_concat(counters, rc->as_parent);
-		}
 	}
+	defs = cf_defs_acquire();
+	counters = parent_counters(defs, relid, rel->rd_rel->relispartition);
 
 	foreach(lc, counters)
 	{
