@@ -167,6 +167,15 @@ CREATE FUNCTION set_m() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN NEW.m := 99; RETURN NEW; END $$;
 CREATE TRIGGER set_m BEFORE UPDATE ON shelf_many FOR EACH ROW EXECUTE FUNCTION set_m();
 INSERT INTO book_many (shelf_many_id, big) VALUES (3, false);
+DROP TRIGGER set_m ON shelf_many;
+-- or a key column
+CREATE FUNCTION bump_id() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.id := NEW.id + 100; RETURN NEW; END $$;
+CREATE TRIGGER bump_id BEFORE UPDATE ON shelf_many FOR EACH ROW EXECUTE FUNCTION bump_id();
+INSERT INTO book_many (shelf_many_id) VALUES (3);
+DROP FUNCTION bump_id() CASCADE;
+SELECT mismatches('shelf_many', 'n', 'book_many', 'shelf_many_id')
+  - (SELECT count(*) FROM shelf_many WHERE n IS NULL) AS mismatches;
 DROP TABLE book_many, shelf_many;
 DROP FUNCTION set_m();
 DROP TRIGGER keep_archived ON shelf;

@@ -46,7 +46,6 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
-#include "utils/resowner.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -801,7 +800,7 @@ truth_end(Truth *truth)
 	cf_end_as_owner(&truth->owner);
 }
 
-/* Locks a table and the tables under it. */
+/* Locks a table and the tables under it in SHARE ROW EXCLUSIVE mode. */
 static void
 lock_tree(Oid relid)
 {
@@ -809,73 +808,43 @@ lock_tree(Oid relid)
 	(void) find_all_inheritors(relid, ShareRowExclusiveLock, NULL);
 }
 
-/* Rounds of lock_counter_tables that wait only briefly while holding locks */
-#define LOCK_BRIEF_ROUNDS	20
+/* Does this transaction hold an ACCESS EXCLUSIVE lock on the table? */
+static bool
+holds_exclusively(Oid relid)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+#if PG_VERSION_NUM >= 170000
+	return LockHeldByMe(&tag, AccessExclusiveLock, false);
+#else
+	return LockHeldByMe(&tag, AccessExclusiveLock);
+#endif
+}
 
 /*
  * Locks the child and the parent of a counter, each with the tables under
  * it, in SHARE ROW EXCLUSIVE mode, the lock that DDL on triggers takes and
- * that keeps writers out; fails as a table that does not exist does if one
- * was dropped meanwhile.  The child comes first, as writers lock it before
- * they flush to the parent, and as ADD FOREIGN KEY does.  A writer that
- * locks the other way round (one that flushed to the parent, then writes
- * the child again) could close a cycle with a wait that holds the child,
- * and PostgreSQL's deadlock check would fail one side.  So the first lock
- * is waited for holding nothing, in its place in the queue, and every
- * later one for less than half of deadlock_timeout, before any deadlock
- * check: when that runs out, the round gives back what it took and starts
- * over.  After LOCK_BRIEF_ROUNDS rounds, it waits as any DDL does, for a
- * cycle that locks the calling transaction took before would not break.
+ * that keeps writers out, the child first: counted writes lock the child,
+ * then the parent when their deltas flush, so they and this wait for each
+ * other in one order and never deadlock, as with ADD FOREIGN KEY.  A
+ * transaction that writes the parent and then the child meanwhile can
+ * deadlock with it, as with ADD FOREIGN KEY; PostgreSQL then fails one of
+ * the two.  Fails as a table that does not exist does if one was dropped
+ * meanwhile.
+ *
+ * Called from DDL that holds an ACCESS EXCLUSIVE lock on the parent (a key
+ * or counter column retyped), the child is left alone: writers of the
+ * child cannot flush to the parent before that DDL commits, and none that
+ * had flushed is still running, so the count is exact without it, and the
+ * DDL waits for nobody that PostgreSQL would not have it wait for.
  */
 static void
 lock_counter_tables(Oid child, Oid parent)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	int			brief = Max(DeadlockTimeout / 2, 1);
-	volatile bool locked = false;
-	volatile int round = 0;
-
-	while (!locked)
-	{
-		bool		briefly = round < LOCK_BRIEF_ROUNDS &&
-			(LockTimeout == 0 || LockTimeout > brief);
-
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
-		PG_TRY();
-		{
-			int			nestlevel = NewGUCNestLevel();
-
-			LockRelationOid(child, ShareRowExclusiveLock);
-			if (briefly)
-				(void) set_config_option("lock_timeout", psprintf("%d", brief), PGC_USERSET,
-										 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-			(void) find_all_inheritors(child, ShareRowExclusiveLock, NULL);
-			lock_tree(parent);
-			AtEOXact_GUC(true, nestlevel);
-			ReleaseCurrentSubTransaction();
-			locked = true;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			if (!briefly || edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-				ReThrowError(edata);
-			FreeErrorData(edata);
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		round++;
-	}
+	if (!holds_exclusively(parent))
+		lock_tree(child);
+	lock_tree(parent);
 	for (int i = 0; i < 2; i++)
 	{
 		Oid			relid = i == 0 ? child : parent;

@@ -289,7 +289,7 @@ extern bool cf_lock_parent(Oid parent_relid);
 extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 							 Datum *params, int expected, Snapshot snapshot);
 extern bool cf_is_own_guard(Trigger *trigger);
-extern void cf_own_guard_fired(TriggerData *trigdata, Bitmapset *counters);
+extern void cf_own_guard_fired(TriggerData *trigdata, Bitmapset *columns);
 extern void cf_apply(FlushItem *items, int nitems);
 extern void cf_flush_init(void);
 extern void cf_flush_before_ddl(void);

@@ -905,12 +905,12 @@ cf_is_own_guard(Trigger *trigger)
  * Fired before the table's other BEFORE UPDATE row triggers, it counts a
  * row that counterfield's UPDATE changes and keeps the row as meant; fired
  * after them, it counts the row again and refuses it if they changed one
- * of its counter columns (counters, the columns of the table's counters)
- * from what counterfield's UPDATE set.  A row they skipped is counted only
- * once: cf_parent_write compares the two counts.
+ * of the counter or key columns of the table's counters (columns) from
+ * what counterfield's UPDATE set.  A row they skipped is counted only once:
+ * cf_parent_write compares the two counts.
  */
 void
-cf_own_guard_fired(TriggerData *trigdata, Bitmapset *counters)
+cf_own_guard_fired(TriggerData *trigdata, Bitmapset *columns)
 {
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -942,7 +942,7 @@ cf_own_guard_fired(TriggerData *trigdata, Bitmapset *counters)
 	own_meant = own_update.meant;
 	own_update.passed++;
 	own_update.meant = NULL;
-	while ((attnum = bms_next_member(counters, attnum)) >= 0)
+	while ((attnum = bms_next_member(columns, attnum)) >= 0)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
 		bool		meantnull;
@@ -956,7 +956,7 @@ cf_own_guard_fired(TriggerData *trigdata, Bitmapset *counters)
 					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 					 errmsg("a trigger on table \"%s\" changed counterfield's update of its counters",
 							RelationGetRelationName(rel)),
-					 errdetail("A BEFORE UPDATE row trigger gave back column \"%s\" with another value than counterfield's update set, which would leave that counter wrong.",
+					 errdetail("A BEFORE UPDATE row trigger gave back column \"%s\" with another value than counterfield's update set, which would leave counters wrong.",
 							   NameStr(att->attname)),
 					 errhint("Have the trigger return the new row when only counter columns change.")));
 	}

@@ -735,9 +735,13 @@ parent_counters(CounterDefs *defs, Oid relid, bool partition)
 	return counters;
 }
 
-/* The attribute numbers of the counter columns of a table (parent_counters). */
+/*
+ * The attribute numbers of the counter and key columns of the counters a
+ * table holds (parent_counters): the columns that no trigger may change in
+ * counterfield's own update of it.
+ */
 static Bitmapset *
-counter_columns(Oid relid, bool partition)
+counted_columns(Oid relid, bool partition)
 {
 	CounterDefs *defs = cf_defs_acquire();
 	Bitmapset  *columns = NULL;
@@ -749,6 +753,9 @@ counter_columns(Oid relid, bool partition)
 
 		columns = bms_add_member(columns, map_attnum(def->parent_relid, relid,
 													 def->counter_attnum));
+		for (int k = 0; k < def->nkeys; k++)
+			columns = bms_add_member(columns, map_attnum(def->parent_relid, relid,
+														 def->target->attnums[k]));
 	}
 	cf_defs_release();
 	return columns;
@@ -799,7 +806,7 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	newtuple = TRIGGER_FIRED_BY_INSERT(event) ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
 	if (cf_is_own_guard(trigdata->tg_trigger))
 	{
-		cf_own_guard_fired(trigdata, counter_columns(relid, rel->rd_rel->relispartition));
+		cf_own_guard_fired(trigdata, counted_columns(relid, rel->rd_rel->relispartition));
 		return PointerGetDatum(newtuple);
 	}
 	if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(relid))
