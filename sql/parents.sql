@@ -168,12 +168,33 @@ BEGIN NEW.m := 99; RETURN NEW; END $$;
 CREATE TRIGGER set_m BEFORE UPDATE ON shelf_many FOR EACH ROW EXECUTE FUNCTION set_m();
 INSERT INTO book_many (shelf_many_id, big) VALUES (3, false);
 DROP TRIGGER set_m ON shelf_many;
+-- also where counterfield's update changes nothing (a NULL counter)
+CREATE FUNCTION zero_n() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.n := coalesce(NEW.n, 0); RETURN NEW; END $$;
+CREATE TRIGGER zero_n BEFORE UPDATE ON shelf_many FOR EACH ROW EXECUTE FUNCTION zero_n();
+INSERT INTO book_many (shelf_many_id) VALUES (1);
+DROP FUNCTION zero_n() CASCADE;
 -- or a key column
 CREATE FUNCTION bump_id() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN NEW.id := NEW.id + 100; RETURN NEW; END $$;
 CREATE TRIGGER bump_id BEFORE UPDATE ON shelf_many FOR EACH ROW EXECUTE FUNCTION bump_id();
 INSERT INTO book_many (shelf_many_id) VALUES (3);
 DROP FUNCTION bump_id() CASCADE;
+-- a key given back equal as its type compares it is no change
+CREATE TABLE price (amount numeric PRIMARY KEY, n int);
+CREATE TABLE sale (id serial, amount numeric);
+CREATE INDEX ON sale (amount);
+INSERT INTO price VALUES (1.0), (2.50);
+SELECT counterfield.add_counter('price', 'n', 'sale', fk_columns => '{amount}',
+                                parent_columns => '{amount}');
+CREATE FUNCTION round_amount() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.amount := round(NEW.amount, 2); RETURN NEW; END $$;
+CREATE TRIGGER round_amount BEFORE UPDATE ON price FOR EACH ROW EXECUTE FUNCTION round_amount();
+INSERT INTO sale (amount) VALUES (1), (1.000), (2.5);
+SELECT * FROM price ORDER BY amount;
+SELECT mismatches('price', 'n', 'sale', 'amount', 'amount');
+DROP TABLE sale, price;
+DROP FUNCTION round_amount();
 SELECT mismatches('shelf_many', 'n', 'book_many', 'shelf_many_id')
   - (SELECT count(*) FROM shelf_many WHERE n IS NULL) AS mismatches;
 DROP TABLE book_many, shelf_many;

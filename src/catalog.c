@@ -808,20 +808,6 @@ lock_tree(Oid relid)
 	(void) find_all_inheritors(relid, ShareRowExclusiveLock, NULL);
 }
 
-/* Does this transaction hold an ACCESS EXCLUSIVE lock on the table? */
-static bool
-holds_exclusively(Oid relid)
-{
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-#if PG_VERSION_NUM >= 170000
-	return LockHeldByMe(&tag, AccessExclusiveLock, false);
-#else
-	return LockHeldByMe(&tag, AccessExclusiveLock);
-#endif
-}
-
 /*
  * Locks the child and the parent of a counter, each with the tables under
  * it, in SHARE ROW EXCLUSIVE mode, the lock that DDL on triggers takes and
@@ -830,20 +816,15 @@ holds_exclusively(Oid relid)
  * other in one order and never deadlock, as with ADD FOREIGN KEY.  A
  * transaction that writes the parent and then the child meanwhile can
  * deadlock with it, as with ADD FOREIGN KEY; PostgreSQL then fails one of
- * the two.  Fails as a table that does not exist does if one was dropped
- * meanwhile.
- *
- * Called from DDL that holds an ACCESS EXCLUSIVE lock on the parent (a key
- * or counter column retyped), the child is left alone: writers of the
- * child cannot flush to the parent before that DDL commits, and none that
- * had flushed is still running, so the count is exact without it, and the
- * DDL waits for nobody that PostgreSQL would not have it wait for.
+ * the two.  The child is locked even when the caller holds the parent
+ * exclusively: writers whose deltas do not include this counter (it is new,
+ * or was paused) may still be writing it.  Fails as a table that does not
+ * exist does if one was dropped meanwhile.
  */
 static void
 lock_counter_tables(Oid child, Oid parent)
 {
-	if (!holds_exclusively(parent))
-		lock_tree(child);
+	lock_tree(child);
 	lock_tree(parent);
 	for (int i = 0; i < 2; i++)
 	{

@@ -37,6 +37,7 @@
 #include "utils/plancache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "counterfield.h"
 
@@ -60,8 +61,9 @@ static Oid	own_update_relid = InvalidOid;
  */
 typedef struct OwnUpdate
 {
-	int64		reached;		/* rows that reached the first copy of the guard */
+	int64		reached;		/* changed rows that reached the first copy */
 	int64		passed;			/* of those, rows that reached the last copy */
+	bool		changed;		/* does counterfield's UPDATE change meant? */
 	MemoryContext cxt;			/* holds meant, reset for each row */
 	Oid			relid;			/* table of the row in meant */
 	ItemPointerData tid;		/* the row's old version */
@@ -867,6 +869,20 @@ drop_guard(ResultRelInfo *rri, int instrument, MemoryContext cxt)
 	rri->ri_TrigDesc = copy;
 }
 
+/*
+ * Are two values of a column equal as its type (and collation) compares
+ * them, as keys are compared: numeric 1.0 and 1.00, citext 'Ann' and 'ANN'?
+ */
+static bool
+equal_as_type(Form_pg_attribute att, Datum a, Datum b)
+{
+	TypeCacheEntry *typentry = lookup_type_cache(att->atttypid, TYPECACHE_EQ_OPR_FINFO);
+
+	if (!OidIsValid(typentry->eq_opr_finfo.fn_oid))
+		return false;
+	return DatumGetBool(FunctionCall2Coll(&typentry->eq_opr_finfo, att->attcollation, a, b));
+}
+
 /* The columns in which two versions of a row differ. */
 static Bitmapset *
 changed_columns(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
@@ -903,10 +919,10 @@ cf_is_own_guard(Trigger *trigger)
  * The guard, fired as one of its copies in counterfield's own UPDATE
  * (drop_guard), does what that copy is for.
  * Fired before the table's other BEFORE UPDATE row triggers, it counts a
- * row that counterfield's UPDATE changes and keeps the row as meant; fired
- * after them, it counts the row again and refuses it if they changed one
- * of the counter or key columns of the table's counters (columns) from
- * what counterfield's UPDATE set.  A row they skipped is counted only once:
+ * row that counterfield's UPDATE changes and keeps every row as meant;
+ * fired after them, it counts a changed row again and refuses any row if
+ * they changed one of the counter or key columns of the table's counters
+ * (columns) from what counterfield's UPDATE set, as their types compare.  A row they skipped is counted only once:
  * cf_parent_write compares the two counts.
  */
 void
@@ -921,9 +937,10 @@ cf_own_guard_fired(TriggerData *trigdata, Bitmapset *columns)
 	{
 		MemoryContext oldcxt;
 
-		if (bms_is_empty(changed_columns(trigdata->tg_trigtuple, trigdata->tg_newtuple, desc)))
-			return;
-		own_update.reached++;
+		own_update.changed = !bms_is_empty(changed_columns(trigdata->tg_trigtuple,
+														  trigdata->tg_newtuple, desc));
+		if (own_update.changed)
+			own_update.reached++;
 		if (own_update.cxt == NULL)
 			own_update.cxt = AllocSetContextCreate(CurTransactionContext,
 												   "counterfield own update",
@@ -940,7 +957,8 @@ cf_own_guard_fired(TriggerData *trigdata, Bitmapset *columns)
 		!ItemPointerEquals(&own_update.tid, &trigdata->tg_trigtuple->t_self))
 		return;
 	own_meant = own_update.meant;
-	own_update.passed++;
+	if (own_update.changed)
+		own_update.passed++;
 	own_update.meant = NULL;
 	while ((attnum = bms_next_member(columns, attnum)) >= 0)
 	{
@@ -951,7 +969,8 @@ cf_own_guard_fired(TriggerData *trigdata, Bitmapset *columns)
 		Datum		value = heap_getattr(trigdata->tg_newtuple, attnum, desc, &newnull);
 
 		if (meantnull != newnull ||
-			(!newnull && !datum_image_eq(meant, value, att->attbyval, att->attlen)))
+			(!newnull && !datum_image_eq(meant, value, att->attbyval, att->attlen) &&
+			 !equal_as_type(att, meant, value)))
 			ereport(ERROR,
 					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 					 errmsg("a trigger on table \"%s\" changed counterfield's update of its counters",
