@@ -24,6 +24,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "commands/trigger.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -331,12 +332,39 @@ notice_unindexed_keys(NewCounter *nc)
 					 RelationGetRelationName(nc->child))));
 }
 
-/* Requires a unique index on exactly the parent key columns. */
+/*
+ * Does each column of the index compare as its type's equality does under
+ * the column's collation, as counterfield compares keys?  An index with
+ * another operator class (record_image_ops) or collation would let two
+ * rows with keys that counterfield takes for equal, and count once each.
+ */
+static bool
+index_compares_as_type(Relation index, TupleDesc desc)
+{
+	Form_pg_index form = index->rd_index;
+
+	for (int i = 0; i < form->indnkeyatts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, form->indkey.values[i] - 1);
+		Oid			opclass = GetDefaultOpClass(att->atttypid, index->rd_rel->relam);
+
+		if (!OidIsValid(opclass) || get_opclass_family(opclass) != index->rd_opfamily[i] ||
+			index->rd_indcollation[i] != att->attcollation)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Requires a unique index on exactly the parent key columns, comparing them
+ * as counterfield does.
+ */
 static void
 check_parent_key_unique(NewCounter *nc)
 {
 	List	   *indexes = RelationGetIndexList(nc->parent);
 	ListCell   *lc;
+	bool		other_comparison = false;
 
 	foreach(lc, indexes)
 	{
@@ -347,6 +375,11 @@ check_parent_key_unique(NewCounter *nc)
 			RelationGetIndexPredicate(index) == NIL &&
 			index_leads_with(form, nc->nkeys, nc->parent_attnums);
 
+		if (match && !index_compares_as_type(index, RelationGetDescr(nc->parent)))
+		{
+			match = false;
+			other_comparison = true;
+		}
 		index_close(index, AccessShareLock);
 		if (match)
 			return;
@@ -355,6 +388,8 @@ check_parent_key_unique(NewCounter *nc)
 			(errcode(ERRCODE_INVALID_FOREIGN_KEY),
 			 errmsg("there is no unique constraint matching given keys for referenced table \"%s\"",
 					RelationGetRelationName(nc->parent)),
+			 other_comparison ?
+			 errdetail("A unique index counts only if it compares its columns with their types' default operator class and the columns' collations.") : 0,
 			 errhint("Counters need parent_columns that are unique, as a foreign key does.")));
 }
 
