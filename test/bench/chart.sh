@@ -38,15 +38,15 @@ awk '
 		}
 	}' "$input" > "$data"
 
-ncols=$(head -1 "$data" | wc -w)
+ncols=$(sed -n 2p "$data" | wc -w)
 gnuplot <<GNUPLOT
 set terminal svg size 900,420 font "sans,11" background "white"
-set title "Instructions per statement (B1-B3) or transaction (B4, B5), ratio to no counter (lower is better)"
+set title "Instructions per statement or transaction, ratio to no counter (lower is better)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
-set key outside right top vertical autotitle columnheader
+set key outside below horizontal maxrows 2 autotitle columnheader
 set yrange [0:*]
 set grid ytics
 set ylabel "ratio to no counter"
