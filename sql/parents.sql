@@ -181,12 +181,22 @@ CREATE TRIGGER bump_id BEFORE UPDATE ON shelf_many FOR EACH ROW EXECUTE FUNCTION
 INSERT INTO book_many (shelf_many_id) VALUES (3);
 DROP FUNCTION bump_id() CASCADE;
 -- the parent's unique index must compare keys as counterfield does: with
--- the type's default operator class and the column's collation
-CREATE TABLE image_child (id serial, k text);
-CREATE TABLE coll_key (k text COLLATE "C", n int);
-CREATE UNIQUE INDEX ON coll_key (k COLLATE "POSIX");
+-- the type's equality, under the column's collation where that is
+-- nondeterministic (any deterministic collation, or a pattern operator
+-- class, compares equal values alike)
+CREATE COLLATION parents_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE image_child (id serial, k text COLLATE parents_ci);
+CREATE TABLE coll_key (k text COLLATE parents_ci, n int);
+CREATE UNIQUE INDEX ON coll_key (k COLLATE "C");
 SELECT counterfield.add_counter('coll_key', 'n', 'image_child', fk_columns => '{k}',
                                 parent_columns => '{k}');
+CREATE TABLE pattern_key (k text COLLATE "C", n int);
+CREATE UNIQUE INDEX ON pattern_key (k text_pattern_ops);
+SELECT counterfield.add_counter('pattern_key', 'n', 'image_child', fk_columns => '{k}',
+                                parent_columns => '{k}');
+INSERT INTO pattern_key VALUES ('a'), ('A');
+INSERT INTO image_child (k) VALUES ('a'), ('A'), ('a');
+SELECT * FROM pattern_key ORDER BY k;
 CREATE TYPE key_pair AS (a numeric, b text);
 CREATE TABLE pair_key (k key_pair, n int);
 CREATE UNIQUE INDEX ON pair_key (k record_image_ops);
@@ -194,8 +204,9 @@ CREATE TABLE pair_child (id serial, k key_pair);
 INSERT INTO pair_key VALUES (row(1.0, 'x')), (row(1.00, 'x'));
 SELECT counterfield.add_counter('pair_key', 'n', 'pair_child', fk_columns => '{k}',
                                 parent_columns => '{k}');
-DROP TABLE image_child, coll_key, pair_key, pair_child;
+DROP TABLE image_child, coll_key, pattern_key, pair_key, pair_child;
 DROP TYPE key_pair;
+DROP COLLATION parents_ci;
 -- a key given back equal as its type compares it is no change
 CREATE TABLE price (amount numeric PRIMARY KEY, n int);
 CREATE TABLE sale (id serial, amount numeric);

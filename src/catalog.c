@@ -333,10 +333,13 @@ notice_unindexed_keys(NewCounter *nc)
 }
 
 /*
- * Does each column of the index compare as its type's equality does under
- * the column's collation, as counterfield compares keys?  An index with
- * another operator class (record_image_ops) or collation would let two
- * rows with keys that counterfield takes for equal, and count once each.
+ * Does each column of the index compare as counterfield compares keys, with
+ * its type's equality operator under the column's collation?  An index with
+ * another equality (record_image_ops), or another collation where the
+ * column's is nondeterministic, would let in two rows whose keys
+ * counterfield takes for equal, and a child row would count on both.  Under
+ * a deterministic collation equal means equal bytes whatever the index's
+ * collation, so that makes no difference.
  */
 static bool
 index_compares_as_type(Relation index, TupleDesc desc)
@@ -346,10 +349,13 @@ index_compares_as_type(Relation index, TupleDesc desc)
 	for (int i = 0; i < form->indnkeyatts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, form->indkey.values[i] - 1);
-		Oid			opclass = GetDefaultOpClass(att->atttypid, index->rd_rel->relam);
+		Oid			eq = get_opfamily_member(index->rd_opfamily[i], index->rd_opcintype[i],
+											 index->rd_opcintype[i], BTEqualStrategyNumber);
 
-		if (!OidIsValid(opclass) || get_opclass_family(opclass) != index->rd_opfamily[i] ||
-			index->rd_indcollation[i] != att->attcollation)
+		if (eq != cf_equality_operator(att->atttypid))
+			return false;
+		if (index->rd_indcollation[i] != att->attcollation && OidIsValid(att->attcollation) &&
+			!get_collation_isdeterministic(att->attcollation))
 			return false;
 	}
 	return true;
@@ -389,7 +395,7 @@ check_parent_key_unique(NewCounter *nc)
 			 errmsg("there is no unique constraint matching given keys for referenced table \"%s\"",
 					RelationGetRelationName(nc->parent)),
 			 other_comparison ?
-			 errdetail("A unique index counts only if it compares its columns with their types' default operator class and the columns' collations.") : 0,
+			 errdetail("A unique index counts only if it compares its columns with their types' equality operators, under the columns' own collations where those are nondeterministic.") : 0,
 			 errhint("Counters need parent_columns that are unique, as a foreign key does.")));
 }
 
