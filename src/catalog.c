@@ -24,7 +24,6 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
-#include "commands/defrem.h"
 #include "commands/trigger.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -1082,9 +1081,8 @@ cf_rename_former_trigger(Oid relid, const char *former, const char *name)
 	bool		clone = false;
 	Oid			function = OidIsValid(trigger) ?
 		cf_trigger_function(trigger, &clone, NULL) : InvalidOid;
-	int			ret;
-
 	char	   *relname;
+	int			ret;
 
 	if (!OidIsValid(function) || clone ||
 		getExtensionOfObject(ProcedureRelationId, function) !=

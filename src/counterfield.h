@@ -272,6 +272,7 @@ extern bool cf_subxact_is_live(SubTransactionId subid);
 /* trigger.c */
 extern void cf_count_table_rows(CounterDefs *defs, RelCounters *rc, Oid relid, int64 sign);
 extern void cf_recount_key(CounterDef *def, Datum *values);
+extern Bitmapset *cf_counted_columns(Oid relid, bool partition);
 
 /* inflight.c */
 extern void cf_inflight_init(void);
@@ -289,7 +290,7 @@ extern bool cf_lock_parent(Oid parent_relid);
 extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 							 Datum *params, int expected, Snapshot snapshot);
 extern bool cf_is_own_guard(Trigger *trigger);
-extern void cf_own_guard_fired(TriggerData *trigdata, Bitmapset *columns);
+extern void cf_own_guard_fired(TriggerData *trigdata);
 extern void cf_apply(FlushItem *items, int nitems);
 extern void cf_flush_init(void);
 extern void cf_flush_before_ddl(void);

@@ -883,12 +883,10 @@ equal_as_type(Form_pg_attribute att, Datum a, Datum b)
 	return DatumGetBool(FunctionCall2Coll(&typentry->eq_opr_finfo, att->attcollation, a, b));
 }
 
-/* The columns in which two versions of a row differ. */
-static Bitmapset *
-changed_columns(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
+/* Does any column differ between two versions of a row? */
+static bool
+row_changed(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
 {
-	Bitmapset  *changed = NULL;
-
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -903,9 +901,9 @@ changed_columns(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
 		newval = heap_getattr(newtuple, i + 1, desc, &newnull);
 		if (oldnull != newnull ||
 			(!oldnull && !datum_image_eq(oldval, newval, att->attbyval, att->attlen)))
-			changed = bms_add_member(changed, i + 1);
+			return true;
 	}
-	return changed;
+	return false;
 }
 
 /* Is this one of the guard's copies in counterfield's own UPDATE? */
@@ -922,23 +920,23 @@ cf_is_own_guard(Trigger *trigger)
  * row that counterfield's UPDATE changes and keeps every row as meant;
  * fired after them, it counts a changed row again and refuses any row if
  * they changed one of the counter or key columns of the table's counters
- * (columns) from what counterfield's UPDATE set, as their types compare.  A row they skipped is counted only once:
- * cf_parent_write compares the two counts.
+ * from what counterfield's UPDATE set, as their types compare.  A row they
+ * skipped is counted only once: cf_parent_write compares the two counts.
  */
 void
-cf_own_guard_fired(TriggerData *trigdata, Bitmapset *columns)
+cf_own_guard_fired(TriggerData *trigdata)
 {
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	own_meant;
+	Bitmapset  *columns;
 	int			attnum = -1;
 
 	if (trigdata->tg_trigger->tgname == own_guard_first)
 	{
 		MemoryContext oldcxt;
 
-		own_update.changed = !bms_is_empty(changed_columns(trigdata->tg_trigtuple,
-														  trigdata->tg_newtuple, desc));
+		own_update.changed = row_changed(trigdata->tg_trigtuple, trigdata->tg_newtuple, desc);
 		if (own_update.changed)
 			own_update.reached++;
 		if (own_update.cxt == NULL)
@@ -960,6 +958,7 @@ cf_own_guard_fired(TriggerData *trigdata, Bitmapset *columns)
 	if (own_update.changed)
 		own_update.passed++;
 	own_update.meant = NULL;
+	columns = cf_counted_columns(RelationGetRelid(rel), rel->rd_rel->relispartition);
 	while ((attnum = bms_next_member(columns, attnum)) >= 0)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);

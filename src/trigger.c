@@ -740,8 +740,8 @@ parent_counters(CounterDefs *defs, Oid relid, bool partition)
  * table holds (parent_counters): the columns that no trigger may change in
  * counterfield's own update of it.
  */
-static Bitmapset *
-counted_columns(Oid relid, bool partition)
+Bitmapset *
+cf_counted_columns(Oid relid, bool partition)
 {
 	CounterDefs *defs = cf_defs_acquire();
 	Bitmapset  *columns = NULL;
@@ -806,7 +806,7 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	newtuple = TRIGGER_FIRED_BY_INSERT(event) ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
 	if (cf_is_own_guard(trigdata->tg_trigger))
 	{
-		cf_own_guard_fired(trigdata, counted_columns(relid, rel->rd_rel->relispartition));
+		cf_own_guard_fired(trigdata);
 		return PointerGetDatum(newtuple);
 	}
 	if (TRIGGER_FIRED_BY_UPDATE(event) && cf_internal_write_to(relid))
