@@ -10,6 +10,7 @@ OBJS = \
 	src/cache.o \
 	src/state.o \
 	src/flush.o \
+	src/keylock.o \
 	src/trigger.o \
 	src/inflight.o
 

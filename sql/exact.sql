@@ -3,8 +3,10 @@
 -- one table, key columns of different collations, rules on the parent.
 
 -- Keys compare as their type does: numeric 1.0, 1.00 and 1 are one parent.
--- The pending transaction-mode deltas of rows written before their parent
--- are found whatever the spelling, so the new parent is not counted twice.
+-- The pending deltas of rows written before their parent (those of the
+-- statement-mode counter wait for commit too, as their parent row is
+-- missing) are found whatever the spelling, so the new parent is not
+-- counted twice.
 CREATE TABLE num_parent (id numeric PRIMARY KEY, n int, tn int);
 CREATE TABLE num_child (id serial PRIMARY KEY, num_parent_id numeric);
 SELECT counterfield.add_counter('num_parent', 'n', 'num_child', fk_columns => '{num_parent_id}');
@@ -12,7 +14,7 @@ SELECT counterfield.add_counter('num_parent', 'tn', 'num_child', fk_columns => '
                                 flush => 'transaction');
 BEGIN;
 INSERT INTO num_child (num_parent_id) VALUES (1.0), (1.00), (1), (2.50);
-SELECT parent_key, delta FROM counterfield.tracked_states() ORDER BY 1;
+SELECT counter_column, parent_key, delta FROM counterfield.tracked_states() ORDER BY 1, 2;
 INSERT INTO num_parent VALUES (1), (2.5);
 COMMIT;
 BEGIN;

@@ -258,6 +258,7 @@ attach_target(CounterDefs *defs, CounterDef *def, AttrNumber *parent_attnums)
 			target->sort[k].ssup_collation = target->collations[k];
 			PrepareSortSupportFromOrderingOp(typentry->lt_opr, &target->sort[k]);
 		}
+		target->layout = cf_key_layout(target->nkeys, target->types, target->collations);
 		target->counters = NIL;
 	}
 

@@ -132,6 +132,7 @@ struct CounterTarget
 	Oid			types[INDEX_MAX_KEYS];
 	Oid			collations[INDEX_MAX_KEYS];
 	SortSupportData sort[INDEX_MAX_KEYS];	/* btree order of each key column */
+	KeyLayout  *layout;			/* how its keys hash, for key locks */
 	List	   *counters;		/* CounterDef *, in id order */
 	SPIPlanPtr	update_plan;	/* one key */
 	SPIPlanPtr	lock_plan;		/* a batch of keys: lock in key order */
@@ -176,6 +177,22 @@ typedef struct FlushItem
 	Datum	   *values;			/* parent key */
 	int64		delta;
 } FlushItem;
+
+/*
+ * What cf_apply does with deltas whose parent row it does not find.  With
+ * none given (a statement's flush), they are kept until commit; at commit,
+ * they are collected here, and looked for again once their keys are
+ * locked, with a fresh snapshot (keylock.c); then they are dropped.
+ */
+typedef struct MissingKeys
+{
+	Snapshot	snapshot;		/* to find parent rows with, or InvalidSnapshot */
+	bool		collect;		/* collect them, or drop them */
+	MemoryContext cxt;			/* to collect them in */
+	FlushItem  *items;
+	int			nitems;
+	int			maxitems;
+} MissingKeys;
 
 /* The caller's user and settings, while code runs as a table's owner. */
 typedef struct OwnerContext
@@ -259,10 +276,12 @@ extern void cf_condition_prepare(CounterDef *def);
 extern void cf_state_init(void);
 extern KeyLayout *cf_key_layout(int nkeys, Oid *types, Oid *collations);
 extern Datum *cf_copy_key(CounterDef *def, Datum *values, MemoryContext cxt);
+extern uint32 cf_key_hash(const KeyLayout *layout, Datum *values);
 extern void cf_state_prune(void);
 extern void cf_state_add(CounterDef *def, Datum *values, int64 delta,
 						 uint64 batch, List **touched);
-extern int64 cf_state_pending(CounterDef *def, Datum *values);
+extern void cf_state_add_at_commit(CounterDef *def, Datum *values, int64 delta);
+extern int64 cf_state_settle(CounterDef *def, Datum *values);
 extern void cf_state_cancel_counter(CounterDef *def);
 extern FlushItem *cf_state_take(CounterDefs *defs, List *entries,
 								bool transactional, bool cancel, int *nitems);
@@ -282,6 +301,10 @@ extern void cf_inflight_missing(CounterTarget *target, Datum *values);
 extern void cf_inflight_counted(void);
 extern void cf_inflight_at_commit(void);
 
+/* keylock.c */
+extern void cf_keylock_guard(Oid parent, uint32 hash);
+extern void cf_keylock_commit(Oid *parent, uint32 *hash, int n);
+
 /* flush.c */
 extern bool cf_plan_is_current(SPIPlanPtr *plan);
 extern SPIPlanPtr cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
@@ -291,7 +314,7 @@ extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const
 							 Datum *params, int expected, Snapshot snapshot);
 extern bool cf_is_own_guard(Trigger *trigger);
 extern void cf_own_guard_fired(TriggerData *trigdata);
-extern void cf_apply(FlushItem *items, int nitems);
+extern void cf_apply(FlushItem *items, int nitems, MissingKeys *missing);
 extern void cf_flush_init(void);
 extern void cf_flush_before_ddl(void);
 

@@ -437,7 +437,7 @@ batch_plans(CounterTarget *target, SPIPlanPtr *lock, SPIPlanPtr *update)
 	appendStringInfoString(&from, "ROWS FROM (");
 	for (int i = 0; i < target->nkeys + ncounters; i++)
 		appendStringInfo(&from, "%spg_catalog.unnest($%d)", i > 0 ? ", " : "", i + 1);
-	appendStringInfoString(&from, ") AS d(");
+	appendStringInfoString(&from, ") WITH ORDINALITY AS d(");
 	for (int k = 0; k < target->nkeys; k++)
 	{
 		appendStringInfo(&from, "%scf_k%d", k > 0 ? ", " : "", k + 1);
@@ -448,7 +448,7 @@ batch_plans(CounterTarget *target, SPIPlanPtr *lock, SPIPlanPtr *update)
 		appendStringInfo(&from, ", cf_d%d", c + 1);
 		argtypes[nargs++] = INT8ARRAYOID;
 	}
-	appendStringInfoChar(&from, ')');
+	appendStringInfoString(&from, ", cf_n)");
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT 1 FROM %s AS p, %s WHERE ",
@@ -466,6 +466,7 @@ batch_plans(CounterTarget *target, SPIPlanPtr *lock, SPIPlanPtr *update)
 	append_set_list(&sql, target, "d.cf_d%d", 1);
 	appendStringInfo(&sql, " FROM %s WHERE ", from.data);
 	append_key_join(&sql, target, false);
+	appendStringInfoString(&sql, " RETURNING d.cf_n");
 	*update = keep_plan(&target->batch_plan, sql.data, nargs, argtypes,
 						CURSOR_OPT_GENERIC_PLAN);
 }
@@ -548,10 +549,53 @@ batch_costs(void)
 	return nestlevel;
 }
 
-/* Applies the deltas of many keys of one target with two statements. */
+/*
+ * Deals with the deltas of a key whose parent row was not found: keeps
+ * them until commit, collects them, or drops them (see MissingKeys).  A
+ * statement writing the parent may be on its way to creating the row
+ * (cf_inflight_missing).
+ */
 static void
-update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
+missing_key(CounterTarget *target, Datum *key, int64 *deltas, MissingKeys *missing)
 {
+	ListCell   *lc;
+
+	cf_inflight_missing(target, key);
+	if (missing != NULL && !missing->collect)
+		return;
+	foreach(lc, target->counters)
+	{
+		CounterDef *def = lfirst(lc);
+		int64		delta = deltas[foreach_current_index(lc)];
+		FlushItem  *item;
+
+		if (delta == 0)
+			continue;
+		if (missing == NULL)
+		{
+			cf_state_add_at_commit(def, key, delta);
+			continue;
+		}
+		missing->items = cf_grow_array(missing->items, missing->nitems, &missing->maxitems,
+									   sizeof(FlushItem), missing->cxt);
+		item = &missing->items[missing->nitems++];
+		item->counter_id = def->id;
+		item->def = def;
+		item->values = cf_copy_key(def, key, missing->cxt);
+		item->delta = delta;
+	}
+}
+
+/*
+ * Applies the deltas of many keys of one target with two statements; the
+ * UPDATE returns the positions of the keys whose rows it found.
+ */
+static void
+update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups,
+			 MissingKeys *missing)
+{
+	Snapshot	snapshot = missing ? missing->snapshot : InvalidSnapshot;
+	int64		found;
 	int			ncounters = list_length(target->counters);
 	Datum		params[INDEX_MAX_KEYS + MAX_TARGET_COUNTERS];
 	Datum	   *elems = palloc(sizeof(Datum) * ngroups);
@@ -581,18 +625,35 @@ update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	}
 	if (!batch_in_key_order(update))
 		cf_parent_write(target->parent_relid, target->parent_owner, lock, NULL, params,
-						SPI_OK_SELECT, InvalidSnapshot);
-	if (cf_parent_write(target->parent_relid, target->parent_owner, update, NULL, params,
-						SPI_OK_UPDATE, InvalidSnapshot) < ngroups)
-		for (int g = 0; g < ngroups; g++)
-			cf_inflight_missing(target, keys[g]);
+						SPI_OK_SELECT, snapshot);
+	found = cf_parent_write(target->parent_relid, target->parent_owner, update, NULL, params,
+							SPI_OK_UPDATE_RETURNING, snapshot);
 	AtEOXact_GUC(true, nestlevel);
+	if (found < ngroups)
+	{
+		bool	   *updated = palloc0(sizeof(bool) * ngroups);
+
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int64		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+														SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (!isnull && n >= 1 && n <= ngroups)
+				updated[n - 1] = true;
+		}
+		for (int g = 0; g < ngroups; g++)
+			if (!updated[g])
+				missing_key(target, keys[g], deltas + g * ncounters, missing);
+		pfree(updated);
+	}
+	SPI_freetuptable(SPI_tuptable);
 	pfree(elems);
 }
 
 /* Applies the deltas of one key of a target. */
 static void
-update_one(CounterTarget *target, Datum *key, int64 *deltas)
+update_one(CounterTarget *target, Datum *key, int64 *deltas, MissingKeys *missing)
 {
 	Datum		params[INDEX_MAX_KEYS + MAX_TARGET_COUNTERS];
 	int			ncounters = list_length(target->counters);
@@ -602,8 +663,9 @@ update_one(CounterTarget *target, Datum *key, int64 *deltas)
 	for (int c = 0; c < ncounters; c++)
 		params[target->nkeys + c] = Int64GetDatum(deltas[c]);
 	if (cf_parent_write(target->parent_relid, target->parent_owner, update_plan(target), NULL,
-						params, SPI_OK_UPDATE, InvalidSnapshot) == 0)
-		cf_inflight_missing(target, key);
+						params, SPI_OK_UPDATE,
+						missing ? missing->snapshot : InvalidSnapshot) == 0)
+		missing_key(target, key, deltas, missing);
 }
 
 /*
@@ -612,7 +674,7 @@ update_one(CounterTarget *target, Datum *key, int64 *deltas)
  * or, for many keys, as one batch locked in key order.
  */
 static void
-apply_target(CounterTarget *target, FlushItem *items, int nitems)
+apply_target(CounterTarget *target, FlushItem *items, int nitems, MissingKeys *missing)
 {
 	int			ncounters = list_length(target->counters);
 	Datum	  **keys = palloc(sizeof(Datum *) * nitems);
@@ -636,10 +698,10 @@ apply_target(CounterTarget *target, FlushItem *items, int nitems)
 	}
 
 	if (ngroups >= BATCH_MIN_KEYS && batchable(target))
-		update_batch(target, keys, deltas, ngroups);
+		update_batch(target, keys, deltas, ngroups, missing);
 	else
 		for (int g = 0; g < ngroups; g++)
-			update_one(target, keys[g], deltas + g * ncounters);
+			update_one(target, keys[g], deltas + g * ncounters, missing);
 	pfree(keys);
 	pfree(deltas);
 }
@@ -657,10 +719,11 @@ apply_error_callback(void *arg)
 
 /*
  * Applies flush items: one UPDATE per distinct parent key, in ascending key
- * order, skipping keys whose deltas add up to zero.
+ * order, skipping keys whose deltas add up to zero.  Deltas of keys without
+ * a parent row go as missing says.
  */
 void
-cf_apply(FlushItem *items, int nitems)
+cf_apply(FlushItem *items, int nitems, MissingKeys *missing)
 {
 	ErrorContextCallback errcallback;
 	CounterTarget *current = NULL;
@@ -699,7 +762,7 @@ cf_apply(FlushItem *items, int nitems)
 		if (!cf_lock_parent(current->parent_relid))
 			continue;
 		cf_begin_as_table_owner(current->parent_relid, current->parent_owner, &owner);
-		apply_target(current, items + i, end - i);
+		apply_target(current, items + i, end - i, missing);
 		cf_end_as_owner(&owner);
 	}
 	SPI_finish();
@@ -708,15 +771,46 @@ cf_apply(FlushItem *items, int nitems)
 }
 
 /*
- * Applies all live deltas of transaction-mode counters; see cf_state_take
- * for cancel.
+ * Applies the deltas of keys whose parent rows the commit did not find,
+ * once their keys are locked, with a fresh snapshot; drops what is still
+ * missing (see keylock.c).
+ */
+static void
+apply_missing(MissingKeys *collected)
+{
+	Oid		   *parents = palloc(sizeof(Oid) * collected->nitems);
+	uint32	   *hashes = palloc(sizeof(uint32) * collected->nitems);
+	MissingKeys drop = {0};
+
+	for (int i = 0; i < collected->nitems; i++)
+	{
+		FlushItem  *item = &collected->items[i];
+
+		parents[i] = item->def->parent_relid;
+		hashes[i] = cf_key_hash(item->def->target->layout, item->values);
+	}
+	cf_keylock_commit(parents, hashes, collected->nitems);
+	drop.snapshot = RegisterSnapshot(GetLatestSnapshot());
+	cf_apply(collected->items, collected->nitems, &drop);
+	UnregisterSnapshot(drop.snapshot);
+	pfree(parents);
+	pfree(hashes);
+	collected->nitems = 0;
+}
+
+/*
+ * Applies all live deltas of transaction-mode counters, and those that
+ * statements kept until commit; see cf_state_take for cancel.
  */
 static void
 flush_transactional(bool cancel)
 {
 	CounterDefs *defs;
 	int			round = 0;
+	MissingKeys collected = {0};
 
+	collected.collect = true;
+	collected.cxt = CurrentMemoryContext;
 	PushActiveSnapshot(GetTransactionSnapshot());
 	defs = cf_defs_acquire();
 	for (;;)
@@ -724,6 +818,11 @@ flush_transactional(bool cancel)
 		int			nitems;
 		FlushItem  *items = cf_state_take(defs, NIL, true, cancel, &nitems);
 
+		if (nitems == 0 && collected.nitems > 0)
+		{
+			apply_missing(&collected);
+			continue;
+		}
 		if (nitems == 0)
 			break;
 		if (++round > MAX_COMMIT_ROUNDS)
@@ -732,7 +831,7 @@ flush_transactional(bool cancel)
 					 errmsg("counter updates at commit did not settle after %d rounds",
 							MAX_COMMIT_ROUNDS),
 					 errhint("Check for triggers on parent tables that keep writing counted rows.")));
-		cf_apply(items, nitems);
+		cf_apply(items, nitems, &collected);
 		pfree(items);
 	}
 	cf_defs_release();

@@ -421,20 +421,19 @@ ensure_pending(void)
 }
 
 /*
- * Fills in the probe key of a parent key: the columns whose equal values
- * have equal bytes are serialized into keybuf, the others hashed with their
- * type's hash function (or not at all, for a type without one).  The key
- * types of child and parent are binary compatible, so either side's values
- * may be used.
+ * Serializes into keybuf the columns of a parent key whose equal values
+ * have equal bytes, and returns a hash of the others, made with their type's
+ * hash function (none, for a type without one): equal keys serialize and
+ * hash alike.  The key types of child and parent are binary compatible, so
+ * either side's values may be used.
  */
-static void
-build_key(CounterDef *def, Datum *values, PendingKey *key)
+static uint32
+serialize_key(const KeyLayout *layout, Datum *values)
 {
-	const KeyLayout *layout = def->layout;
-	uint32		hash = hash_uint32((uint32) def->id);
+	uint32		hash = 0;
 
 	resetStringInfo(&keybuf);
-	for (int k = 0; k < def->nkeys; k++)
+	for (int k = 0; k < layout->nkeys; k++)
 	{
 		if (!layout->bitwise[k])
 		{
@@ -444,9 +443,9 @@ build_key(CounterDef *def, Datum *values, PendingKey *key)
 																	 layout->collations[k],
 																	 values[k])));
 		}
-		else if (def->fk_typbyval[k])
+		else if (layout->typbyval[k])
 			appendBinaryStringInfo(&keybuf, (char *) &values[k], sizeof(Datum));
-		else if (def->fk_typlen[k] == -1)
+		else if (layout->typlen[k] == -1)
 		{
 			struct varlena *v = (struct varlena *) PG_DETOAST_DATUM_PACKED(values[k]);
 			uint32		len = VARSIZE_ANY_EXHDR(v);
@@ -456,18 +455,34 @@ build_key(CounterDef *def, Datum *values, PendingKey *key)
 			if ((Pointer) v != DatumGetPointer(values[k]))
 				pfree(v);
 		}
-		else if (def->fk_typlen[k] == -2)
+		else if (layout->typlen[k] == -2)
 			appendBinaryStringInfo(&keybuf, DatumGetCString(values[k]),
 								   strlen(DatumGetCString(values[k])) + 1);
 		else
-			appendBinaryStringInfo(&keybuf, DatumGetPointer(values[k]), def->fk_typlen[k]);
+			appendBinaryStringInfo(&keybuf, DatumGetPointer(values[k]), layout->typlen[k]);
 	}
+	return hash_combine(hash, hash_bytes((const unsigned char *) keybuf.data, keybuf.len));
+}
+
+/* A hash of a parent key that equal keys share, as the key type compares. */
+uint32
+cf_key_hash(const KeyLayout *layout, Datum *values)
+{
+	return serialize_key(layout, values);
+}
+
+/* Fills in the probe key of (def, key values); see serialize_key. */
+static void
+build_key(CounterDef *def, Datum *values, PendingKey *key)
+{
+	uint32		hash = serialize_key(def->layout, values);
+
 	key->counter_id = def->id;
-	key->layout = layout;
+	key->layout = def->layout;
 	key->values = values;
 	key->len = keybuf.len;
 	key->data = keybuf.data;
-	key->hash = hash_combine(hash, hash_bytes((const unsigned char *) keybuf.data, keybuf.len));
+	key->hash = hash_combine(hash_uint32((uint32) def->id), hash);
 }
 
 /* Copies key values, detoasted, into the given context. */
@@ -780,18 +795,47 @@ cf_state_add(CounterDef *def, Datum *values, int64 delta, uint64 batch, List **t
 	}
 }
 
-/* Returns the live pending delta of (def, key values). */
+/*
+ * Stores a statement-mode delta whose parent row the statement's flush did
+ * not find, to be applied at commit with the transaction-mode deltas: the
+ * row may be created meanwhile (see cf_apply).
+ */
+void
+cf_state_add_at_commit(CounterDef *def, Datum *values, int64 delta)
+{
+	PendingEntry *entry;
+
+	cf_state_prune();
+	entry = enter_entry(def, values);
+	entry->transactional = true;
+	add_to_layer(entry, delta);
+	stored_lxid = entry->lxid;
+}
+
+/*
+ * The pending delta of (def, key values) that a count of the key's children
+ * must leave out.  A transaction-mode delta is applied at commit, on top of
+ * the count.  A statement-mode counter's pending deltas are those of rows
+ * whose parent row was missing (cf_state_add_at_commit): a count that sees
+ * those rows makes them moot, and they are cancelled by a layer of the
+ * current subtransaction, so that rolling it back restores them.
+ */
 int64
-cf_state_pending(CounterDef *def, Datum *values)
+cf_state_settle(CounterDef *def, Datum *values)
 {
 	PendingKey	probe;
 	PendingEntry *entry;
+	int64		live;
 
 	if (pending == NULL)
 		return 0;
 	build_key(def, values, &probe);
 	entry = hash_search(pending, &probe, HASH_FIND, NULL);
-	return entry ? live_delta(entry) : 0;
+	live = entry ? live_delta(entry) : 0;
+	if (def->transactional || live == 0)
+		return live;
+	add_to_layer(entry, -live);
+	return 0;
 }
 
 /*

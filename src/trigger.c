@@ -348,7 +348,7 @@ end_counting(CounterDefs *defs, RowCounting *counting)
 		nitems += direct->n;
 	}
 	if (nitems > 0)
-		cf_apply(items, nitems);
+		cf_apply(items, nitems, NULL);
 }
 
 /* Applies the statement-mode deltas of the rows of one statement. */
@@ -560,8 +560,11 @@ count_plan(CounterDef *def)
 }
 
 /*
- * Counts the children of one parent key as the statement sees them: rows
- * written by the running statement are not visible, their deltas come later.
+ * Counts the children of one parent key: those that other transactions have
+ * committed by now, whatever the isolation level (their deltas found no row
+ * to apply to, see keylock.c), and of this transaction's those that the
+ * statement sees.  Rows written by the running statement are not visible,
+ * their deltas come later.
  */
 static int64
 cf_count_children(CounterDef *def, Datum *values)
@@ -570,12 +573,17 @@ cf_count_children(CounterDef *def, Datum *values)
 	int			ret;
 	bool		isnull;
 	int64		count;
+	CommandId	curcid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid :
+		GetCurrentCommandId(false);
 
 	cf_spi_connect();
+	PushCopiedSnapshot(GetLatestSnapshot());
+	GetActiveSnapshot()->curcid = curcid;
 	/* A condition's SQL names pg_catalog's functions and operators unqualified. */
 	cf_begin_as_owner(def->child_owner, def->has_condition ? CF_OWNER_PIN_PATH : 0, &owner);
 	ret = SPI_execute_plan(count_plan(def), values, NULL, true, 1);
 	cf_end_as_owner(&owner);
+	PopActiveSnapshot();
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -630,9 +638,12 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 							  desc, &isnull);
 	if (!isnull)
 	{
-		int64		children = cf_count_children(def, key);
+		int64		children;
 
-		count = children - cf_state_pending(def, key);
+		cf_keylock_guard(def->parent_relid, cf_key_hash(def->target->layout, key));
+		children = cf_count_children(def, key);
+
+		count = children - cf_state_settle(def, key);
 		cf_inflight_note(def, key, children);
 	}
 	return count_datum(count, att->atttypid, NameStr(att->attname));
@@ -678,7 +689,7 @@ cf_recount_key(CounterDef *def, Datum *values)
 		return;
 	memcpy(params, values, sizeof(Datum) * target->nkeys);
 	params[target->nkeys] = count_datum(cf_count_children(def, values) -
-										cf_state_pending(def, values),
+										cf_state_settle(def, values),
 										get_atttype(def->parent_relid, def->counter_attnum),
 										get_attname(def->parent_relid,
 													def->counter_attnum, false));
