@@ -135,6 +135,7 @@ struct CounterTarget
 	KeyLayout  *layout;			/* how its keys hash, for key locks */
 	List	   *counters;		/* CounterDef *, in id order */
 	SPIPlanPtr	update_plan;	/* one key */
+	SPIPlanPtr	row_lock_plan;	/* one key: lock its row */
 	SPIPlanPtr	lock_plan;		/* a batch of keys: lock in key order */
 	SPIPlanPtr	batch_plan;		/* a batch of keys: update */
 };
@@ -281,7 +282,7 @@ extern void cf_state_prune(void);
 extern void cf_state_add(CounterDef *def, Datum *values, int64 delta,
 						 uint64 batch, List **touched);
 extern void cf_state_add_at_commit(CounterDef *def, Datum *values, int64 delta);
-extern int64 cf_state_settle(CounterDef *def, Datum *values);
+extern int64 cf_state_pending(CounterDef *def, Datum *values, bool cancel);
 extern void cf_state_cancel_counter(CounterDef *def);
 extern FlushItem *cf_state_take(CounterDefs *defs, List *entries,
 								bool transactional, bool cancel, int *nitems);
@@ -296,7 +297,7 @@ extern Bitmapset *cf_counted_columns(Oid relid, bool partition);
 /* inflight.c */
 extern void cf_inflight_init(void);
 extern void cf_inflight_start(QueryDesc *queryDesc);
-extern void cf_inflight_note(CounterDef *def, Datum *values, int64 children);
+extern void cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept);
 extern void cf_inflight_missing(CounterTarget *target, Datum *values);
 extern void cf_inflight_counted(void);
 extern void cf_inflight_at_commit(void);

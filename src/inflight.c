@@ -231,15 +231,26 @@ note_recount(RunningStatement *after, CounterDef *def, Datum *values)
  *   finished, or at commit when none is known (a partition named directly,
  *   a statement that started before counterfield was loaded).
  *
+ * - if the count left out statement-mode deltas of the key that were kept
+ *   for commit (kept), its row having been missing: when the outermost
+ *   running statement that writes the parent has finished, or at commit.
+ *
  * Every parent table the guard counts a new row of is remembered for the
  * transaction (see cf_inflight_missing).
  */
 void
-cf_inflight_note(CounterDef *def, Datum *values, int64 children)
+cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept)
 {
 	RunningStatement *outermost;
 	CommandId	curcid;
 
+	/*
+	 * Statement-mode deltas kept for commit, their row missing: once the
+	 * row is in, the key is counted again and they are cancelled.
+	 */
+	if (kept)
+		note_recount(nrunning > 0 ? outermost_writing(InvalidOid, def->parent_relid) : NULL,
+					 def, values);
 	if (!ActiveSnapshotSet())
 		return;
 	curcid = GetActiveSnapshot()->curcid;

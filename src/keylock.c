@@ -30,9 +30,13 @@
  * that table lock taken in RowShareLock (guard) and RowExclusiveLock
  * (commit), so that each level conflicts with the other as it should.
  *
- * The commit never waits while it holds key locks: when one is taken, it
- * lets go of those it has, waits for that one, and starts over.  The guard
- * may wait for a commit, which holds them only until it has committed.
+ * Commits lock in one order, by table and hash, and so never wait for each
+ * other in a circle.  A transaction that has created a parent row (holding
+ * its key lock) and commits a child of a key whose row another such
+ * transaction is creating, while that one commits a child of the first
+ * one's key, waits for it in a circle: each must see the other's outcome.
+ * The deadlock detector ends one of them, as it would two transactions
+ * that update two rows in opposite orders.
  *
  *-------------------------------------------------------------------------
  */
@@ -80,22 +84,14 @@ set_tag(LOCKTAG *tag, Oid parent, bool table, uint32 hash)
 						 table ? CF_LOCK_TABLE : CF_LOCK_KEY);
 }
 
-static LockAcquireResult
-acquire(Oid parent, bool table, uint32 hash, LOCKMODE mode, bool dontWait)
-{
-	LOCKTAG		tag;
-
-	set_tag(&tag, parent, table, hash);
-	return LockAcquire(&tag, mode, false, dontWait);
-}
-
+/* Takes one of counterfield's locks until the transaction ends. */
 static void
-release(Oid parent, bool table, uint32 hash, LOCKMODE mode)
+acquire(Oid parent, bool table, uint32 hash, LOCKMODE mode)
 {
 	LOCKTAG		tag;
 
 	set_tag(&tag, parent, table, hash);
-	LockRelease(&tag, mode, false);
+	(void) LockAcquire(&tag, mode, false, false);
 }
 
 /*
@@ -124,12 +120,12 @@ cf_keylock_guard(Oid parent, uint32 hash)
 	}
 	if (entry->nkeys >= KEYS_PER_TABLE)
 	{
-		(void) acquire(parent, true, 0, ShareLock, false);
+		acquire(parent, true, 0, ShareLock);
 		return;
 	}
 	entry->nkeys++;
-	(void) acquire(parent, true, 0, RowShareLock, false);
-	(void) acquire(parent, false, hash, ShareLock, false);
+	acquire(parent, true, 0, RowShareLock);
+	acquire(parent, false, hash, ShareLock);
 }
 
 static int
@@ -150,7 +146,7 @@ compare_locks(const void *a, const void *b)
 /*
  * Locks, until the transaction ends, the keys of parent[i] hashed to
  * hash[i] that a commit did not find a parent row for, so that no guard
- * counts them until it has committed.  Never waits while holding one.
+ * counts them until it has committed.
  */
 void
 cf_keylock_commit(Oid *parent, uint32 *hash, int n)
@@ -191,24 +187,7 @@ cf_keylock_commit(Oid *parent, uint32 *hash, int n)
 	}
 	pfree(all);
 
-	for (;;)
-	{
-		int			held = 0;
-
-		while (held < nlocks &&
-			   acquire(locks[held].parent, locks[held].table, locks[held].hash,
-					   locks[held].mode, true) != LOCKACQUIRE_NOT_AVAIL)
-			held++;
-		if (held == nlocks)
-			break;
-
-		/* Let go, wait for the one that is taken, and start over. */
-		for (int i = 0; i < held; i++)
-			release(locks[i].parent, locks[i].table, locks[i].hash, locks[i].mode);
-		(void) acquire(locks[held].parent, locks[held].table, locks[held].hash,
-					   locks[held].mode, false);
-		release(locks[held].parent, locks[held].table, locks[held].hash, locks[held].mode);
-		CHECK_FOR_INTERRUPTS();
-	}
+	for (int i = 0; i < nlocks; i++)
+		acquire(locks[i].parent, locks[i].table, locks[i].hash, locks[i].mode);
 	pfree(locks);
 }

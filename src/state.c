@@ -813,15 +813,12 @@ cf_state_add_at_commit(CounterDef *def, Datum *values, int64 delta)
 }
 
 /*
- * The pending delta of (def, key values) that a count of the key's children
- * must leave out.  A transaction-mode delta is applied at commit, on top of
- * the count.  A statement-mode counter's pending deltas are those of rows
- * whose parent row was missing (cf_state_add_at_commit): a count that sees
- * those rows makes them moot, and they are cancelled by a layer of the
- * current subtransaction, so that rolling it back restores them.
+ * Returns the live pending delta of (def, key values), and with cancel
+ * cancels it by a layer of the current subtransaction, so that rolling it
+ * back restores it.
  */
 int64
-cf_state_settle(CounterDef *def, Datum *values)
+cf_state_pending(CounterDef *def, Datum *values, bool cancel)
 {
 	PendingKey	probe;
 	PendingEntry *entry;
@@ -832,10 +829,9 @@ cf_state_settle(CounterDef *def, Datum *values)
 	build_key(def, values, &probe);
 	entry = hash_search(pending, &probe, HASH_FIND, NULL);
 	live = entry ? live_delta(entry) : 0;
-	if (def->transactional || live == 0)
-		return live;
-	add_to_layer(entry, -live);
-	return 0;
+	if (cancel && live != 0)
+		add_to_layer(entry, -live);
+	return live;
 }
 
 /*

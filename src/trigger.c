@@ -631,6 +631,7 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 	Form_pg_attribute att = TupleDescAttr(desc, map_attnum(def->parent_relid, relid,
 															def->counter_attnum) - 1);
 	int64		count = 0;
+	int64		pending;
 	bool		isnull = false;
 
 	for (int k = 0; k < def->nkeys && !isnull; k++)
@@ -642,9 +643,9 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 
 		cf_keylock_guard(def->parent_relid, cf_key_hash(def->target->layout, key));
 		children = cf_count_children(def, key);
-
-		count = children - cf_state_settle(def, key);
-		cf_inflight_note(def, key, children);
+		pending = cf_state_pending(def, key, false);
+		count = children - pending;
+		cf_inflight_note(def, key, children, !def->transactional && pending != 0);
 	}
 	return count_datum(count, att->atttypid, NameStr(att->attname));
 }
@@ -670,12 +671,34 @@ recount_plan(CounterDef *def)
 	return cf_keep_plan(&def->recount_plan, sql.data, target->nkeys + 1, argtypes);
 }
 
+/* Prepares "SELECT 1 FROM parent p WHERE k = $1 ... FOR NO KEY UPDATE". */
+static SPIPlanPtr
+row_lock_plan(CounterTarget *target)
+{
+	Oid			argtypes[INDEX_MAX_KEYS];
+	StringInfoData sql;
+
+	if (cf_plan_is_current(&target->row_lock_plan))
+		return target->row_lock_plan;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT 1 FROM %s AS p WHERE ",
+					 cf_relation_sql(target->parent_relid, false));
+	cf_append_key_match(&sql, target, argtypes);
+	appendStringInfoString(&sql, " FOR NO KEY UPDATE OF p");
+	return cf_keep_plan(&target->row_lock_plan, sql.data, target->nkeys, argtypes);
+}
+
 /*
  * Sets the counter of one parent key to the truth: its children, less the
- * deltas still pending.  For a key counted while a statement on the child
- * was running, or whose count could not see counted child rows
- * (inflight.c), once those deltas are in.  The update is planned and run
- * as the parent's owner, as every write to the parent is.
+ * transaction-mode deltas still pending.  For a key counted while a
+ * statement on the child was running, or whose count could not see counted
+ * child rows, or while a statement-mode delta of the key was kept for
+ * commit because its row was missing (inflight.c), once those deltas are
+ * in.  The row is locked first, so that writers that added to it have
+ * committed when the count is taken, and only then counted; without a row
+ * there is nothing to set, and kept deltas stay for commit.  Kept
+ * statement-mode deltas are in the count, and are cancelled.  The parent is
+ * read and written as its owner, as every write to the parent is.
  */
 void
 cf_recount_key(CounterDef *def, Datum *values)
@@ -683,20 +706,31 @@ cf_recount_key(CounterDef *def, Datum *values)
 	CounterTarget *target = def->target;
 	Datum		params[INDEX_MAX_KEYS + 1];
 	OwnerContext owner;
+	SPIPlanPtr	lock;
 	SPIPlanPtr	plan;
+	int64		children;
+	int64		pending;
 
 	if (!cf_lock_parent(def->parent_relid))
 		return;
+	cf_spi_connect();
+	cf_begin_as_table_owner(def->parent_relid, target->parent_owner, &owner);
+	lock = row_lock_plan(target);
+	plan = recount_plan(def);
+	cf_end_as_owner(&owner);
+	if (cf_parent_write(def->parent_relid, target->parent_owner, lock, NULL, values,
+						SPI_OK_SELECT, InvalidSnapshot) == 0)
+	{
+		SPI_finish();
+		return;
+	}
+	children = cf_count_children(def, values);
+	pending = cf_state_pending(def, values, !def->transactional);
 	memcpy(params, values, sizeof(Datum) * target->nkeys);
-	params[target->nkeys] = count_datum(cf_count_children(def, values) -
-										cf_state_settle(def, values),
+	params[target->nkeys] = count_datum(def->transactional ? children - pending : children,
 										get_atttype(def->parent_relid, def->counter_attnum),
 										get_attname(def->parent_relid,
 													def->counter_attnum, false));
-	cf_spi_connect();
-	cf_begin_as_table_owner(def->parent_relid, target->parent_owner, &owner);
-	plan = recount_plan(def);
-	cf_end_as_owner(&owner);
 	cf_parent_write(def->parent_relid, target->parent_owner, plan, NULL, params, SPI_OK_UPDATE,
 					InvalidSnapshot);
 	SPI_finish();
