@@ -30,3 +30,12 @@ EXTRA_CLEAN = output_iso
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The release archive for PGXN: the committed tree as a zip, named after
+# META.json's version, written to DISTDIR.
+DISTVERSION = $(shell sed -n 's/^   "version": "\([^"]*\)".*/\1/p' META.json)
+DISTDIR ?= .
+.PHONY: dist
+dist:
+	git archive --format zip --prefix=$(EXTENSION)-$(DISTVERSION)/ \
+		-o $(DISTDIR)/$(EXTENSION)-$(DISTVERSION).zip HEAD
