@@ -322,6 +322,40 @@ cf_grow_array(void *array, int n, int *max, Size size, MemoryContext cxt)
 	return array == NULL ? MemoryContextAlloc(cxt, size * *max) : repalloc(array, size * *max);
 }
 
+/*
+ * Finds the entry of a relation in a table of relations that lives for one
+ * transaction, forgetting the entries of an earlier transaction first.
+ * With add, a missing entry is added, zeroed but for the relation's OID,
+ * and *added (if given) says so; without, NULL is returned for it.
+ */
+void *
+cf_tx_relation(TxRelations *set, Oid relid, bool add, bool *added)
+{
+	char	   *entry;
+
+	if (added != NULL)
+		*added = false;
+	if (set->lxid != CF_CURRENT_LXID())
+		set->n = 0;
+	set->lxid = CF_CURRENT_LXID();
+	for (int i = 0; i < set->n; i++)
+	{
+		entry = (char *) set->entries + i * set->entrysize;
+		if (*(Oid *) entry == relid)
+			return entry;
+	}
+	if (!add)
+		return NULL;
+	set->entries = cf_grow_array(set->entries, set->n, &set->max, set->entrysize,
+								 TopMemoryContext);
+	entry = (char *) set->entries + set->n++ * set->entrysize;
+	memset(entry, 0, set->entrysize);
+	*(Oid *) entry = relid;
+	if (added != NULL)
+		*added = true;
+	return entry;
+}
+
 /* Does the current user own a relation (or is it a superuser)? */
 bool
 cf_owns_relation(Oid relid)

@@ -203,6 +203,19 @@ typedef struct OwnerContext
 	int			nestlevel;		/* GUC nest level, or 0 */
 } OwnerContext;
 
+/*
+ * A table of relations, each with a little data, for one transaction (see
+ * cf_tx_relation).  Its entries, of entrysize bytes, start with the OID.
+ */
+typedef struct TxRelations
+{
+	Size		entrysize;
+	void	   *entries;
+	int			n;
+	int			max;
+	LocalTransactionId lxid;
+} TxRelations;
+
 /* counterfield.c */
 extern bool cf_enabled;
 extern void cf_spi_connect(void);
@@ -215,6 +228,7 @@ extern void cf_forget_written_table(Oid relid);
 extern void cf_end_as_owner(OwnerContext *saved);
 extern void cf_check_update_rules(Relation rel);
 extern void *cf_grow_array(void *array, int n, int *max, Size size, MemoryContext cxt);
+extern void *cf_tx_relation(TxRelations *set, Oid relid, bool add, bool *added);
 extern bool cf_owns_relation(Oid relid);
 extern Oid	cf_relation_owner(Oid relid);
 extern char *cf_relation_sql(Oid relid, bool descendants);

@@ -89,11 +89,8 @@ static List *recounts = NIL;	/* RecountKey *, in TopMemoryContext */
 static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
 static CommandId counted_cid = InvalidCommandId;
 
-/* The parent tables whose new rows the guard counted, in guarded_lxid. */
-static GuardedTable *guarded = NULL;
-static int	nguarded = 0;
-static int	maxguarded = 0;
-static LocalTransactionId guarded_lxid = InvalidLocalTransactionId;
+/* The parent tables whose new rows the guard counted in this transaction. */
+static TxRelations guarded = {.entrysize = sizeof(GuardedTable)};
 
 /*
  * The transaction in which counterfield was loaded: its statements that were
@@ -243,6 +240,8 @@ cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept)
 {
 	RunningStatement *outermost;
 	CommandId	curcid;
+	GuardedTable *entry;
+	bool		added;
 
 	/*
 	 * Statement-mode deltas kept for commit, their row missing: once the
@@ -256,22 +255,9 @@ cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept)
 	curcid = GetActiveSnapshot()->curcid;
 
 	/* The parent tables whose new rows the guard counted, and since when. */
-	if (guarded_lxid != CF_CURRENT_LXID())
-		nguarded = 0;
-	guarded_lxid = CF_CURRENT_LXID();
-	for (int i = 0; i <= nguarded; i++)
-	{
-		if (i == nguarded)
-		{
-			guarded = cf_grow_array(guarded, nguarded, &maxguarded, sizeof(GuardedTable),
-									TopMemoryContext);
-			guarded[nguarded].relid = def->parent_relid;
-			guarded[nguarded++].cid = curcid;
-			break;
-		}
-		if (guarded[i].relid == def->parent_relid)
-			break;
-	}
+	entry = cf_tx_relation(&guarded, def->parent_relid, true, &added);
+	if (added)
+		entry->cid = curcid;
 
 	/*
 	 * Children the count saw may be counted again by a statement still
@@ -319,14 +305,12 @@ void
 cf_inflight_missing(CounterTarget *target, Datum *values)
 {
 	RunningStatement *outermost;
-	bool		guarded_before = false;
+	GuardedTable *entry;
 	ListCell   *lc;
 
 	outermost = nrunning > 0 ? outermost_writing(InvalidOid, target->parent_relid) : NULL;
-	for (int i = 0; outermost == NULL && guarded_lxid == CF_CURRENT_LXID() && i < nguarded; i++)
-		guarded_before |= guarded[i].relid == target->parent_relid &&
-			GetCurrentCommandId(false) > guarded[i].cid;
-	if (outermost == NULL && !guarded_before)
+	entry = outermost ? NULL : cf_tx_relation(&guarded, target->parent_relid, false, NULL);
+	if (outermost == NULL && (entry == NULL || GetCurrentCommandId(false) <= entry->cid))
 		return;
 	foreach(lc, target->counters)
 		note_recount(outermost, lfirst(lc), values);

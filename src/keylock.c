@@ -72,10 +72,7 @@ typedef struct GuardedKeys
 	int			nkeys;
 } GuardedKeys;
 
-static GuardedKeys *guarded = NULL;
-static int	nguarded = 0;
-static int	maxguarded = 0;
-static LocalTransactionId guarded_lxid = InvalidLocalTransactionId;
+static TxRelations guarded = {.entrysize = sizeof(GuardedKeys)};
 
 static void
 set_tag(LOCKTAG *tag, Oid parent, bool table, uint32 hash)
@@ -102,22 +99,8 @@ acquire(Oid parent, bool table, uint32 hash, LOCKMODE mode)
 void
 cf_keylock_guard(Oid parent, uint32 hash)
 {
-	GuardedKeys *entry = NULL;
+	GuardedKeys *entry = cf_tx_relation(&guarded, parent, true, NULL);
 
-	if (guarded_lxid != CF_CURRENT_LXID())
-		nguarded = 0;
-	guarded_lxid = CF_CURRENT_LXID();
-	for (int i = 0; i < nguarded && entry == NULL; i++)
-		if (guarded[i].parent == parent)
-			entry = &guarded[i];
-	if (entry == NULL)
-	{
-		guarded = cf_grow_array(guarded, nguarded, &maxguarded, sizeof(GuardedKeys),
-								TopMemoryContext);
-		entry = &guarded[nguarded++];
-		entry->parent = parent;
-		entry->nkeys = 0;
-	}
 	if (entry->nkeys >= KEYS_PER_TABLE)
 	{
 		acquire(parent, true, 0, ShareLock);
