@@ -330,6 +330,7 @@ extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const
 extern bool cf_is_own_guard(Trigger *trigger);
 extern void cf_own_guard_fired(TriggerData *trigdata);
 extern void cf_apply(FlushItem *items, int nitems, MissingKeys *missing);
+extern int64 cf_flush_in_flight(CounterDef *def, Datum *values);
 extern void cf_flush_init(void);
 extern void cf_flush_before_ddl(void);
 

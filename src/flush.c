@@ -72,6 +72,23 @@ typedef struct OwnUpdate
 
 static OwnUpdate own_update;
 
+/*
+ * Deltas on their way to parent rows, for a parent row counted meanwhile
+ * (by a trigger that a parent update fires) to leave out: those of each
+ * running cf_apply not yet written, innermost first, and at commit those
+ * whose rows were missing, until they are looked for again.
+ */
+typedef struct Applying
+{
+	FlushItem  *items;
+	int			nitems;
+	int			written;		/* items before this one are done with */
+	struct Applying *outer;
+} Applying;
+
+static Applying *applying = NULL;
+static MissingKeys *collecting = NULL;
+
 static ExecutorStart_hook_type prev_executor_start = NULL;
 
 /* Orders two key values of one target in the btree order of its columns. */
@@ -678,8 +695,10 @@ apply_target(CounterTarget *target, FlushItem *items, int nitems, MissingKeys *m
 {
 	int			ncounters = list_length(target->counters);
 	Datum	  **keys = palloc(sizeof(Datum *) * nitems);
+	int		   *ends = palloc(sizeof(int) * nitems);
 	int64	   *deltas = palloc(sizeof(int64) * nitems * ncounters);
 	int			ngroups = 0;
+	int			first = items - applying->items;
 
 	Assert(ncounters <= MAX_TARGET_COUNTERS);
 
@@ -694,16 +713,53 @@ apply_target(CounterTarget *target, FlushItem *items, int nitems, MissingKeys *m
 		for (int c = 0; c < ncounters; c++)
 			any |= (d[c] != 0);
 		if (any)
+		{
+			ends[ngroups] = j;
 			keys[ngroups++] = items[i].values;
+		}
 	}
 
 	if (ngroups >= BATCH_MIN_KEYS && batchable(target))
 		update_batch(target, keys, deltas, ngroups, missing);
 	else
 		for (int g = 0; g < ngroups; g++)
+		{
 			update_one(target, keys[g], deltas + g * ncounters, missing);
+			applying->written = first + ends[g];
+		}
 	pfree(keys);
+	pfree(ends);
 	pfree(deltas);
+}
+
+/* Sums the deltas of one counter and key in the given items. */
+static int64
+items_delta(FlushItem *items, int from, int to, CounterDef *def, Datum *values)
+{
+	int64		sum = 0;
+
+	for (int i = from; i < to; i++)
+		if (items[i].counter_id == def->id && items[i].def->layout == def->layout &&
+			compare_keys(def->target, items[i].values, values) == 0)
+			sum += items[i].delta;
+	return sum;
+}
+
+/*
+ * The deltas of a counter's key that are on their way to its parent row
+ * (see Applying): a count of the key's children that sees their rows must
+ * leave them out.
+ */
+int64
+cf_flush_in_flight(CounterDef *def, Datum *values)
+{
+	int64		sum = 0;
+
+	for (Applying *a = applying; a != NULL; a = a->outer)
+		sum += items_delta(a->items, a->written, a->nitems, def, values);
+	if (collecting != NULL)
+		sum += items_delta(collecting->items, 0, collecting->nitems, def, values);
+	return sum;
 }
 
 /* Adds the table being updated to error reports. */
@@ -727,6 +783,7 @@ cf_apply(FlushItem *items, int nitems, MissingKeys *missing)
 {
 	ErrorContextCallback errcallback;
 	CounterTarget *current = NULL;
+	Applying	mine;
 	int			n = 0;
 
 	for (int i = 0; i < nitems; i++)
@@ -745,26 +802,41 @@ cf_apply(FlushItem *items, int nitems, MissingKeys *missing)
 	error_context_stack = &errcallback;
 
 	cf_spi_connect();
-	for (int i = 0, end; i < n; i = end)
+	mine.items = items;
+	mine.nitems = n;
+	mine.written = 0;
+	mine.outer = applying;
+	applying = &mine;
+	PG_TRY();
 	{
-		OwnerContext owner;
+		for (int i = 0, end; i < n; i = end)
+		{
+			OwnerContext owner;
 
-		current = items[i].def->target;
-		for (end = i; end < n && items[end].def->target == current; end++)
-			;
+			current = items[i].def->target;
+			for (end = i; end < n && items[end].def->target == current; end++)
+				;
 
-		/*
-		 * A parent that a trigger or another session dropped meanwhile took
-		 * its counters with it.  The others are planned and written as
-		 * their owner: planning folds constants in the parent's policies
-		 * and rules.
-		 */
-		if (!cf_lock_parent(current->parent_relid))
-			continue;
-		cf_begin_as_table_owner(current->parent_relid, current->parent_owner, &owner);
-		apply_target(current, items + i, end - i, missing);
-		cf_end_as_owner(&owner);
+			/*
+			 * A parent that a trigger or another session dropped meanwhile
+			 * took its counters with it.  The others are planned and written
+			 * as their owner: planning folds constants in the parent's
+			 * policies and rules.
+			 */
+			if (cf_lock_parent(current->parent_relid))
+			{
+				cf_begin_as_table_owner(current->parent_relid, current->parent_owner, &owner);
+				apply_target(current, items + i, end - i, missing);
+				cf_end_as_owner(&owner);
+			}
+			mine.written = end;
+		}
 	}
+	PG_FINALLY();
+	{
+		applying = mine.outer;
+	}
+	PG_END_TRY();
 	SPI_finish();
 
 	error_context_stack = errcallback.previous;
@@ -778,49 +850,47 @@ cf_apply(FlushItem *items, int nitems, MissingKeys *missing)
 static void
 apply_missing(MissingKeys *collected)
 {
-	Oid		   *parents = palloc(sizeof(Oid) * collected->nitems);
-	uint32	   *hashes = palloc(sizeof(uint32) * collected->nitems);
+	FlushItem  *items = collected->items;
+	int			nitems = collected->nitems;
+	Oid		   *parents = palloc(sizeof(Oid) * nitems);
+	uint32	   *hashes = palloc(sizeof(uint32) * nitems);
 	MissingKeys drop = {0};
 
-	for (int i = 0; i < collected->nitems; i++)
+	for (int i = 0; i < nitems; i++)
 	{
-		FlushItem  *item = &collected->items[i];
-
-		parents[i] = item->def->parent_relid;
-		hashes[i] = cf_key_hash(item->def->target->layout, item->values);
+		parents[i] = items[i].def->parent_relid;
+		hashes[i] = cf_key_hash(items[i].def->target->layout, items[i].values);
 	}
-	cf_keylock_commit(parents, hashes, collected->nitems);
+	cf_keylock_commit(parents, hashes, nitems);
+
+	/* From here on, cf_apply has them in flight. */
+	collected->items = NULL;
+	collected->nitems = collected->maxitems = 0;
 	drop.snapshot = RegisterSnapshot(GetLatestSnapshot());
-	cf_apply(collected->items, collected->nitems, &drop);
+	cf_apply(items, nitems, &drop);
 	UnregisterSnapshot(drop.snapshot);
 	pfree(parents);
 	pfree(hashes);
-	collected->nitems = 0;
 }
 
 /*
- * Applies all live deltas of transaction-mode counters, and those that
- * statements kept until commit; see cf_state_take for cancel.
+ * Applies the pending deltas in rounds, until their writes (triggers of the
+ * parents, say) leave none; then those whose rows were missing, with their
+ * keys locked, and so on until nothing is left.
  */
 static void
-flush_transactional(bool cancel)
+flush_rounds(CounterDefs *defs, bool cancel, MissingKeys *collected)
 {
-	CounterDefs *defs;
 	int			round = 0;
-	MissingKeys collected = {0};
 
-	collected.collect = true;
-	collected.cxt = CurrentMemoryContext;
-	PushActiveSnapshot(GetTransactionSnapshot());
-	defs = cf_defs_acquire();
 	for (;;)
 	{
 		int			nitems;
 		FlushItem  *items = cf_state_take(defs, NIL, true, cancel, &nitems);
 
-		if (nitems == 0 && collected.nitems > 0)
+		if (nitems == 0 && collected->nitems > 0)
 		{
-			apply_missing(&collected);
+			apply_missing(collected);
 			continue;
 		}
 		if (nitems == 0)
@@ -831,9 +901,36 @@ flush_transactional(bool cancel)
 					 errmsg("counter updates at commit did not settle after %d rounds",
 							MAX_COMMIT_ROUNDS),
 					 errhint("Check for triggers on parent tables that keep writing counted rows.")));
-		cf_apply(items, nitems, &collected);
+		cf_apply(items, nitems, collected);
 		pfree(items);
 	}
+}
+
+/*
+ * Applies all live deltas of transaction-mode counters, and those that
+ * statements kept until commit; see cf_state_take for cancel.
+ */
+static void
+flush_transactional(bool cancel)
+{
+	CounterDefs *defs;
+	MissingKeys collected = {0};
+	MissingKeys *outer = collecting;
+
+	collected.collect = true;
+	collected.cxt = CurrentMemoryContext;
+	PushActiveSnapshot(GetTransactionSnapshot());
+	defs = cf_defs_acquire();
+	collecting = &collected;
+	PG_TRY();
+	{
+		flush_rounds(defs, cancel, &collected);
+	}
+	PG_FINALLY();
+	{
+		collecting = outer;
+	}
+	PG_END_TRY();
 	cf_defs_release();
 	PopActiveSnapshot();
 }

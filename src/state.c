@@ -77,6 +77,7 @@ struct KeyLayout
 typedef struct PendingKey
 {
 	int32		counter_id;
+	bool		kept;			/* a statement-mode delta kept for commit */
 	uint32		hash;
 	const KeyLayout *layout;
 	Datum	   *values;
@@ -303,7 +304,8 @@ pending_match(const void *key1, const void *key2, Size keysize pg_attribute_unus
 	const PendingKey *b = key2;
 	const KeyLayout *layout = a->layout;
 
-	if (a->counter_id != b->counter_id || a->hash != b->hash || a->layout != b->layout ||
+	if (a->counter_id != b->counter_id || a->kept != b->kept || a->hash != b->hash ||
+		a->layout != b->layout ||
 		a->len != b->len || memcmp(a->data, b->data, a->len) != 0)
 		return 1;
 	for (int k = 0; k < layout->nkeys && !layout->all_bitwise; k++)
@@ -471,18 +473,22 @@ cf_key_hash(const KeyLayout *layout, Datum *values)
 	return serialize_key(layout, values);
 }
 
-/* Fills in the probe key of (def, key values); see serialize_key. */
+/*
+ * Fills in the probe key of (def, key values), kept or not; see
+ * serialize_key.
+ */
 static void
-build_key(CounterDef *def, Datum *values, PendingKey *key)
+build_key(CounterDef *def, Datum *values, bool kept, PendingKey *key)
 {
 	uint32		hash = serialize_key(def->layout, values);
 
 	key->counter_id = def->id;
+	key->kept = kept;
 	key->layout = def->layout;
 	key->values = values;
 	key->len = keybuf.len;
 	key->data = keybuf.data;
-	key->hash = hash_combine(hash_uint32((uint32) def->id), hash);
+	key->hash = hash_combine(hash_uint32((uint32) def->id * 2 + kept), hash);
 }
 
 /* Copies key values, detoasted, into the given context. */
@@ -738,14 +744,14 @@ add_to_layer(PendingEntry *entry, int64 delta)
 
 /* Finds or creates the entry of (def, key values). */
 static PendingEntry *
-enter_entry(CounterDef *def, Datum *values)
+enter_entry(CounterDef *def, Datum *values, bool kept)
 {
 	PendingKey	probe;
 	PendingEntry *entry;
 	bool		found;
 
 	ensure_pending();
-	build_key(def, values, &probe);
+	build_key(def, values, kept, &probe);
 	entry = hash_search(pending, &probe, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -755,7 +761,7 @@ enter_entry(CounterDef *def, Datum *values)
 		entry->key.data = data;
 		entry->serial = ++entry_serial;
 		entry->lxid = CF_CURRENT_LXID();
-		entry->transactional = def->transactional;
+		entry->transactional = def->transactional || kept;
 		entry->parent_relid = def->parent_relid;
 		entry->counter_attnum = def->counter_attnum;
 		entry->batch = 0;
@@ -781,7 +787,7 @@ cf_state_add(CounterDef *def, Datum *values, int64 delta, uint64 batch, List **t
 	PendingEntry *entry;
 
 	cf_state_prune();
-	entry = enter_entry(def, values);
+	entry = enter_entry(def, values, false);
 	add_to_layer(entry, delta);
 	stored_lxid = entry->lxid;
 	if (entry->batch != batch)
@@ -806,16 +812,16 @@ cf_state_add_at_commit(CounterDef *def, Datum *values, int64 delta)
 	PendingEntry *entry;
 
 	cf_state_prune();
-	entry = enter_entry(def, values);
-	entry->transactional = true;
+	entry = enter_entry(def, values, true);
 	add_to_layer(entry, delta);
 	stored_lxid = entry->lxid;
 }
 
 /*
- * Returns the live pending delta of (def, key values), and with cancel
- * cancels it by a layer of the current subtransaction, so that rolling it
- * back restores it.
+ * Returns the live pending delta of (def, key values): a transaction-mode
+ * counter's, or a statement-mode counter's kept for commit.  With cancel,
+ * it is cancelled by a layer of the current subtransaction, so that
+ * rolling it back restores it.
  */
 int64
 cf_state_pending(CounterDef *def, Datum *values, bool cancel)
@@ -826,7 +832,7 @@ cf_state_pending(CounterDef *def, Datum *values, bool cancel)
 
 	if (pending == NULL)
 		return 0;
-	build_key(def, values, &probe);
+	build_key(def, values, !def->transactional, &probe);
 	entry = hash_search(pending, &probe, HASH_FIND, NULL);
 	live = entry ? live_delta(entry) : 0;
 	if (cancel && live != 0)

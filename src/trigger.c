@@ -642,9 +642,16 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 		int64		children;
 
 		cf_keylock_guard(def->parent_relid, cf_key_hash(def->target->layout, key));
-		children = cf_count_children(def, key);
+		children = cf_count_children(def, key) - cf_flush_in_flight(def, key);
 		pending = cf_state_pending(def, key, false);
-		count = children - pending;
+
+		/*
+		 * Transaction-mode deltas are applied at commit, on top of the
+		 * count.  A statement-mode counter's pending deltas were kept for
+		 * commit, their row missing: the count includes their rows, and
+		 * they are cancelled once the row is in (cf_recount_key).
+		 */
+		count = def->transactional ? children - pending : children;
 		cf_inflight_note(def, key, children, !def->transactional && pending != 0);
 	}
 	return count_datum(count, att->atttypid, NameStr(att->attname));
@@ -724,7 +731,7 @@ cf_recount_key(CounterDef *def, Datum *values)
 		SPI_finish();
 		return;
 	}
-	children = cf_count_children(def, values);
+	children = cf_count_children(def, values) - cf_flush_in_flight(def, values);
 	pending = cf_state_pending(def, values, !def->transactional);
 	memcpy(params, values, sizeof(Datum) * target->nkeys);
 	params[target->nkeys] = count_datum(def->transactional ? children - pending : children,

@@ -1,0 +1,90 @@
+-- Child rows whose parent row is missing when their statement flushes: the
+-- deltas wait for commit, a parent row created meanwhile gets its true
+-- count at once, and every value agrees with count(*).
+CREATE TABLE mp (id int PRIMARY KEY, n smallint, tn int, note text);
+CREATE TABLE mc (id serial PRIMARY KEY, mp_id int);
+CREATE INDEX ON mc (mp_id);
+SELECT counterfield.add_counter('mp', 'n', 'mc', fk_columns => '{mp_id}', parent_columns => '{id}');
+SELECT counterfield.add_counter('mp', 'tn', 'mc', fk_columns => '{mp_id}', parent_columns => '{id}',
+                                flush => 'transaction');
+CREATE VIEW mp_check AS
+  SELECT id, n, tn, (SELECT count(*) FROM mc WHERE mp_id = mp.id) AS truth FROM mp ORDER BY id;
+
+-- the new parent's own INSERT, its RETURNING and its AFTER triggers see
+-- the children written before it in the same transaction
+CREATE FUNCTION mp_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'after insert of %: n = %', NEW.id, NEW.n;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER mp_seen AFTER INSERT ON mp FOR EACH ROW EXECUTE FUNCTION mp_seen();
+BEGIN;
+INSERT INTO mc (mp_id) VALUES (1), (1), (1);
+SELECT counter_column, parent_key, delta FROM counterfield.tracked_states() ORDER BY 1;
+INSERT INTO mp VALUES (1, 0, 0) RETURNING id, n;
+SELECT * FROM mp_check;
+-- the kept deltas are gone: a later statement counts at once
+INSERT INTO mc (mp_id) VALUES (1);
+SELECT * FROM mp_check;
+COMMIT;
+SELECT * FROM mp_check;
+DROP TRIGGER mp_seen ON mp;
+
+-- kept deltas larger than the counter's type can hold, which the new row's
+-- count makes moot
+BEGIN;
+INSERT INTO mc (mp_id) SELECT 2 FROM generate_series(1, 33000);
+UPDATE mc SET mp_id = 3 WHERE mp_id = 2 AND id % 1000 <> 0;
+INSERT INTO mp VALUES (2, 0, 0) RETURNING id, n;
+COMMIT;
+SELECT * FROM mp_check WHERE id = 2;
+DELETE FROM mc WHERE mp_id = 3;
+
+-- a get-or-create INSERT ... ON CONFLICT DO NOTHING that finds the row
+-- keeps the deltas: they are applied to the existing row
+INSERT INTO mp VALUES (4, 0, 0);
+BEGIN;
+DELETE FROM mp WHERE id = 4;
+INSERT INTO mc (mp_id) VALUES (4), (4);
+INSERT INTO mp VALUES (4, 0, 0) ON CONFLICT DO NOTHING;
+INSERT INTO mp VALUES (4, 0, 0) ON CONFLICT DO NOTHING;
+SELECT * FROM mp_check WHERE id = 4;
+COMMIT;
+SELECT * FROM mp_check WHERE id = 4;
+
+-- a trigger that creates a parent row while the commit applies deltas,
+-- for a key whose delta found no row (5) and for one still to come (200)
+CREATE FUNCTION mp_make() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id = 100 THEN
+        INSERT INTO mp VALUES (5, 0, 0), (200, 0, 0) ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER mp_make AFTER UPDATE ON mp FOR EACH ROW EXECUTE FUNCTION mp_make();
+INSERT INTO mp VALUES (100, 0, 0);
+BEGIN;
+INSERT INTO mc (mp_id) VALUES (5), (100), (200);
+COMMIT;
+SELECT * FROM mp_check WHERE id IN (5, 100, 200);
+DROP TRIGGER mp_make ON mp;
+
+-- keys compared by bytes in the state cache (text, two columns): a kept
+-- delta does not hold back the deltas of later statements
+CREATE TABLE tp (a text, b int, n int, PRIMARY KEY (a, b));
+CREATE TABLE tc (id serial PRIMARY KEY, a text, b int);
+SELECT counterfield.add_counter('tp', 'n', 'tc', fk_columns => '{a,b}', parent_columns => '{a,b}');
+BEGIN;
+INSERT INTO tc (a, b) SELECT 'k', 1 FROM generate_series(1, 10);
+INSERT INTO tp VALUES ('k', 1, 0);
+INSERT INTO tc (a, b) SELECT 'k', 1 FROM generate_series(1, 10);
+SELECT a, b, n, (SELECT count(*) FROM tc WHERE tc.a = tp.a AND tc.b = tp.b) AS truth FROM tp;
+COMMIT;
+SELECT a, b, n, (SELECT count(*) FROM tc WHERE tc.a = tp.a AND tc.b = tp.b) AS truth FROM tp;
+
+SELECT * FROM counterfield.verify();
+SELECT counterfield.drop_counter('tp', 'n');
+SELECT counterfield.drop_counter('mp', 'n');
+SELECT counterfield.drop_counter('mp', 'tn');
+DROP TABLE tc, tp, mc, mp CASCADE;
+DROP FUNCTION mp_seen(), mp_make();
