@@ -82,6 +82,24 @@ SELECT a, b, n, (SELECT count(*) FROM tc WHERE tc.a = tp.a AND tc.b = tp.b) AS t
 COMMIT;
 SELECT a, b, n, (SELECT count(*) FROM tc WHERE tc.a = tp.a AND tc.b = tp.b) AS truth FROM tp;
 
+-- DDL applies pending deltas first, missing keys locked: a transaction
+-- that does so many times locks the table rather than ever more keys
+BEGIN;
+DO $$
+BEGIN
+    FOR i IN 0..299 LOOP
+        INSERT INTO mc (mp_id) SELECT 1000 + i * 10 + g FROM generate_series(1, 10) g;
+        ALTER TABLE mp ALTER COLUMN note SET DEFAULT 'x';
+    END LOOP;
+END $$;
+SELECT count(*) AS orphans FROM mc WHERE mp_id >= 1000;
+SELECT count(*) <= 66 AS few_locks,
+       bool_or(objsubid = 17222 AND mode = 'ExclusiveLock') AS table_locked
+  FROM pg_locks
+ WHERE locktype = 'advisory' AND classid = 'mp'::regclass AND pid = pg_backend_pid();
+COMMIT;
+DELETE FROM mc WHERE mp_id >= 1000;
+
 SELECT * FROM counterfield.verify();
 SELECT counterfield.drop_counter('tp', 'n');
 SELECT counterfield.drop_counter('mp', 'n');

@@ -189,6 +189,7 @@ typedef struct MissingKeys
 {
 	Snapshot	snapshot;		/* to find parent rows with, or InvalidSnapshot */
 	bool		collect;		/* collect them, or drop them */
+	bool		looked_again;	/* for a committed row, once */
 	MemoryContext cxt;			/* to collect them in */
 	FlushItem  *items;
 	int			nitems;
@@ -318,7 +319,9 @@ extern void cf_inflight_at_commit(void);
 
 /* keylock.c */
 extern void cf_keylock_guard(Oid parent, uint32 hash);
+extern void cf_keylock_statement_end(CommandId cid);
 extern void cf_keylock_commit(Oid *parent, uint32 *hash, int n);
+extern bool cf_keylock_wait_for_row(CounterTarget *target, Datum *values, bool *committed);
 
 /* flush.c */
 extern bool cf_plan_is_current(SPIPlanPtr *plan);

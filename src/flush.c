@@ -566,6 +566,8 @@ batch_costs(void)
 	return nestlevel;
 }
 
+static void update_one(CounterTarget *target, Datum *key, int64 *deltas, MissingKeys *missing);
+
 /*
  * Deals with the deltas of a key whose parent row was not found: keeps
  * them until commit, collects them, or drops them (see MissingKeys).  A
@@ -579,7 +581,29 @@ missing_key(CounterTarget *target, Datum *key, int64 *deltas, MissingKeys *missi
 
 	cf_inflight_missing(target, key);
 	if (missing != NULL && !missing->collect)
+	{
+		/*
+		 * A row on its way is waited for and looked for again; so is a
+		 * committed one, once: it may have been committed after the
+		 * snapshot, or be one that the UPDATE leaves alone.
+		 */
+		bool		committed;
+		bool		waited = cf_keylock_wait_for_row(target, key, &committed);
+
+		if (waited || (committed && !missing->looked_again))
+		{
+			Snapshot	snapshot = missing->snapshot;
+			bool		looked_again = missing->looked_again;
+
+			missing->snapshot = RegisterSnapshot(GetLatestSnapshot());
+			missing->looked_again = !waited;
+			update_one(target, key, deltas, missing);
+			UnregisterSnapshot(missing->snapshot);
+			missing->snapshot = snapshot;
+			missing->looked_again = looked_again;
+		}
 		return;
+	}
 	foreach(lc, target->counters)
 	{
 		CounterDef *def = lfirst(lc);

@@ -431,6 +431,9 @@ cf_executor_finish(QueryDesc *queryDesc)
 		standard_ExecutorFinish(queryDesc);
 
 	finish_running(queryDesc);
+	if (queryDesc->estate != NULL &&
+		(queryDesc->operation != CMD_SELECT || queryDesc->plannedstmt->hasModifyingCTE))
+		cf_keylock_statement_end(queryDesc->estate->es_output_cid);
 }
 
 /*
@@ -462,6 +465,7 @@ cf_process_utility(PlannedStmt *pstmt, const char *queryString,
 	CopyStmt   *copy = IsA(pstmt->utilityStmt, CopyStmt) ? (CopyStmt *) pstmt->utilityStmt : NULL;
 	Oid			root = InvalidOid;
 	Oid			parent = InvalidOid;
+	CommandId	cid = InvalidCommandId;
 
 	if (copy != NULL && copy->is_from && copy->relation != NULL && IsTransactionState())
 	{
@@ -476,6 +480,7 @@ cf_process_utility(PlannedStmt *pstmt, const char *queryString,
 		}
 		if (OidIsValid(root) || OidIsValid(parent))
 			start_running(pstmt, root, parent, GetCurrentCommandId(false));
+		cid = GetCurrentCommandId(false);
 	}
 #if PG_VERSION_NUM >= 140000
 	if (prev_process_utility)
@@ -492,6 +497,8 @@ cf_process_utility(PlannedStmt *pstmt, const char *queryString,
 #endif
 	if (OidIsValid(root) || OidIsValid(parent))
 		finish_running(pstmt);
+	if (cid != InvalidCommandId)
+		cf_keylock_statement_end(cid);
 }
 
 /*

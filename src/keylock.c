@@ -12,51 +12,66 @@
  *
  * - the parent's guard locks every key it counts (a new row, or a row whose
  *   key changes) in ShareLock, then counts with a fresh snapshot, and keeps
- *   the lock until its transaction ends;
- * - at commit, the keys still missing are locked in ExclusiveLock, and their
- *   parent rows looked for once more with a fresh snapshot; what is still
- *   missing then has no parent row and is dropped.
+ *   the lock until the row is in the parent's unique index: until it counts
+ *   the next row of the same statement, or the statement ends;
+ * - at commit, the keys still missing are locked in ExclusiveLock until the
+ *   transaction ends, and their parent rows looked for once more with a
+ *   fresh snapshot, and then in the parent's unique index with a dirty
+ *   snapshot: a row that another transaction is inserting is waited for,
+ *   and looked for again.  What is still missing has no parent row.
  *
- * So either the guard counts after the committing transaction has committed
- * and sees its children, or the committing transaction waits until the
- * guard's transaction has ended, and then finds its row, or finds that it
- * rolled back.
+ * So either the guard counts after the committing transaction has
+ * committed, and sees its children, or the committing transaction finds
+ * the guard's row, committed or on its way, and waits for its transaction
+ * to end.
  *
  * A key lock is an advisory lock of the database whose other fields are the
  * parent table, a hash of the key that equal keys share, and CF_LOCK_KEY.
- * A transaction that would lock more than KEYS_PER_TABLE keys of one parent
- * locks the table instead, a lock of the same kind with CF_LOCK_TABLE: the
- * guard in ShareLock, the commit in ExclusiveLock.  Key locks come with
- * that table lock taken in RowShareLock (guard) and RowExclusiveLock
- * (commit), so that each level conflicts with the other as it should.
+ * A commit that would lock more than COMMIT_KEYS_PER_TABLE keys of one
+ * parent in its transaction locks the table instead, a lock of the same
+ * kind with CF_LOCK_TABLE, in ExclusiveLock; key locks come with that table
+ * lock in RowShareLock (guard) and RowExclusiveLock (commit), so that the
+ * levels conflict as they should.
  *
  * Commits lock in one order, by table and hash, and so never wait for each
- * other in a circle.  A transaction that has created a parent row (holding
- * its key lock) and commits a child of a key whose row another such
- * transaction is creating, while that one commits a child of the first
- * one's key, waits for it in a circle: each must see the other's outcome.
- * The deadlock detector ends one of them, as it would two transactions
- * that update two rows in opposite orders.
+ * other in a circle.  A guard holds its locks only while its row is on its
+ * way, and a commit holds its own only from the commit's start.  A commit
+ * that finds a parent row being inserted waits for that transaction, which
+ * may wait for the commit's row locks: the deadlock detector ends one, as
+ * it would two transactions that update two rows in opposite orders.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
 
 #include "counterfield.h"
 
 /* Field 4 of counterfield's advisory locks; SQL's advisory locks use 1 and 2 */
-#define CF_LOCK_KEY		0xCF01
-#define CF_LOCK_TABLE	0xCF00
+#define CF_LOCK_KEY		0x4347		/* 17223 */
+#define CF_LOCK_TABLE	0x4346		/* 17222 */
 
-/* Keys of one parent a transaction locks before it locks the table */
-#define KEYS_PER_TABLE	16
+/* Keys of one parent a transaction's commits lock before they lock the table */
+#define COMMIT_KEYS_PER_TABLE	64
 
-/* One lock the commit takes. */
+/* One lock a commit takes. */
 typedef struct KeyLock
 {
 	Oid			parent;
@@ -65,14 +80,28 @@ typedef struct KeyLock
 	LOCKMODE	mode;
 } KeyLock;
 
-/* Keys of parent tables the guard locked in this transaction, per table. */
-typedef struct GuardedKeys
+/* A key lock the guard holds while its row is on its way. */
+typedef struct GuardLock
+{
+	Oid			parent;
+	uint32		hash;
+	CommandId	cid;			/* of the statement writing the row */
+	SubTransactionId subid;
+} GuardLock;
+
+static GuardLock *guard_locks = NULL;
+static int	nguard_locks = 0;
+static int	maxguard_locks = 0;
+static LocalTransactionId guard_lxid = InvalidLocalTransactionId;
+
+/* The keys of each parent that commits of this transaction have locked. */
+typedef struct CommitKeys
 {
 	Oid			parent;
 	int			nkeys;
-} GuardedKeys;
+} CommitKeys;
 
-static TxRelations guarded = {.entrysize = sizeof(GuardedKeys)};
+static TxRelations commit_keys = {.entrysize = sizeof(CommitKeys)};
 
 static void
 set_tag(LOCKTAG *tag, Oid parent, bool table, uint32 hash)
@@ -81,34 +110,101 @@ set_tag(LOCKTAG *tag, Oid parent, bool table, uint32 hash)
 						 table ? CF_LOCK_TABLE : CF_LOCK_KEY);
 }
 
-/* Takes one of counterfield's locks until the transaction ends. */
+/*
+ * Takes or lets go of one of counterfield's locks, held by the top-level
+ * transaction: the guard lets go of its own in later statements.
+ */
 static void
-acquire(Oid parent, bool table, uint32 hash, LOCKMODE mode)
+lock_or_release(Oid parent, bool table, uint32 hash, LOCKMODE mode, bool take)
 {
+	ResourceOwner saved = CurrentResourceOwner;
 	LOCKTAG		tag;
 
 	set_tag(&tag, parent, table, hash);
-	(void) LockAcquire(&tag, mode, false, false);
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	PG_TRY();
+	{
+		if (take)
+			(void) LockAcquire(&tag, mode, false, false);
+		else
+			LockRelease(&tag, mode, false);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = saved;
+	}
+	PG_END_TRY();
 }
 
 /*
- * The guard's lock on a parent key it is about to count, held until the
- * transaction ends: it waits for a transaction committing children of that
- * key, and makes later ones wait for this transaction.
+ * Lets go of the guard's locks of rows written by commands from cid on,
+ * which are in their tables and indexes by now, and of those of rows that
+ * a failed subtransaction wrote.  With cid InvalidCommandId, of none but
+ * those.
+ */
+static void
+release_guard_locks(CommandId cid)
+{
+	int			kept = 0;
+
+	if (guard_lxid != CF_CURRENT_LXID())
+		nguard_locks = 0;
+	for (int i = 0; i < nguard_locks; i++)
+	{
+		GuardLock  *lock = &guard_locks[i];
+
+		if ((cid != InvalidCommandId && lock->cid >= cid) || !cf_subxact_is_live(lock->subid))
+		{
+			lock_or_release(lock->parent, false, lock->hash, ShareLock, false);
+			lock_or_release(lock->parent, true, 0, RowShareLock, false);
+		}
+		else
+			guard_locks[kept++] = *lock;
+	}
+	nguard_locks = kept;
+}
+
+/*
+ * The guard's lock on a parent key it is about to count: it waits for a
+ * transaction committing children of that key, and makes later ones wait
+ * until the row is in its table.  The rows of the statement counted before
+ * are there by now, and those of failed subtransactions gone.
  */
 void
 cf_keylock_guard(Oid parent, uint32 hash)
 {
-	GuardedKeys *entry = cf_tx_relation(&guarded, parent, true, NULL);
+	CommandId	cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid :
+		GetCurrentCommandId(false);
 
-	if (entry->nkeys >= KEYS_PER_TABLE)
-	{
-		acquire(parent, true, 0, ShareLock);
-		return;
-	}
-	entry->nkeys++;
-	acquire(parent, true, 0, RowShareLock);
-	acquire(parent, false, hash, ShareLock);
+	if (guard_lxid != CF_CURRENT_LXID())
+		nguard_locks = 0;
+	guard_lxid = CF_CURRENT_LXID();
+	for (int i = 0; i < nguard_locks; i++)
+		if (guard_locks[i].cid == cid || !cf_subxact_is_live(guard_locks[i].subid))
+		{
+			lock_or_release(guard_locks[i].parent, false, guard_locks[i].hash, ShareLock, false);
+			lock_or_release(guard_locks[i].parent, true, 0, RowShareLock, false);
+			guard_locks[i--] = guard_locks[--nguard_locks];
+		}
+	guard_locks = cf_grow_array(guard_locks, nguard_locks, &maxguard_locks, sizeof(GuardLock),
+								TopMemoryContext);
+	lock_or_release(parent, true, 0, RowShareLock, true);
+	lock_or_release(parent, false, hash, ShareLock, true);
+	guard_locks[nguard_locks].parent = parent;
+	guard_locks[nguard_locks].hash = hash;
+	guard_locks[nguard_locks].cid = cid;
+	guard_locks[nguard_locks++].subid = GetCurrentSubTransactionId();
+}
+
+/*
+ * A statement that wrote rows with command id cid has finished: the rows
+ * its guards counted are in their tables.
+ */
+void
+cf_keylock_statement_end(CommandId cid)
+{
+	if (nguard_locks > 0)
+		release_guard_locks(cid);
 }
 
 static int
@@ -151,17 +247,23 @@ cf_keylock_commit(Oid *parent, uint32 *hash, int n)
 	}
 	qsort(all, nall, sizeof(KeyLock), compare_locks);
 
-	/* One table lock per parent, and its distinct keys or, for many, none. */
+	/*
+	 * One table lock per parent, and its distinct keys; or, past the keys
+	 * a transaction locks of one table, none.
+	 */
 	for (int i = 0, end; i < nall; i = end)
 	{
+		CommitKeys *entry = cf_tx_relation(&commit_keys, all[i].parent, true, NULL);
 		int			nkeys = 0;
 
 		for (end = i + 1; end < nall && all[end].parent == all[i].parent; end++)
 			if (!all[end].table && compare_locks(&all[end], &all[end - 1]) != 0)
 				nkeys++;
+		entry->nkeys += nkeys;
 		locks[nlocks] = all[i];
-		locks[nlocks++].mode = nkeys > KEYS_PER_TABLE ? ExclusiveLock : RowExclusiveLock;
-		for (int j = i + 1; nkeys <= KEYS_PER_TABLE && j < end; j++)
+		locks[nlocks++].mode = entry->nkeys > COMMIT_KEYS_PER_TABLE ?
+			ExclusiveLock : RowExclusiveLock;
+		for (int j = i + 1; entry->nkeys <= COMMIT_KEYS_PER_TABLE && j < end; j++)
 			if (!all[j].table && compare_locks(&all[j], &all[j - 1]) != 0)
 			{
 				locks[nlocks] = all[j];
@@ -171,6 +273,110 @@ cf_keylock_commit(Oid *parent, uint32 *hash, int n)
 	pfree(all);
 
 	for (int i = 0; i < nlocks; i++)
-		acquire(locks[i].parent, locks[i].table, locks[i].hash, locks[i].mode);
+		lock_or_release(locks[i].parent, locks[i].table, locks[i].hash, locks[i].mode, true);
 	pfree(locks);
+}
+
+/*
+ * Looks for a row of one key in a leaf of the parent through a unique index
+ * on the key columns, with a dirty snapshot.  Returns the transaction that
+ * is inserting it, if any, and sets *committed if a committed row is there.
+ */
+static TransactionId
+probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
+{
+	Relation	leaf = table_open(leafid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(leaf);
+	TransactionId xwait = InvalidTransactionId;
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+		int			nkeys = IndexRelationGetNumberOfKeyAttributes(index);
+		ScanKeyData skey[INDEX_MAX_KEYS];
+		bool		usable = form->indisunique && form->indisvalid && form->indisready &&
+			nkeys == target->nkeys && RelationGetIndexExpressions(index) == NIL &&
+			RelationGetIndexPredicate(index) == NIL;
+
+		for (int j = 0; usable && j < nkeys; j++)
+		{
+			int			k;
+			Oid			eq;
+
+			for (k = 0; k < target->nkeys; k++)
+				if (get_attnum(leafid, get_attname(target->parent_relid, target->attnums[k],
+													false)) == form->indkey.values[j])
+					break;
+			eq = k < target->nkeys ?
+				get_opfamily_member(index->rd_opfamily[j], index->rd_opcintype[j],
+									index->rd_opcintype[j], BTEqualStrategyNumber) : InvalidOid;
+			usable = OidIsValid(eq);
+			if (usable)
+				ScanKeyEntryInitialize(&skey[j], 0, j + 1, BTEqualStrategyNumber, InvalidOid,
+									   index->rd_indcollation[j], get_opcode(eq), values[k]);
+		}
+		if (usable)
+		{
+			SnapshotData dirty;
+			IndexScanDesc scan;
+			TupleTableSlot *slot = table_slot_create(leaf, NULL);
+
+			InitDirtySnapshot(dirty);
+#if PG_VERSION_NUM >= 180000
+			scan = index_beginscan(leaf, index, &dirty, NULL, nkeys, 0);
+#else
+			scan = index_beginscan(leaf, index, &dirty, nkeys, 0);
+#endif
+			index_rescan(scan, skey, nkeys, NULL, 0);
+			while (!TransactionIdIsValid(xwait) &&
+				   index_getnext_slot(scan, ForwardScanDirection, slot))
+			{
+				if (TransactionIdIsValid(dirty.xmin))
+					xwait = dirty.xmin;
+				else if (!TransactionIdIsValid(dirty.xmax))
+					*committed = true;
+			}
+			index_endscan(scan);
+			ExecDropSingleTupleTableSlot(slot);
+		}
+		index_close(index, AccessShareLock);
+		if (usable)
+			break;
+	}
+	list_free(indexes);
+	table_close(leaf, AccessShareLock);
+	return xwait;
+}
+
+/*
+ * At commit, for a key whose parent row a fresh snapshot did not find
+ * either: waits for a transaction that is inserting that row, if any, and
+ * returns true.  Sets *committed if a committed row has that key (one
+ * committed after the snapshot, or one that an UPDATE of counterfield's
+ * left alone, such as a row whose counter is NULL).
+ */
+bool
+cf_keylock_wait_for_row(CounterTarget *target, Datum *values, bool *committed)
+{
+	List	   *leaves = get_rel_relkind(target->parent_relid) == RELKIND_PARTITIONED_TABLE ?
+		find_all_inheritors(target->parent_relid, AccessShareLock, NULL) :
+		list_make1_oid(target->parent_relid);
+	TransactionId xwait = InvalidTransactionId;
+	ListCell   *lc;
+
+	*committed = false;
+	foreach(lc, leaves)
+	{
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_PARTITIONED_TABLE)
+			continue;
+		xwait = probe_leaf(target, lfirst_oid(lc), values, committed);
+		if (TransactionIdIsValid(xwait) || *committed)
+			break;
+	}
+	list_free(leaves);
+	if (TransactionIdIsValid(xwait))
+		XactLockTableWait(xwait, NULL, NULL, XLTW_None);
+	return TransactionIdIsValid(xwait);
 }
