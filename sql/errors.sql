@@ -92,3 +92,13 @@ DROP TABLE item, small;
 SELECT counterfield.drop_counter('p', 'n');
 DROP VIEW pv;
 DROP TABLE ch, nofk, p;
+-- generated columns can be neither counter nor parent key: a new parent row
+-- is counted before they are computed
+CREATE TABLE gen_parent (x int, id int GENERATED ALWAYS AS (x * 10) STORED UNIQUE, n int,
+                         g int GENERATED ALWAYS AS (x + 1) STORED);
+CREATE TABLE gen_child (id serial PRIMARY KEY, gen_parent_id int);
+SELECT counterfield.add_counter('gen_parent', 'n', 'gen_child', fk_columns => '{gen_parent_id}',
+                                parent_columns => '{id}');
+SELECT counterfield.add_counter('gen_parent', 'g', 'gen_child', fk_columns => '{gen_parent_id}',
+                                parent_columns => '{x}');
+DROP TABLE gen_child, gen_parent;

@@ -423,6 +423,13 @@ check_key_types(NewCounter *nc)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("counter column \"%s\" cannot be part of the parent key",
 							NameStr(pk->attname))));
+		if (pk->attgenerated)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("parent key column \"%s\" cannot be a generated column",
+							NameStr(pk->attname)),
+					 errdetail("A new parent row is counted before its generated columns are computed."),
+					 errhint("Use a key column that the INSERT sets, or a BEFORE INSERT trigger that sets it.")));
 		if (RelationGetRelid(nc->child) == RelationGetRelid(nc->parent) &&
 			nc->fk_attnums[k] == nc->counter_attnum)
 			ereport(ERROR,
