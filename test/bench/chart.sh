@@ -19,8 +19,17 @@ awk '
 		name["app"] = "by hand: app"
 	}
 	/^B[0-9]/ {
-		id = $1; variant = $(NF - 3); ratio = $(NF - 1); sub(/x$/, "", ratio)
-		if (!(id in seen)) { seen[id] = 1; ids[++nids] = id }
+		variant = $(NF - 3); ratio = $(NF - 1); sub(/x$/, "", ratio)
+		# Scenarios that share a number (B1 over 1,000 parents, into one,
+		# each row its own) are told apart by their text: B1a, B1b, ...
+		text = $0; sub(/ +[a-z]+ +[0-9]+ +[0-9.]+x +[^ ]+ *$/, "", text)
+		if (!(text in label)) {
+			n = ++count[$1]
+			label[text] = $1 (n > 1 ? sprintf("%c", 96 + n) : "")
+			if (n == 2) first[$1] = 1
+		}
+		id = label[text]
+		if (!(id in seen)) { seen[id] = 1; ids[++nids] = id; base[id] = $1 }
 		if (!(variant in vseen)) { vseen[variant] = 1; vars[++nvars] = variant }
 		r[id, variant] = ratio
 	}
@@ -29,7 +38,7 @@ awk '
 		for (v = 1; v <= nvars; v++) printf " \"%s\"", (vars[v] in name ? name[vars[v]] : vars[v])
 		printf "\n"
 		for (i = 1; i <= nids; i++) {
-			printf "%s", ids[i]
+			printf "%s", (ids[i] == base[ids[i]] && first[ids[i]] ? ids[i] "a" : ids[i])
 			for (v = 1; v <= nvars; v++) {
 				x = r[ids[i], vars[v]]
 				printf " %s", (x == "" ? "NaN" : x)
