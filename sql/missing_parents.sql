@@ -82,6 +82,15 @@ SELECT a, b, n, (SELECT count(*) FROM tc WHERE tc.a = tp.a AND tc.b = tp.b) AS t
 COMMIT;
 SELECT a, b, n, (SELECT count(*) FROM tc WHERE tc.a = tp.a AND tc.b = tp.b) AS truth FROM tp;
 
+-- the guard's key locks last only while their rows are on their way: none
+-- is left once the statement has ended, inside a function too
+BEGIN;
+INSERT INTO mp VALUES (301, 0, 0), (302, 0, 0), (303, 0, 0);
+DO $$ BEGIN INSERT INTO mp VALUES (304, 0, 0); UPDATE mp SET id = 305 WHERE id = 304; END $$;
+SELECT count(*) AS guard_locks FROM pg_locks
+ WHERE locktype = 'advisory' AND objsubid IN (17222, 17223) AND pid = pg_backend_pid();
+COMMIT;
+
 -- DDL applies pending deltas first, missing keys locked: a transaction
 -- that does so many times locks the table rather than ever more keys
 BEGIN;

@@ -318,6 +318,7 @@ extern void cf_inflight_counted(void);
 extern void cf_inflight_at_commit(void);
 
 /* keylock.c */
+extern void cf_keylock_guard_row(void);
 extern void cf_keylock_guard(Oid parent, uint32 hash);
 extern void cf_keylock_statement_end(CommandId cid);
 extern void cf_keylock_commit(Oid *parent, uint32 *hash, int n);

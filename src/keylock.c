@@ -12,8 +12,8 @@
  *
  * - the parent's guard locks every key it counts (a new row, or a row whose
  *   key changes) in ShareLock, then counts with a fresh snapshot, and keeps
- *   the lock until the row is in the parent's unique index: until it counts
- *   the next row of the same statement, or the statement ends;
+ *   the lock until the row is in the parent's unique index: until it fires
+ *   for the next row of the same statement, or the statement ends;
  * - at commit, the keys still missing are locked in ExclusiveLock until the
  *   transaction ends, and their parent rows looked for once more with a
  *   fresh snapshot, and then in the parent's unique index with a dirty
@@ -164,17 +164,22 @@ release_guard_locks(CommandId cid)
 	nguard_locks = kept;
 }
 
+/* The command id of the statement that the guard fires in. */
+static CommandId
+guard_cid(void)
+{
+	return ActiveSnapshotSet() ? GetActiveSnapshot()->curcid : GetCurrentCommandId(false);
+}
+
 /*
- * The guard's lock on a parent key it is about to count: it waits for a
- * transaction committing children of that key, and makes later ones wait
- * until the row is in its table.  The rows of the statement counted before
- * are there by now, and those of failed subtransactions gone.
+ * The guard fires for a row: the rows of its statement counted before are
+ * in their tables and indexes by now, and those of failed subtransactions
+ * gone, so their key locks go.
  */
 void
-cf_keylock_guard(Oid parent, uint32 hash)
+cf_keylock_guard_row(void)
 {
-	CommandId	cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid :
-		GetCurrentCommandId(false);
+	CommandId	cid = guard_cid();
 
 	if (guard_lxid != CF_CURRENT_LXID())
 		nguard_locks = 0;
@@ -186,6 +191,25 @@ cf_keylock_guard(Oid parent, uint32 hash)
 			lock_or_release(guard_locks[i].parent, true, 0, RowShareLock, false);
 			guard_locks[i--] = guard_locks[--nguard_locks];
 		}
+}
+
+/*
+ * The guard's lock on a parent key of the row it fires for, taken before
+ * it counts the key: it waits for a transaction committing children of
+ * that key, and makes later ones wait until the row is in its table.
+ */
+void
+cf_keylock_guard(Oid parent, uint32 hash)
+{
+	CommandId	cid = guard_cid();
+
+	if (guard_lxid != CF_CURRENT_LXID())
+		nguard_locks = 0;
+	guard_lxid = CF_CURRENT_LXID();
+	for (int i = 0; i < nguard_locks; i++)
+		if (guard_locks[i].parent == parent && guard_locks[i].hash == hash &&
+			guard_locks[i].cid == cid)
+			return;				/* another counter of the same key */
 	guard_locks = cf_grow_array(guard_locks, nguard_locks, &maxguard_locks, sizeof(GuardLock),
 								TopMemoryContext);
 	lock_or_release(parent, true, 0, RowShareLock, true);

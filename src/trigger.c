@@ -871,6 +871,7 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 			if (cf_internal_write_to(lfirst_oid(lc)))
 				return PointerGetDatum(newtuple);
 	}
+	cf_keylock_guard_row();
 	defs = cf_defs_acquire();
 	counters = parent_counters(defs, relid, rel->rd_rel->relispartition);
 
