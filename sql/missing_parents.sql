@@ -89,6 +89,12 @@ INSERT INTO mp VALUES (301, 0, 0), (302, 0, 0), (303, 0, 0);
 DO $$ BEGIN INSERT INTO mp VALUES (304, 0, 0); UPDATE mp SET id = 305 WHERE id = 304; END $$;
 SELECT count(*) AS guard_locks FROM pg_locks
  WHERE locktype = 'advisory' AND objsubid IN (17222, 17223) AND pid = pg_backend_pid();
+-- ... and those of a statement that failed in a savepoint go with it
+SAVEPOINT s;
+INSERT INTO mp VALUES (306, 0, 0), (306, 0, 0);
+ROLLBACK TO s;
+SELECT count(*) AS guard_locks FROM pg_locks
+ WHERE locktype = 'advisory' AND objsubid IN (17222, 17223) AND pid = pg_backend_pid();
 COMMIT;
 
 -- DDL applies pending deltas first, missing keys locked: a transaction

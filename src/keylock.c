@@ -59,7 +59,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "counterfield.h"
@@ -111,29 +110,30 @@ set_tag(LOCKTAG *tag, Oid parent, bool table, uint32 hash)
 }
 
 /*
- * Takes or lets go of one of counterfield's locks, held by the top-level
- * transaction: the guard lets go of its own in later statements.
+ * Takes or lets go of one of counterfield's locks, held by the current
+ * resource owner: a failed subtransaction's go with it, and the guard lets
+ * go of its own within the statement that took them, under that owner.
  */
 static void
 lock_or_release(Oid parent, bool table, uint32 hash, LOCKMODE mode, bool take)
 {
-	ResourceOwner saved = CurrentResourceOwner;
 	LOCKTAG		tag;
 
 	set_tag(&tag, parent, table, hash);
-	CurrentResourceOwner = TopTransactionResourceOwner;
-	PG_TRY();
-	{
-		if (take)
-			(void) LockAcquire(&tag, mode, false, false);
-		else
-			LockRelease(&tag, mode, false);
-	}
-	PG_FINALLY();
-	{
-		CurrentResourceOwner = saved;
-	}
-	PG_END_TRY();
+	if (take)
+		(void) LockAcquire(&tag, mode, false, false);
+	else
+		LockRelease(&tag, mode, false);
+}
+
+/* Lets go of a guard lock; one of a failed subtransaction went with it. */
+static void
+release_guard_lock(GuardLock *lock)
+{
+	if (!cf_subxact_is_live(lock->subid))
+		return;
+	lock_or_release(lock->parent, false, lock->hash, ShareLock, false);
+	lock_or_release(lock->parent, true, 0, RowShareLock, false);
 }
 
 /*
@@ -154,10 +154,7 @@ release_guard_locks(CommandId cid)
 		GuardLock  *lock = &guard_locks[i];
 
 		if ((cid != InvalidCommandId && lock->cid >= cid) || !cf_subxact_is_live(lock->subid))
-		{
-			lock_or_release(lock->parent, false, lock->hash, ShareLock, false);
-			lock_or_release(lock->parent, true, 0, RowShareLock, false);
-		}
+			release_guard_lock(lock);
 		else
 			guard_locks[kept++] = *lock;
 	}
@@ -187,8 +184,7 @@ cf_keylock_guard_row(void)
 	for (int i = 0; i < nguard_locks; i++)
 		if (guard_locks[i].cid == cid || !cf_subxact_is_live(guard_locks[i].subid))
 		{
-			lock_or_release(guard_locks[i].parent, false, guard_locks[i].hash, ShareLock, false);
-			lock_or_release(guard_locks[i].parent, true, 0, RowShareLock, false);
+			release_guard_lock(&guard_locks[i]);
 			guard_locks[i--] = guard_locks[--nguard_locks];
 		}
 }
@@ -336,7 +332,10 @@ probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
 			eq = k < target->nkeys ?
 				get_opfamily_member(index->rd_opfamily[j], index->rd_opcintype[j],
 									index->rd_opcintype[j], BTEqualStrategyNumber) : InvalidOid;
-			usable = OidIsValid(eq);
+
+			/* Its keys must compare as counterfield's do (see add_counter). */
+			usable = OidIsValid(eq) && eq == cf_equality_operator(target->types[k]) &&
+				index->rd_indcollation[j] == target->collations[k];
 			if (usable)
 				ScanKeyEntryInitialize(&skey[j], 0, j + 1, BTEqualStrategyNumber, InvalidOid,
 									   index->rd_indcollation[j], get_opcode(eq), values[k]);
