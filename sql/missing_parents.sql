@@ -115,6 +115,39 @@ SELECT count(*) <= 66 AS few_locks,
 COMMIT;
 DELETE FROM mc WHERE mp_id >= 1000;
 
+-- ... and one whose missing keys span many parent tables locks tables
+-- whole past 256 keys in all
+DO $$
+BEGIN
+    FOR t IN 1..8 LOOP
+        EXECUTE format('CREATE TABLE many_p%s (id int PRIMARY KEY, n int)', t);
+        EXECUTE format('CREATE TABLE many_c%s (id serial, p_id int)', t);
+        EXECUTE format('CREATE INDEX ON many_c%s (p_id)', t);
+        PERFORM counterfield.add_counter(format('many_p%s', t)::regclass, 'n',
+                                         format('many_c%s', t)::regclass,
+                                         fk_columns => '{p_id}', parent_columns => '{id}');
+    END LOOP;
+END $$;
+BEGIN;
+DO $$
+BEGIN
+    FOR t IN 1..8 LOOP
+        EXECUTE format('INSERT INTO many_c%s (p_id) SELECT g FROM generate_series(1, 50) g', t);
+    END LOOP;
+END $$;
+ALTER TABLE mp ALTER COLUMN note SET DEFAULT 'y';
+SELECT count(*) FILTER (WHERE objsubid = 17223) AS key_locks,
+       count(*) FILTER (WHERE objsubid = 17222 AND mode = 'ExclusiveLock') AS whole_tables
+  FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+COMMIT;
+DO $$
+BEGIN
+    FOR t IN 1..8 LOOP
+        PERFORM counterfield.drop_counter(format('many_p%s', t)::regclass, 'n');
+        EXECUTE format('DROP TABLE many_c%s, many_p%s', t, t);
+    END LOOP;
+END $$;
+
 SELECT * FROM counterfield.verify();
 SELECT counterfield.drop_counter('tp', 'n');
 SELECT counterfield.drop_counter('mp', 'n');

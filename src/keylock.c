@@ -28,7 +28,8 @@
  * A key lock is an advisory lock of the database whose other fields are the
  * parent table, a hash of the key that equal keys share, and CF_LOCK_KEY.
  * A commit that would lock more than COMMIT_KEYS_PER_TABLE keys of one
- * parent in its transaction locks the table instead, a lock of the same
+ * parent in its transaction, or more than COMMIT_KEYS in all, locks the
+ * table instead, a lock of the same
  * kind with CF_LOCK_TABLE, in ExclusiveLock; key locks come with that table
  * lock in RowShareLock (guard) and RowExclusiveLock (commit), so that the
  * levels conflict as they should.
@@ -67,8 +68,12 @@
 #define CF_LOCK_KEY		0x4347		/* 17223 */
 #define CF_LOCK_TABLE	0x4346		/* 17222 */
 
-/* Keys of one parent a transaction's commits lock before they lock the table */
+/*
+ * Keys of one parent a transaction's commits lock before they lock the
+ * table, and keys of all parents before they lock every further table.
+ */
 #define COMMIT_KEYS_PER_TABLE	64
+#define COMMIT_KEYS				256
 
 /* One lock a commit takes. */
 typedef struct KeyLock
@@ -101,6 +106,8 @@ typedef struct CommitKeys
 } CommitKeys;
 
 static TxRelations commit_keys = {.entrysize = sizeof(CommitKeys)};
+static int	commit_keys_total = 0;
+static LocalTransactionId commit_keys_lxid = InvalidLocalTransactionId;
 
 static void
 set_tag(LOCKTAG *tag, Oid parent, bool table, uint32 hash)
@@ -269,21 +276,30 @@ cf_keylock_commit(Oid *parent, uint32 *hash, int n)
 
 	/*
 	 * One table lock per parent, and its distinct keys; or, past the keys
-	 * a transaction locks of one table, none.
+	 * a transaction locks of one table, or of all, none.
 	 */
+	if (commit_keys_lxid != CF_CURRENT_LXID())
+		commit_keys_total = 0;
+	commit_keys_lxid = CF_CURRENT_LXID();
 	for (int i = 0, end; i < nall; i = end)
 	{
 		CommitKeys *entry = cf_tx_relation(&commit_keys, all[i].parent, true, NULL);
 		int			nkeys = 0;
+		bool		whole;
 
 		for (end = i + 1; end < nall && all[end].parent == all[i].parent; end++)
 			if (!all[end].table && compare_locks(&all[end], &all[end - 1]) != 0)
 				nkeys++;
 		entry->nkeys += nkeys;
+		whole = entry->nkeys > COMMIT_KEYS_PER_TABLE ||
+			commit_keys_total + nkeys > COMMIT_KEYS;
+		if (whole)
+			entry->nkeys = COMMIT_KEYS_PER_TABLE + 1;	/* stays whole */
+		else
+			commit_keys_total += nkeys;
 		locks[nlocks] = all[i];
-		locks[nlocks++].mode = entry->nkeys > COMMIT_KEYS_PER_TABLE ?
-			ExclusiveLock : RowExclusiveLock;
-		for (int j = i + 1; entry->nkeys <= COMMIT_KEYS_PER_TABLE && j < end; j++)
+		locks[nlocks++].mode = whole ? ExclusiveLock : RowExclusiveLock;
+		for (int j = i + 1; !whole && j < end; j++)
 			if (!all[j].table && compare_locks(&all[j], &all[j - 1]) != 0)
 			{
 				locks[nlocks] = all[j];
