@@ -683,12 +683,14 @@ update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups,
 			if (!isnull && n >= 1 && n <= ngroups)
 				updated[n - 1] = true;
 		}
+		SPI_freetuptable(SPI_tuptable);
 		for (int g = 0; g < ngroups; g++)
 			if (!updated[g])
 				missing_key(target, keys[g], deltas + g * ncounters, missing);
 		pfree(updated);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	else
+		SPI_freetuptable(SPI_tuptable);
 	pfree(elems);
 }
 

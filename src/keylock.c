@@ -143,24 +143,31 @@ release_guard_lock(GuardLock *lock)
 	lock_or_release(lock->parent, true, 0, RowShareLock, false);
 }
 
+/* Forgets the guard locks of an earlier transaction, which it let go of. */
+static void
+forget_old_guard_locks(void)
+{
+	if (guard_lxid != CF_CURRENT_LXID())
+		nguard_locks = 0;
+	guard_lxid = CF_CURRENT_LXID();
+}
+
 /*
- * Lets go of the guard's locks of rows written by commands from cid on,
- * which are in their tables and indexes by now, and of those of rows that
- * a failed subtransaction wrote.  With cid InvalidCommandId, of none but
- * those.
+ * Lets go of the guard's locks of rows written by commands from first to
+ * last, which are in their tables and indexes by now, and forgets those of
+ * rows that a failed subtransaction wrote.
  */
 static void
-release_guard_locks(CommandId cid)
+release_guard_locks(CommandId first, CommandId last)
 {
 	int			kept = 0;
 
-	if (guard_lxid != CF_CURRENT_LXID())
-		nguard_locks = 0;
+	forget_old_guard_locks();
 	for (int i = 0; i < nguard_locks; i++)
 	{
 		GuardLock  *lock = &guard_locks[i];
 
-		if ((cid != InvalidCommandId && lock->cid >= cid) || !cf_subxact_is_live(lock->subid))
+		if ((lock->cid >= first && lock->cid <= last) || !cf_subxact_is_live(lock->subid))
 			release_guard_lock(lock);
 		else
 			guard_locks[kept++] = *lock;
@@ -185,15 +192,7 @@ cf_keylock_guard_row(void)
 {
 	CommandId	cid = guard_cid();
 
-	if (guard_lxid != CF_CURRENT_LXID())
-		nguard_locks = 0;
-	guard_lxid = CF_CURRENT_LXID();
-	for (int i = 0; i < nguard_locks; i++)
-		if (guard_locks[i].cid == cid || !cf_subxact_is_live(guard_locks[i].subid))
-		{
-			release_guard_lock(&guard_locks[i]);
-			guard_locks[i--] = guard_locks[--nguard_locks];
-		}
+	release_guard_locks(cid, cid);
 }
 
 /*
@@ -206,9 +205,7 @@ cf_keylock_guard(Oid parent, uint32 hash)
 {
 	CommandId	cid = guard_cid();
 
-	if (guard_lxid != CF_CURRENT_LXID())
-		nguard_locks = 0;
-	guard_lxid = CF_CURRENT_LXID();
+	forget_old_guard_locks();
 	for (int i = 0; i < nguard_locks; i++)
 		if (guard_locks[i].parent == parent && guard_locks[i].hash == hash &&
 			guard_locks[i].cid == cid)
@@ -231,7 +228,7 @@ void
 cf_keylock_statement_end(CommandId cid)
 {
 	if (nguard_locks > 0)
-		release_guard_locks(cid);
+		release_guard_locks(cid, InvalidCommandId);	/* the largest command id */
 }
 
 static int
