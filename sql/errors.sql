@@ -102,3 +102,31 @@ SELECT counterfield.add_counter('gen_parent', 'n', 'gen_child', fk_columns => '{
 SELECT counterfield.add_counter('gen_parent', 'g', 'gen_child', fk_columns => '{gen_parent_id}',
                                 parent_columns => '{x}');
 DROP TABLE gen_child, gen_parent;
+-- nor in a partition of the parent, whether there before add_counter or
+-- attached after
+CREATE TABLE gen_parent (id int NOT NULL, x int, n int NOT NULL DEFAULT 0) PARTITION BY LIST (id);
+CREATE UNIQUE INDEX ON gen_parent (id);
+CREATE TABLE gen_parent_1 PARTITION OF gen_parent FOR VALUES IN (1);
+CREATE TABLE gen_parent_2 (id int NOT NULL GENERATED ALWAYS AS (x + 1) STORED, x int,
+                           n int NOT NULL DEFAULT 0);
+CREATE TABLE gen_child (id serial PRIMARY KEY, gen_parent_id int);
+CREATE INDEX ON gen_child (gen_parent_id);
+ALTER TABLE gen_parent ATTACH PARTITION gen_parent_2 FOR VALUES IN (2, NULL);
+SELECT counterfield.add_counter('gen_parent', 'n', 'gen_child', fk_columns => '{gen_parent_id}',
+                                parent_columns => '{id}');
+ALTER TABLE gen_parent DETACH PARTITION gen_parent_2;
+SELECT counterfield.add_counter('gen_parent', 'n', 'gen_child', fk_columns => '{gen_parent_id}',
+                                parent_columns => '{id}');
+ALTER TABLE gen_parent ATTACH PARTITION gen_parent_2 FOR VALUES IN (2, NULL);
+CREATE TABLE gen_parent_3 (id int NOT NULL, x int, n int NOT NULL DEFAULT 0)
+    PARTITION BY LIST (id);
+CREATE TABLE gen_parent_3a (id int NOT NULL GENERATED ALWAYS AS (x) STORED, x int,
+                            n int NOT NULL DEFAULT 0);
+ALTER TABLE gen_parent_3 ATTACH PARTITION gen_parent_3a FOR VALUES IN (3);
+ALTER TABLE gen_parent ATTACH PARTITION gen_parent_3 FOR VALUES IN (3);
+INSERT INTO gen_child (gen_parent_id) VALUES (1), (2), (2);
+INSERT INTO gen_parent (id) VALUES (1);
+SELECT p.tableoid::regclass, p.id, p.n,
+       (SELECT count(*) FROM gen_child c WHERE c.gen_parent_id = p.id) AS truth
+FROM gen_parent p;
+DROP TABLE gen_child, gen_parent, gen_parent_2, gen_parent_3;

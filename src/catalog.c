@@ -398,6 +398,38 @@ check_parent_key_unique(NewCounter *nc)
 			 errhint("Counters need parent_columns that are unique, as a foreign key does.")));
 }
 
+/*
+ * Refuses parent key columns that are generated in any table of the tree
+ * under relid that holds rows of parent, a partitioned table's partitions
+ * included: a new parent row is counted by a BEFORE INSERT trigger, before
+ * its generated columns are computed.
+ */
+void
+cf_refuse_generated_keys(Oid parent, int nkeys, const AttrNumber *attnums, Oid relid)
+{
+	List	   *tables = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ?
+		find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+	ListCell   *lc;
+
+	foreach(lc, tables)
+	{
+		for (int k = 0; k < nkeys; k++)
+		{
+			char	   *name = get_attname(parent, attnums[k], false);
+			AttrNumber	attnum = get_attnum(lfirst_oid(lc), name);
+
+			if (attnum > 0 && get_attgenerated(lfirst_oid(lc), attnum))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("parent key column \"%s\" of table \"%s\" cannot be a generated column",
+								name, get_rel_name(lfirst_oid(lc))),
+						 errdetail("A new parent row is counted before its generated columns are computed."),
+						 errhint("Use a key column that the INSERT sets, or a BEFORE INSERT trigger that sets it.")));
+		}
+	}
+	list_free(tables);
+}
+
 /* Checks that each fk column can be compared with its parent column. */
 static void
 check_key_types(NewCounter *nc)
@@ -423,13 +455,6 @@ check_key_types(NewCounter *nc)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("counter column \"%s\" cannot be part of the parent key",
 							NameStr(pk->attname))));
-		if (pk->attgenerated)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("parent key column \"%s\" cannot be a generated column",
-							NameStr(pk->attname)),
-					 errdetail("A new parent row is counted before its generated columns are computed."),
-					 errhint("Use a key column that the INSERT sets, or a BEFORE INSERT trigger that sets it.")));
 		if (RelationGetRelid(nc->child) == RelationGetRelid(nc->parent) &&
 			nc->fk_attnums[k] == nc->counter_attnum)
 			ereport(ERROR,
@@ -437,6 +462,8 @@ check_key_types(NewCounter *nc)
 					 errmsg("counter column \"%s\" cannot be a foreign key column",
 							NameStr(fk->attname))));
 	}
+	cf_refuse_generated_keys(RelationGetRelid(nc->parent), nc->nkeys, nc->parent_attnums,
+							 RelationGetRelid(nc->parent));
 }
 
 /* Resolves and checks fk_columns and parent_columns. */

@@ -1116,16 +1116,52 @@ warn_late_trigger(RangeVar *relation, const char *name)
 #endif
 
 /*
- * cf_warn_late_triggers for a partition that a command attached or created,
- * whose partitioned table's triggers it has cloned.
+ * Checks a partition that a command attached or created: its generated
+ * columns must not be key columns of the counters of the partitioned
+ * tables above it (see add_counter), and it has cloned their triggers,
+ * which may fire after the guard (cf_warn_late_triggers).
  */
 static void
-warn_late_clones(Node *parsetree)
+check_new_partition(RangeVar *relation)
+{
+	Oid			relid = RangeVarGetRelid(relation, NoLock, true);
+	CounterDefs *defs;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid) || !get_rel_relispartition(relid))
+		return;
+	defs = cf_defs_acquire();
+	foreach(lc, get_partition_ancestors(relid))
+	{
+		RelCounters *rc = cf_defs_for_rel(defs, lfirst_oid(lc));
+		ListCell   *dc;
+
+		foreach(dc, rc ? rc->as_parent : NIL)
+		{
+			CounterDef *def = lfirst(dc);
+
+			cf_refuse_generated_keys(def->parent_relid, def->target->nkeys,
+									 def->target->attnums, relid);
+		}
+	}
+	cf_defs_release();
+	warn_late_trigger(relation, NULL);
+}
+
+/* check_new_partition for each partition that a command attached or created. */
+static void
+check_new_partitions(Node *parsetree)
 {
 	ListCell   *lc;
 
+	if (IsA(parsetree, CreateSchemaStmt))
+	{
+		foreach(lc, ((CreateSchemaStmt *) parsetree)->schemaElts)
+			check_new_partitions(lfirst(lc));
+		return;
+	}
 	if (IsA(parsetree, CreateStmt) && ((CreateStmt *) parsetree)->partbound != NULL)
-		warn_late_trigger(((CreateStmt *) parsetree)->relation, NULL);
+		check_new_partition(((CreateStmt *) parsetree)->relation);
 	if (!IsA(parsetree, AlterTableStmt) ||
 		CF_ALTER_TABLE_OBJTYPE((AlterTableStmt *) parsetree) != OBJECT_TABLE)
 		return;
@@ -1134,7 +1170,7 @@ warn_late_clones(Node *parsetree)
 		AlterTableCmd *cmd = lfirst(lc);
 
 		if (cmd->subtype == AT_AttachPartition)
-			warn_late_trigger(((PartitionCmd *) cmd->def)->name, NULL);
+			check_new_partition(((PartitionCmd *) cmd->def)->name);
 	}
 }
 
@@ -1217,7 +1253,7 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 		warn_late_trigger(stmt->relation, stmt->newname);
 	}
 	if (at_end)
-		warn_late_clones(parsetree);
+		check_new_partitions(parsetree);
 
 	if (at_end && !renames_objects(parsetree))
 		PG_RETURN_NULL();
