@@ -53,6 +53,9 @@
 #include "catalog/index.h"
 #include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
+#include "partitioning/partbounds.h"
+#include "partitioning/partdesc.h"
+#include "utils/partcache.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -310,17 +313,25 @@ cf_keylock_commit(Oid *parent, uint32 *hash, int n)
 	pfree(locks);
 }
 
-/*
- * Looks for a row of one key in a leaf of the parent through a unique index
- * on the key columns, with a dirty snapshot.  Returns the transaction that
- * is inserting it, if any, and sets *committed if a committed row is there.
- */
-static TransactionId
-probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
+/* The attribute number in a table of the parent's tree of key column k. */
+static AttrNumber
+leaf_attnum(CounterTarget *target, Oid relid, int k)
 {
-	Relation	leaf = table_open(leafid, AccessShareLock);
+	if (relid == target->parent_relid)
+		return target->attnums[k];
+	return get_attnum(relid, get_attname(target->parent_relid, target->attnums[k], false));
+}
+
+/*
+ * Finds a unique index of a leaf of the parent that compares the key as
+ * counterfield does (see add_counter) and fills in its scan keys for the
+ * given key values.  Returns it open, or NULL.
+ */
+static Relation
+usable_index(CounterTarget *target, Relation leaf, Datum *values, ScanKey skey)
+{
 	List	   *indexes = RelationGetIndexList(leaf);
-	TransactionId xwait = InvalidTransactionId;
+	Relation	found = NULL;
 	ListCell   *lc;
 
 	foreach(lc, indexes)
@@ -328,7 +339,6 @@ probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = index->rd_index;
 		int			nkeys = IndexRelationGetNumberOfKeyAttributes(index);
-		ScanKeyData skey[INDEX_MAX_KEYS];
 		bool		usable = form->indisunique && form->indisvalid && form->indisready &&
 			nkeys == target->nkeys && RelationGetIndexExpressions(index) == NIL &&
 			RelationGetIndexPredicate(index) == NIL;
@@ -339,14 +349,12 @@ probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
 			Oid			eq;
 
 			for (k = 0; k < target->nkeys; k++)
-				if (get_attnum(leafid, get_attname(target->parent_relid, target->attnums[k],
-													false)) == form->indkey.values[j])
+				if (leaf_attnum(target, RelationGetRelid(leaf), k) == form->indkey.values[j])
 					break;
 			eq = k < target->nkeys ?
 				get_opfamily_member(index->rd_opfamily[j], index->rd_opcintype[j],
 									index->rd_opcintype[j], BTEqualStrategyNumber) : InvalidOid;
 
-			/* Its keys must compare as counterfield's do (see add_counter). */
 			usable = OidIsValid(eq) && eq == cf_equality_operator(target->types[k]) &&
 				index->rd_indcollation[j] == target->collations[k];
 			if (usable)
@@ -355,35 +363,203 @@ probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
 		}
 		if (usable)
 		{
-			SnapshotData dirty;
-			IndexScanDesc scan;
-			TupleTableSlot *slot = table_slot_create(leaf, NULL);
-
-			InitDirtySnapshot(dirty);
-#if PG_VERSION_NUM >= 180000
-			scan = index_beginscan(leaf, index, &dirty, NULL, nkeys, 0);
-#else
-			scan = index_beginscan(leaf, index, &dirty, nkeys, 0);
-#endif
-			index_rescan(scan, skey, nkeys, NULL, 0);
-			while (!TransactionIdIsValid(xwait) &&
-				   index_getnext_slot(scan, ForwardScanDirection, slot))
-			{
-				if (TransactionIdIsValid(dirty.xmin))
-					xwait = dirty.xmin;
-				else if (!TransactionIdIsValid(dirty.xmax))
-					*committed = true;
-			}
-			index_endscan(scan);
-			ExecDropSingleTupleTableSlot(slot);
+			found = index;
+			break;
 		}
 		index_close(index, AccessShareLock);
-		if (usable)
-			break;
 	}
 	list_free(indexes);
+	return found;
+}
+
+/* Notes what a dirty snapshot said of the row it let through. */
+static TransactionId
+dirty_row(SnapshotData *dirty, bool *committed)
+{
+	if (TransactionIdIsValid(dirty->xmin))
+		return dirty->xmin;
+	if (!TransactionIdIsValid(dirty->xmax))
+		*committed = true;
+	return InvalidTransactionId;
+}
+
+/*
+ * Looks for a row of one key in a leaf of the parent with a dirty snapshot:
+ * through a unique index on the key columns, or, should the leaf have none
+ * that fits (one dropped since add_counter, say), by reading the leaf
+ * whole.  Returns the transaction that is inserting such a row, if any, and
+ * sets *committed if a committed row is there.
+ */
+static TransactionId
+probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
+{
+	Relation	leaf = table_open(leafid, AccessShareLock);
+	ScanKeyData skey[INDEX_MAX_KEYS];
+	Relation	index = usable_index(target, leaf, values, skey);
+	TupleTableSlot *slot = table_slot_create(leaf, NULL);
+	TransactionId xwait = InvalidTransactionId;
+	SnapshotData dirty;
+
+	InitDirtySnapshot(dirty);
+	if (index != NULL)
+	{
+		int			nkeys = IndexRelationGetNumberOfKeyAttributes(index);
+		IndexScanDesc scan;
+
+#if PG_VERSION_NUM >= 180000
+		scan = index_beginscan(leaf, index, &dirty, NULL, nkeys, 0);
+#else
+		scan = index_beginscan(leaf, index, &dirty, nkeys, 0);
+#endif
+		index_rescan(scan, skey, nkeys, NULL, 0);
+		while (!TransactionIdIsValid(xwait) &&
+			   index_getnext_slot(scan, ForwardScanDirection, slot))
+			xwait = dirty_row(&dirty, committed);
+		index_endscan(scan);
+		index_close(index, AccessShareLock);
+	}
+	else
+	{
+		TableScanDesc scan = table_beginscan(leaf, &dirty, 0, NULL);
+		FmgrInfo	eq[INDEX_MAX_KEYS];
+		AttrNumber	attnums[INDEX_MAX_KEYS];
+
+		for (int k = 0; k < target->nkeys; k++)
+		{
+			fmgr_info(get_opcode(cf_equality_operator(target->types[k])), &eq[k]);
+			attnums[k] = leaf_attnum(target, leafid, k);
+		}
+		while (!TransactionIdIsValid(xwait) &&
+			   table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			bool		match = true;
+
+			CHECK_FOR_INTERRUPTS();
+			for (int k = 0; match && k < target->nkeys; k++)
+			{
+				bool		isnull;
+				Datum		value = slot_getattr(slot, attnums[k], &isnull);
+
+				match = !isnull &&
+					DatumGetBool(FunctionCall2Coll(&eq[k], target->collations[k], value,
+												   values[k]));
+			}
+			if (match)
+				xwait = dirty_row(&dirty, committed);
+		}
+		table_endscan(scan);
+	}
+	ExecDropSingleTupleTableSlot(slot);
 	table_close(leaf, AccessShareLock);
 	return xwait;
+}
+
+#if PG_VERSION_NUM >= 140000
+#define CF_PARTITION_DESC(rel) RelationGetPartitionDesc((rel), false)
+#else
+#define CF_PARTITION_DESC(rel) RelationGetPartitionDesc(rel)
+#endif
+
+#if PG_VERSION_NUM >= 150000
+#define CF_HASH_MODULUS(bounds) ((bounds)->nindexes)
+#else
+#define CF_HASH_MODULUS(bounds) get_hash_partition_greatest_modulus(bounds)
+#endif
+
+/*
+ * The partition of a partitioned table that a row with the given parent key
+ * goes to, as PostgreSQL routes rows: its index in the table's partition
+ * descriptor, or -1 if none takes it.  Returns false if the key does not
+ * decide the partition (the partition key has other columns, or
+ * expressions).
+ */
+static bool
+route_key(CounterTarget *target, Relation rel, Datum *values, int *index)
+{
+	PartitionKey pkey = RelationGetPartitionKey(rel);
+	PartitionBoundInfo bounds = CF_PARTITION_DESC(rel)->boundinfo;
+	Datum		pvalues[PARTITION_MAX_KEYS];
+	bool		pnulls[PARTITION_MAX_KEYS];
+	bool		equal;
+	int			offset;
+
+	for (int i = 0; i < pkey->partnatts; i++)
+	{
+		int			k;
+
+		for (k = 0; k < target->nkeys; k++)
+			if (pkey->partattrs[i] != InvalidAttrNumber &&
+				leaf_attnum(target, RelationGetRelid(rel), k) == pkey->partattrs[i])
+				break;
+		if (k == target->nkeys)
+			return false;
+		pvalues[i] = values[k];
+		pnulls[i] = false;
+	}
+	*index = -1;
+	if (CF_PARTITION_DESC(rel)->nparts == 0)
+		return true;
+	switch (pkey->strategy)
+	{
+		case PARTITION_STRATEGY_HASH:
+			*index = bounds->indexes[compute_partition_hash_value(pkey->partnatts,
+																  pkey->partsupfunc,
+																  pkey->partcollation,
+																  pvalues, pnulls) %
+									 CF_HASH_MODULUS(bounds)];
+			break;
+		case PARTITION_STRATEGY_LIST:
+			offset = partition_list_bsearch(pkey->partsupfunc, pkey->partcollation, bounds,
+											pvalues[0], &equal);
+			if (offset >= 0 && equal)
+				*index = bounds->indexes[offset];
+			break;
+		case PARTITION_STRATEGY_RANGE:
+			offset = partition_range_datum_bsearch(pkey->partsupfunc, pkey->partcollation,
+												   bounds, pkey->partnatts, pvalues, &equal);
+			*index = bounds->indexes[offset + 1];
+			break;
+		default:
+			return false;
+	}
+	if (*index < 0)
+		*index = bounds->default_index;
+	return true;
+}
+
+/*
+ * The leaves of the parent where a row of the given key can be: the one
+ * partition routing leads to, when the key decides it at every level, or
+ * else all of them.
+ */
+static List *
+key_leaves(CounterTarget *target, Datum *values)
+{
+	Oid			relid = target->parent_relid;
+
+	while (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	{
+		Relation	rel = table_open(relid, AccessShareLock);
+		int			index;
+		bool		routed = route_key(target, rel, values, &index);
+
+		if (routed)
+			relid = index >= 0 ? CF_PARTITION_DESC(rel)->oids[index] : InvalidOid;
+		table_close(rel, AccessShareLock);
+		if (!routed)
+		{
+			List	   *leaves = NIL;
+			ListCell   *lc;
+
+			foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+				if (get_rel_relkind(lfirst_oid(lc)) != RELKIND_PARTITIONED_TABLE)
+					leaves = lappend_oid(leaves, lfirst_oid(lc));
+			return leaves;
+		}
+		if (!OidIsValid(relid))
+			return NIL;
+	}
+	return list_make1_oid(relid);
 }
 
 /*
@@ -396,17 +572,13 @@ probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
 bool
 cf_keylock_wait_for_row(CounterTarget *target, Datum *values, bool *committed)
 {
-	List	   *leaves = get_rel_relkind(target->parent_relid) == RELKIND_PARTITIONED_TABLE ?
-		find_all_inheritors(target->parent_relid, AccessShareLock, NULL) :
-		list_make1_oid(target->parent_relid);
+	List	   *leaves = key_leaves(target, values);
 	TransactionId xwait = InvalidTransactionId;
 	ListCell   *lc;
 
 	*committed = false;
 	foreach(lc, leaves)
 	{
-		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_PARTITIONED_TABLE)
-			continue;
 		xwait = probe_leaf(target, lfirst_oid(lc), values, committed);
 		if (TransactionIdIsValid(xwait) || *committed)
 			break;
