@@ -299,6 +299,7 @@ extern void cf_state_prune(void);
 extern void cf_state_add(CounterDef *def, Datum *values, int64 delta,
 						 uint64 batch, List **touched);
 extern void cf_state_add_at_commit(CounterDef *def, Datum *values, int64 delta);
+extern void cf_state_restore(FlushItem *items, int nitems);
 extern int64 cf_state_pending(CounterDef *def, Datum *values, bool cancel);
 extern void cf_state_cancel_counter(CounterDef *def);
 extern FlushItem *cf_state_take(CounterDefs *defs, List *entries,

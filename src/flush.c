@@ -902,18 +902,26 @@ apply_missing(MissingKeys *collected)
 /*
  * Applies the pending deltas in rounds, until their writes (triggers of the
  * parents, say) leave none; then those whose rows were missing, with their
- * keys locked, and so on until nothing is left.
+ * keys locked, and so on until nothing is left.  Before DDL, the deltas
+ * whose rows were missing stay pending instead, for the commit: locking
+ * their keys now would hold the locks, or the parent's table lock, through
+ * the rest of the transaction.
  */
 static void
-flush_rounds(CounterDefs *defs, bool cancel, MissingKeys *collected)
+flush_rounds(CounterDefs *defs, bool before_ddl, MissingKeys *collected)
 {
 	int			round = 0;
 
 	for (;;)
 	{
 		int			nitems;
-		FlushItem  *items = cf_state_take(defs, NIL, true, cancel, &nitems);
+		FlushItem  *items = cf_state_take(defs, NIL, true, before_ddl, &nitems);
 
+		if (nitems == 0 && collected->nitems > 0 && before_ddl)
+		{
+			cf_state_restore(collected->items, collected->nitems);
+			break;
+		}
 		if (nitems == 0 && collected->nitems > 0)
 		{
 			apply_missing(collected);
@@ -934,10 +942,12 @@ flush_rounds(CounterDefs *defs, bool cancel, MissingKeys *collected)
 
 /*
  * Applies all live deltas of transaction-mode counters, and those that
- * statements kept until commit; see cf_state_take for cancel.
+ * statements kept until commit.  Before DDL, each applied delta is
+ * cancelled by a layer of the current subtransaction (see cf_state_take),
+ * and those whose rows are missing stay pending (flush_rounds).
  */
 static void
-flush_transactional(bool cancel)
+flush_transactional(bool before_ddl)
 {
 	CounterDefs *defs;
 	MissingKeys collected = {0};
@@ -950,7 +960,7 @@ flush_transactional(bool cancel)
 	collecting = &collected;
 	PG_TRY();
 	{
-		flush_rounds(defs, cancel, &collected);
+		flush_rounds(defs, before_ddl, &collected);
 	}
 	PG_FINALLY();
 	{
@@ -976,7 +986,10 @@ cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
  * Applies the transaction-mode deltas of this transaction now, before DDL
  * that might change what their keys mean (the type of a key column, say).
  * Each applied delta is cancelled by a layer of the current subtransaction,
- * so a rollback of that subtransaction undoes both.
+ * so a rollback of that subtransaction undoes both.  Deltas of keys without
+ * a parent row stay pending: they change nothing yet, and DDL that changes
+ * what keys mean recomputes the counter, which cancels them
+ * (cf_reinit_counter).
  */
 void
 cf_flush_before_ddl(void)

@@ -818,6 +818,25 @@ cf_state_add_at_commit(CounterDef *def, Datum *values, int64 delta)
 }
 
 /*
+ * Makes the deltas of flush items pending again, in the current
+ * subtransaction, each where it was taken from: a transaction-mode
+ * counter's own entry, or a statement-mode counter's kept for commit.
+ */
+void
+cf_state_restore(FlushItem *items, int nitems)
+{
+	cf_state_prune();
+	for (int i = 0; i < nitems; i++)
+	{
+		PendingEntry *entry = enter_entry(items[i].def, items[i].values,
+										  !items[i].def->transactional);
+
+		add_to_layer(entry, items[i].delta);
+		stored_lxid = entry->lxid;
+	}
+}
+
+/*
  * Returns the live pending delta of (def, key values): a transaction-mode
  * counter's, or a statement-mode counter's kept for commit.  With cancel,
  * it is cancelled by a layer of the current subtransaction, so that
