@@ -19,6 +19,7 @@
 
 #include "access/attnum.h"
 #include "access/htup_details.h"
+#include "access/skey.h"
 #include "access/tupdesc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -325,6 +326,8 @@ extern void cf_keylock_guard_row(void);
 extern void cf_keylock_guard(Oid parent, uint32 hash);
 extern void cf_keylock_statement_end(CommandId cid);
 extern void cf_keylock_commit(Oid *parent, uint32 *hash, int n);
+extern Relation cf_key_index(CounterTarget *target, Relation leaf, Datum *values,
+							 ScanKey skey);
 extern bool cf_keylock_wait_for_row(CounterTarget *target, Datum *values, bool *committed);
 
 /* flush.c */
@@ -334,6 +337,8 @@ extern void cf_append_key_match(StringInfo sql, CounterTarget *target, Oid *argt
 extern bool cf_lock_parent(Oid parent_relid);
 extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 							 Datum *params, int expected, Snapshot snapshot);
+extern bool cf_is_guard(Trigger *trigger);
+extern void cf_drop_guard(ResultRelInfo *rri, int instrument, MemoryContext cxt);
 extern bool cf_is_own_guard(Trigger *trigger);
 extern void cf_own_guard_fired(TriggerData *trigdata);
 extern void cf_apply(FlushItem *items, int nitems, MissingKeys *missing);
@@ -341,5 +346,15 @@ extern int64 cf_flush_in_flight(CounterDef *def, Datum *values);
 extern void cf_flush_init(void);
 extern void cf_flush_before_ddl(void);
 
+/*
+ * direct.c: one parent row updated without SPI, where the executor's
+ * interface for it (ExecSimpleRelationUpdate with a result relation, the
+ * updated columns in the range table entry) is the one counterfield knows.
+ */
+#if PG_VERSION_NUM >= 140000 && PG_VERSION_NUM < 160000
+#define CF_DIRECT_UPDATE
+#endif
+extern bool cf_direct_update(CounterTarget *target, Datum *key, int64 *deltas,
+							 Snapshot snapshot, int64 *updated);
 
 #endif							/* COUNTERFIELD_H */

@@ -55,7 +55,7 @@ static Oid	own_update_relid = InvalidOid;
 
 /*
  * counterfield's running own UPDATE of a parent with other BEFORE UPDATE row
- * triggers (see drop_guard): the rows whose change reached those triggers,
+ * triggers (see cf_drop_guard): the rows whose change reached those triggers,
  * and the last such row as counterfield meant it, to compare with what they
  * leave of it.  Saved and restored around each write, which may nest.
  */
@@ -701,6 +701,15 @@ update_one(CounterTarget *target, Datum *key, int64 *deltas, MissingKeys *missin
 	Datum		params[INDEX_MAX_KEYS + MAX_TARGET_COUNTERS];
 	int			ncounters = list_length(target->counters);
 
+	int64		updated;
+
+	if (cf_direct_update(target, key, deltas, missing ? missing->snapshot : InvalidSnapshot,
+						 &updated))
+	{
+		if (updated == 0)
+			missing_key(target, key, deltas, missing);
+		return;
+	}
 	for (int k = 0; k < target->nkeys; k++)
 		params[k] = key[k];
 	for (int c = 0; c < ncounters; c++)
@@ -999,18 +1008,18 @@ cf_flush_before_ddl(void)
 }
 
 /*
- * The names of the guard as its two copies in drop_guard carry them: the
+ * The names of the guard as its two copies in cf_drop_guard carry them: the
  * guard knows those copies by these pointers.
  */
 static char own_guard_first[] = CF_GUARD_UPDATE;
 static char own_guard_last[] = CF_GUARD_UPDATE;
 
-/* The guard's function, as last looked up; see is_guard. */
+/* The guard's function, as last looked up; see cf_is_guard. */
 static Oid	guard_function = InvalidOid;
 
 /* Is this trigger the guard of its table, by name and by function? */
-static bool
-is_guard(Trigger *trigger)
+bool
+cf_is_guard(Trigger *trigger)
 {
 	if (strcmp(trigger->tgname, CF_GUARD_UPDATE) != 0 &&
 		strcmp(trigger->tgname, CF_GUARD_UPDATE_0_4) != 0)
@@ -1055,8 +1064,8 @@ resize_trigger_arrays(ResultRelInfo *rri, int n, int instrument, MemoryContext c
  * trigger first fires, so this is done right after executor start-up,
  * before any trigger has fired, and sizes them anew.
  */
-static void
-drop_guard(ResultRelInfo *rri, int instrument, MemoryContext cxt)
+void
+cf_drop_guard(ResultRelInfo *rri, int instrument, MemoryContext cxt)
 {
 	TriggerDesc *trigdesc = rri->ri_TrigDesc;
 	TriggerDesc *copy;
@@ -1077,7 +1086,7 @@ drop_guard(ResultRelInfo *rri, int instrument, MemoryContext cxt)
 		if (TRIGGER_TYPE_MATCHES(trigger->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE,
 								 TRIGGER_TYPE_UPDATE))
 		{
-			if (guard == NULL && is_guard(trigger))
+			if (guard == NULL && cf_is_guard(trigger))
 			{
 				guard = trigger;
 				continue;
@@ -1150,7 +1159,7 @@ cf_is_own_guard(Trigger *trigger)
 
 /*
  * The guard, fired as one of its copies in counterfield's own UPDATE
- * (drop_guard), does what that copy is for.
+ * (cf_drop_guard), does what that copy is for.
  * Fired before the table's other BEFORE UPDATE row triggers, it counts a
  * row that counterfield's UPDATE changes and keeps every row as meant;
  * fired after them, it counts a changed row again and refuses any row if
@@ -1219,7 +1228,7 @@ cf_own_guard_fired(TriggerData *trigdata)
  * Executor start-up: counterfield's own UPDATE of a parent, the first
  * UPDATE to start while cf_parent_write runs that is not the action of a
  * rule, if it updates that parent, goes without the parent's guard (see
- * drop_guard).  Should the UPDATE start some other way, the guard still
+ * cf_drop_guard).  Should the UPDATE start some other way, the guard still
  * lets it through (cf_internal_write_to), at the cost of the row locks.
  */
 static void
@@ -1250,7 +1259,7 @@ cf_executor_start(QueryDesc *queryDesc, int eflags)
 #endif
 
 		for (int i = 0; i < nrels; i++)
-			drop_guard(&mt->resultRelInfo[i], queryDesc->estate->es_instrument,
+			cf_drop_guard(&mt->resultRelInfo[i], queryDesc->estate->es_instrument,
 					   queryDesc->estate->es_query_cxt);
 	}
 }

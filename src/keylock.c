@@ -323,12 +323,12 @@ leaf_attnum(CounterTarget *target, Oid relid, int k)
 }
 
 /*
- * Finds a unique index of a leaf of the parent that compares the key as
- * counterfield does (see add_counter) and fills in its scan keys for the
- * given key values.  Returns it open, or NULL.
+ * Finds a unique index of the parent, or of a leaf of it, that compares the
+ * key as counterfield does (see add_counter) and fills in its scan keys for
+ * the given key values.  Returns it open, or NULL.
  */
-static Relation
-usable_index(CounterTarget *target, Relation leaf, Datum *values, ScanKey skey)
+Relation
+cf_key_index(CounterTarget *target, Relation leaf, Datum *values, ScanKey skey)
 {
 	List	   *indexes = RelationGetIndexList(leaf);
 	Relation	found = NULL;
@@ -395,7 +395,7 @@ probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
 {
 	Relation	leaf = table_open(leafid, AccessShareLock);
 	ScanKeyData skey[INDEX_MAX_KEYS];
-	Relation	index = usable_index(target, leaf, values, skey);
+	Relation	index = cf_key_index(target, leaf, values, skey);
 	TupleTableSlot *slot = table_slot_create(leaf, NULL);
 	TransactionId xwait = InvalidTransactionId;
 	SnapshotData dirty;
