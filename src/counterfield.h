@@ -326,8 +326,8 @@ extern void cf_keylock_guard_row(void);
 extern void cf_keylock_guard(Oid parent, uint32 hash);
 extern void cf_keylock_statement_end(CommandId cid);
 extern void cf_keylock_commit(Oid *parent, uint32 *hash, int n);
-extern Relation cf_key_index(CounterTarget *target, Relation leaf, Datum *values,
-							 ScanKey skey);
+extern bool cf_index_fits_key(CounterTarget *target, Relation leaf, Relation index,
+							  Datum *values, ScanKey skey);
 extern bool cf_keylock_wait_for_row(CounterTarget *target, Datum *values, bool *committed);
 
 /* flush.c */

@@ -5,12 +5,11 @@
  *
  * Most flushes change one parent row: a statement that wrote one child row.
  * Run through SPI, that UPDATE pays for a plan check, executor start-up and
- * shut-down of a plan tree, and a portal, several times the work of the
- * update itself.  Where the parent table lets it, the row is instead found
- * through the parent's unique index on the key, locked, and updated the
- * way PostgreSQL's logical replication applies a change: the table's
- * constraints, indexes, replica identity and AFTER row triggers are
- * honoured as by an UPDATE statement.
+ * shut-down of a plan tree, and a portal, more than the update itself.
+ * Where the parent table lets it, the row is instead found through the
+ * parent's unique index on the key and updated the way the executor updates
+ * a row, with the table's constraints, indexes, replica identity and AFTER
+ * row triggers honoured as by an UPDATE statement.
  *
  * What an UPDATE statement would do that this does not, the table must not
  * have: rules, statement-level or transition-table UPDATE triggers, BEFORE
@@ -21,11 +20,10 @@
  *
  * The row is read as the UPDATE would read it: with the transaction's
  * snapshot, or a new one per statement under READ COMMITTED, taken after
- * the command counter is advanced; a row updated concurrently is followed
- * to its latest version and its key checked again under READ COMMITTED,
- * and is a serialization failure under REPEATABLE READ and SERIALIZABLE.
- * It is locked FOR NO KEY UPDATE unless a counter column is part of a key
- * that foreign keys can reference, as PostgreSQL's own UPDATE decides.
+ * the command counter is advanced.  A row updated concurrently is, under
+ * READ COMMITTED, locked in its latest version, its key checked again, and
+ * updated; under REPEATABLE READ and SERIALIZABLE it is a serialization
+ * failure, as for an UPDATE.
  *
  *-------------------------------------------------------------------------
  */
@@ -83,20 +81,43 @@ direct_possible(Relation rel)
 	return true;
 }
 
-/* Raises a serialization failure, as an UPDATE under a snapshot does. */
-static void
-serialization_failure(TM_Result result)
+/*
+ * Deals with a row that could not be updated or locked as an UPDATE does:
+ * an error, or false if the row is gone (deleted, or already updated by
+ * this command), or true if a newer version is to be locked and updated
+ * (READ COMMITTED only).
+ */
+static bool
+settle_failure(TM_Result result, TM_FailureData *tmfd, CommandId cid)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-			 errmsg("could not serialize access due to concurrent %s",
-					result == TM_Deleted ? "delete" : "update")));
+	switch (result)
+	{
+		case TM_SelfModified:
+			if (tmfd->cmax != cid)
+				ereport(ERROR,
+						(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+						 errmsg("tuple to be updated was already modified by an operation triggered by the current command"),
+						 errhint("Consider using an AFTER trigger instead of a BEFORE trigger to propagate changes to other rows.")));
+			return false;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent %s",
+								result == TM_Deleted ? "delete" : "update")));
+			return result == TM_Updated;
+		default:
+			elog(ERROR, "unexpected table AM result: %u", result);
+			return false;
+	}
 }
 
 /*
- * Locks the row version in slot for update, following it to its latest
- * version under READ COMMITTED.  Returns false if there is no row to update
- * any more (deleted, or its key changed meanwhile).
+ * Locks the latest version of the row in slot, under READ COMMITTED, after
+ * a concurrent update: found there, and still with the same key, as
+ * EvalPlanQual checks.  Returns false if there is no row to update any
+ * more.
  */
 static bool
 lock_row(CounterTarget *target, Relation rel, TupleTableSlot *slot, Snapshot snapshot,
@@ -104,46 +125,25 @@ lock_row(CounterTarget *target, Relation rel, TupleTableSlot *slot, Snapshot sna
 {
 	TM_FailureData tmfd;
 	TM_Result	result;
-	bool		xact_snapshot = IsolationUsesXactSnapshot();
 	Datum		key[INDEX_MAX_KEYS];
+	TupleDesc	desc = RelationGetDescr(rel);
 
-	/* The key as found, to check the latest version against. */
 	for (int k = 0; k < target->nkeys; k++)
 	{
+		Form_pg_attribute att = TupleDescAttr(desc, target->attnums[k] - 1);
 		bool		isnull;
 
-		key[k] = datumCopy(slot_getattr(slot, target->attnums[k], &isnull),
-						   TupleDescAttr(RelationGetDescr(rel), target->attnums[k] - 1)->attbyval,
-						   TupleDescAttr(RelationGetDescr(rel), target->attnums[k] - 1)->attlen);
+		key[k] = datumCopy(slot_getattr(slot, target->attnums[k], &isnull), att->attbyval,
+						   att->attlen);
 	}
 	result = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot, cid, mode, LockWaitBlock,
-							  xact_snapshot ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
-	switch (result)
+							  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+	if (result != TM_Ok)
 	{
-		case TM_Ok:
-			break;
-		case TM_SelfModified:
-			if (tmfd.cmax != cid)
-				ereport(ERROR,
-						(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
-						 errmsg("tuple to be updated was already modified by an operation triggered by the current command"),
-						 errhint("Consider using an AFTER trigger instead of a BEFORE trigger to propagate changes to other rows.")));
-			return false;
-		case TM_Deleted:
-			if (xact_snapshot)
-				serialization_failure(result);
-			return false;
-		case TM_Updated:
-			serialization_failure(result);
-			return false;
-		default:
-			elog(ERROR, "unexpected table_tuple_lock status: %u", result);
-			return false;
+		/* A row moved to another partition, or gone: nothing to follow. */
+		(void) settle_failure(result == TM_Updated ? TM_Deleted : result, &tmfd, cid);
+		return false;
 	}
-	if (!tmfd.traversed)
-		return true;
-
-	/* A newer version: is it still the key's row, as EvalPlanQual checks? */
 	for (int k = 0; k < target->nkeys; k++)
 	{
 		bool		isnull;
@@ -203,24 +203,62 @@ add_deltas(CounterTarget *target, TupleTableSlot *locked, TupleTableSlot *newslo
 }
 
 /*
- * The lock an UPDATE of the counter columns takes on a row: FOR UPDATE if
- * one is part of a key that a foreign key can reference, else FOR NO KEY
- * UPDATE.
+ * Fires the AFTER UPDATE row triggers of a row whose old version was at
+ * otid, as an UPDATE does.
  */
-static LockTupleMode
-update_lock_mode(CounterTarget *target, Relation rel)
+static void
+after_update(EState *estate, ResultRelInfo *rri, ItemPointer otid, TupleTableSlot *slot,
+			 List *recheck)
 {
-	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY);
-	ListCell   *lc;
+#if PG_VERSION_NUM >= 150000
+	ExecARUpdateTriggers(estate, rri, NULL, NULL, otid, NULL, slot, recheck, NULL, false);
+#else
+	ExecARUpdateTriggers(estate, rri, otid, NULL, slot, recheck, NULL);
+#endif
+}
 
-	foreach(lc, target->counters)
+/*
+ * Adds the deltas to the row version in found and stores it, as an UPDATE
+ * does, with the table's constraints and indexes.  A row updated
+ * concurrently is followed to its latest version under READ COMMITTED
+ * (lock_row).  Returns false if there is no row to update any more.
+ */
+static bool
+update_row(CounterTarget *target, ResultRelInfo *rri, EState *estate, TupleTableSlot *found,
+		   TupleTableSlot *newslot, int64 *deltas, FmgrInfo *eq)
+{
+	Relation	rel = rri->ri_RelationDesc;
+
+	for (;;)
 	{
-		CounterDef *def = lfirst(lc);
+		TM_FailureData tmfd;
+		LockTupleMode lockmode;
+		bool		update_indexes;
+		TM_Result	result;
 
-		if (bms_is_member(def->counter_attnum - FirstLowInvalidHeapAttributeNumber, keys))
-			return LockTupleExclusive;
+		add_deltas(target, found, newslot, deltas);
+		if (RelationGetDescr(rel)->constr != NULL)
+			ExecConstraints(rri, newslot, estate);
+		if (rel->rd_rel->relispartition)
+			ExecPartitionCheck(rri, newslot, estate, true);
+		result = table_tuple_update(rel, &found->tts_tid, newslot, estate->es_output_cid,
+									estate->es_snapshot, InvalidSnapshot, true, &tmfd,
+									&lockmode, &update_indexes);
+		if (result == TM_Ok)
+		{
+			List	   *recheck = NIL;
+
+			if (update_indexes && rri->ri_NumIndices > 0)
+				recheck = ExecInsertIndexTuples(rri, newslot, estate, true, false, NULL, NIL);
+			after_update(estate, rri, &found->tts_tid, newslot, recheck);
+			list_free(recheck);
+			return true;
+		}
+		if (!settle_failure(result, &tmfd, estate->es_output_cid) ||
+			!lock_row(target, rel, found, estate->es_snapshot, estate->es_output_cid, lockmode,
+					  eq))
+			return false;
 	}
-	return LockTupleNoKeyExclusive;
 }
 
 /*
@@ -244,28 +282,15 @@ cf_direct_update(CounterTarget *target, Datum *key, int64 *deltas, Snapshot snap
 	TupleTableSlot *newslot;
 	IndexScanDesc scan;
 	FmgrInfo	eq[INDEX_MAX_KEYS];
-	LockTupleMode mode;
-	CommandId	cid;
 	ListCell   *lc;
 
-	if (!direct_possible(rel) ||
-		(index = cf_key_index(target, rel, key, skey)) == NULL)
+	if (!direct_possible(rel))
 	{
 		table_close(rel, NoLock);
 		return false;
 	}
 
-	/* As SPI runs a statement that writes. */
-	CommandCounterIncrement();
-	if (snapshot != InvalidSnapshot)
-		PushCopiedSnapshot(snapshot);
-	else
-		PushActiveSnapshot(GetTransactionSnapshot());
-	UpdateActiveSnapshotCommandId();
-	snapshot = GetActiveSnapshot();
-
 	estate = CreateExecutorState();
-	estate->es_output_cid = cid = GetCurrentCommandId(true);
 	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_RELATION;
 	rte->relid = RelationGetRelid(rel);
@@ -281,11 +306,34 @@ cf_direct_update(CounterTarget *target, Datum *key, int64 *deltas, Snapshot snap
 	cf_drop_guard(rri, 0, estate->es_query_cxt);
 	estate->es_opened_result_relations = list_make1(rri);
 	ExecOpenIndices(rri, false);
+
+	/* The row is found through one of the indexes the update maintains. */
+	index = NULL;
+	for (int i = 0; i < rri->ri_NumIndices && index == NULL; i++)
+		if (cf_index_fits_key(target, rel, rri->ri_IndexRelationDescs[i], key, skey))
+			index = rri->ri_IndexRelationDescs[i];
+	if (index == NULL)
+	{
+		ExecCloseResultRelations(estate);
+		FreeExecutorState(estate);
+		table_close(rel, NoLock);
+		return false;
+	}
+
+	/* As SPI runs a statement that writes. */
+	CommandCounterIncrement();
+	if (snapshot != InvalidSnapshot)
+		PushCopiedSnapshot(snapshot);
+	else
+		PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	estate->es_snapshot = snapshot = GetActiveSnapshot();
+	estate->es_output_cid = GetCurrentCommandId(true);
 	AfterTriggerBeginQuery();
 
 	for (int k = 0; k < target->nkeys; k++)
 		fmgr_info(get_opcode(cf_equality_operator(target->types[k])), &eq[k]);
-	mode = update_lock_mode(target, rel);
+	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
 	found = table_slot_create(rel, &estate->es_tupleTable);
 	newslot = table_slot_create(rel, &estate->es_tupleTable);
 	*updated = 0;
@@ -296,15 +344,9 @@ cf_direct_update(CounterTarget *target, Datum *key, int64 *deltas, Snapshot snap
 #endif
 	index_rescan(scan, skey, target->nkeys, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, found))
-	{
-		if (!lock_row(target, rel, found, snapshot, cid, mode, eq))
-			continue;
-		add_deltas(target, found, newslot, deltas);
-		ExecSimpleRelationUpdate(rri, estate, NULL, found, newslot);
-		(*updated)++;
-	}
+		if (update_row(target, rri, estate, found, newslot, deltas, eq))
+			(*updated)++;
 	index_endscan(scan);
-	index_close(index, AccessShareLock);
 
 	/* The parent's AFTER triggers fire as at the end of an UPDATE. */
 	AfterTriggerEndQuery(estate);

@@ -323,12 +323,48 @@ leaf_attnum(CounterTarget *target, Oid relid, int k)
 }
 
 /*
- * Finds a unique index of the parent, or of a leaf of it, that compares the
- * key as counterfield does (see add_counter) and fills in its scan keys for
- * the given key values.  Returns it open, or NULL.
+ * Is an index of the parent, or of a leaf of it, a unique index that
+ * compares the key as counterfield does (see add_counter)?  If so, fills in
+ * its scan keys for the given key values.
  */
-Relation
-cf_key_index(CounterTarget *target, Relation leaf, Datum *values, ScanKey skey)
+bool
+cf_index_fits_key(CounterTarget *target, Relation leaf, Relation index, Datum *values,
+				  ScanKey skey)
+{
+	Form_pg_index form = index->rd_index;
+	int			nkeys = IndexRelationGetNumberOfKeyAttributes(index);
+
+	if (!form->indisunique || !form->indisvalid || !form->indisready ||
+		nkeys != target->nkeys || RelationGetIndexExpressions(index) != NIL ||
+		RelationGetIndexPredicate(index) != NIL)
+		return false;
+	for (int j = 0; j < nkeys; j++)
+	{
+		int			k;
+		Oid			eq;
+
+		for (k = 0; k < target->nkeys; k++)
+			if (leaf_attnum(target, RelationGetRelid(leaf), k) == form->indkey.values[j])
+				break;
+		if (k == target->nkeys)
+			return false;
+		eq = get_opfamily_member(index->rd_opfamily[j], index->rd_opcintype[j],
+								 index->rd_opcintype[j], BTEqualStrategyNumber);
+		if (!OidIsValid(eq) || eq != cf_equality_operator(target->types[k]) ||
+			index->rd_indcollation[j] != target->collations[k])
+			return false;
+		ScanKeyEntryInitialize(&skey[j], 0, j + 1, BTEqualStrategyNumber, InvalidOid,
+							   index->rd_indcollation[j], get_opcode(eq), values[k]);
+	}
+	return true;
+}
+
+/*
+ * Finds and opens an index of a leaf that cf_index_fits_key, or returns
+ * NULL.
+ */
+static Relation
+key_index(CounterTarget *target, Relation leaf, Datum *values, ScanKey skey)
 {
 	List	   *indexes = RelationGetIndexList(leaf);
 	Relation	found = NULL;
@@ -337,31 +373,8 @@ cf_key_index(CounterTarget *target, Relation leaf, Datum *values, ScanKey skey)
 	foreach(lc, indexes)
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-		Form_pg_index form = index->rd_index;
-		int			nkeys = IndexRelationGetNumberOfKeyAttributes(index);
-		bool		usable = form->indisunique && form->indisvalid && form->indisready &&
-			nkeys == target->nkeys && RelationGetIndexExpressions(index) == NIL &&
-			RelationGetIndexPredicate(index) == NIL;
 
-		for (int j = 0; usable && j < nkeys; j++)
-		{
-			int			k;
-			Oid			eq;
-
-			for (k = 0; k < target->nkeys; k++)
-				if (leaf_attnum(target, RelationGetRelid(leaf), k) == form->indkey.values[j])
-					break;
-			eq = k < target->nkeys ?
-				get_opfamily_member(index->rd_opfamily[j], index->rd_opcintype[j],
-									index->rd_opcintype[j], BTEqualStrategyNumber) : InvalidOid;
-
-			usable = OidIsValid(eq) && eq == cf_equality_operator(target->types[k]) &&
-				index->rd_indcollation[j] == target->collations[k];
-			if (usable)
-				ScanKeyEntryInitialize(&skey[j], 0, j + 1, BTEqualStrategyNumber, InvalidOid,
-									   index->rd_indcollation[j], get_opcode(eq), values[k]);
-		}
-		if (usable)
+		if (cf_index_fits_key(target, leaf, index, values, skey))
 		{
 			found = index;
 			break;
@@ -395,7 +408,7 @@ probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
 {
 	Relation	leaf = table_open(leafid, AccessShareLock);
 	ScanKeyData skey[INDEX_MAX_KEYS];
-	Relation	index = cf_key_index(target, leaf, values, skey);
+	Relation	index = key_index(target, leaf, values, skey);
 	TupleTableSlot *slot = table_slot_create(leaf, NULL);
 	TransactionId xwait = InvalidTransactionId;
 	SnapshotData dirty;
