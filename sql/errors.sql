@@ -130,3 +130,22 @@ SELECT p.tableoid::regclass, p.id, p.n,
        (SELECT count(*) FROM gen_child c WHERE c.gen_parent_id = p.id) AS truth
 FROM gen_parent p;
 DROP TABLE gen_child, gen_parent, gen_parent_2, gen_parent_3;
+-- nor may a partition of the parent be a foreign table, which PostgreSQL
+-- allows once the parent's unique index is gone: counterfield's commit
+-- could not update its rows
+CREATE FOREIGN DATA WRAPPER cf_no_fdw;
+CREATE SERVER cf_nowhere FOREIGN DATA WRAPPER cf_no_fdw;
+CREATE TABLE gen_parent (id int NOT NULL, n int NOT NULL DEFAULT 0) PARTITION BY LIST (id);
+CREATE UNIQUE INDEX gen_parent_id ON gen_parent (id);
+CREATE TABLE gen_child (gen_parent_id int);
+CREATE INDEX ON gen_child (gen_parent_id);
+SELECT counterfield.add_counter('gen_parent', 'n', 'gen_child', fk_columns => '{gen_parent_id}',
+                                parent_columns => '{id}');
+DROP INDEX gen_parent_id;
+CREATE FOREIGN TABLE gen_parent_f PARTITION OF gen_parent FOR VALUES IN (7) SERVER cf_nowhere;
+CREATE FOREIGN TABLE gen_parent_f (id int NOT NULL, n int NOT NULL DEFAULT 0) SERVER cf_nowhere;
+ALTER TABLE gen_parent ATTACH PARTITION gen_parent_f FOR VALUES IN (7);
+DROP TABLE gen_child, gen_parent;
+DROP FOREIGN TABLE gen_parent_f;
+DROP SERVER cf_nowhere;
+DROP FOREIGN DATA WRAPPER cf_no_fdw;

@@ -399,13 +399,15 @@ check_parent_key_unique(NewCounter *nc)
 }
 
 /*
- * Refuses parent key columns that are generated in any table of the tree
- * under relid that holds rows of parent, a partitioned table's partitions
- * included: a new parent row is counted by a BEFORE INSERT trigger, before
- * its generated columns are computed.
+ * Checks the tables of the tree under relid that hold rows of parent (a
+ * partitioned table's partitions, relid too): none may be a foreign table,
+ * whose rows counterfield's commit cannot update once the foreign server's
+ * transaction has committed, and in none may a key column be generated: a
+ * new parent row is counted by a BEFORE INSERT trigger, before its
+ * generated columns are computed.
  */
 void
-cf_refuse_generated_keys(Oid parent, int nkeys, const AttrNumber *attnums, Oid relid)
+cf_check_parent_tables(Oid parent, int nkeys, const AttrNumber *attnums, Oid relid)
 {
 	List	   *tables = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ?
 		find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
@@ -413,6 +415,13 @@ cf_refuse_generated_keys(Oid parent, int nkeys, const AttrNumber *attnums, Oid r
 
 	foreach(lc, tables)
 	{
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("foreign table \"%s\" cannot hold counters",
+							get_rel_name(lfirst_oid(lc))),
+					 errdetail("It would be a partition of table \"%s\", which holds counters.",
+							   get_rel_name(parent))));
 		for (int k = 0; k < nkeys; k++)
 		{
 			char	   *name = get_attname(parent, attnums[k], false);
@@ -462,8 +471,8 @@ check_key_types(NewCounter *nc)
 					 errmsg("counter column \"%s\" cannot be a foreign key column",
 							NameStr(fk->attname))));
 	}
-	cf_refuse_generated_keys(RelationGetRelid(nc->parent), nc->nkeys, nc->parent_attnums,
-							 RelationGetRelid(nc->parent));
+	cf_check_parent_tables(RelationGetRelid(nc->parent), nc->nkeys, nc->parent_attnums,
+						   RelationGetRelid(nc->parent));
 }
 
 /* Resolves and checks fk_columns and parent_columns. */

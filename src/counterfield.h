@@ -262,8 +262,8 @@ extern char *cf_counts_sql(CounterDef *def, const char *relation);
 extern int64 cf_reinit_counter(CounterDef *def);
 extern Oid	cf_counted_root(Oid relid);
 extern int32 cf_find_counter(Oid parent, AttrNumber attnum, Oid *child);
-extern void cf_refuse_generated_keys(Oid parent, int nkeys, const AttrNumber *attnums,
-									 Oid relid);
+extern void cf_check_parent_tables(Oid parent, int nkeys, const AttrNumber *attnums,
+								   Oid relid);
 extern void cf_rename_former_trigger(Oid relid, const char *former, const char *name);
 extern void cf_sync_table_triggers(Oid relid);
 extern void cf_sync_triggers(Oid relid);

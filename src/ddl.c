@@ -1116,10 +1116,10 @@ warn_late_trigger(RangeVar *relation, const char *name)
 #endif
 
 /*
- * Checks a partition that a command attached or created: its generated
- * columns must not be key columns of the counters of the partitioned
- * tables above it (see add_counter), and it has cloned their triggers,
- * which may fire after the guard (cf_warn_late_triggers).
+ * Checks a partition that a command attached or created, under the
+ * partitioned tables above it that hold counters (cf_check_parent_tables),
+ * and warns of the triggers it has cloned from them that fire after the
+ * guard (cf_warn_late_triggers).
  */
 static void
 check_new_partition(RangeVar *relation)
@@ -1140,8 +1140,8 @@ check_new_partition(RangeVar *relation)
 		{
 			CounterDef *def = lfirst(dc);
 
-			cf_refuse_generated_keys(def->parent_relid, def->target->nkeys,
-									 def->target->attnums, relid);
+			cf_check_parent_tables(def->parent_relid, def->target->nkeys,
+								   def->target->attnums, relid);
 		}
 	}
 	cf_defs_release();
@@ -1162,6 +1162,9 @@ check_new_partitions(Node *parsetree)
 	}
 	if (IsA(parsetree, CreateStmt) && ((CreateStmt *) parsetree)->partbound != NULL)
 		check_new_partition(((CreateStmt *) parsetree)->relation);
+	if (IsA(parsetree, CreateForeignTableStmt) &&
+		((CreateForeignTableStmt *) parsetree)->base.partbound != NULL)
+		check_new_partition(((CreateForeignTableStmt *) parsetree)->base.relation);
 	if (!IsA(parsetree, AlterTableStmt) ||
 		CF_ALTER_TABLE_OBJTYPE((AlterTableStmt *) parsetree) != OBJECT_TABLE)
 		return;

@@ -47,21 +47,25 @@
 
 #include "access/genam.h"
 #include "access/relscan.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/index.h"
+#include "catalog/indexing.h"
 #include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
-#include "partitioning/partbounds.h"
-#include "partitioning/partdesc.h"
-#include "utils/partcache.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "partitioning/partbounds.h"
+#include "partitioning/partdesc.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -504,7 +508,14 @@ route_key(CounterTarget *target, Relation rel, Datum *values, int *index)
 			if (pkey->partattrs[i] != InvalidAttrNumber &&
 				leaf_attnum(target, RelationGetRelid(rel), k) == pkey->partattrs[i])
 				break;
-		if (k == target->nkeys)
+
+		/* Rows equal as keys must go to one partition. */
+		if (k == target->nkeys || pkey->partcollation[i] != target->collations[k] ||
+			get_opfamily_member(pkey->partopfamily[i], pkey->partopcintype[i],
+								pkey->partopcintype[i],
+								pkey->strategy == PARTITION_STRATEGY_HASH ?
+								HTEqualStrategyNumber : BTEqualStrategyNumber) !=
+			cf_equality_operator(target->types[k]))
 			return false;
 		pvalues[i] = values[k];
 		pnulls[i] = false;
@@ -541,9 +552,37 @@ route_key(CounterTarget *target, Relation rel, Datum *values, int *index)
 }
 
 /*
+ * A transaction other than this one that is adding a partition to a
+ * partitioned table (ATTACH PARTITION, CREATE TABLE ... PARTITION OF), not
+ * yet committed, or InvalidTransactionId.
+ */
+static TransactionId
+adding_partition(Oid relid)
+{
+	Relation	inherits = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyData key;
+	SnapshotData dirty;
+	SysScanDesc scan;
+	TransactionId xwait = InvalidTransactionId;
+
+	InitDirtySnapshot(dirty);
+	ScanKeyInit(&key, Anum_pg_inherits_inhparent, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(inherits, InheritsParentIndexId, true, &dirty, 1, &key);
+	while (!TransactionIdIsValid(xwait) && systable_getnext(scan) != NULL)
+		if (TransactionIdIsValid(dirty.xmin) && !TransactionIdIsCurrentTransactionId(dirty.xmin))
+			xwait = dirty.xmin;
+	systable_endscan(scan);
+	table_close(inherits, AccessShareLock);
+	return xwait;
+}
+
+/*
  * The leaves of the parent where a row of the given key can be: the one
  * partition routing leads to, when the key decides it at every level, or
- * else all of them.
+ * else all of them.  Where the key goes to the default partition or to
+ * none, a partition for it may be on its way, attached by a transaction
+ * that then inserts the row: that transaction is waited for first.
  */
 static List *
 key_leaves(CounterTarget *target, Datum *values)
@@ -555,7 +594,17 @@ key_leaves(CounterTarget *target, Datum *values)
 		Relation	rel = table_open(relid, AccessShareLock);
 		int			index;
 		bool		routed = route_key(target, rel, values, &index);
+		TransactionId adding;
 
+		if (routed && (index < 0 || index == CF_PARTITION_DESC(rel)->boundinfo->default_index) &&
+			TransactionIdIsValid(adding = adding_partition(relid)))
+		{
+			/* Routed again once it has ended, with the partitions it left. */
+			table_close(rel, AccessShareLock);
+			XactLockTableWait(adding, NULL, NULL, XLTW_None);
+			AcceptInvalidationMessages();
+			continue;
+		}
 		if (routed)
 			relid = index >= 0 ? CF_PARTITION_DESC(rel)->oids[index] : InvalidOid;
 		table_close(rel, AccessShareLock);
@@ -592,6 +641,9 @@ cf_keylock_wait_for_row(CounterTarget *target, Datum *values, bool *committed)
 	*committed = false;
 	foreach(lc, leaves)
 	{
+		/* A foreign table holds no parent rows (cf_check_parent_tables). */
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
+			continue;
 		xwait = probe_leaf(target, lfirst_oid(lc), values, committed);
 		if (TransactionIdIsValid(xwait) || *committed)
 			break;

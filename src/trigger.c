@@ -30,6 +30,7 @@
 #include "miscadmin.h"
 #include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
+#include "storage/lmgr.h"
 #include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -623,6 +624,30 @@ map_attnum(Oid root, Oid relid, AttrNumber attnum)
 	return get_attnum(relid, get_attname(root, attnum, false));
 }
 
+/*
+ * Locks the tables of a counter's child, as counting its rows will, before
+ * the guard locks a key: DDL on them holds its lock until it commits, and
+ * its commit may want the key's lock (keylock.c).  Waiting for the DDL with
+ * the key locked would deadlock.  Done once per command and child.
+ */
+static void
+lock_child_tables(CounterDef *def)
+{
+	static Oid	locked = InvalidOid;
+	static CommandId locked_cid;
+	static LocalTransactionId locked_lxid = InvalidLocalTransactionId;
+	CommandId	cid = GetCurrentCommandId(false);
+
+	if (locked == def->child_relid && locked_cid == cid && locked_lxid == CF_CURRENT_LXID())
+		return;
+	LockRelationOid(def->child_relid, AccessShareLock);
+	if (has_subclass(def->child_relid))
+		(void) find_all_inheritors(def->child_relid, AccessShareLock, NULL);
+	locked = def->child_relid;
+	locked_cid = cid;
+	locked_lxid = CF_CURRENT_LXID();
+}
+
 /* The true value of a counter for a parent row being inserted or re-keyed. */
 static Datum
 initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
@@ -641,6 +666,7 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 	{
 		int64		children;
 
+		lock_child_tables(def);
 		cf_keylock_guard(def->parent_relid, cf_key_hash(def->target->layout, key));
 		children = cf_count_children(def, key) - cf_flush_in_flight(def, key);
 		pending = cf_state_pending(def, key, false);
