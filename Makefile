@@ -13,11 +13,12 @@ OBJS = \
 	src/keylock.o \
 	src/trigger.o \
 	src/inflight.o \
-	src/direct.o
+	src/direct.o \
+	src/ledger.o
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 
-REGRESS = setup interface write_paths conditions keys exact m2m guard parents missing_parents direct errors security privileges partitions state error_paths ddl portable fuzz fuzz_edges lifecycle upgrade
+REGRESS = setup interface write_paths conditions keys exact m2m guard parents missing_parents direct deferred errors security privileges partitions state error_paths ddl portable fuzz fuzz_edges lifecycle upgrade
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))

@@ -128,3 +128,21 @@ INSERT INTO up5_tag VALUES ('YELLOW', 7);
 SELECT * FROM up5_tag ORDER BY code;
 DROP TABLE up5_tagging, up5_tag, up5_item, up5_part;
 DROP FUNCTION up5_lower();
+
+-- 0.6 adds deferred counters; before the update they are refused.
+CREATE TABLE up6_parent (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, dn int);
+CREATE TABLE up6_child (id serial PRIMARY KEY, up6_parent_id int REFERENCES up6_parent);
+INSERT INTO up6_parent VALUES (1), (2);
+SELECT counterfield.add_counter('up6_parent', 'n', 'up6_child');
+SELECT counterfield.add_counter('up6_parent', 'dn', 'up6_child', flush => 'deferred');
+INSERT INTO up6_child (up6_parent_id) VALUES (1), (2), (2);
+ALTER EXTENSION counterfield UPDATE TO '0.6';
+SELECT extversion FROM pg_extension WHERE extname = 'counterfield';
+SELECT counterfield.add_counter('up6_parent', 'dn', 'up6_child', flush => 'deferred');
+INSERT INTO up6_child (up6_parent_id) VALUES (1);
+SELECT * FROM up6_parent ORDER BY id;
+SELECT counterfield.fold('up6_parent');
+SELECT * FROM up6_parent ORDER BY id;
+SELECT mismatches('up6_parent', 'n', 'up6_child', 'up6_parent_id')
+     + mismatches('up6_parent', 'dn', 'up6_child', 'up6_parent_id') AS mismatches;
+DROP TABLE up6_child, up6_parent;

@@ -109,7 +109,8 @@ cf_catalog_query(Oid catalog)
 {
 	return psprintf("SELECT id, parent::pg_catalog.oid, counter_attnum, child::pg_catalog.oid,"
 					" fk_attnums, parent_attnums, condition,"
-					" flush OPERATOR(pg_catalog.=) 'transaction', %s"
+					" flush OPERATOR(pg_catalog.=) 'transaction', %s,"
+					" flush OPERATOR(pg_catalog.=) 'deferred'"
 					" FROM counterfield.counter ORDER BY id",
 					cf_catalog_is_current(catalog) ?
 					"counter_column, fk_columns, parent_columns, condition_sql, condition_system" :
@@ -138,6 +139,8 @@ free_defs(CounterDefs *defs)
 			SPI_freeplan(target->lock_plan);
 		if (target->batch_plan)
 			SPI_freeplan(target->batch_plan);
+		if (target->ledger_plan)
+			SPI_freeplan(target->ledger_plan);
 	}
 	MemoryContextDelete(defs->cxt);
 }
@@ -218,7 +221,7 @@ rel_entry(CounterDefs *defs, Oid relid)
 	return rc;
 }
 
-/* Finds or adds the target of def (same parent and key columns). */
+/* Finds or adds the target of def (same parent, key columns and deferral). */
 static CounterTarget *
 attach_target(CounterDefs *defs, CounterDef *def, AttrNumber *parent_attnums)
 {
@@ -229,6 +232,7 @@ attach_target(CounterDefs *defs, CounterDef *def, AttrNumber *parent_attnums)
 		CounterTarget *t = &defs->targets[i];
 
 		if (t->parent_relid == def->parent_relid && t->nkeys == def->nkeys &&
+			t->deferred == def->deferred &&
 			memcmp(t->attnums, parent_attnums, sizeof(AttrNumber) * def->nkeys) == 0)
 			target = t;
 	}
@@ -239,6 +243,7 @@ attach_target(CounterDefs *defs, CounterDef *def, AttrNumber *parent_attnums)
 		target->parent_relid = def->parent_relid;
 		target->parent_owner = cf_relation_owner(def->parent_relid);
 		target->nkeys = def->nkeys;
+		target->deferred = def->deferred;
 		for (int k = 0; k < def->nkeys; k++)
 		{
 			int32		typmod;
@@ -377,6 +382,7 @@ load_defs(void)
 							parent_attnums);
 		def->transactional = DatumGetBool(SPI_getbinval(tuple, desc, CF_COL_TRANSACTIONAL,
 														&isnull));
+		def->deferred = DatumGetBool(SPI_getbinval(tuple, desc, CF_COL_DEFERRED, &isnull));
 
 		/* Track both tables, so that DDL that mends this counter reloads it. */
 		rel_entry(defs, def->parent_relid);

@@ -100,8 +100,8 @@ check_owner(Oid relid)
  * May the caller see a table's rows through verify: it owns the table, or
  * may read it and no row-level security policy hides rows from it.
  */
-static bool
-may_read_table(Oid relid)
+bool
+cf_may_read_table(Oid relid)
 {
 	if (cf_owns_relation(relid))
 		return true;
@@ -946,6 +946,9 @@ cf_reinit_counter(CounterDef *def)
 	parent = cf_relation_sql(def->parent_relid, false);
 	cf_state_cancel_counter(def);
 	cf_spi_connect();
+	/* The truth includes the rows of a deferred counter's unfolded deltas. */
+	if (def->deferred)
+		cf_ledger_discard(def->id);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	truth_begin(def, &truth);
 	changed = cf_parent_write(def->parent_relid, def->target->parent_owner,
@@ -1282,11 +1285,17 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 	counter_column = NameStr(*PG_GETARG_NAME(1));
 	flush = text_to_cstring(PG_GETARG_TEXT_PP(6));
 	initialize = PG_GETARG_BOOL(7);
-	if (strcmp(flush, "statement") != 0 && strcmp(flush, "transaction") != 0)
+	if (strcmp(flush, "statement") != 0 && strcmp(flush, "transaction") != 0 &&
+		strcmp(flush, "deferred") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid flush mode \"%s\"", flush),
-				 errhint("Valid flush modes are \"statement\" and \"transaction\".")));
+				 errhint("Valid flush modes are \"statement\", \"transaction\" and \"deferred\".")));
+	if (strcmp(flush, "deferred") == 0 && !OidIsValid(cf_ledger_relid()))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("deferred counters need version 0.6 of the counterfield extension"),
+				 errhint("Update the extension with ALTER EXTENSION counterfield UPDATE.")));
 
 	memset(&nc, 0, sizeof(nc));
 	check_owner(PG_GETARG_OID(0));
@@ -1396,6 +1405,8 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 	Oid			child = InvalidOid;
 	Oid			types[1] = {INT4OID};
 	Datum		values[1];
+	CounterDefs *defs;
+	CounterDef *def;
 
 	/* Ownership first, before anything locks a table. */
 	check_owner(parent);
@@ -1413,6 +1424,13 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 	check_table(nc.parent, false);
 	check_table(nc.child, true);
 
+	/* A deferred counter's column keeps its value: its deltas are folded. */
+	defs = cf_defs_acquire();
+	def = cf_defs_counter(defs, DatumGetInt32(values[0]));
+	if (def != NULL && def->deferred)
+		(void) cf_fold(list_make1(def));
+	cf_defs_release();
+
 	cf_catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
 				  1, types, values, NULL, SPI_OK_DELETE);
 	cf_sync_triggers(child);
@@ -1424,8 +1442,8 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 }
 
 /* Finds the loaded counter on (parent, column name), or fails. */
-static CounterDef *
-lookup_counter(CounterDefs *defs, Oid parent, const char *column)
+CounterDef *
+cf_lookup_counter(CounterDefs *defs, Oid parent, const char *column)
 {
 	RelCounters *rc = cf_defs_for_rel(defs, parent);
 	ListCell   *lc;
@@ -1458,7 +1476,7 @@ counterfield_reinit(PG_FUNCTION_ARGS)
 	/* Ownership first, before anything locks a table. */
 	check_owner(PG_GETARG_OID(0));
 	defs = cf_defs_acquire();
-	def = lookup_counter(defs, PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)));
+	def = cf_lookup_counter(defs, PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)));
 	check_owner(def->child_relid);
 	changed = cf_reinit_counter(def);
 
@@ -1477,6 +1495,35 @@ refuse_verify(Oid parent)
 			 errdetail("Only a role that owns both tables of a counter, or may read them with no row-level security in the way, may verify it.")));
 }
 
+/*
+ * The unfolded deltas of a deferred counter as parameters of a statement:
+ * an array of each key column, then one of the deltas.  Returns how many.
+ */
+static int
+unfolded_params(CounterDef *def, Oid *types, Datum *params)
+{
+	int			n;
+	FlushItem  *items = cf_ledger_unfolded(def, CurrentMemoryContext, &n);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int k = 0; k <= def->nkeys; k++)
+	{
+		Oid			type = k < def->nkeys ? def->target->types[k] : INT8OID;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		for (int i = 0; i < n; i++)
+			elems[i] = k < def->nkeys ? items[i].values[k] : Int64GetDatum(items[i].delta);
+		get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+		types[k] = get_array_type(type);
+		if (!OidIsValid(types[k]))
+			elog(ERROR, "type %s has no array type", format_type_be(type));
+		params[k] = PointerGetDatum(construct_array(elems, n, type, typlen, typbyval, typalign));
+	}
+	return def->nkeys + 1;
+}
+
 PG_FUNCTION_INFO_V1(counterfield_verify);
 
 /* verify(parent, counter_column): initialized values that differ from count(*). */
@@ -1490,11 +1537,11 @@ counterfield_verify(PG_FUNCTION_ARGS)
 	CounterDefs *defs;
 
 	/* Before anything else looks at a table the caller names. */
-	if (OidIsValid(parent) && !may_read_table(parent))
+	if (OidIsValid(parent) && !cf_may_read_table(parent))
 		refuse_verify(parent);
 	defs = cf_defs_acquire();
 	if (OidIsValid(parent) && column != NULL)
-		lookup_counter(defs, parent, column);
+		cf_lookup_counter(defs, parent, column);
 
 	cf_spi_connect();
 	for (int i = 0; i < defs->ncounters; i++)
@@ -1503,32 +1550,50 @@ counterfield_verify(PG_FUNCTION_ARGS)
 		char	   *name = get_attname(def->parent_relid, def->counter_attnum, false);
 		StringInfoData sql;
 		Truth		truth;
+		Oid			types[INDEX_MAX_KEYS + 1];
+		Datum		params[INDEX_MAX_KEYS + 1];
+		int			nparams;
 
 		if ((OidIsValid(parent) && def->parent_relid != parent) ||
 			(column != NULL && strcmp(column, name) != 0))
 			continue;
-		if (!may_read_table(def->parent_relid) || !may_read_table(def->child_relid))
+		if (!cf_may_read_table(def->parent_relid) || !cf_may_read_table(def->child_relid))
 		{
 			if (!OidIsValid(parent))
 				continue;		/* all counters: those the caller may see */
 			refuse_verify(parent);
 		}
 
+		nparams = def->deferred ? unfolded_params(def, types, params) : 0;
 		truth_begin(def, &truth);
 		initStringInfo(&sql);
 		appendStringInfoString(&sql, "SELECT CAST(ROW(");
 		for (int k = 0; k < def->nkeys; k++)
 			appendStringInfo(&sql, "%sq.%s", k > 0 ? ", " : "",
 							 cf_column_sql(def->parent_relid, def->target->attnums[k]));
-		appendStringInfo(&sql, ") AS pg_catalog.text), CAST(q.%1$s AS pg_catalog.int8),"
-						 " COALESCE(c.cf_n, 0) FROM %2$s AS q LEFT JOIN %3$s ON %4$s"
-						 " WHERE q.%1$s IS NOT NULL"
-						 " AND CAST(q.%1$s AS pg_catalog.int8) OPERATOR(pg_catalog.<>) COALESCE(c.cf_n, 0)"
-						 " ORDER BY 1",
-						 cf_column_sql(def->parent_relid, def->counter_attnum),
+		appendStringInfo(&sql, ") AS pg_catalog.text), s.n, COALESCE(c.cf_n, 0)"
+						 " FROM %1$s AS q LEFT JOIN %2$s ON %3$s",
 						 cf_relation_sql(def->parent_relid, false), truth.relation,
 						 cf_key_join_sql(def, "q", "c"));
-		cf_spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+		if (def->deferred)
+		{
+			/* A deferred counter's value includes its unfolded deltas. */
+			appendStringInfoString(&sql, " LEFT JOIN ROWS FROM (");
+			for (int k = 0; k <= def->nkeys; k++)
+				appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k > 0 ? ", " : "", k + 1);
+			appendStringInfoString(&sql, ") AS u(");
+			for (int k = 0; k < def->nkeys; k++)
+				appendStringInfo(&sql, "cf_k%d, ", k + 1);
+			appendStringInfo(&sql, "cf_d) ON %s", cf_key_join_sql(def, "q", "u"));
+		}
+		appendStringInfo(&sql, ", LATERAL (SELECT CAST(q.%s AS pg_catalog.int8)%s AS n) AS s"
+						 " WHERE s.n IS NOT NULL"
+						 " AND s.n OPERATOR(pg_catalog.<>) COALESCE(c.cf_n, 0)"
+						 " ORDER BY 1",
+						 cf_column_sql(def->parent_relid, def->counter_attnum),
+						 def->deferred ?
+						 " OPERATOR(pg_catalog.+) COALESCE(u.cf_d, 0)" : "");
+		cf_spi_run(sql.data, nparams, types, params, NULL, true, SPI_OK_SELECT);
 		truth_end(&truth);
 
 		for (uint64 row = 0; row < SPI_processed; row++)
@@ -1603,5 +1668,22 @@ counterfield_catalog_trigger(PG_FUNCTION_ARGS)
 				 errmsg("function \"%s\" must be fired on counterfield.counter",
 						"counterfield_catalog_trigger")));
 	CacheInvalidateRelcache(trigdata->tg_relation);
+
+	/* A counter dropped takes its unfolded deltas with it. */
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+	{
+		int32		id = 0;
+
+		if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		{
+			bool		isnull;
+
+			id = DatumGetInt32(heap_getattr(trigdata->tg_trigtuple, CF_COL_ID,
+											RelationGetDescr(trigdata->tg_relation), &isnull));
+		}
+		cf_spi_connect();
+		cf_ledger_discard(id);
+		SPI_finish();
+	}
 	return PointerGetDatum(NULL);
 }

@@ -83,7 +83,8 @@ typedef enum CatalogColumn
 	CF_COL_FK_COLUMNS,			/* definition, which a restore resolves */
 	CF_COL_PARENT_COLUMNS,
 	CF_COL_CONDITION_SQL,
-	CF_COL_CONDITION_SYSTEM		/* system identifier of the tree's cluster */
+	CF_COL_CONDITION_SYSTEM,	/* system identifier of the tree's cluster */
+	CF_COL_DEFERRED				/* flush => 'deferred' */
 } CatalogColumn;
 
 typedef struct CounterTarget CounterTarget;
@@ -114,6 +115,7 @@ typedef struct CounterDef
 	ExprState  *condition_state;	/* built with it */
 	MemoryContext cxt;			/* of the definitions it belongs to */
 	bool		transactional;	/* flush => 'transaction' */
+	bool		deferred;		/* flush => 'deferred': see ledger.c */
 	CounterTarget *target;		/* parent table and key it updates */
 	int			target_slot;	/* index of this counter in target->counters */
 	SPIPlanPtr	count_plan;		/* counts the children of one key */
@@ -121,8 +123,9 @@ typedef struct CounterDef
 } CounterDef;
 
 /*
- * A parent table together with the key columns its counters use.  All
- * counters of one target are applied by a single UPDATE per key.
+ * A parent table together with the key columns its counters use, and
+ * whether they are deferred.  All counters of one target are applied by a
+ * single UPDATE per key, or recorded together in the ledger.
  */
 struct CounterTarget
 {
@@ -135,6 +138,8 @@ struct CounterTarget
 	SortSupportData sort[INDEX_MAX_KEYS];	/* btree order of each key column */
 	KeyLayout  *layout;			/* how its keys hash, for key locks */
 	List	   *counters;		/* CounterDef *, in id order */
+	bool		deferred;		/* its counters are deferred ones */
+	SPIPlanPtr	ledger_plan;	/* deferred: records deltas */
 	SPIPlanPtr	update_plan;	/* one key */
 	SPIPlanPtr	row_lock_plan;	/* one key: lock its row */
 	SPIPlanPtr	lock_plan;		/* a batch of keys: lock in key order */
@@ -258,6 +263,8 @@ extern Node *cf_parse_condition(Relation child, AttrNumber counter_attnum,
 								const char *condition);
 extern char *cf_deparse_condition(Node *condition, Oid child);
 extern char *cf_condition_sql(CounterDef *def);
+extern bool cf_may_read_table(Oid relid);
+extern CounterDef *cf_lookup_counter(CounterDefs *defs, Oid parent, const char *column);
 extern char *cf_counts_sql(CounterDef *def, const char *relation);
 extern int64 cf_reinit_counter(CounterDef *def);
 extern Oid	cf_counted_root(Oid relid);
@@ -341,10 +348,22 @@ extern bool cf_is_guard(Trigger *trigger);
 extern void cf_drop_guard(ResultRelInfo *rri, int instrument, MemoryContext cxt);
 extern bool cf_is_own_guard(Trigger *trigger);
 extern void cf_own_guard_fired(TriggerData *trigdata);
+extern int	cf_compare_keys(CounterTarget *target, Datum *a, Datum *b);
 extern void cf_apply(FlushItem *items, int nitems, MissingKeys *missing);
+extern int64 cf_apply_fold(FlushItem *items, int nitems);
 extern int64 cf_flush_in_flight(CounterDef *def, Datum *values);
 extern void cf_flush_init(void);
 extern void cf_flush_before_ddl(void);
+
+/* ledger.c */
+extern Oid	cf_ledger_relid(void);
+extern void cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups);
+extern FlushItem *cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems);
+extern int64 cf_ledger_key_sum(CounterDef *def, Datum *key);
+extern void cf_ledger_discard(int32 counter_id);
+extern FlushItem *cf_ledger_unfolded(CounterDef *def, MemoryContext cxt, int *nitems);
+extern void cf_ledger_truncate(CounterDef *def);
+extern int64 cf_fold(List *defs);
 
 /*
  * direct.c: one parent row updated without SPI, where the executor's

@@ -83,17 +83,21 @@ typedef struct Applying
 	FlushItem  *items;
 	int			nitems;
 	int			written;		/* items before this one are done with */
+	bool		folding;		/* deferred counters' deltas being folded */
 	struct Applying *outer;
 } Applying;
 
 static Applying *applying = NULL;
 static MissingKeys *collecting = NULL;
 
+/* Parent rows that the running fold has updated. */
+static int64 folded_rows = 0;
+
 static ExecutorStart_hook_type prev_executor_start = NULL;
 
 /* Orders two key values of one target in the btree order of its columns. */
-static int
-compare_keys(CounterTarget *target, Datum *a, Datum *b)
+int
+cf_compare_keys(CounterTarget *target, Datum *a, Datum *b)
 {
 	for (int k = 0; k < target->nkeys; k++)
 	{
@@ -119,13 +123,15 @@ compare_items(const void *a, const void *b)
 		return tx->parent_relid < ty->parent_relid ? -1 : 1;
 	if (tx != ty)
 	{
+		if (tx->deferred != ty->deferred)
+			return tx->deferred ? 1 : -1;
 		if (tx->nkeys != ty->nkeys)
 			return tx->nkeys < ty->nkeys ? -1 : 1;
 		for (int k = 0; k < tx->nkeys; k++)
 			if (tx->attnums[k] != ty->attnums[k])
 				return tx->attnums[k] < ty->attnums[k] ? -1 : 1;
 	}
-	c = compare_keys(tx, x->values, y->values);
+	c = cf_compare_keys(tx, x->values, y->values);
 	if (c != 0)
 		return c;
 	if (x->counter_id != y->counter_id)
@@ -670,6 +676,8 @@ update_batch(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups,
 	found = cf_parent_write(target->parent_relid, target->parent_owner, update, NULL, params,
 							SPI_OK_UPDATE_RETURNING, snapshot);
 	AtEOXact_GUC(true, nestlevel);
+	if (applying->folding)
+		folded_rows += found;
 	if (found < ngroups)
 	{
 		bool	   *updated = palloc0(sizeof(bool) * ngroups);
@@ -703,21 +711,21 @@ update_one(CounterTarget *target, Datum *key, int64 *deltas, MissingKeys *missin
 
 	int64		updated;
 
-	if (cf_direct_update(target, key, deltas, missing ? missing->snapshot : InvalidSnapshot,
-						 &updated))
+	if (!cf_direct_update(target, key, deltas, missing ? missing->snapshot : InvalidSnapshot,
+						  &updated))
 	{
-		if (updated == 0)
-			missing_key(target, key, deltas, missing);
-		return;
+		for (int k = 0; k < target->nkeys; k++)
+			params[k] = key[k];
+		for (int c = 0; c < ncounters; c++)
+			params[target->nkeys + c] = Int64GetDatum(deltas[c]);
+		updated = cf_parent_write(target->parent_relid, target->parent_owner,
+								  update_plan(target), NULL, params, SPI_OK_UPDATE,
+								  missing ? missing->snapshot : InvalidSnapshot);
 	}
-	for (int k = 0; k < target->nkeys; k++)
-		params[k] = key[k];
-	for (int c = 0; c < ncounters; c++)
-		params[target->nkeys + c] = Int64GetDatum(deltas[c]);
-	if (cf_parent_write(target->parent_relid, target->parent_owner, update_plan(target), NULL,
-						params, SPI_OK_UPDATE,
-						missing ? missing->snapshot : InvalidSnapshot) == 0)
+	if (updated == 0)
 		missing_key(target, key, deltas, missing);
+	else if (applying->folding)
+		folded_rows += updated;
 }
 
 /*
@@ -736,6 +744,7 @@ apply_target(CounterTarget *target, FlushItem *items, int nitems, MissingKeys *m
 	int			first = items - applying->items;
 
 	Assert(ncounters <= MAX_TARGET_COUNTERS);
+	Assert(!applying->folding || target->deferred);
 
 	for (int i = 0, j; i < nitems; i = j)
 	{
@@ -743,7 +752,7 @@ apply_target(CounterTarget *target, FlushItem *items, int nitems, MissingKeys *m
 		bool		any = false;
 
 		memset(d, 0, sizeof(int64) * ncounters);
-		for (j = i; j < nitems && compare_keys(target, items[i].values, items[j].values) == 0; j++)
+		for (j = i; j < nitems && cf_compare_keys(target, items[i].values, items[j].values) == 0; j++)
 			d[items[j].def->target_slot] += items[j].delta;
 		for (int c = 0; c < ncounters; c++)
 			any |= (d[c] != 0);
@@ -754,7 +763,10 @@ apply_target(CounterTarget *target, FlushItem *items, int nitems, MissingKeys *m
 		}
 	}
 
-	if (ngroups >= BATCH_MIN_KEYS && batchable(target))
+	/* A deferred counter's writer records its deltas; a fold applies them. */
+	if (target->deferred && !applying->folding)
+		cf_ledger_write(target, keys, deltas, ngroups);
+	else if (ngroups >= BATCH_MIN_KEYS && batchable(target))
 		update_batch(target, keys, deltas, ngroups, missing);
 	else
 		for (int g = 0; g < ngroups; g++)
@@ -775,7 +787,7 @@ items_delta(FlushItem *items, int from, int to, CounterDef *def, Datum *values)
 
 	for (int i = from; i < to; i++)
 		if (items[i].counter_id == def->id && items[i].def->layout == def->layout &&
-			compare_keys(def->target, items[i].values, values) == 0)
+			cf_compare_keys(def->target, items[i].values, values) == 0)
 			sum += items[i].delta;
 	return sum;
 }
@@ -811,10 +823,11 @@ apply_error_callback(void *arg)
 /*
  * Applies flush items: one UPDATE per distinct parent key, in ascending key
  * order, skipping keys whose deltas add up to zero.  Deltas of keys without
- * a parent row go as missing says.
+ * a parent row go as missing says.  Those of deferred counters go to the
+ * ledger, unless they are being folded, when they too update their parents.
  */
-void
-cf_apply(FlushItem *items, int nitems, MissingKeys *missing)
+static void
+apply_items(FlushItem *items, int nitems, MissingKeys *missing, bool folding)
 {
 	ErrorContextCallback errcallback;
 	CounterTarget *current = NULL;
@@ -840,6 +853,7 @@ cf_apply(FlushItem *items, int nitems, MissingKeys *missing)
 	mine.items = items;
 	mine.nitems = n;
 	mine.written = 0;
+	mine.folding = folding;
 	mine.outer = applying;
 	applying = &mine;
 	PG_TRY();
@@ -877,13 +891,19 @@ cf_apply(FlushItem *items, int nitems, MissingKeys *missing)
 	error_context_stack = errcallback.previous;
 }
 
+void
+cf_apply(FlushItem *items, int nitems, MissingKeys *missing)
+{
+	apply_items(items, nitems, missing, false);
+}
+
 /*
  * Applies the deltas of keys whose parent rows the commit did not find,
  * once their keys are locked, with a fresh snapshot; drops what is still
  * missing (see keylock.c).
  */
 static void
-apply_missing(MissingKeys *collected)
+apply_missing(MissingKeys *collected, bool folding)
 {
 	FlushItem  *items = collected->items;
 	int			nitems = collected->nitems;
@@ -902,10 +922,44 @@ apply_missing(MissingKeys *collected)
 	collected->items = NULL;
 	collected->nitems = collected->maxitems = 0;
 	drop.snapshot = RegisterSnapshot(GetLatestSnapshot());
-	cf_apply(items, nitems, &drop);
+	apply_items(items, nitems, &drop, folding);
 	UnregisterSnapshot(drop.snapshot);
 	pfree(parents);
 	pfree(hashes);
+}
+
+/*
+ * Folds deferred counters' deltas, claimed from the ledger, into their
+ * parents, as a commit applies transaction-mode deltas: keys whose rows
+ * are missing are looked for again with their keys locked, then dropped.
+ * Returns how many parent rows were updated.
+ */
+int64
+cf_apply_fold(FlushItem *items, int nitems)
+{
+	MissingKeys collected = {0};
+	MissingKeys *outer = collecting;
+	int64		saved = folded_rows;
+	int64		rows;
+
+	collected.collect = true;
+	collected.cxt = CurrentMemoryContext;
+	folded_rows = 0;
+	collecting = &collected;
+	PG_TRY();
+	{
+		apply_items(items, nitems, &collected, true);
+		if (collected.nitems > 0)
+			apply_missing(&collected, true);
+	}
+	PG_FINALLY();
+	{
+		collecting = outer;
+	}
+	PG_END_TRY();
+	rows = folded_rows;
+	folded_rows = saved;
+	return rows;
 }
 
 /*
@@ -933,7 +987,7 @@ flush_rounds(CounterDefs *defs, bool before_ddl, MissingKeys *collected)
 		}
 		if (nitems == 0 && collected->nitems > 0)
 		{
-			apply_missing(collected);
+			apply_missing(collected, false);
 			continue;
 		}
 		if (nitems == 0)

@@ -371,7 +371,8 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 
 /*
  * TRUNCATE of a child: every counter it feeds becomes 0, and pending deltas
- * of those counters are cancelled.
+ * of those counters are cancelled.  A deferred counter records the change
+ * as a delta instead, as it records any other write.
  */
 static void
 count_truncate(RelCounters *rc)
@@ -386,6 +387,11 @@ count_truncate(RelCounters *rc)
 
 		if (!cf_lock_parent(def->parent_relid))
 			continue;
+		if (def->deferred)
+		{
+			cf_ledger_truncate(def);
+			continue;
+		}
 		column = cf_column_sql(def->parent_relid, def->counter_attnum);
 		cf_state_cancel_counter(def);
 		cf_parent_write(def->parent_relid, def->target->parent_owner, NULL,
@@ -565,10 +571,12 @@ count_plan(CounterDef *def)
  * committed by now, whatever the isolation level (their deltas found no row
  * to apply to, see keylock.c), and of this transaction's those that the
  * statement sees.  Rows written by the running statement are not visible,
- * their deltas come later.
+ * their deltas come later.  For a deferred counter, *unfolded is set to the
+ * sum of the key's unfolded deltas that the count sees (ledger.c): they are
+ * yet to be folded in.
  */
 static int64
-cf_count_children(CounterDef *def, Datum *values)
+cf_count_children(CounterDef *def, Datum *values, int64 *unfolded)
 {
 	OwnerContext owner;
 	int			ret;
@@ -584,10 +592,11 @@ cf_count_children(CounterDef *def, Datum *values)
 	cf_begin_as_owner(def->child_owner, def->has_condition ? CF_OWNER_PIN_PATH : 0, &owner);
 	ret = SPI_execute_plan(count_plan(def), values, NULL, true, 1);
 	cf_end_as_owner(&owner);
-	PopActiveSnapshot();
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*unfolded = def->deferred ? cf_ledger_key_sum(def, values) : 0;
+	PopActiveSnapshot();
 	SPI_finish();
 	return count;
 }
@@ -657,6 +666,7 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 															def->counter_attnum) - 1);
 	int64		count = 0;
 	int64		pending;
+	int64		unfolded;
 	bool		isnull = false;
 
 	for (int k = 0; k < def->nkeys && !isnull; k++)
@@ -668,16 +678,17 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 
 		lock_child_tables(def);
 		cf_keylock_guard(def->parent_relid, cf_key_hash(def->target->layout, key));
-		children = cf_count_children(def, key) - cf_flush_in_flight(def, key);
+		children = cf_count_children(def, key, &unfolded) - cf_flush_in_flight(def, key);
 		pending = cf_state_pending(def, key, false);
 
 		/*
 		 * Transaction-mode deltas are applied at commit, on top of the
-		 * count.  A statement-mode counter's pending deltas were kept for
-		 * commit, their row missing: the count includes their rows, and
-		 * they are cancelled once the row is in (cf_recount_key).
+		 * count, and a deferred counter's unfolded deltas when folded.  A
+		 * statement-mode counter's pending deltas were kept for commit,
+		 * their row missing: the count includes their rows, and they are
+		 * cancelled once the row is in (cf_recount_key).
 		 */
-		count = def->transactional ? children - pending : children;
+		count = def->transactional ? children - pending : children - unfolded;
 		cf_inflight_note(def, key, children, !def->transactional && pending != 0);
 	}
 	return count_datum(count, att->atttypid, NameStr(att->attname));
@@ -743,6 +754,7 @@ cf_recount_key(CounterDef *def, Datum *values)
 	SPIPlanPtr	plan;
 	int64		children;
 	int64		pending;
+	int64		unfolded;
 
 	if (!cf_lock_parent(def->parent_relid))
 		return;
@@ -757,10 +769,11 @@ cf_recount_key(CounterDef *def, Datum *values)
 		SPI_finish();
 		return;
 	}
-	children = cf_count_children(def, values) - cf_flush_in_flight(def, values);
+	children = cf_count_children(def, values, &unfolded) - cf_flush_in_flight(def, values);
 	pending = cf_state_pending(def, values, !def->transactional);
 	memcpy(params, values, sizeof(Datum) * target->nkeys);
-	params[target->nkeys] = count_datum(def->transactional ? children - pending : children,
+	params[target->nkeys] = count_datum(def->transactional ? children - pending :
+										children - unfolded,
 										get_atttype(def->parent_relid, def->counter_attnum),
 										get_attname(def->parent_relid,
 													def->counter_attnum, false));

@@ -1,0 +1,206 @@
+-- Deferred counters: writers record deltas, fold() applies them; the value
+-- is the column plus the unfolded deltas, checked against count(*).
+CREATE FUNCTION deferred_mismatches(parent regclass, counter text, child regclass, fk text,
+                                    cond text DEFAULT 'true')
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM %1$s p'
+                   ' LEFT JOIN counterfield.unfolded(%2$L, %3$L) u'
+                   '   ON u.parent_key = CAST(ROW(p.id) AS text)'
+                   ' WHERE p.%3$I + COALESCE(u.delta, 0) IS DISTINCT FROM'
+                   '       (SELECT count(*) FROM %4$s c WHERE c.%5$I = p.id AND (%6$s))',
+                   parent, parent, counter, child, fk, cond) INTO n;
+    RETURN n;
+END
+$$;
+
+CREATE TABLE df_parent (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, big_n int DEFAULT 0,
+                        title text);
+CREATE TABLE df_child (id serial PRIMARY KEY,
+                       df_parent_id int REFERENCES df_parent ON DELETE CASCADE,
+                       size int DEFAULT 1);
+CREATE INDEX ON df_child (df_parent_id);
+INSERT INTO df_parent (id) SELECT g FROM generate_series(1, 6) g;
+INSERT INTO df_child (df_parent_id) VALUES (1), (1), (2);
+SELECT counterfield.add_counter('df_parent', 'n', 'df_child', flush => 'deferred');
+SELECT counterfield.add_counter('df_parent', 'big_n', 'df_child', condition => 'size > 1',
+                                flush => 'deferred');
+SELECT parent, counter_column, flush FROM counterfield.counters WHERE parent = 'df_parent'::regclass;
+-- add_counter initializes the column
+SELECT id, n, big_n FROM df_parent ORDER BY id;
+
+-- writers never update the parent row
+CREATE TRIGGER note_update AFTER UPDATE ON df_parent FOR EACH ROW EXECUTE FUNCTION note_update();
+DELETE FROM parent_updates;
+INSERT INTO df_child (df_parent_id, size) VALUES (1, 2), (3, 1), (3, 5);
+COPY df_child (df_parent_id, size) FROM stdin;
+4	1
+4	3
+\.
+INSERT INTO df_child (id, df_parent_id) VALUES (1, 5) ON CONFLICT (id) DO UPDATE SET df_parent_id = 5;
+INSERT INTO df_child (id, df_parent_id) VALUES (2, 5) ON CONFLICT DO NOTHING;
+MERGE INTO df_child c USING (VALUES (3, 6)) v(id, pid) ON c.id = v.id
+  WHEN MATCHED THEN UPDATE SET df_parent_id = v.pid;
+UPDATE df_child SET size = 7 WHERE df_parent_id = 3;
+UPDATE df_child SET df_parent_id = NULL WHERE id = 2;
+DELETE FROM df_child WHERE df_parent_id = 4 AND size = 1;
+SELECT * FROM parent_updates;
+SELECT id, n, big_n FROM df_parent ORDER BY id;
+SELECT * FROM counterfield.unfolded('df_parent') ORDER BY counter_column, parent_key;
+SELECT deferred_mismatches('df_parent', 'n', 'df_child', 'df_parent_id')
+     + deferred_mismatches('df_parent', 'big_n', 'df_child', 'df_parent_id', 'size > 1')
+       AS mismatches;
+-- verify counts unfolded deltas as part of the stored value
+SELECT * FROM counterfield.verify('df_parent');
+
+-- a rolled-back savepoint takes its deltas with it
+BEGIN;
+INSERT INTO df_child (df_parent_id) VALUES (6);
+SAVEPOINT s;
+INSERT INTO df_child (df_parent_id) VALUES (6), (6);
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+SELECT * FROM counterfield.unfolded('df_parent', 'n') WHERE parent_key = '(6)';
+
+-- fold: one UPDATE per parent row, both counters at once; the ledger empties
+SELECT counterfield.fold('df_parent');
+SELECT * FROM parent_updates;
+SELECT id, n, big_n FROM df_parent ORDER BY id;
+SELECT count(*) AS ledger_rows FROM counterfield.ledger;
+SELECT mismatches('df_parent', 'n', 'df_child', 'df_parent_id')
+     + mismatches('df_parent', 'big_n', 'df_child', 'df_parent_id', cond => 'size > 1')
+       AS mismatches;
+SELECT * FROM counterfield.verify('df_parent');
+-- nothing left to fold
+SELECT counterfield.fold('df_parent', 'n');
+
+-- a cascade from the parent: the deleted parent's deltas are dropped at fold
+DELETE FROM df_parent WHERE id = 6;
+INSERT INTO df_child (df_parent_id) VALUES (5);
+SELECT counterfield.fold();
+SELECT count(*) AS ledger_rows FROM counterfield.ledger;
+SELECT mismatches('df_parent', 'n', 'df_child', 'df_parent_id') AS mismatches;
+DROP TRIGGER note_update ON df_parent;
+
+-- TRUNCATE of the child is recorded like any other write
+INSERT INTO df_child (df_parent_id) VALUES (1), (2);
+TRUNCATE df_child;
+SELECT id, n, big_n FROM df_parent ORDER BY id;
+SELECT deferred_mismatches('df_parent', 'n', 'df_child', 'df_parent_id')
+     + deferred_mismatches('df_parent', 'big_n', 'df_child', 'df_parent_id', 'size > 1')
+       AS mismatches;
+SELECT counterfield.fold('df_parent');
+SELECT id, n, big_n FROM df_parent ORDER BY id;
+
+-- reinit discards unfolded deltas, since it recomputes
+INSERT INTO df_child (df_parent_id) VALUES (1), (1), (2);
+SELECT counterfield.reinit('df_parent', 'n');
+SELECT * FROM counterfield.unfolded('df_parent') ORDER BY counter_column, parent_key;
+SELECT id, n, big_n FROM df_parent ORDER BY id;
+-- drop_counter folds first: the column keeps its exact value
+INSERT INTO df_child (df_parent_id) VALUES (3);
+SELECT counterfield.drop_counter('df_parent', 'n');
+SELECT counterfield.drop_counter('df_parent', 'big_n');
+SELECT count(*) AS ledger_rows FROM counterfield.ledger;
+SELECT mismatches('df_parent', 'n', 'df_child', 'df_parent_id') AS mismatches;
+DROP TABLE df_child, df_parent;
+
+-- No foreign key: children of a key before its parent, new parents, re-keyed
+-- parents, deleted and re-inserted ones.
+CREATE TABLE dn_parent (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE dn_child (id serial PRIMARY KEY, pid int);
+CREATE INDEX ON dn_child (pid);
+SELECT counterfield.add_counter('dn_parent', 'n', 'dn_child', fk_columns => '{pid}',
+                                parent_columns => '{id}', flush => 'deferred');
+INSERT INTO dn_child (pid) VALUES (1), (1), (2), (3);
+-- a new parent counts its children less the deltas still to be folded in
+INSERT INTO dn_parent VALUES (1, 99), (2, 99);
+SELECT * FROM dn_parent ORDER BY id;
+SELECT deferred_mismatches('dn_parent', 'n', 'dn_child', 'pid') AS mismatches;
+SELECT counterfield.fold('dn_parent');
+SELECT * FROM dn_parent ORDER BY id;
+-- the deltas of key 3, which has no parent, were dropped
+SELECT count(*) AS ledger_rows FROM counterfield.ledger;
+INSERT INTO dn_parent VALUES (3);
+INSERT INTO dn_child (pid) VALUES (3), (4);
+UPDATE dn_parent SET id = 4 WHERE id = 3;
+SELECT deferred_mismatches('dn_parent', 'n', 'dn_child', 'pid') AS mismatches;
+DELETE FROM dn_parent WHERE id = 1;
+INSERT INTO dn_child (pid) VALUES (1);
+INSERT INTO dn_parent VALUES (1);
+SELECT deferred_mismatches('dn_parent', 'n', 'dn_child', 'pid') AS mismatches;
+SELECT counterfield.fold('dn_parent');
+SELECT * FROM dn_parent ORDER BY id;
+SELECT mismatches('dn_parent', 'n', 'dn_child', 'pid') AS mismatches;
+-- a trigger on the child that creates the parent ("get or create")
+CREATE FUNCTION dn_get_or_create() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO dn_parent (id) VALUES (NEW.pid) ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER get_or_create AFTER INSERT ON dn_child
+    FOR EACH ROW EXECUTE FUNCTION dn_get_or_create();
+INSERT INTO dn_child (pid) VALUES (7), (7), (8);
+SELECT deferred_mismatches('dn_parent', 'n', 'dn_child', 'pid') AS mismatches;
+SELECT counterfield.fold('dn_parent');
+SELECT * FROM dn_parent ORDER BY id;
+SELECT mismatches('dn_parent', 'n', 'dn_child', 'pid') AS mismatches;
+DROP TABLE dn_child, dn_parent;
+DROP FUNCTION dn_get_or_create();
+
+-- Keys compare as their type compares them, whatever the output settings.
+CREATE TABLE dk_parent (k numeric PRIMARY KEY, d date, n int NOT NULL DEFAULT 0,
+                        UNIQUE (d));
+CREATE TABLE dk_child (id serial PRIMARY KEY, k numeric, d date);
+SELECT counterfield.add_counter('dk_parent', 'n', 'dk_child', fk_columns => '{k}',
+                                parent_columns => '{k}', flush => 'deferred');
+INSERT INTO dk_child (k) VALUES (1.0), (1.00), (2);
+INSERT INTO dk_parent (k) VALUES (1), (2);
+SELECT * FROM counterfield.unfolded('dk_parent') ORDER BY parent_key;
+INSERT INTO dk_child (k) VALUES (1.000);
+SELECT counterfield.fold('dk_parent');
+SELECT k, n FROM dk_parent ORDER BY k;
+ALTER TABLE dk_parent ADD COLUMN dn int NOT NULL DEFAULT 0;
+SELECT counterfield.add_counter('dk_parent', 'dn', 'dk_child', fk_columns => '{d}',
+                                parent_columns => '{d}', flush => 'deferred');
+SET DateStyle = 'SQL, DMY';
+INSERT INTO dk_parent (k, d) VALUES (3, '2026-02-01');
+INSERT INTO dk_child (d) VALUES ('2026-02-01'), ('2026-02-01');
+SET DateStyle = 'German';
+SELECT * FROM counterfield.unfolded('dk_parent', 'dn');
+SELECT counterfield.fold('dk_parent', 'dn');
+RESET DateStyle;
+SELECT k, d, dn FROM dk_parent WHERE d IS NOT NULL;
+DROP TABLE dk_child, dk_parent;
+
+-- Who may fold and read deltas: the parent's owner, and those who may read.
+CREATE ROLE df_owner;
+CREATE ROLE df_other;
+GRANT CREATE ON SCHEMA public TO df_owner;
+SET ROLE df_owner;
+CREATE TABLE dp_parent (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE dp_child (id serial PRIMARY KEY, pid int REFERENCES dp_parent);
+SELECT counterfield.add_counter('dp_parent', 'n', 'dp_child', flush => 'deferred');
+INSERT INTO dp_parent VALUES (1);
+INSERT INTO dp_child (pid) VALUES (1);
+SET ROLE df_other;
+SELECT counterfield.fold('dp_parent');
+SELECT counterfield.fold();
+SELECT * FROM counterfield.unfolded('dp_parent');
+SELECT * FROM counterfield.unfolded();
+SELECT * FROM counterfield.ledger;
+SET ROLE df_owner;
+SELECT * FROM counterfield.unfolded();
+SELECT counterfield.fold();
+RESET ROLE;
+DROP TABLE dp_child, dp_parent;
+REVOKE CREATE ON SCHEMA public FROM df_owner;
+DROP ROLE df_owner, df_other;
+
+-- An invalid mode is refused, and names the modes.
+CREATE TABLE dx (id int PRIMARY KEY, n int, ref int);
+SELECT counterfield.add_counter('dx', 'n', 'dx', fk_columns => '{ref}', flush => 'later');
+DROP TABLE dx;
+DROP FUNCTION deferred_mismatches(regclass, text, regclass, text, text);

@@ -1,0 +1,646 @@
+/*-------------------------------------------------------------------------
+ *
+ * ledger.c
+ *	  Deferred counters: the ledger of their unfolded deltas, and folding.
+ *
+ * A deferred counter's writers never touch the parent row.  The flush that
+ * would update it (cf_apply) inserts the statement's deltas, one per parent
+ * key, into counterfield.ledger instead, as part of the writing transaction:
+ * writers of one hot parent do not wait for each other, and a crash or a
+ * rollback takes their deltas with their rows.
+ *
+ * fold() claims a counter's deltas by deleting them and applies them as a
+ * commit applies transaction-mode deltas: one UPDATE per parent key, in key
+ * order, in the same transaction as the deletion, so that each delta is
+ * applied exactly once; keys whose parent row is missing are looked for
+ * again with the key locked (keylock.c), then dropped.  Folds of one
+ * counter take turns; a fold locks the parent before the counter.
+ *
+ * A counter's value is its column plus its unfolded deltas.  A new parent
+ * row is counted as its children less the unfolded deltas of its key that
+ * the count sees, since those are still to be folded into it (trigger.c);
+ * verify() and unfolded() add them to the column.
+ *
+ * Keys are kept as the text of each key column, written and read with fixed
+ * output settings (key_io_begin), so that one table holds keys of every
+ * type and a dump restores them; key_hash, the key's hash by its types' own
+ * hash functions, finds the rows of one key, whose decoded values are then
+ * compared as the key's type compares them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "counterfield.h"
+
+/* Lock tag field of the lock that folds of one counter take turns on. */
+#define CF_LOCK_FOLD	0x4348		/* 17224 */
+
+/* The OID of counterfield.ledger, or InvalidOid before version 0.6. */
+Oid
+cf_ledger_relid(void)
+{
+	Oid			nsp = get_namespace_oid(CF_SCHEMA, true);
+
+	return OidIsValid(nsp) ? get_relname_relid("ledger", nsp) : InvalidOid;
+}
+
+/* Runs what follows as the ledger's owner, until cf_end_as_owner. */
+static void
+begin_as_ledger_owner(OwnerContext *owner)
+{
+	Oid			relid = cf_ledger_relid();
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("deferred counters need version 0.6 of the counterfield extension"),
+				 errhint("Update the extension with ALTER EXTENSION counterfield UPDATE.")));
+	cf_begin_as_owner(cf_relation_owner(relid), 0, owner);
+}
+
+/* Does a type's text form depend on no setting? */
+static bool
+key_io_is_fixed(Oid type)
+{
+	switch (getBaseType(type))
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case NUMERICOID:
+		case BOOLOID:
+		case CHAROID:
+		case NAMEOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case UUIDOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Fixes the settings that the text form of a target's key types may depend
+ * on, as pg_dump does, until key_io_end; returns the GUC nest level to end,
+ * or 0 if the key types need none.
+ */
+static int
+key_io_begin(CounterTarget *target)
+{
+	static const char *const settings[][2] = {
+		{"DateStyle", "ISO, YMD"},
+		{"IntervalStyle", "postgres"},
+		{"extra_float_digits", "3"},
+		{"bytea_output", "hex"},
+		{"lc_monetary", "C"},
+	};
+	int			nestlevel;
+	int			k;
+
+	for (k = 0; k < target->nkeys && key_io_is_fixed(target->types[k]); k++)
+		;
+	if (k == target->nkeys)
+		return 0;
+	nestlevel = NewGUCNestLevel();
+	for (size_t i = 0; i < lengthof(settings); i++)
+		(void) set_config_option(settings[i][0], settings[i][1], PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+static void
+key_io_end(int nestlevel)
+{
+	if (nestlevel > 0)
+		AtEOXact_GUC(true, nestlevel);
+}
+
+/* The text of one key column. */
+static Datum
+key_text(Oid type, Datum value)
+{
+	Oid			output;
+	bool		varlena;
+
+	getTypeOutputInfo(type, &output, &varlena);
+	return CStringGetTextDatum(OidOutputFunctionCall(output, value));
+}
+
+/* Reads a ledger key back into values, allocated in the current context. */
+static void
+key_values(CounterTarget *target, Datum array, Datum *values)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	if (n != target->nkeys)
+		elog(ERROR, "ledger key has %d columns, not %d", n, target->nkeys);
+	for (int k = 0; k < n; k++)
+	{
+		Oid			input;
+		Oid			ioparam;
+
+		if (nulls[k])
+			elog(ERROR, "ledger key has a null column");
+		getTypeInputInfo(target->types[k], &input, &ioparam);
+		values[k] = OidInputFunctionCall(input, TextDatumGetCString(elems[k]), ioparam, -1);
+	}
+}
+
+/* Prepares the INSERT of a target's deltas into the ledger, from arrays. */
+static SPIPlanPtr
+ledger_plan(CounterTarget *target)
+{
+	Oid			argtypes[INDEX_MAX_KEYS + 3];
+	StringInfoData sql;
+
+	if (cf_plan_is_current(&target->ledger_plan))
+		return target->ledger_plan;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "INSERT INTO counterfield.ledger (counter_id, key_hash, key, delta)"
+						   " SELECT u.i, u.h, ARRAY[");
+	for (int k = 0; k < target->nkeys; k++)
+		appendStringInfo(&sql, "%su.k%d", k > 0 ? ", " : "", k + 1);
+	appendStringInfoString(&sql, "], u.d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), ");
+	for (int k = 0; k < target->nkeys; k++)
+		appendStringInfo(&sql, "pg_catalog.unnest($%d), ", k + 3);
+	appendStringInfo(&sql, "pg_catalog.unnest($%d)) AS u(i, h, ", target->nkeys + 3);
+	for (int k = 0; k < target->nkeys; k++)
+		appendStringInfo(&sql, "k%d, ", k + 1);
+	appendStringInfoString(&sql, "d)");
+	argtypes[0] = INT4ARRAYOID;
+	argtypes[1] = INT4ARRAYOID;
+	for (int k = 0; k < target->nkeys; k++)
+		argtypes[k + 2] = TEXTARRAYOID;
+	argtypes[target->nkeys + 2] = INT8ARRAYOID;
+	return cf_keep_plan(&target->ledger_plan, sql.data, target->nkeys + 3, argtypes);
+}
+
+/*
+ * Records the deltas of a deferred target's keys in the ledger: deltas holds
+ * one row of list_length(target->counters) deltas per key, as apply_target
+ * sums them.  SPI is connected.
+ */
+void
+cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
+{
+	int			ncounters = list_length(target->counters);
+	int			max = ngroups * ncounters;
+	Datum	   *ids = palloc(sizeof(Datum) * max);
+	Datum	   *hashes = palloc(sizeof(Datum) * max);
+	Datum	   *texts[INDEX_MAX_KEYS];
+	Datum	   *values = palloc(sizeof(Datum) * max);
+	Datum		params[INDEX_MAX_KEYS + 3];
+	OwnerContext owner;
+	int			nestlevel;
+	int			n = 0;
+	int			ret;
+
+	for (int k = 0; k < target->nkeys; k++)
+		texts[k] = palloc(sizeof(Datum) * max);
+	nestlevel = key_io_begin(target);
+	for (int g = 0; g < ngroups; g++)
+	{
+		uint32		hash = cf_key_hash(target->layout, keys[g]);
+		ListCell   *lc;
+
+		foreach(lc, target->counters)
+		{
+			int64		delta = deltas[g * ncounters + foreach_current_index(lc)];
+
+			if (delta == 0)
+				continue;
+			ids[n] = Int32GetDatum(((CounterDef *) lfirst(lc))->id);
+			hashes[n] = Int32GetDatum((int32) hash);
+			for (int k = 0; k < target->nkeys; k++)
+				texts[k][n] = key_text(target->types[k], keys[g][k]);
+			values[n++] = Int64GetDatum(delta);
+		}
+	}
+	key_io_end(nestlevel);
+	if (n == 0)
+		return;
+
+	params[0] = PointerGetDatum(construct_array(ids, n, INT4OID, 4, true, TYPALIGN_INT));
+	params[1] = PointerGetDatum(construct_array(hashes, n, INT4OID, 4, true, TYPALIGN_INT));
+	for (int k = 0; k < target->nkeys; k++)
+		params[k + 2] = PointerGetDatum(construct_array(texts[k], n, TEXTOID, -1, false,
+														TYPALIGN_INT));
+	params[target->nkeys + 2] = PointerGetDatum(construct_array(values, n, INT8OID, 8,
+																FLOAT8PASSBYVAL,
+																TYPALIGN_DOUBLE));
+	begin_as_ledger_owner(&owner);
+	ret = SPI_execute_plan(ledger_plan(target), params, NULL, false, 0);
+	cf_end_as_owner(&owner);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+}
+
+/*
+ * Reads the deltas of a counter that the active snapshot sees, or, with
+ * claim, deletes them, returning what was deleted; the items, allocated in
+ * cxt, are in ledger order, a key possibly many times.  SPI is connected.
+ */
+FlushItem *
+cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		params[1];
+	OwnerContext owner;
+	FlushItem  *items;
+	int			nestlevel;
+	MemoryContext oldcxt;
+
+	params[0] = Int32GetDatum(def->id);
+	begin_as_ledger_owner(&owner);
+	cf_spi_run(claim ?
+			   "DELETE FROM counterfield.ledger WHERE counter_id OPERATOR(pg_catalog.=) $1"
+			   " RETURNING key, delta" :
+			   "SELECT key, delta FROM counterfield.ledger WHERE counter_id OPERATOR(pg_catalog.=) $1",
+			   1, types, params, NULL, !claim,
+			   claim ? SPI_OK_DELETE_RETURNING : SPI_OK_SELECT);
+	cf_end_as_owner(&owner);
+
+	*nitems = (int) SPI_processed;
+	oldcxt = MemoryContextSwitchTo(cxt);
+	items = palloc(sizeof(FlushItem) * Max(*nitems, 1));
+	nestlevel = key_io_begin(def->target);
+	for (int i = 0; i < *nitems; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		bool		isnull;
+
+		items[i].counter_id = def->id;
+		items[i].def = def;
+		items[i].values = palloc(sizeof(Datum) * def->nkeys);
+		key_values(def->target, SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull),
+				   items[i].values);
+		items[i].delta = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	key_io_end(nestlevel);
+	MemoryContextSwitchTo(oldcxt);
+	SPI_freetuptable(SPI_tuptable);
+	return items;
+}
+
+/*
+ * The sum of a counter's unfolded deltas of one parent key that the active
+ * snapshot sees.  SPI is connected.
+ */
+int64
+cf_ledger_key_sum(CounterDef *def, Datum *key)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		params[2];
+	Datum		values[INDEX_MAX_KEYS];
+	OwnerContext owner;
+	int64		sum = 0;
+	int			nestlevel;
+
+	params[0] = Int32GetDatum(def->id);
+	params[1] = Int32GetDatum((int32) cf_key_hash(def->target->layout, key));
+	begin_as_ledger_owner(&owner);
+	cf_spi_run("SELECT key, delta FROM counterfield.ledger"
+			   " WHERE counter_id OPERATOR(pg_catalog.=) $1"
+			   " AND key_hash OPERATOR(pg_catalog.=) $2",
+			   2, types, params, NULL, true, SPI_OK_SELECT);
+	cf_end_as_owner(&owner);
+	nestlevel = key_io_begin(def->target);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		bool		isnull;
+
+		key_values(def->target, SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull), values);
+		if (cf_compare_keys(def->target, values, key) == 0)
+			sum += DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	key_io_end(nestlevel);
+	SPI_freetuptable(SPI_tuptable);
+	return sum;
+}
+
+/*
+ * Deletes every delta of a counter (of every counter, for 0) that is
+ * committed by now, whatever the isolation level: reinit, which keeps
+ * writers out, recomputes the counter from the rows committed by now, and
+ * a counter dropped takes its deltas with it.  SPI is connected.
+ */
+void
+cf_ledger_discard(int32 counter_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		params[1];
+	OwnerContext owner;
+	SPIPlanPtr	plan;
+	Snapshot	snapshot;
+	int			ret;
+
+	if (!OidIsValid(cf_ledger_relid()))
+		return;
+	params[0] = Int32GetDatum(counter_id);
+	begin_as_ledger_owner(&owner);
+	plan = SPI_prepare(counter_id != 0 ?
+					   "DELETE FROM counterfield.ledger WHERE counter_id OPERATOR(pg_catalog.=) $1" :
+					   "DELETE FROM counterfield.ledger WHERE $1 IS NOT NULL",
+					   1, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ret = SPI_execute_snapshot(plan, params, NULL, snapshot, InvalidSnapshot, false, true, 0);
+	UnregisterSnapshot(snapshot);
+	SPI_freeplan(plan);
+	cf_end_as_owner(&owner);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(ret));
+}
+
+static int
+compare_items_of(const void *a, const void *b, void *arg)
+{
+	return cf_compare_keys((CounterTarget *) arg, ((const FlushItem *) a)->values,
+						   ((const FlushItem *) b)->values);
+}
+
+/*
+ * The unfolded deltas of a counter that the active snapshot sees, one item
+ * per key in key order, keys whose deltas cancel out left out.  SPI is
+ * connected; the items are allocated in cxt.
+ */
+FlushItem *
+cf_ledger_unfolded(CounterDef *def, MemoryContext cxt, int *nitems)
+{
+	int			n;
+	int			kept = 0;
+	FlushItem  *items = cf_ledger_read(def, false, cxt, &n);
+
+	if (n > 1)
+		qsort_arg(items, n, sizeof(FlushItem), compare_items_of, def->target);
+	for (int i = 0, j; i < n; i = j)
+	{
+		int64		sum = 0;
+
+		for (j = i; j < n && cf_compare_keys(def->target, items[i].values, items[j].values) == 0; j++)
+			sum += items[j].delta;
+		if (sum != 0)
+		{
+			items[kept] = items[i];
+			items[kept++].delta = sum;
+		}
+	}
+	*nitems = kept;
+	return items;
+}
+
+/*
+ * Records a TRUNCATE of a deferred counter's child: every value the counter
+ * has, its column plus its unfolded deltas as one snapshot sees them, is
+ * taken back by a delta.  The caller holds the child exclusively, so no
+ * writer adds to them meanwhile; a fold that commits meanwhile moves deltas
+ * from the ledger to the column, which leaves their sum as it was.  SPI is
+ * connected.
+ */
+void
+cf_ledger_truncate(CounterDef *def)
+{
+	CounterTarget *target = def->target;
+	StringInfoData sql;
+	OwnerContext owner;
+	FlushItem  *unfolded;
+	FlushItem  *items;
+	int			nunfolded;
+	int			n;
+	char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	unfolded = cf_ledger_read(def, false, CurrentMemoryContext, &nunfolded);
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int k = 0; k < target->nkeys; k++)
+		appendStringInfo(&sql, "p.%s, ", cf_column_sql(def->parent_relid, target->attnums[k]));
+	appendStringInfo(&sql, "CAST(p.%1$s AS pg_catalog.int8) FROM %2$s AS p"
+					 " WHERE p.%1$s OPERATOR(pg_catalog.<>) 0",
+					 column, cf_relation_sql(def->parent_relid, true));
+	cf_begin_as_table_owner(def->parent_relid, target->parent_owner, &owner);
+	cf_spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	cf_end_as_owner(&owner);
+	PopActiveSnapshot();
+
+	n = (int) SPI_processed;
+	items = palloc(sizeof(FlushItem) * (n + nunfolded + 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		bool		isnull;
+
+		items[i].counter_id = def->id;
+		items[i].def = def;
+		items[i].values = palloc(sizeof(Datum) * def->nkeys);
+		for (int k = 0; k < def->nkeys; k++)
+			items[i].values[k] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, k + 1, &isnull);
+		items[i].delta = -DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc,
+													  def->nkeys + 1, &isnull));
+	}
+	for (int i = 0; i < nunfolded; i++)
+	{
+		items[n] = unfolded[i];
+		items[n++].delta = -unfolded[i].delta;
+	}
+	cf_apply(items, n, NULL);
+}
+
+/* Takes the lock that folds of one counter take turns on, until commit. */
+static void
+lock_counter_fold(int32 counter_id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) counter_id, 0, CF_LOCK_FOLD);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Folds the unfolded deltas of the given deferred counters into their
+ * parents; returns how many parent rows changed.  Each parent is locked
+ * before its counter's fold lock: reinit and drop_counter, which lock the
+ * parent against writers, then wait for a running fold, and a fold for
+ * them, in one order.
+ */
+int64
+cf_fold(List *defs)
+{
+	FlushItem  *items = NULL;
+	int			nitems = 0;
+	int			max = 0;
+	ListCell   *lc;
+	int64		changed;
+
+	cf_spi_connect();
+	foreach(lc, defs)
+	{
+		CounterDef *def = lfirst(lc);
+		FlushItem  *claimed;
+		int			n;
+
+		if (!cf_lock_parent(def->parent_relid))
+			continue;
+		lock_counter_fold(def->id);
+		claimed = cf_ledger_read(def, true, CurrentMemoryContext, &n);
+		if (n == 0)
+			continue;
+		if (nitems + n > max)
+		{
+			max = Max(nitems + n, max * 2);
+			items = items ? repalloc(items, sizeof(FlushItem) * max) :
+				palloc(sizeof(FlushItem) * max);
+		}
+		memcpy(items + nitems, claimed, sizeof(FlushItem) * n);
+		nitems += n;
+	}
+	changed = nitems > 0 ? cf_apply_fold(items, nitems) : 0;
+	SPI_finish();
+	return changed;
+}
+
+/*
+ * The deferred counters of a call's arguments: those of the parent named
+ * (the one on the column named), or every one, that the caller may act on.
+ */
+static List *
+deferred_counters(CounterDefs *defs, Oid parent, const char *column,
+				  bool (*allowed) (CounterDef *def))
+{
+	List	   *list = NIL;
+
+	if (OidIsValid(parent) && column != NULL)
+		(void) cf_lookup_counter(defs, parent, column);
+	for (int i = 0; i < defs->ncounters; i++)
+	{
+		CounterDef *def = &defs->counters[i];
+
+		if (!def->deferred ||
+			(OidIsValid(parent) && def->parent_relid != parent) ||
+			(column != NULL &&
+			 strcmp(column, get_attname(def->parent_relid, def->counter_attnum, false)) != 0))
+			continue;
+		if (allowed(def))
+			list = lappend(list, def);
+	}
+	return list;
+}
+
+/* May the caller fold a counter: does it own the parent? */
+static bool
+may_fold(CounterDef *def)
+{
+	return cf_owns_relation(def->parent_relid);
+}
+
+/* May the caller see a counter's deltas: may it read both its tables? */
+static bool
+may_read(CounterDef *def)
+{
+	return cf_may_read_table(def->parent_relid) && cf_may_read_table(def->child_relid);
+}
+
+PG_FUNCTION_INFO_V1(counterfield_fold);
+
+/*
+ * fold(parent, counter_column): folds the unfolded deltas of deferred
+ * counters into their parents, those of the parent (and column) named or,
+ * with none named, of every parent the caller owns; returns how many parent
+ * rows changed.
+ */
+Datum
+counterfield_fold(PG_FUNCTION_ARGS)
+{
+	Oid			parent = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	char	   *column = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
+	CounterDefs *defs;
+	int64		changed;
+
+	/* Ownership first, before anything locks a table. */
+	if (OidIsValid(parent) && !cf_owns_relation(parent))
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(parent)),
+					   get_rel_name(parent));
+	defs = cf_defs_acquire();
+	changed = cf_fold(deferred_counters(defs, parent, column, may_fold));
+	cf_defs_release();
+	PG_RETURN_INT64(changed);
+}
+
+PG_FUNCTION_INFO_V1(counterfield_unfolded);
+
+/*
+ * unfolded(parent, counter_column): per deferred counter and parent key, the
+ * sum of the deltas not yet folded that the caller's snapshot sees, of the
+ * counters whose tables the caller may read.
+ */
+Datum
+counterfield_unfolded(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Tuplestorestate *store = cf_srf_begin(fcinfo, &desc);
+	Oid			parent = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	char	   *column = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
+	CounterDefs *defs;
+	List	   *list;
+	ListCell   *lc;
+
+	/* Before anything else looks at a table the caller names. */
+	if (OidIsValid(parent) && !cf_may_read_table(parent))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read the unfolded deltas of table \"%s\"",
+						get_rel_name(parent)),
+				 errdetail("Only a role that owns both tables of a counter, or may read them with no row-level security in the way, may read its deltas.")));
+	defs = cf_defs_acquire();
+	list = deferred_counters(defs, parent, column, may_read);
+	cf_spi_connect();
+	foreach(lc, list)
+	{
+		CounterDef *def = lfirst(lc);
+		char	   *name = get_attname(def->parent_relid, def->counter_attnum, false);
+		int			n;
+		FlushItem  *items = cf_ledger_unfolded(def, CurrentMemoryContext, &n);
+
+		for (int i = 0; i < n; i++)
+		{
+			Datum		out[4];
+			bool		nulls[4] = {false, false, false, false};
+
+			out[0] = ObjectIdGetDatum(def->parent_relid);
+			out[1] = DirectFunctionCall1(namein, CStringGetDatum(name));
+			out[2] = CStringGetTextDatum(cf_key_text(def->nkeys, def->target->types,
+													 items[i].values));
+			out[3] = DirectFunctionCall1(int8_numeric, Int64GetDatum(items[i].delta));
+			tuplestore_putvalues(store, desc, out, nulls);
+		}
+	}
+	SPI_finish();
+	cf_defs_release();
+	return (Datum) 0;
+}
