@@ -14,7 +14,8 @@ OBJS = \
 	src/trigger.o \
 	src/inflight.o \
 	src/direct.o \
-	src/ledger.o
+	src/ledger.o \
+	src/worker.o
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 

@@ -58,6 +58,7 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	cf_worker_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("counterfield");
 #else

@@ -365,6 +365,9 @@ extern FlushItem *cf_ledger_unfolded(CounterDef *def, MemoryContext cxt, int *ni
 extern void cf_ledger_truncate(CounterDef *def);
 extern int64 cf_fold(List *defs);
 
+/* worker.c */
+extern void cf_worker_init(void);
+
 /*
  * direct.c: one parent row updated without SPI, where the executor's
  * interface for it (ExecSimpleRelationUpdate with a result relation, the

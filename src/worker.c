@@ -1,0 +1,202 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  Folding deferred counters in the background.
+ *
+ * With counterfield in shared_preload_libraries, a launcher worker starts
+ * with the server.  Every counterfield.fold_interval it lists the databases
+ * that accept connections and, one after the other, starts a short-lived
+ * worker in each, which folds every deferred counter there (cf_fold) in one
+ * transaction, as the bootstrap superuser, and exits; in a database without
+ * the extension, or with a version before 0.6, it does nothing.  A fold
+ * that fails is logged and tried again at the next round; until then the
+ * counters only lag, since their values are the columns plus the deltas
+ * not yet folded.  The workers hold no connection between rounds, so they
+ * never keep a database from being dropped for long.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "counterfield.h"
+
+PGDLLEXPORT void counterfield_launcher_main(Datum arg);
+PGDLLEXPORT void counterfield_fold_main(Datum arg);
+
+/* counterfield.fold_interval, in milliseconds; 0 stops background folding. */
+static int	fold_interval = 1000;
+
+/* Defines the setting, and registers the launcher when preloaded. */
+void
+cf_worker_init(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomIntVariable("counterfield.fold_interval",
+							"Time between background folds of deferred counters.",
+							"0 stops background folding; fold() still folds.",
+							&fold_interval,
+							1000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "counterfield");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "counterfield_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "counterfield launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "counterfield launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* The databases that accept connections, as a list of OIDs. */
+static List *
+database_list(void)
+{
+	List	   *databases = NIL;
+	MemoryContext cxt = CurrentMemoryContext;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
+		MemoryContext old;
+
+		if (!db->datallowconn || db->datistemplate)
+			continue;
+		old = MemoryContextSwitchTo(cxt);
+		databases = lappend_oid(databases, db->oid);
+		MemoryContextSwitchTo(old);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return databases;
+}
+
+/* Starts the fold of one database and waits for it to end. */
+static void
+fold_database(Oid database)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	pid_t		pid;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "counterfield");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "counterfield_fold_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "counterfield fold of database %u", database);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "counterfield fold");
+	worker.bgw_main_arg = ObjectIdGetDatum(database);
+	worker.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		ereport(LOG,
+				(errmsg("counterfield could not start a worker to fold deferred counters"),
+				 errhint("Raise max_worker_processes.")));
+		return;
+	}
+	if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED)
+		(void) WaitForBackgroundWorkerShutdown(handle);
+	pfree(handle);
+}
+
+/* The launcher: a round of folds every fold_interval, until shutdown. */
+void
+counterfield_launcher_main(Datum arg pg_attribute_unused())
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	for (;;)
+	{
+		long		timeout = fold_interval > 0 ? fold_interval : -1;
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout > 0 ? WL_TIMEOUT : 0),
+						 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (fold_interval > 0)
+		{
+			List	   *databases = database_list();
+			ListCell   *lc;
+
+			foreach(lc, databases)
+			{
+				CHECK_FOR_INTERRUPTS();
+				fold_database(lfirst_oid(lc));
+			}
+			list_free(databases);
+		}
+	}
+}
+
+/* A fold worker: folds every deferred counter of its database, then exits. */
+void
+counterfield_fold_main(Datum arg)
+{
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "folding deferred counters");
+	if (OidIsValid(get_extension_oid("counterfield", true)) && OidIsValid(cf_ledger_relid()))
+	{
+		CounterDefs *defs = cf_defs_acquire();
+		List	   *deferred = NIL;
+
+		for (int i = 0; i < defs->ncounters; i++)
+			if (defs->counters[i].deferred)
+				deferred = lappend(deferred, &defs->counters[i]);
+		if (deferred != NIL)
+			(void) cf_fold(deferred);
+		cf_defs_release();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	proc_exit(0);
+}
