@@ -199,6 +199,59 @@ DROP TABLE dp_child, dp_parent;
 REVOKE CREATE ON SCHEMA public FROM df_owner;
 DROP ROLE df_owner, df_other;
 
+-- Key text is read and written as the parent's owner, never as the caller
+-- (a superuser who folds, the background worker): a domain's CHECK is the
+-- owner's code.  Names of regclass keys are written and read by one
+-- search_path, whatever the writer's.
+CREATE ROLE df_owner;
+GRANT CREATE ON SCHEMA public TO df_owner;
+CREATE TABLE dd_seen (who name);
+GRANT INSERT ON dd_seen TO df_owner;
+SET ROLE df_owner;
+CREATE FUNCTION dd_check(int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.dd_seen VALUES (current_user);
+    RETURN true;
+END $$;
+CREATE DOMAIN dd_key AS int CHECK (dd_check(VALUE));
+CREATE TABLE dd_parent (id dd_key PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE dd_child (id serial PRIMARY KEY, pid dd_key REFERENCES dd_parent);
+SELECT counterfield.add_counter('dd_parent', 'n', 'dd_child', flush => 'deferred');
+INSERT INTO dd_parent VALUES (1);
+INSERT INTO dd_child (pid) VALUES (1), (1);
+RESET ROLE;
+DELETE FROM dd_seen;
+SELECT counterfield.fold('dd_parent');
+SELECT DISTINCT who FROM dd_seen;
+SELECT * FROM dd_parent;
+DROP TABLE dd_child, dd_parent;
+DROP DOMAIN dd_key;
+DROP FUNCTION dd_check(int);
+DROP TABLE dd_seen;
+REVOKE CREATE ON SCHEMA public FROM df_owner;
+DROP ROLE df_owner;
+CREATE SCHEMA dr;
+CREATE TABLE dr.t ();
+CREATE TABLE public.t ();
+CREATE TABLE dr_parent (k regclass PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE dr_child (id serial PRIMARY KEY, k regclass REFERENCES dr_parent);
+SELECT counterfield.add_counter('dr_parent', 'n', 'dr_child', flush => 'deferred');
+INSERT INTO dr_parent VALUES ('dr.t'), ('public.t');
+SET search_path = dr, public;
+INSERT INTO dr_child (k) VALUES ('dr.t');
+RESET search_path;
+SELECT * FROM counterfield.unfolded('dr_parent');
+SELECT counterfield.fold('dr_parent');
+SELECT * FROM dr_parent ORDER BY n;
+SELECT * FROM counterfield.verify('dr_parent');
+DROP TABLE dr_child, dr_parent, dr.t, public.t;
+DROP SCHEMA dr;
+-- A key of a type with no array type (an array) is refused.
+CREATE TABLE da_parent (k int[] PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE da_child (id serial PRIMARY KEY, k int[] REFERENCES da_parent);
+SELECT counterfield.add_counter('da_parent', 'n', 'da_child', flush => 'deferred');
+DROP TABLE da_child, da_parent;
+
 -- An invalid mode is refused, and names the modes.
 CREATE TABLE dx (id int PRIMARY KEY, n int, ref int);
 SELECT counterfield.add_counter('dx', 'n', 'dx', fk_columns => '{ref}', flush => 'later');

@@ -1262,6 +1262,27 @@ cf_sync_triggers(Oid relid)
 
 PG_FUNCTION_INFO_V1(counterfield_add_counter);
 
+/*
+ * Refuses a deferred counter on a key column of a type that has no array
+ * type (an array type itself): verify() passes the unfolded deltas as
+ * arrays of the key's types.
+ */
+static void
+check_deferred_keys(NewCounter *nc)
+{
+	for (int k = 0; k < nc->nkeys; k++)
+	{
+		Oid			type = get_atttype(RelationGetRelid(nc->parent), nc->parent_attnums[k]);
+
+		if (!OidIsValid(get_array_type(type)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a deferred counter cannot have a key column of type %s",
+							format_type_be(type)),
+					 errhint("Use flush => 'statement' or flush => 'transaction'.")));
+	}
+}
+
 /* add_counter(parent, counter_column, child, fk_columns, parent_columns, condition, flush, initialize) */
 Datum
 counterfield_add_counter(PG_FUNCTION_ARGS)
@@ -1320,6 +1341,8 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 	resolve_keys(&nc, PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
 				 PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
 	notice_unindexed_keys(&nc);
+	if (strcmp(flush, "deferred") == 0)
+		check_deferred_keys(&nc);
 	if (!PG_ARGISNULL(5))
 		condition = cf_parse_condition(nc.child,
 									   nc.child == nc.parent ? nc.counter_attnum : InvalidAttrNumber,

@@ -74,11 +74,15 @@ begin_as_ledger_owner(OwnerContext *owner)
 	cf_begin_as_owner(cf_relation_owner(relid), 0, owner);
 }
 
-/* Does a type's text form depend on no setting? */
+/*
+ * Is a type's text form read and written by built-in code alone, whatever
+ * the settings: a built-in type that is not a domain, whose text depends on
+ * no setting?
+ */
 static bool
 key_io_is_fixed(Oid type)
 {
-	switch (getBaseType(type))
+	switch (type)
 	{
 		case INT2OID:
 		case INT4OID:
@@ -99,12 +103,23 @@ key_io_is_fixed(Oid type)
 }
 
 /*
- * Fixes the settings that the text form of a target's key types may depend
- * on, as pg_dump does, until key_io_end; returns the GUC nest level to end,
- * or 0 if the key types need none.
+ * While keys of a target are written or read as text (key_io_begin to
+ * key_io_end): unless all its key types are fixed ones, the parent's owner
+ * runs their input and output functions in a security-restricted operation
+ * (a domain's CHECK, a type's own functions are the owner's code, never the
+ * caller's, who may be the background worker's superuser), with
+ * search_path pg_catalog, pg_temp (regclass and its kind print and read
+ * names by it) and the settings that text forms depend on fixed, as
+ * pg_dump fixes them.
  */
-static int
-key_io_begin(CounterTarget *target)
+typedef struct KeyIO
+{
+	bool		active;
+	OwnerContext owner;
+} KeyIO;
+
+static void
+key_io_begin(CounterTarget *target, KeyIO *io)
 {
 	static const char *const settings[][2] = {
 		{"DateStyle", "ISO, YMD"},
@@ -113,25 +128,24 @@ key_io_begin(CounterTarget *target)
 		{"bytea_output", "hex"},
 		{"lc_monetary", "C"},
 	};
-	int			nestlevel;
 	int			k;
 
 	for (k = 0; k < target->nkeys && key_io_is_fixed(target->types[k]); k++)
 		;
-	if (k == target->nkeys)
-		return 0;
-	nestlevel = NewGUCNestLevel();
+	io->active = (k < target->nkeys);
+	if (!io->active)
+		return;
+	cf_begin_as_owner(target->parent_owner, CF_OWNER_PIN_PATH, &io->owner);
 	for (size_t i = 0; i < lengthof(settings); i++)
 		(void) set_config_option(settings[i][0], settings[i][1], PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
-	return nestlevel;
 }
 
 static void
-key_io_end(int nestlevel)
+key_io_end(KeyIO *io)
 {
-	if (nestlevel > 0)
-		AtEOXact_GUC(true, nestlevel);
+	if (io->active)
+		cf_end_as_owner(&io->owner);
 }
 
 /* The text of one key column. */
@@ -214,13 +228,13 @@ cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	Datum	   *values = palloc(sizeof(Datum) * max);
 	Datum		params[INDEX_MAX_KEYS + 3];
 	OwnerContext owner;
-	int			nestlevel;
+	KeyIO		io;
 	int			n = 0;
 	int			ret;
 
 	for (int k = 0; k < target->nkeys; k++)
 		texts[k] = palloc(sizeof(Datum) * max);
-	nestlevel = key_io_begin(target);
+	key_io_begin(target, &io);
 	for (int g = 0; g < ngroups; g++)
 	{
 		uint32		hash = cf_key_hash(target->layout, keys[g]);
@@ -239,7 +253,7 @@ cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 			values[n++] = Int64GetDatum(delta);
 		}
 	}
-	key_io_end(nestlevel);
+	key_io_end(&io);
 	if (n == 0)
 		return;
 
@@ -270,7 +284,7 @@ cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems)
 	Datum		params[1];
 	OwnerContext owner;
 	FlushItem  *items;
-	int			nestlevel;
+	KeyIO		io;
 	MemoryContext oldcxt;
 
 	params[0] = Int32GetDatum(def->id);
@@ -286,7 +300,7 @@ cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems)
 	*nitems = (int) SPI_processed;
 	oldcxt = MemoryContextSwitchTo(cxt);
 	items = palloc(sizeof(FlushItem) * Max(*nitems, 1));
-	nestlevel = key_io_begin(def->target);
+	key_io_begin(def->target, &io);
 	for (int i = 0; i < *nitems; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
@@ -299,7 +313,7 @@ cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems)
 				   items[i].values);
 		items[i].delta = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
 	}
-	key_io_end(nestlevel);
+	key_io_end(&io);
 	MemoryContextSwitchTo(oldcxt);
 	SPI_freetuptable(SPI_tuptable);
 	return items;
@@ -317,7 +331,7 @@ cf_ledger_key_sum(CounterDef *def, Datum *key)
 	Datum		values[INDEX_MAX_KEYS];
 	OwnerContext owner;
 	int64		sum = 0;
-	int			nestlevel;
+	KeyIO		io;
 
 	params[0] = Int32GetDatum(def->id);
 	params[1] = Int32GetDatum((int32) cf_key_hash(def->target->layout, key));
@@ -327,7 +341,7 @@ cf_ledger_key_sum(CounterDef *def, Datum *key)
 			   " AND key_hash OPERATOR(pg_catalog.=) $2",
 			   2, types, params, NULL, true, SPI_OK_SELECT);
 	cf_end_as_owner(&owner);
-	nestlevel = key_io_begin(def->target);
+	key_io_begin(def->target, &io);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[row];
@@ -337,7 +351,7 @@ cf_ledger_key_sum(CounterDef *def, Datum *key)
 		if (cf_compare_keys(def->target, values, key) == 0)
 			sum += DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
 	}
-	key_io_end(nestlevel);
+	key_io_end(&io);
 	SPI_freetuptable(SPI_tuptable);
 	return sum;
 }

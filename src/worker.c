@@ -7,9 +7,12 @@
  * with the server.  Every counterfield.fold_interval it lists the databases
  * that accept connections and, one after the other, starts a short-lived
  * worker in each, which folds every deferred counter there (cf_fold) in one
- * transaction, as the bootstrap superuser, and exits; in a database without
- * the extension, or with a version before 0.6, it does nothing.  A fold
- * that fails is logged and tried again at the next round; until then the
+ * transaction, as the bootstrap superuser, each counter in a subtransaction
+ * of its own that gives up on a lock after FOLD_LOCK_TIMEOUT, and exits; in
+ * a database without the extension, or with a version before 0.6, it does
+ * nothing.  A counter whose fold fails (a constraint of the parent's, a
+ * lock held elsewhere) is logged and tried again at the next round, while
+ * the others are folded; until then the
  * counters only lag, since their values are the columns plus the deltas
  * not yet folded.  The workers hold no connection between rounds, so they
  * never keep a database from being dropped for long.
@@ -33,6 +36,8 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/resowner.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -171,6 +176,49 @@ counterfield_launcher_main(Datum arg pg_attribute_unused())
 	}
 }
 
+/* How long a fold worker waits for a lock before it leaves a counter. */
+#define FOLD_LOCK_TIMEOUT	"1s"
+
+/*
+ * Folds one counter in a subtransaction of its own: a counter that fails
+ * (a parent's constraint or trigger refuses the new value, a lock held
+ * elsewhere) is reported and left for the next round, and the others are
+ * folded all the same.
+ */
+static void
+fold_counter(CounterDef *def)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		(void) cf_fold(list_make1(def));
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("counterfield could not fold counter %d of table \"%s\"",
+						def->id, get_rel_name(def->parent_relid)),
+				 errdetail("%s", edata->message),
+				 errhint("It is tried again at the next round; until then its column lags.")));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+}
+
 /* A fold worker: folds every deferred counter of its database, then exits. */
 void
 counterfield_fold_main(Datum arg)
@@ -186,13 +234,13 @@ counterfield_fold_main(Datum arg)
 	if (OidIsValid(get_extension_oid("counterfield", true)) && OidIsValid(cf_ledger_relid()))
 	{
 		CounterDefs *defs = cf_defs_acquire();
-		List	   *deferred = NIL;
 
+		/* A lock held elsewhere makes a counter wait for the next round. */
+		(void) set_config_option("lock_timeout", FOLD_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SET, true, 0, false);
 		for (int i = 0; i < defs->ncounters; i++)
 			if (defs->counters[i].deferred)
-				deferred = lappend(deferred, &defs->counters[i]);
-		if (deferred != NIL)
-			(void) cf_fold(deferred);
+				fold_counter(&defs->counters[i]);
 		cf_defs_release();
 	}
 	PopActiveSnapshot();

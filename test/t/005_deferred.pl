@@ -110,6 +110,39 @@ SELECT pg_reload_conf();
 $node->safe_psql('app', 'INSERT INTO post_like (post_id, weight) VALUES (3, 9), (4, 1)');
 ok($node->poll_query_until('app', "SELECT ($folded) = 0 AND NOT EXISTS (SELECT 1 FROM counterfield.ledger)"),
 	'after the interval is set again, the worker folds again');
+# A counter that cannot be folded (its parent refuses the value), or whose
+# parent row is locked elsewhere, does not hold up the other counters.
+$node->safe_psql('app', q{
+CREATE TABLE capped (id int PRIMARY KEY, n int NOT NULL DEFAULT 0 CHECK (n <= 1));
+CREATE TABLE capped_item (id serial PRIMARY KEY, capped_id int REFERENCES capped);
+SELECT counterfield.add_counter('capped', 'n', 'capped_item', flush => 'deferred');
+INSERT INTO capped VALUES (1);
+CREATE TABLE tag (id int PRIMARY KEY, uses int NOT NULL DEFAULT 0);
+CREATE TABLE tag_use (id serial PRIMARY KEY, tag_id int REFERENCES tag);
+SELECT counterfield.add_counter('tag', 'uses', 'tag_use', flush => 'deferred');
+INSERT INTO tag VALUES (1);
+});
+my $locker = $node->background_psql('app', on_error_stop => 0);
+$locker->query_safe('BEGIN');
+$locker->query_safe('SELECT * FROM tag WHERE id = 1 FOR NO KEY UPDATE');
+$node->safe_psql('app', q{
+INSERT INTO capped_item (capped_id) VALUES (1), (1);
+INSERT INTO tag_use (tag_id) VALUES (1);
+INSERT INTO post_like (post_id, weight) VALUES (5, 9), (6, 9);
+});
+ok($node->poll_query_until('app', "SELECT ($folded) = 0"),
+	'a locked parent row and a failing counter do not hold up the other counters');
+ok($node->log_contains('could not fold counter \d+ of table "capped"'), 'the failing counter is reported');
+ok($node->poll_query_until('app', q{SELECT count(*) = 2 FROM counterfield.unfolded() WHERE parent IN ('capped'::regclass, 'tag'::regclass)}),
+	'the deltas of the failing and the waiting counter stay unfolded');
+$locker->query_safe('COMMIT');
+$locker->quit;
+ok($node->poll_query_until('app', "SELECT uses = 1 FROM tag"), 'the locked row is folded once it is free');
+$node->safe_psql('app', 'DELETE FROM capped_item WHERE id = 1');
+ok($node->poll_query_until('app', q{SELECT NOT EXISTS (SELECT 1 FROM counterfield.ledger)}),
+	'the failing counter is folded once its parent accepts the value');
+is($node->safe_psql('app', 'SELECT n FROM capped'), '1', 'and is exact');
+
 my $log = slurp_file($node->logfile);
 unlike($log, qr/ERROR|FATAL:.*counterfield/, 'no worker errors, also in the database without counterfield');
 is($node->safe_psql('postgres',
