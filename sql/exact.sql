@@ -511,3 +511,55 @@ SELECT mismatches('gp', 'n', 'gc', 'gp_id') + mismatches('gp', 'tn', 'gc', 'gp_i
 DROP TABLE gc, gp, q1c, q1, q2c, q2;
 DROP FUNCTION gp_create();
 DROP FUNCTION q1_kids();
+
+-- A parent with deferred constraints of its own, as Django declares them: a
+-- DEFERRABLE INITIALLY DEFERRED foreign key, a deferrable unique constraint,
+-- a CHECK (n >= 0) of a PositiveIntegerField.  Created in the same
+-- transaction as its children, its row is new, so the update of its counters
+-- queues the deferred checks; in every mode that is counted.
+CREATE TABLE dj_repo (id int PRIMARY KEY);
+CREATE TABLE dj_req (id int PRIMARY KEY,
+                     repo_id int NOT NULL REFERENCES dj_repo DEFERRABLE INITIALLY DEFERRED,
+                     slug text UNIQUE DEFERRABLE INITIALLY DEFERRED,
+                     n int NOT NULL DEFAULT 0 CHECK (n >= 0),
+                     tn int NOT NULL DEFAULT 0 CHECK (tn >= 0),
+                     dn int NOT NULL DEFAULT 0 CHECK (dn >= 0));
+CREATE TABLE dj_review (id serial PRIMARY KEY,
+                        req_id int NOT NULL REFERENCES dj_req DEFERRABLE INITIALLY DEFERRED);
+CREATE INDEX ON dj_review (req_id);
+SELECT counterfield.add_counter('dj_req', 'n', 'dj_review');
+SELECT counterfield.add_counter('dj_req', 'tn', 'dj_review', flush => 'transaction');
+SELECT counterfield.add_counter('dj_req', 'dn', 'dj_review', flush => 'deferred');
+BEGIN;
+INSERT INTO dj_req (id, repo_id, slug) VALUES (1, 1, 'a'), (2, 1, 'b');
+INSERT INTO dj_review (req_id) VALUES (1), (1), (2);
+INSERT INTO dj_repo VALUES (1);
+SELECT counterfield.fold('dj_req');
+DELETE FROM dj_review WHERE id = 3;
+SELECT counterfield.fold('dj_req');
+COMMIT;
+SELECT id, n, tn, dn, (SELECT count(*) FROM dj_review r WHERE r.req_id = q.id) AS truth
+  FROM dj_req q ORDER BY id;
+-- A parent whose update runs code of its owner's (here a trigger) is
+-- updated in a security-restricted operation, which cannot queue a deferred
+-- check: an error that says what to do.  Checked at once, it is counted.
+CREATE FUNCTION dj_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER dj_touch BEFORE UPDATE ON dj_req FOR EACH ROW EXECUTE FUNCTION dj_touch();
+BEGIN;
+INSERT INTO dj_req (id, repo_id, slug) VALUES (3, 1, 'c');
+INSERT INTO dj_review (req_id) VALUES (3);
+ROLLBACK;
+BEGIN;
+INSERT INTO dj_req (id, repo_id, slug) VALUES (3, 1, 'c');
+SET CONSTRAINTS ALL IMMEDIATE;
+INSERT INTO dj_review (req_id) VALUES (3), (3);
+SELECT counterfield.fold('dj_req');
+COMMIT;
+SELECT mismatches('dj_req', 'n', 'dj_review', 'req_id') + mismatches('dj_req', 'tn', 'dj_review', 'req_id')
+     + mismatches('dj_req', 'dn', 'dj_review', 'req_id') AS mismatches;
+DROP TABLE dj_review, dj_req, dj_repo;
+DROP FUNCTION dj_touch();

@@ -239,3 +239,37 @@ SELECT outcome, count(*) FROM cq_log GROUP BY 1;
 SELECT id, n FROM cq_parent ORDER BY id;
 DROP TABLE cq_child, cq_parent, cq_log;
 DROP FUNCTION cq_peek();
+
+-- A role that may write a counted child but not read the parent learns no
+-- values of the parent from an error of counterfield's update of it (the
+-- failing row, the key), in any mode; a role that may read it does.
+CREATE ROLE cf_writer;
+CREATE TABLE cl_parent (id int PRIMARY KEY, secret text DEFAULT 'hidden',
+                        n int NOT NULL DEFAULT 0 CHECK (n <= 1),
+                        tn int NOT NULL DEFAULT 0 CHECK (tn <= 1),
+                        dn int NOT NULL DEFAULT 0 CHECK (dn <= 1));
+CREATE TABLE cl_child (cl_parent_id int REFERENCES cl_parent);
+CREATE INDEX ON cl_child (cl_parent_id);
+INSERT INTO cl_parent (id) VALUES (1), (2), (3);
+SELECT counterfield.add_counter('cl_parent', 'n', 'cl_child', condition => 'cl_parent_id = 1');
+SELECT counterfield.add_counter('cl_parent', 'tn', 'cl_child', condition => 'cl_parent_id = 2',
+                                flush => 'transaction');
+SELECT counterfield.add_counter('cl_parent', 'dn', 'cl_child', condition => 'cl_parent_id = 3',
+                                flush => 'deferred');
+GRANT INSERT ON cl_child TO cf_writer;
+SET ROLE cf_writer;
+INSERT INTO cl_child VALUES (1), (1);
+INSERT INTO cl_child VALUES (2), (2);
+INSERT INTO cl_child VALUES (3), (3);
+RESET ROLE;
+SELECT counterfield.fold('cl_parent');
+GRANT SELECT ON cl_parent TO cf_writer;
+SET ROLE cf_writer;
+INSERT INTO cl_child VALUES (1), (1);
+RESET ROLE;
+DELETE FROM cl_child WHERE ctid = (SELECT min(ctid) FROM cl_child WHERE cl_parent_id = 3);
+SELECT counterfield.fold('cl_parent');
+SELECT id, n, tn, dn, (SELECT count(*) FROM cl_child c WHERE c.cl_parent_id = p.id) AS truth
+  FROM cl_parent p ORDER BY id;
+DROP TABLE cl_child, cl_parent;
+DROP ROLE cf_writer;

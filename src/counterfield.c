@@ -15,6 +15,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "commands/extension.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/rel.h"
@@ -104,14 +105,20 @@ cf_pin_search_path(void)
  * it.  Flags: with CF_OWNER_SETTINGS, settings changed meanwhile are undone
  * at the end; with CF_OWNER_PIN_PATH, search_path is also pg_catalog,
  * pg_temp meanwhile, so that the caller's search_path cannot put the
- * caller's functions into the owner's code.
+ * caller's functions into the owner's code.  With CF_OWNER_NO_CODE, for
+ * writes known to run PostgreSQL's code alone, the operation is not a
+ * security-restricted one: it has no code of the owner's to restrict, and
+ * the deferred constraints of the table (a DEFERRABLE INITIALLY DEFERRED
+ * foreign key, as Django declares them) can queue their checks, which a
+ * security-restricted operation refuses to do.
  */
 void
 cf_begin_as_owner(Oid owner, int flags, OwnerContext *saved)
 {
 	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
 	SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
+						   ((flags & CF_OWNER_NO_CODE) ? 0 : SECURITY_RESTRICTED_OPERATION) |
+						   SECURITY_NOFORCE_RLS);
 	if (flags & CF_OWNER_PIN_PATH)
 		saved->nestlevel = cf_pin_search_path();
 	else if (flags & CF_OWNER_SETTINGS)
@@ -155,14 +162,34 @@ built_in(Oid oid)
 	return oid < FirstNormalObjectId;
 }
 
+/* Is a function one whose code is not a built-in immutable function's? */
+static bool
+user_function(Oid func, void *context pg_attribute_unused())
+{
+	return !built_in(func) || func_volatile(func) != PROVOLATILE_IMMUTABLE;
+}
+
+/* Does an expression call such a function, or check a domain's constraints? */
+static bool
+calls_user_code(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, CoerceToDomain) || check_functions_in_node(node, user_function, context))
+		return true;
+	return expression_tree_walker(node, calls_user_code, context);
+}
+
 /*
  * Can counterfield's UPDATE of the table run code of the owner's, whose
  * functions look names up under search_path: a trigger other than
  * counterfield's and PostgreSQL's internal ones, an internal one that writes
  * another table (ON UPDATE CASCADE, SET NULL or SET DEFAULT of a foreign key
  * that references the table, whose key may hold a counter column), a rule,
- * a CHECK constraint,
- * a stored generated column, an index that is not a plain built-in one (its
+ * a CHECK constraint that calls a function that is not a built-in immutable
+ * one (immutable functions look nothing up) or casts to a domain, a
+ * foreign key whose equality operators are not built in, a stored
+ * generated column, an index that is not a plain built-in one (its
  * expressions, predicate, exclusion operators or operator classes), a
  * column of a type that is not built in (its operators), partitions or
  * inheritance children with objects of their own, or a partition constraint
@@ -178,9 +205,19 @@ table_runs_user_code(Relation rel)
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhassubclass ||
 		rel->rd_rel->relispartition || rel->rd_rules != NULL ||
-		(desc->constr != NULL &&
-		 (desc->constr->num_check > 0 || desc->constr->has_generated_stored)))
+		(desc->constr != NULL && desc->constr->has_generated_stored))
 		return true;
+	for (int i = 0; desc->constr != NULL && i < desc->constr->num_check; i++)
+		if (calls_user_code((Node *) stringToNode(desc->constr->check[i].ccbin), NULL))
+			return true;
+	foreach(lc, RelationGetFKeyList(rel))
+	{
+		ForeignKeyCacheInfo *fk = lfirst(lc);
+
+		for (int k = 0; k < fk->nkeys; k++)
+			if (!built_in(fk->conpfeqop[k]))
+				return true;
+	}
 	for (int i = 0; i < desc->natts; i++)
 		if (!TupleDescAttr(desc, i)->attisdropped && !built_in(TupleDescAttr(desc, i)->atttypid))
 			return true;
@@ -270,7 +307,7 @@ cf_begin_as_table_owner(Oid relid, Oid owner, OwnerContext *saved)
 
 	if (!written_table_runs_user_code(relid))
 	{
-		cf_begin_as_owner(owner, 0, saved);
+		cf_begin_as_owner(owner, CF_OWNER_NO_CODE, saved);
 		return;
 	}
 	schema = get_namespace_name(get_rel_namespace(relid));

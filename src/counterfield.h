@@ -229,6 +229,7 @@ extern void cf_spi_connect(void);
 extern int	cf_pin_search_path(void);
 #define CF_OWNER_SETTINGS	0x01	/* undo settings changed meanwhile */
 #define CF_OWNER_PIN_PATH	0x02	/* that, and search_path pg_catalog, pg_temp */
+#define CF_OWNER_NO_CODE	0x04	/* PostgreSQL's code alone runs: no restriction */
 extern void cf_begin_as_owner(Oid owner, int flags, OwnerContext *saved);
 extern void cf_begin_as_table_owner(Oid relid, Oid owner, OwnerContext *saved);
 extern void cf_forget_written_table(Oid relid);

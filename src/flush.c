@@ -29,6 +29,7 @@
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
@@ -286,6 +287,44 @@ cf_lock_parent(Oid parent_relid)
 	return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent_relid));
 }
 
+/* May the current user, whose write is being counted, read the parent? */
+static bool
+writer_may_read(Oid parent_relid, Oid owner)
+{
+	Oid			writer = GetUserId();
+
+	return writer == owner || pg_class_aclcheck(parent_relid, writer, ACL_SELECT) == ACLCHECK_OK;
+}
+
+/*
+ * Rethrows the error of a write to a parent table that ran as its owner,
+ * in the memory context given.  A violation of one of the parent's
+ * integrity constraints loses its detail (the failing row, the key) unless
+ * the writer may read the parent.  A deferred constraint check that a
+ * security-restricted operation could not queue is explained.
+ */
+static void rethrow_parent_error(bool may_read, MemoryContext cxt) pg_attribute_noreturn();
+
+static void
+rethrow_parent_error(bool may_read, MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	if (!may_read && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+		edata->detail = NULL;
+	else if (edata->message_id != NULL && edata->detail == NULL &&
+			 strcmp(edata->message_id,
+					"cannot fire deferred trigger within security-restricted operation") == 0)
+	{
+		edata->detail = pstrdup(_("The update of the table's counters runs code of its owner's (a trigger, a rule, or a constraint or index that calls a function that is not a built-in immutable one), so it runs in a security-restricted operation, which cannot queue the check of a deferred constraint."));
+		edata->hint = pstrdup(_("Check the table's deferred constraints at once (SET CONSTRAINTS ... IMMEDIATE) before the counted write, or leave only PostgreSQL's own code in the update of the table."));
+	}
+	ReThrowError(edata);
+}
+
 /*
  * Runs a write to a parent table, from a plan or from SQL text, as the
  * parent's owner and past the parent's guard; returns the rows processed.
@@ -309,6 +348,8 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	OwnUpdate	outer = own_update;
 	OwnUpdate	mine;
 	volatile int ret;
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		may_read = writer_may_read(parent_relid, owner);
 	Relation	rel = table_open(parent_relid, RowExclusiveLock);
 
 	cf_check_update_rules(rel);
@@ -334,7 +375,7 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 		own_update = outer;
 		cf_end_internal_write(previous);
 		SetUserIdAndSecContext(saved.userid, saved.sec_context);
-		PG_RE_THROW();
+		rethrow_parent_error(may_read, cxt);
 	}
 	PG_END_TRY();
 	own_update_relid = InvalidOid;
@@ -832,6 +873,8 @@ apply_items(FlushItem *items, int nitems, MissingKeys *missing, bool folding)
 	ErrorContextCallback errcallback;
 	CounterTarget *current = NULL;
 	Applying	mine;
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool may_read = true;
 	int			n = 0;
 
 	for (int i = 0; i < nitems; i++)
@@ -874,18 +917,24 @@ apply_items(FlushItem *items, int nitems, MissingKeys *missing, bool folding)
 			 */
 			if (cf_lock_parent(current->parent_relid))
 			{
+				may_read = writer_may_read(current->parent_relid, current->parent_owner);
 				cf_begin_as_table_owner(current->parent_relid, current->parent_owner, &owner);
 				apply_target(current, items + i, end - i, missing);
 				cf_end_as_owner(&owner);
+				may_read = true;
 			}
 			mine.written = end;
 		}
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		/* The owner's user and settings are undone by the rollback. */
 		applying = mine.outer;
+		error_context_stack = errcallback.previous;
+		rethrow_parent_error(may_read, cxt);
 	}
 	PG_END_TRY();
+	applying = mine.outer;
 	SPI_finish();
 
 	error_context_stack = errcallback.previous;
