@@ -13,7 +13,8 @@ ALTER TABLE counterfield.counter ADD CONSTRAINT counter_flush_check
 -- row per counter, parent key and writing statement.  The key is kept as
 -- the text of each key column, written and read with fixed output settings,
 -- so that one table holds keys of every type; key_hash is the key's hash
--- by its type's own hash functions, to find the rows of one key.  The rows
+-- by its type's own hash functions, to find the rows of one key (0 for key
+-- types whose hashes hash OIDs, which a restore changes).  The rows
 -- are part of the writing transaction: crash-safe, and rolled back with
 -- it.  Only counterfield writes and reads it, as the extension's owner.
 CREATE TABLE counterfield.ledger (
@@ -26,6 +27,10 @@ CREATE INDEX ledger_key ON counterfield.ledger (counter_id, key_hash);
 COMMENT ON TABLE counterfield.ledger IS
     'counterfield''s deltas of deferred counters not yet folded; read them with counterfield.unfolded()';
 REVOKE ALL ON counterfield.ledger FROM PUBLIC;
+-- Folding deletes rows, which a publication FOR ALL TABLES refuses on a
+-- table without a replica identity.  Only with wal_level = logical does
+-- this write more.
+ALTER TABLE counterfield.ledger REPLICA IDENTITY FULL;
 
 -- A dump keeps the unfolded deltas, and a restore brings them back unfolded.
 SELECT pg_catalog.pg_extension_config_dump('counterfield.ledger', '');

@@ -40,10 +40,12 @@
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
+#include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -606,6 +608,60 @@ changes_values(Node *parsetree)
 {
 	return IsA(parsetree, AlterTableStmt) || IsA(parsetree, AlterDomainStmt) ||
 		IsA(parsetree, DropStmt) || IsA(parsetree, AlterTypeStmt);
+}
+
+/*
+ * Before DDL that drops deferred counters with their tables or columns, by
+ * name, their deltas are folded, so that their columns keep their exact
+ * values: DROP TABLE and ALTER TABLE ... DROP COLUMN of a parent or child
+ * that the caller owns, DROP EXTENSION counterfield by its owner.  Counters
+ * dropped by a cascade from other objects (a schema, a type, a function,
+ * DROP OWNED) lose their unfolded deltas.
+ */
+static void
+fold_before_drop(Node *parsetree)
+{
+	List	   *relids = NIL;
+	bool		all = false;
+	ListCell   *lc;
+
+	if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_TABLE)
+	{
+		foreach(lc, ((DropStmt *) parsetree)->objects)
+		{
+			RangeVar   *rv = makeRangeVarFromNameList(castNode(List, lfirst(lc)));
+			Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+			if (OidIsValid(relid) && cf_owns_relation(relid))
+				relids = lappend_oid(relids, relid);
+		}
+	}
+	else if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION)
+	{
+		Oid			extension = get_extension_oid("counterfield", true);
+
+		foreach(lc, ((DropStmt *) parsetree)->objects)
+			if (strcmp(strVal(lfirst(lc)), "counterfield") == 0 && OidIsValid(extension) &&
+#if PG_VERSION_NUM >= 160000
+				object_ownercheck(ExtensionRelationId, extension, GetUserId())
+#else
+				pg_extension_ownercheck(extension, GetUserId())
+#endif
+				)
+				all = true;
+	}
+	else if (IsA(parsetree, AlterTableStmt))
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+
+		foreach(lc, stmt->cmds)
+			if (castNode(AlterTableCmd, lfirst(lc))->subtype == AT_DropColumn &&
+				OidIsValid(relid) && cf_owns_relation(relid))
+				relids = list_append_unique_oid(relids, relid);
+	}
+	if (all || relids != NIL)
+		cf_fold_tables(relids, all);
 }
 
 /*
@@ -1211,7 +1267,10 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 
 	/* Pending deltas are applied while their keys still mean what they did. */
 	if (!at_end && changes_values(parsetree))
+	{
 		cf_flush_before_ddl();
+		fold_before_drop(parsetree);
+	}
 
 	if (!own_ddl)
 	{

@@ -31,6 +31,7 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
@@ -148,6 +149,55 @@ key_io_end(KeyIO *io)
 		cf_end_as_owner(&io->owner);
 }
 
+/*
+ * Is a key type's hash the same in every database, so that the key_hash of
+ * a ledger row still finds it after a dump and restore?  Not for enums and
+ * the OID types, whose hashes hash OIDs, nor for composite types and types
+ * of users, which may contain them.
+ */
+static bool
+hash_is_portable(Oid type)
+{
+	Oid			base = getBaseType(type);
+	char		typtype = get_typtype(base);
+
+	switch (base)
+	{
+		case OIDOID:
+		case REGPROCOID:
+		case REGPROCEDUREOID:
+		case REGOPEROID:
+		case REGOPERATOROID:
+		case REGCLASSOID:
+		case REGTYPEOID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+		case REGNAMESPACEOID:
+		case REGROLEOID:
+#if PG_VERSION_NUM >= 130000
+		case REGCOLLATIONOID:
+#endif
+			return false;
+		default:
+			return base < FirstNormalObjectId && typtype != TYPTYPE_COMPOSITE &&
+				typtype != TYPTYPE_ENUM;
+	}
+}
+
+/*
+ * Are the hashes of all a target's key types portable?  If not, the ledger
+ * holds 0 as the key_hash of its keys, which are then told apart by their
+ * values alone.
+ */
+static bool
+key_hash_portable(CounterTarget *target)
+{
+	for (int k = 0; k < target->nkeys; k++)
+		if (!hash_is_portable(target->types[k]))
+			return false;
+	return true;
+}
+
 /* The text of one key column. */
 static Datum
 key_text(Oid type, Datum value)
@@ -229,6 +279,7 @@ cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	Datum		params[INDEX_MAX_KEYS + 3];
 	OwnerContext owner;
 	KeyIO		io;
+	bool		portable = key_hash_portable(target);
 	int			n = 0;
 	int			ret;
 
@@ -237,7 +288,7 @@ cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	key_io_begin(target, &io);
 	for (int g = 0; g < ngroups; g++)
 	{
-		uint32		hash = cf_key_hash(target->layout, keys[g]);
+		uint32		hash = portable ? cf_key_hash(target->layout, keys[g]) : 0;
 		ListCell   *lc;
 
 		foreach(lc, target->counters)
@@ -275,7 +326,9 @@ cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 /*
  * Reads the deltas of a counter that the active snapshot sees, or, with
  * claim, deletes them, returning what was deleted; the items, allocated in
- * cxt, are in ledger order, a key possibly many times.  SPI is connected.
+ * cxt, are one per spelling of a key in the ledger (summed there, however
+ * many rows it has), so an equal key may come more than once, in no order.
+ * SPI is connected.
  */
 FlushItem *
 cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems)
@@ -290,11 +343,12 @@ cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems)
 	params[0] = Int32GetDatum(def->id);
 	begin_as_ledger_owner(&owner);
 	cf_spi_run(claim ?
-			   "DELETE FROM counterfield.ledger WHERE counter_id OPERATOR(pg_catalog.=) $1"
-			   " RETURNING key, delta" :
-			   "SELECT key, delta FROM counterfield.ledger WHERE counter_id OPERATOR(pg_catalog.=) $1",
-			   1, types, params, NULL, !claim,
-			   claim ? SPI_OK_DELETE_RETURNING : SPI_OK_SELECT);
+			   "WITH claimed AS (DELETE FROM counterfield.ledger"
+			   " WHERE counter_id OPERATOR(pg_catalog.=) $1 RETURNING key, delta)"
+			   " SELECT key, CAST(pg_catalog.sum(delta) AS pg_catalog.int8) FROM claimed GROUP BY key" :
+			   "SELECT key, CAST(pg_catalog.sum(delta) AS pg_catalog.int8) FROM counterfield.ledger"
+			   " WHERE counter_id OPERATOR(pg_catalog.=) $1 GROUP BY key",
+			   1, types, params, NULL, !claim, SPI_OK_SELECT);
 	cf_end_as_owner(&owner);
 
 	*nitems = (int) SPI_processed;
@@ -334,7 +388,8 @@ cf_ledger_key_sum(CounterDef *def, Datum *key)
 	KeyIO		io;
 
 	params[0] = Int32GetDatum(def->id);
-	params[1] = Int32GetDatum((int32) cf_key_hash(def->target->layout, key));
+	params[1] = Int32GetDatum(key_hash_portable(def->target) ?
+							  (int32) cf_key_hash(def->target->layout, key) : 0);
 	begin_as_ledger_owner(&owner);
 	cf_spi_run("SELECT key, delta FROM counterfield.ledger"
 			   " WHERE counter_id OPERATOR(pg_catalog.=) $1"
@@ -457,7 +512,7 @@ cf_ledger_truncate(CounterDef *def)
 		appendStringInfo(&sql, "p.%s, ", cf_column_sql(def->parent_relid, target->attnums[k]));
 	appendStringInfo(&sql, "CAST(p.%1$s AS pg_catalog.int8) FROM %2$s AS p"
 					 " WHERE p.%1$s OPERATOR(pg_catalog.<>) 0",
-					 column, cf_relation_sql(def->parent_relid, true));
+					 column, cf_relation_sql(def->parent_relid, false));
 	cf_begin_as_table_owner(def->parent_relid, target->parent_owner, &owner);
 	cf_spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 	cf_end_as_owner(&owner);
@@ -537,6 +592,34 @@ cf_fold(List *defs)
 	changed = nitems > 0 ? cf_apply_fold(items, nitems) : 0;
 	SPI_finish();
 	return changed;
+}
+
+/*
+ * Folds the deferred counters whose parent or child is one of relids, or,
+ * with all, every deferred counter: DDL that is about to drop them (see
+ * counterfield_ddl_event) leaves their columns with their exact values.
+ */
+void
+cf_fold_tables(List *relids, bool all)
+{
+	CounterDefs *defs;
+	List	   *fold = NIL;
+
+	if (!OidIsValid(cf_ledger_relid()))
+		return;
+	defs = cf_defs_acquire();
+	for (int i = 0; i < defs->ncounters; i++)
+	{
+		CounterDef *def = &defs->counters[i];
+
+		if (def->deferred &&
+			(all || list_member_oid(relids, def->parent_relid) ||
+			 list_member_oid(relids, def->child_relid)))
+			fold = lappend(fold, def);
+	}
+	if (fold != NIL)
+		(void) cf_fold(fold);
+	cf_defs_release();
 }
 
 /*

@@ -85,7 +85,17 @@ $node->start;
 is($node->safe_psql('app', $exact), '0', 'committed deltas survive a crash');
 
 # Dump and restore with unfolded deltas: they come back unfolded, and the
-# rows loaded meanwhile are not counted again.
+# rows loaded meanwhile are not counted again.  Enum keys, whose hashes
+# hash OIDs that the restore changes, are still found by a new parent.
+$node->safe_psql('app', q{
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE mp (id mood PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE mc (id serial PRIMARY KEY, pid mood);
+SELECT counterfield.add_counter('mp', 'n', 'mc', fk_columns => '{pid}', parent_columns => '{id}',
+                                flush => 'deferred');
+INSERT INTO mp VALUES ('sad');
+INSERT INTO mc (pid) VALUES ('sad'), ('happy'), ('happy');
+});
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 $node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('app'), '-f', "$tmp/app.dump" ], 'dump');
 $node->safe_psql('postgres', 'CREATE DATABASE restored');
@@ -98,9 +108,18 @@ is($node->safe_psql('restored', $values), $node->safe_psql('app', $values),
 	'the columns are restored as they were, not counted again');
 is($node->safe_psql('restored', $exact), '0', 'restored: column plus unfolded deltas is exact');
 $node->safe_psql('restored', 'INSERT INTO post_like (post_id, weight) VALUES (1, 9), (2, 1)');
+$node->safe_psql('restored', q{INSERT INTO mp VALUES ('happy')});
 is($node->safe_psql('restored', 'SELECT counterfield.fold() > 0'), 't', 'restored: folding');
 is($node->safe_psql('restored', $folded), '0', 'restored: the columns are exact after folding');
 is($node->safe_psql('restored', 'SELECT count(*) FROM counterfield.ledger'), '0', 'restored: the ledger is empty');
+is($node->safe_psql('restored', q{SELECT string_agg(mp.id || '=' || mp.n || '/' || (SELECT count(*) FROM mc WHERE mc.pid = mp.id), ' ' ORDER BY mp.id) FROM mp}),
+	'sad=1/1 happy=2/2', 'restored: a new parent of an enum key counts what was unfolded once');
+
+# DROP EXTENSION folds first: the columns keep their exact values.
+$node->safe_psql('restored', 'INSERT INTO post_like (post_id, weight) VALUES (1, 9), (2, 1)');
+ok($node->safe_psql('restored', 'SELECT count(*) FROM counterfield.ledger') > 0, 'restored: new unfolded deltas');
+$node->safe_psql('restored', 'DROP EXTENSION counterfield');
+is($node->safe_psql('restored', $folded), '0', 'after DROP EXTENSION, the columns are exact');
 
 # Background folding again, over three databases, one without counterfield.
 $node->safe_psql('app', q{
