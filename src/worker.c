@@ -5,17 +5,20 @@
  *
  * With counterfield in shared_preload_libraries, a launcher worker starts
  * with the server.  Every counterfield.fold_interval it lists the databases
- * that accept connections and, one after the other, starts a short-lived
- * worker in each, which folds every deferred counter there (cf_fold) in one
- * transaction, as the bootstrap superuser, each counter in a subtransaction
- * of its own that gives up on a lock after FOLD_LOCK_TIMEOUT, and exits; in
- * a database without the extension, or with a version before 0.6, it does
- * nothing.  A counter whose fold fails (a constraint of the parent's, a
- * lock held elsewhere) is logged and tried again at the next round, while
- * the others are folded; until then the
- * counters only lag, since their values are the columns plus the deltas
- * not yet folded.  The workers hold no connection between rounds, so they
- * never keep a database from being dropped for long.
+ * that accept connections and starts a short-lived worker in each that has
+ * none running, at most FOLD_WORKERS at a time, taking the databases in
+ * turn from round to round; it waits for none of them, so a fold that takes
+ * long (a parent's trigger that sleeps, say) holds up its own database
+ * only.  A fold worker folds every deferred counter of its database
+ * (cf_fold), as the bootstrap superuser, each in a transaction of its own
+ * that gives up on a lock after FOLD_LOCK_TIMEOUT, and exits; in a database
+ * without the extension, or with a version before 0.6, it does nothing.  A
+ * counter whose fold fails (a constraint of the parent's, a lock held
+ * elsewhere) is logged and tried again at the next round, while the others
+ * are folded; until then the counters only lag, since their values are the
+ * columns plus the deltas not yet folded.  The workers hold no connection
+ * between rounds, so they never keep a database from being dropped for
+ * long.
  *
  *-------------------------------------------------------------------------
  */
@@ -108,14 +111,58 @@ database_list(void)
 	return databases;
 }
 
-/* Starts the fold of one database and waits for it to end. */
-static void
+/* At most this many fold workers run at a time. */
+#define FOLD_WORKERS	4
+
+/* The fold workers started and perhaps still running, by database. */
+typedef struct FoldWorker
+{
+	Oid			database;
+	BackgroundWorkerHandle *handle;
+} FoldWorker;
+
+static FoldWorker running[FOLD_WORKERS];
+
+/*
+ * Forgets the fold workers that have ended; returns whether one for the
+ * database given is still running.
+ */
+static bool
+reap_workers(Oid database)
+{
+	bool		busy = false;
+
+	for (int i = 0; i < FOLD_WORKERS; i++)
+	{
+		pid_t		pid;
+
+		if (running[i].handle == NULL)
+			continue;
+		if (GetBackgroundWorkerPid(running[i].handle, &pid) == BGWH_STOPPED)
+		{
+			pfree(running[i].handle);
+			running[i].handle = NULL;
+		}
+		else if (running[i].database == database)
+			busy = true;
+	}
+	return busy;
+}
+
+/*
+ * Starts the fold of one database in a free slot; returns false when no
+ * slot is free or no worker could be started.
+ */
+static bool
 fold_database(Oid database)
 {
 	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
-	pid_t		pid;
+	int			slot;
 
+	for (slot = 0; slot < FOLD_WORKERS && running[slot].handle != NULL; slot++)
+		;
+	if (slot == FOLD_WORKERS)
+		return false;
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
@@ -126,22 +173,24 @@ fold_database(Oid database)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "counterfield fold");
 	worker.bgw_main_arg = ObjectIdGetDatum(database);
 	worker.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	if (!RegisterDynamicBackgroundWorker(&worker, &running[slot].handle))
 	{
+		running[slot].handle = NULL;
 		ereport(LOG,
 				(errmsg("counterfield could not start a worker to fold deferred counters"),
 				 errhint("Raise max_worker_processes.")));
-		return;
+		return false;
 	}
-	if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED)
-		(void) WaitForBackgroundWorkerShutdown(handle);
-	pfree(handle);
+	running[slot].database = database;
+	return true;
 }
 
 /* The launcher: a round of folds every fold_interval, until shutdown. */
 void
 counterfield_launcher_main(Datum arg pg_attribute_unused())
 {
+	int			next = 0;
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -164,12 +213,21 @@ counterfield_launcher_main(Datum arg pg_attribute_unused())
 		if (fold_interval > 0)
 		{
 			List	   *databases = database_list();
-			ListCell   *lc;
+			int			n = list_length(databases);
 
-			foreach(lc, databases)
+			/* From where the last round stopped, each database once. */
+			for (int i = 0; i < n; i++)
 			{
+				Oid			database = list_nth_oid(databases, (next + i) % Max(n, 1));
+
 				CHECK_FOR_INTERRUPTS();
-				fold_database(lfirst_oid(lc));
+				if (reap_workers(database))
+					continue;
+				if (!fold_database(database))
+				{
+					next = (next + i) % Max(n, 1);
+					break;
+				}
 			}
 			list_free(databases);
 		}
@@ -219,32 +277,59 @@ fold_counter(CounterDef *def)
 	CurrentResourceOwner = owner;
 }
 
-/* A fold worker: folds every deferred counter of its database, then exits. */
+/*
+ * A fold worker: folds every deferred counter of its database, each in a
+ * transaction of its own, then exits.
+ */
 void
 counterfield_fold_main(Datum arg)
 {
+	List	   *ids = NIL;
+	ListCell   *lc;
+
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
+	pgstat_report_activity(STATE_RUNNING, "folding deferred counters");
+
+	/* A lock held elsewhere makes a counter wait for the next round. */
+	(void) set_config_option("lock_timeout", FOLD_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "folding deferred counters");
 	if (OidIsValid(get_extension_oid("counterfield", true)) && OidIsValid(cf_ledger_relid()))
 	{
 		CounterDefs *defs = cf_defs_acquire();
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		/* A lock held elsewhere makes a counter wait for the next round. */
-		(void) set_config_option("lock_timeout", FOLD_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
-								 GUC_ACTION_SET, true, 0, false);
 		for (int i = 0; i < defs->ncounters; i++)
 			if (defs->counters[i].deferred)
-				fold_counter(&defs->counters[i]);
+				ids = lappend_int(ids, defs->counters[i].id);
+		MemoryContextSwitchTo(old);
 		cf_defs_release();
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+
+	foreach(lc, ids)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (OidIsValid(cf_ledger_relid()))
+		{
+			CounterDefs *defs = cf_defs_acquire();
+			CounterDef *def = cf_defs_counter(defs, lfirst_int(lc));
+
+			if (def != NULL && def->deferred)
+				fold_counter(def);
+			cf_defs_release();
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 	proc_exit(0);
 }
