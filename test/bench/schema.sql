@@ -1,7 +1,8 @@
 -- The same parent/child schema five ways, and two floors; :v is the variant
 -- suffix.  base: no counter; plrow: hand-written PL/pgSQL row trigger;
 -- plstmt: PL/pgSQL statement triggers with transition tables;
--- cfstmt / cftx: counterfield in statement and transaction mode.
+-- cfstmt / cftx / cfdef: counterfield in statement, transaction and
+-- deferred mode.
 -- Two floors: noop: statement triggers with transition tables that do
 -- nothing (what capturing the rows costs); app: no trigger, the application
 -- updates the counter itself in the same statement (bulk scenarios) or
@@ -75,23 +76,33 @@ BEGIN
         PERFORM counterfield.add_counter(p::regclass, 'n', c::regclass);
     ELSIF v = 'cftx' THEN
         PERFORM counterfield.add_counter(p::regclass, 'n', c::regclass, flush => 'transaction');
+    ELSIF v = 'cfdef' THEN
+        PERFORM counterfield.add_counter(p::regclass, 'n', c::regclass, flush => 'deferred');
     END IF;
 END $$;
 
--- Empties the child and zeroes the parent, outside the timed part.
+-- Empties the child and zeroes the parent, outside the timed part; for
+-- cfdef, also empties the ledger by a reinit, which discards its deltas.
 CREATE OR REPLACE FUNCTION bench_reset(v text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format('TRUNCATE %I', 'c_' || v);
+    IF v = 'cfdef' THEN
+        PERFORM counterfield.reinit(('p_' || v)::regclass, 'n');
+    END IF;
     EXECUTE format('UPDATE %I SET n = 0 WHERE n <> 0', 'p_' || v);
 END $$;
 
--- Parent rows whose counter differs from count(*).
+-- Parent rows whose counter differs from count(*); for cfdef, after a final
+-- fold.
 CREATE OR REPLACE FUNCTION bench_drift(v text) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     d bigint;
 BEGIN
     IF v IN ('base', 'noop') THEN
         RETURN 0;
+    END IF;
+    IF v = 'cfdef' THEN
+        PERFORM counterfield.fold(('p_' || v)::regclass);
     END IF;
     EXECUTE format('SELECT count(*) FROM %I p LEFT JOIN (SELECT p_id, count(*) c FROM %I GROUP BY p_id) s '
                    'ON s.p_id = p.id WHERE p.n <> coalesce(s.c, 0)', 'p_' || v, 'c_' || v) INTO d;
