@@ -160,6 +160,12 @@ INSERT INTO dk_child (k) VALUES (1.0), (1.00), (2);
 INSERT INTO dk_parent (k) VALUES (1), (2);
 SELECT * FROM counterfield.unfolded('dk_parent') ORDER BY parent_key;
 INSERT INTO dk_child (k) VALUES (1.000);
+-- unfolded() spells a key as its parent row does: the exact value joins
+SELECT p.k, p.n + COALESCE(u.delta, 0) AS exact,
+       (SELECT count(*) FROM dk_child c WHERE c.k = p.k) AS truth
+  FROM dk_parent p
+  LEFT JOIN counterfield.unfolded('dk_parent', 'n') u ON u.parent_key = CAST(ROW(p.k) AS text)
+ ORDER BY p.k;
 SELECT counterfield.fold('dk_parent');
 SELECT k, n FROM dk_parent ORDER BY k;
 ALTER TABLE dk_parent ADD COLUMN dn int NOT NULL DEFAULT 0;

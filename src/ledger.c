@@ -763,6 +763,32 @@ counterfield_fold(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(changed);
 }
 
+/*
+ * Prepares "SELECT p.k1, ... FROM parent p WHERE p.k1 = $1 ..." for a
+ * target: the parent's own spelling of a key (numeric 1 for a delta
+ * recorded as 1.0, 'Ann' for 'ANN' under a case-insensitive collation).
+ */
+static SPIPlanPtr
+spelling_plan(CounterTarget *target)
+{
+	StringInfoData sql;
+	Oid			argtypes[INDEX_MAX_KEYS];
+	SPIPlanPtr	plan;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int k = 0; k < target->nkeys; k++)
+		appendStringInfo(&sql, "%sp.%s", k > 0 ? ", " : "",
+						 cf_column_sql(target->parent_relid, target->attnums[k]));
+	appendStringInfo(&sql, " FROM %s AS p WHERE ", cf_relation_sql(target->parent_relid, false));
+	cf_append_key_match(&sql, target, argtypes);
+	appendStringInfoString(&sql, " LIMIT 1");
+	plan = SPI_prepare(sql.data, target->nkeys, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	return plan;
+}
+
 PG_FUNCTION_INFO_V1(counterfield_unfolded);
 
 /*
@@ -797,18 +823,50 @@ counterfield_unfolded(PG_FUNCTION_ARGS)
 		char	   *name = get_attname(def->parent_relid, def->counter_attnum, false);
 		int			n;
 		FlushItem  *items = cf_ledger_unfolded(def, CurrentMemoryContext, &n);
+		SPIPlanPtr	plan = NULL;
+		int			nestlevel = 0;
 
+		/*
+		 * A key is rendered as its parent row spells it, if the row is there
+		 * (the caller may read the whole table), so that the key joins with
+		 * the row's own rendering; else as the ledger spells it.
+		 */
+		if (n > 0)
+		{
+			nestlevel = cf_pin_search_path();
+			plan = spelling_plan(def->target);
+		}
 		for (int i = 0; i < n; i++)
 		{
 			Datum		out[4];
 			bool		nulls[4] = {false, false, false, false};
+			Datum	   *key = items[i].values;
+			Datum		spelled[INDEX_MAX_KEYS];
 
+			if (SPI_execute_plan(plan, items[i].values, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "SPI_execute_plan failed");
+			if (SPI_processed == 1)
+			{
+				for (int k = 0; k < def->nkeys; k++)
+				{
+					bool		isnull;
+
+					spelled[k] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											   k + 1, &isnull);
+				}
+				key = spelled;
+			}
 			out[0] = ObjectIdGetDatum(def->parent_relid);
 			out[1] = DirectFunctionCall1(namein, CStringGetDatum(name));
-			out[2] = CStringGetTextDatum(cf_key_text(def->nkeys, def->target->types,
-													 items[i].values));
+			out[2] = CStringGetTextDatum(cf_key_text(def->nkeys, def->target->types, key));
 			out[3] = DirectFunctionCall1(int8_numeric, Int64GetDatum(items[i].delta));
 			tuplestore_putvalues(store, desc, out, nulls);
+			SPI_freetuptable(SPI_tuptable);
+		}
+		if (plan != NULL)
+		{
+			SPI_freeplan(plan);
+			AtEOXact_GUC(true, nestlevel);
 		}
 	}
 	SPI_finish();
