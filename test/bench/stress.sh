@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Stress: 8 clients, each transaction touching several random parents in
 # random order across several statements (inserts, moves, deletes).  Reports
-# deadlocks, serialization failures and TPS for counterfield in statement and
-# transaction mode and for a hand-written PL/pgSQL row trigger, then checks
-# every counter against count(*).
+# deadlocks, serialization failures and TPS for counterfield in statement,
+# transaction and deferred mode and for a hand-written PL/pgSQL row trigger,
+# then checks every counter against count(*) (a deferred one after a final
+# fold).
 #
 #   STRESS_SECONDS (30)   STRESS_CLIENTS (8)   STRESS_PARENTS (100)
 set -euo pipefail
@@ -15,7 +16,7 @@ db=counterfield_stress
 . ./common.sh
 
 printf '%-8s %10s %10s %12s %12s %8s\n' variant tps deadlocks serialization other-fail drift
-for v in base cfstmt cftx plrow; do
+for v in base cfstmt cftx cfdef plrow; do
 	q -c "SELECT bench_setup('$v')" >/dev/null
 	q -c "INSERT INTO c_$v (p_id, payload) SELECT 1 + g % $parents, g FROM generate_series(1, 20 * $parents) g" \
 	  -c "SELECT counterfield.reinit('p_$v', 'n') WHERE '$v' LIKE 'cf%'" \
