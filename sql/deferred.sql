@@ -289,6 +289,13 @@ INSERT INTO de_parent VALUES ('happy');
 SELECT counterfield.fold('de_parent');
 SELECT id, n, (SELECT count(*) FROM de_child c WHERE c.pid = p.id) AS truth
   FROM de_parent p ORDER BY id;
+-- renaming a value of the key's enum folds first: the text of its old
+-- name would no longer read back
+INSERT INTO de_child (pid) VALUES ('happy');
+ALTER TYPE de_mood RENAME VALUE 'happy' TO 'glad';
+SELECT * FROM counterfield.unfolded('de_parent');
+SELECT id, n, (SELECT count(*) FROM de_child c WHERE c.pid = p.id) AS truth
+  FROM de_parent p ORDER BY id;
 DROP TABLE de_child, de_parent;
 DROP TYPE de_mood;
 

@@ -563,3 +563,14 @@ SELECT mismatches('dj_req', 'n', 'dj_review', 'req_id') + mismatches('dj_req', '
      + mismatches('dj_req', 'dn', 'dj_review', 'req_id') AS mismatches;
 DROP TABLE dj_review, dj_req, dj_repo;
 DROP FUNCTION dj_touch();
+-- A deferred unique constraint on the counter column is checked after the
+-- commit-time update of transaction mode too: a duplicate fails the commit.
+CREATE TABLE du_parent (id int PRIMARY KEY, n int NOT NULL DEFAULT 0 UNIQUE DEFERRABLE INITIALLY DEFERRED);
+CREATE TABLE du_child (id serial PRIMARY KEY, pid int REFERENCES du_parent);
+CREATE INDEX ON du_child (pid);
+INSERT INTO du_parent VALUES (1, 0), (2, -1);
+INSERT INTO du_child (pid) VALUES (2);
+SELECT counterfield.add_counter('du_parent', 'n', 'du_child', flush => 'transaction');
+INSERT INTO du_child (pid) VALUES (1);
+SELECT id, n, (SELECT count(*) FROM du_child c WHERE c.pid = p.id) AS truth FROM du_parent p ORDER BY id;
+DROP TABLE du_child, du_parent;

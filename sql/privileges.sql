@@ -271,5 +271,22 @@ DELETE FROM cl_child WHERE ctid = (SELECT min(ctid) FROM cl_child WHERE cl_paren
 SELECT counterfield.fold('cl_parent');
 SELECT id, n, tn, dn, (SELECT count(*) FROM cl_child c WHERE c.cl_parent_id = p.id) AS truth
   FROM cl_parent p ORDER BY id;
+-- Row-level security that hides the row hides it here too; a data
+-- exception, which may quote a value, shows a general message.
+ALTER TABLE cl_parent ENABLE ROW LEVEL SECURITY;
+CREATE POLICY cl_none ON cl_parent FOR SELECT USING (false);
+SET ROLE cf_writer;
+INSERT INTO cl_child VALUES (1), (1);
+RESET ROLE;
+DROP POLICY cl_none ON cl_parent;
+ALTER TABLE cl_parent DISABLE ROW LEVEL SECURITY;
+REVOKE SELECT ON cl_parent FROM cf_writer;
+ALTER TABLE cl_parent ADD CONSTRAINT cl_cast CHECK (n < 1 OR secret::int > 0) NOT VALID;
+SET ROLE cf_writer;
+INSERT INTO cl_child VALUES (1);
+RESET ROLE;
+INSERT INTO cl_child VALUES (1);
+SELECT id, n, tn, dn, (SELECT count(*) FROM cl_child c WHERE c.cl_parent_id = p.id) AS truth
+  FROM cl_parent p ORDER BY id;
 DROP TABLE cl_child, cl_parent;
 DROP ROLE cf_writer;

@@ -37,13 +37,16 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
+#include "parser/parse_type.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -614,14 +617,21 @@ changes_values(Node *parsetree)
  * Before DDL that drops deferred counters with their tables or columns, by
  * name, their deltas are folded, so that their columns keep their exact
  * values: DROP TABLE and ALTER TABLE ... DROP COLUMN of a parent or child
- * that the caller owns, DROP EXTENSION counterfield by its owner.  Counters
- * dropped by a cascade from other objects (a schema, a type, a function,
- * DROP OWNED) lose their unfolded deltas.
+ * that the caller owns, DROP EXTENSION counterfield by its owner.  The
+ * tables (the ledger, for DROP EXTENSION) are locked first as the command
+ * will lock them, so that writers still running commit their deltas before
+ * the fold, and none come after it.  Before ALTER TYPE ... RENAME VALUE of
+ * an enum by its owner, the counters with keys of that type are folded
+ * too: their keys are kept as text, which the old name would no longer
+ * read.  Counters dropped by a cascade from other objects (a schema, a
+ * type, a function, a table they inherit from, DROP OWNED) lose their
+ * unfolded deltas.
  */
 static void
-fold_before_drop(Node *parsetree)
+fold_before_ddl(Node *parsetree)
 {
 	List	   *relids = NIL;
+	Oid			type = InvalidOid;
 	bool		all = false;
 	ListCell   *lc;
 
@@ -649,6 +659,8 @@ fold_before_drop(Node *parsetree)
 #endif
 				)
 				all = true;
+		if (all && OidIsValid(cf_ledger_relid()))
+			LockRelationOid(cf_ledger_relid(), AccessExclusiveLock);
 	}
 	else if (IsA(parsetree, AlterTableStmt))
 	{
@@ -660,8 +672,24 @@ fold_before_drop(Node *parsetree)
 				OidIsValid(relid) && cf_owns_relation(relid))
 				relids = list_append_unique_oid(relids, relid);
 	}
-	if (all || relids != NIL)
-		cf_fold_tables(relids, all);
+	else if (IsA(parsetree, AlterEnumStmt) && ((AlterEnumStmt *) parsetree)->oldVal != NULL)
+	{
+		TypeName   *name = makeTypeNameFromNameList(((AlterEnumStmt *) parsetree)->typeName);
+
+		type = LookupTypeNameOid(NULL, name, true);
+		if (OidIsValid(type) &&
+#if PG_VERSION_NUM >= 160000
+			!object_ownercheck(TypeRelationId, type, GetUserId())
+#else
+			!pg_type_ownercheck(type, GetUserId())
+#endif
+			)
+			type = InvalidOid;
+	}
+	foreach(lc, relids)
+		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+	if (all || relids != NIL || OidIsValid(type))
+		cf_fold_tables(relids, type, all);
 }
 
 /*
@@ -1267,10 +1295,9 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 
 	/* Pending deltas are applied while their keys still mean what they did. */
 	if (!at_end && changes_values(parsetree))
-	{
 		cf_flush_before_ddl();
-		fold_before_drop(parsetree);
-	}
+	if (!at_end)
+		fold_before_ddl(parsetree);
 
 	if (!own_ddl)
 	{

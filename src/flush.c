@@ -287,21 +287,25 @@ cf_lock_parent(Oid parent_relid)
 	return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(parent_relid));
 }
 
-/* May the current user, whose write is being counted, read the parent? */
+/*
+ * May the current user, whose write is being counted, read the whole
+ * parent, with no row-level security in the way?
+ */
 static bool
 writer_may_read(Oid parent_relid, Oid owner)
 {
-	Oid			writer = GetUserId();
-
-	return writer == owner || pg_class_aclcheck(parent_relid, writer, ACL_SELECT) == ACLCHECK_OK;
+	return GetUserId() == owner || cf_may_read_table(parent_relid);
 }
 
 /*
  * Rethrows the error of a write to a parent table that ran as its owner,
- * in the memory context given.  A violation of one of the parent's
- * integrity constraints loses its detail (the failing row, the key) unless
- * the writer may read the parent.  A deferred constraint check that a
- * security-restricted operation could not queue is explained.
+ * in the memory context given.  Unless the writer may read the whole
+ * parent, what could show its values goes to the server log only: the
+ * detail of a violation of one of its integrity constraints (the failing
+ * row, the key), and the message of a data exception (an invalid input
+ * that a CHECK constraint cast, say), which becomes a general one.  A
+ * deferred constraint check that a security-restricted operation could not
+ * queue is explained.
  */
 static void rethrow_parent_error(bool may_read, MemoryContext cxt) pg_attribute_noreturn();
 
@@ -314,7 +318,20 @@ rethrow_parent_error(bool may_read, MemoryContext cxt)
 	edata = CopyErrorData();
 	FlushErrorState();
 	if (!may_read && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+	{
+		edata->detail_log = edata->detail;
 		edata->detail = NULL;
+	}
+	else if (!may_read && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_DATA_EXCEPTION &&
+			 edata->sqlerrcode != ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
+	{
+		edata->detail_log = psprintf("%s%s%s", edata->message,
+									 edata->detail ? " " : "", edata->detail ? edata->detail : "");
+		edata->message = pstrdup(_("counterfield's update of the counters failed on a value of the table"));
+		edata->message_id = NULL;
+		edata->detail = NULL;
+		edata->hint = pstrdup(_("The error is shown to roles that may read the whole table, and in the server log."));
+	}
 	else if (edata->message_id != NULL && edata->detail == NULL &&
 			 strcmp(edata->message_id,
 					"cannot fire deferred trigger within security-restricted operation") == 0)
@@ -1091,7 +1108,17 @@ cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 		return;
 	cf_inflight_at_commit();
 	if (cf_state_has_live())
+	{
 		flush_transactional(false);
+
+		/*
+		 * The deferred triggers of the transaction have fired by now: those
+		 * that the updates queued (the recheck of a deferred unique
+		 * constraint that a new count may break) fire here, before the
+		 * commit, rather than never.
+		 */
+		AfterTriggerFireDeferred();
+	}
 }
 
 /*

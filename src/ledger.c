@@ -669,12 +669,14 @@ cf_fold(List *defs)
 }
 
 /*
- * Folds the deferred counters whose parent or child is one of relids, or,
- * with all, every deferred counter: DDL that is about to drop them (see
- * counterfield_ddl_event) leaves their columns with their exact values.
+ * Folds the deferred counters whose parent or child is one of relids, or
+ * that have a key column of the type given (or a domain over it), or, with
+ * all, every deferred counter: DDL that is about to drop them or change
+ * what their keys' text means (see fold_before_ddl) leaves their columns
+ * with their exact values.
  */
 void
-cf_fold_tables(List *relids, bool all)
+cf_fold_tables(List *relids, Oid type, bool all)
 {
 	CounterDefs *defs;
 	List	   *fold = NIL;
@@ -686,8 +688,12 @@ cf_fold_tables(List *relids, bool all)
 	{
 		CounterDef *def = &defs->counters[i];
 
+		bool		keyed = false;
+
+		for (int k = 0; k < def->nkeys && OidIsValid(type); k++)
+			keyed |= getBaseType(def->target->types[k]) == type;
 		if (def->deferred &&
-			(all || list_member_oid(relids, def->parent_relid) ||
+			(all || keyed || list_member_oid(relids, def->parent_relid) ||
 			 list_member_oid(relids, def->child_relid)))
 			fold = lappend(fold, def);
 	}

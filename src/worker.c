@@ -11,7 +11,8 @@
  * long (a parent's trigger that sleeps, say) holds up its own database
  * only.  A fold worker folds every deferred counter of its database
  * (cf_fold), as the bootstrap superuser, each in a transaction of its own
- * that gives up on a lock after FOLD_LOCK_TIMEOUT, and exits; in a database
+ * that gives up on a lock after FOLD_LOCK_TIMEOUT and on the counter after
+ * FOLD_STATEMENT_TIMEOUT_MS, and exits; in a database
  * without the extension, or with a version before 0.6, it does nothing.  A
  * counter whose fold fails (a constraint of the parent's, a lock held
  * elsewhere) is logged and tried again at the next round, while the others
@@ -43,6 +44,7 @@
 #include "utils/resowner.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 
 #include "counterfield.h"
 
@@ -238,6 +240,13 @@ counterfield_launcher_main(Datum arg pg_attribute_unused())
 #define FOLD_LOCK_TIMEOUT	"1s"
 
 /*
+ * How long it folds one counter before it gives up on it: a parent's
+ * trigger that does not return holds up its own database's worker for no
+ * longer, and never the others'.
+ */
+#define FOLD_STATEMENT_TIMEOUT_MS	60000
+
+/*
  * Folds one counter in a subtransaction of its own: a counter that fails
  * (a parent's constraint or trigger refuses the new value, a lock held
  * elsewhere) is reported and left for the next round, and the others are
@@ -324,7 +333,14 @@ counterfield_fold_main(Datum arg)
 			CounterDef *def = cf_defs_counter(defs, lfirst_int(lc));
 
 			if (def != NULL && def->deferred)
+			{
+				enable_timeout_after(STATEMENT_TIMEOUT, FOLD_STATEMENT_TIMEOUT_MS);
 				fold_counter(def);
+				/* A timeout that fired after the fold cancels nothing more. */
+				disable_timeout(STATEMENT_TIMEOUT, true);
+				if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
+					QueryCancelPending = false;
+			}
 			cf_defs_release();
 		}
 		PopActiveSnapshot();
