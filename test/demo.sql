@@ -47,3 +47,22 @@ DELETE FROM users WHERE id = 2;
 SELECT * FROM users ORDER BY id;
 SELECT * FROM groups ORDER BY id;
 SELECT * FROM counterfield.counters;
+\echo
+\echo '== a hot parent: deferred mode'
+CREATE TABLE post (id int PRIMARY KEY, like_count int NOT NULL DEFAULT 0);
+CREATE TABLE post_like (id serial PRIMARY KEY, post_id int NOT NULL REFERENCES post);
+CREATE INDEX ON post_like (post_id);
+INSERT INTO post VALUES (1), (2);
+SELECT counterfield.add_counter('post', 'like_count', 'post_like', flush => 'deferred') \gset
+INSERT INTO post_like (post_id) SELECT 1 FROM generate_series(1, 5);
+INSERT INTO post_like (post_id) VALUES (2);
+\echo '-- writers did not touch the posts; their deltas wait in the ledger'
+SELECT * FROM counterfield.unfolded('post') ORDER BY parent_key;
+\echo '-- the exact value: the column plus the unfolded deltas'
+SELECT p.id, p.like_count, p.like_count + coalesce(u.delta, 0) AS exact
+  FROM post p LEFT JOIN counterfield.unfolded('post', 'like_count') u
+    ON u.parent_key = CAST(ROW(p.id) AS text)
+ ORDER BY p.id;
+\echo '-- fold() (or the background worker, when preloaded) applies them'
+SELECT counterfield.fold('post') AS parents_folded;
+SELECT * FROM post ORDER BY id;
