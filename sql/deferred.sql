@@ -312,15 +312,35 @@ SELECT counterfield.add_counter('dc_parent', 't', 'dc_other', flush => 'deferred
 INSERT INTO dc_parent VALUES (1), (2);
 INSERT INTO dc_child (pid, w) VALUES (1, 1), (1, 2), (2, 3);
 INSERT INTO dc_other (pid) VALUES (1), (2), (2);
+ALTER TABLE dc_other ADD COLUMN junk int;
+ALTER TABLE dc_other DROP COLUMN junk;
+-- a column no counter uses: nothing is folded
+SELECT count(*) FROM counterfield.unfolded('dc_parent', 't');
 ALTER TABLE dc_child DROP COLUMN w;
 SELECT count(*) AS counters FROM counterfield.counter WHERE parent = 'dc_parent'::regclass;
-SELECT id, n, h FROM dc_parent ORDER BY id;
+-- h, whose condition used the column, is folded; n, which it did not use, not
+SELECT p.id, p.n, p.n + COALESCE(u.delta, 0) AS exact_n, p.h
+  FROM dc_parent p
+  LEFT JOIN counterfield.unfolded('dc_parent', 'n') u ON u.parent_key = CAST(ROW(p.id) AS text)
+ ORDER BY p.id;
 INSERT INTO dc_child (pid) VALUES (2);
 ALTER TABLE dc_child DROP COLUMN pid;
 DROP TABLE dc_other;
 SELECT id, n, h, t FROM dc_parent ORDER BY id;
 SELECT count(*) FROM counterfield.ledger;
 DROP TABLE dc_child, dc_parent;
+
+-- A counter that cannot be folded before the DDL that drops it is
+-- reported, and the DDL goes on.
+CREATE TABLE dw_parent (id int PRIMARY KEY, n int NOT NULL DEFAULT 0 CHECK (n <= 1));
+CREATE TABLE dw_child (id serial PRIMARY KEY, pid int REFERENCES dw_parent);
+SELECT counterfield.add_counter('dw_parent', 'n', 'dw_child', flush => 'deferred');
+INSERT INTO dw_parent VALUES (1);
+INSERT INTO dw_child (pid) VALUES (1), (1);
+DROP TABLE dw_child;
+SELECT * FROM dw_parent;
+SELECT count(*) FROM counterfield.ledger;
+DROP TABLE dw_parent;
 
 -- Folding deletes from the ledger, which a publication of all tables
 -- allows: the ledger has a replica identity.

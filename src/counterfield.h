@@ -365,7 +365,8 @@ extern void cf_ledger_discard(int32 counter_id);
 extern FlushItem *cf_ledger_unfolded(CounterDef *def, MemoryContext cxt, int *nitems);
 extern void cf_ledger_truncate(CounterDef *def);
 extern int64 cf_fold(List *defs);
-extern void cf_fold_tables(List *relids, Oid type, bool all);
+extern bool cf_fold_guarded(CounterDef *def, bool before_ddl);
+extern void cf_fold_before_ddl(List *relids, List *attnums, Oid type, bool all);
 
 /* worker.c */
 extern void cf_worker_init(void);

@@ -616,21 +616,23 @@ changes_values(Node *parsetree)
 /*
  * Before DDL that drops deferred counters with their tables or columns, by
  * name, their deltas are folded, so that their columns keep their exact
- * values: DROP TABLE and ALTER TABLE ... DROP COLUMN of a parent or child
- * that the caller owns, DROP EXTENSION counterfield by its owner.  The
- * tables (the ledger, for DROP EXTENSION) are locked first as the command
- * will lock them, so that writers still running commit their deltas before
- * the fold, and none come after it.  Before ALTER TYPE ... RENAME VALUE of
- * an enum by its owner, the counters with keys of that type are folded
- * too: their keys are kept as text, which the old name would no longer
- * read.  Counters dropped by a cascade from other objects (a schema, a
- * type, a function, a table they inherit from, DROP OWNED) lose their
- * unfolded deltas.
+ * values: DROP TABLE and ALTER TABLE ... DROP COLUMN (of a column the
+ * counter uses) of a parent or child that the caller owns, DROP EXTENSION
+ * counterfield by its owner.  The table (the ledger, for DROP EXTENSION)
+ * is locked first as the command will lock it, so that writers still
+ * running commit their deltas before the fold.  Before ALTER TYPE ...
+ * RENAME VALUE of an enum by its owner, the counters with keys of that
+ * type are folded too: their keys are kept as text, which the old name
+ * would no longer read.  A counter that cannot be folded is reported, and
+ * the command goes on.  Counters dropped by a cascade from other objects
+ * (a schema, a type, a function, a table they inherit from, DROP OWNED)
+ * lose their unfolded deltas.
  */
 static void
 fold_before_ddl(Node *parsetree)
 {
 	List	   *relids = NIL;
+	List	   *attnums = NIL;
 	Oid			type = InvalidOid;
 	bool		all = false;
 	ListCell   *lc;
@@ -643,7 +645,10 @@ fold_before_ddl(Node *parsetree)
 			Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 
 			if (OidIsValid(relid) && cf_owns_relation(relid))
+			{
 				relids = lappend_oid(relids, relid);
+				attnums = lappend_int(attnums, InvalidAttrNumber);
+			}
 		}
 	}
 	else if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION)
@@ -668,9 +673,20 @@ fold_before_ddl(Node *parsetree)
 		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 
 		foreach(lc, stmt->cmds)
-			if (castNode(AlterTableCmd, lfirst(lc))->subtype == AT_DropColumn &&
-				OidIsValid(relid) && cf_owns_relation(relid))
-				relids = list_append_unique_oid(relids, relid);
+		{
+			AlterTableCmd *cmd = castNode(AlterTableCmd, lfirst(lc));
+			AttrNumber	attnum;
+
+			if (cmd->subtype != AT_DropColumn || !OidIsValid(relid) || cmd->name == NULL ||
+				!cf_owns_relation(relid))
+				continue;
+			attnum = get_attnum(relid, cmd->name);
+			if (attnum != InvalidAttrNumber)
+			{
+				relids = lappend_oid(relids, relid);
+				attnums = lappend_int(attnums, attnum);
+			}
+		}
 	}
 	else if (IsA(parsetree, AlterEnumStmt) && ((AlterEnumStmt *) parsetree)->oldVal != NULL)
 	{
@@ -686,10 +702,8 @@ fold_before_ddl(Node *parsetree)
 			)
 			type = InvalidOid;
 	}
-	foreach(lc, relids)
-		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
 	if (all || relids != NIL || OidIsValid(type))
-		cf_fold_tables(relids, type, all);
+		cf_fold_before_ddl(relids, attnums, type, all);
 }
 
 /*

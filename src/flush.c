@@ -307,6 +307,26 @@ writer_may_read(Oid parent_relid, Oid owner)
  * deferred constraint check that a security-restricted operation could not
  * queue is explained.
  */
+/*
+ * Moves an error's detail (and the text given, first) to its detail for
+ * the server log, after any it had.
+ */
+static void
+hide_detail(ErrorData *edata, const char *text)
+{
+	StringInfoData log;
+
+	initStringInfo(&log);
+	if (edata->detail_log)
+		appendStringInfoString(&log, edata->detail_log);
+	if (text)
+		appendStringInfo(&log, "%s%s", log.len > 0 ? " " : "", text);
+	if (edata->detail)
+		appendStringInfo(&log, "%s%s", log.len > 0 ? " " : "", edata->detail);
+	edata->detail_log = log.len > 0 ? log.data : NULL;
+	edata->detail = NULL;
+}
+
 static void rethrow_parent_error(bool may_read, MemoryContext cxt) pg_attribute_noreturn();
 
 static void
@@ -319,18 +339,23 @@ rethrow_parent_error(bool may_read, MemoryContext cxt)
 	FlushErrorState();
 	if (!may_read && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
 	{
-		edata->detail_log = edata->detail;
-		edata->detail = NULL;
+		hide_detail(edata, NULL);
 	}
-	else if (!may_read && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_DATA_EXCEPTION &&
-			 edata->sqlerrcode != ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
+	else if (!may_read && ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_DATA_EXCEPTION)
 	{
-		edata->detail_log = psprintf("%s%s%s", edata->message,
-									 edata->detail ? " " : "", edata->detail ? edata->detail : "");
+		const char *last;
+
+		/* What a query that failed on a value may show, but the table. */
+		hide_detail(edata, edata->message);
 		edata->message = pstrdup(_("counterfield's update of the counters failed on a value of the table"));
 		edata->message_id = NULL;
-		edata->detail = NULL;
 		edata->hint = pstrdup(_("The error is shown to roles that may read the whole table, and in the server log."));
+		edata->internalquery = NULL;
+		edata->internalpos = 0;
+		edata->cursorpos = 0;
+		last = edata->context ? strrchr(edata->context, '\n') : NULL;
+		if (last != NULL)
+			edata->context = pstrdup(last + 1);
 	}
 	else if (edata->message_id != NULL && edata->detail == NULL &&
 			 strcmp(edata->message_id,
@@ -1108,17 +1133,15 @@ cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 		return;
 	cf_inflight_at_commit();
 	if (cf_state_has_live())
-	{
 		flush_transactional(false);
 
-		/*
-		 * The deferred triggers of the transaction have fired by now: those
-		 * that the updates queued (the recheck of a deferred unique
-		 * constraint that a new count may break) fire here, before the
-		 * commit, rather than never.
-		 */
-		AfterTriggerFireDeferred();
-	}
+	/*
+	 * The deferred triggers of the transaction have fired by now: those that
+	 * the updates above queued (the recheck of a deferred unique constraint
+	 * that a new count may break) fire here, before the commit, rather than
+	 * never.  With none queued, this does nothing.
+	 */
+	AfterTriggerFireDeferred();
 }
 
 /*

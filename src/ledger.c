@@ -669,17 +669,101 @@ cf_fold(List *defs)
 }
 
 /*
- * Folds the deferred counters whose parent or child is one of relids, or
- * that have a key column of the type given (or a domain over it), or, with
- * all, every deferred counter: DDL that is about to drop them or change
- * what their keys' text means (see fold_before_ddl) leaves their columns
- * with their exact values.
+ * Folds one counter in a subtransaction of its own; returns whether it
+ * did.  A fold that fails (a parent's constraint or trigger refuses the
+ * new value, a lock held elsewhere, a key that no longer reads back) is
+ * reported as a warning and leaves the deltas where they were: the
+ * background worker tries again at its next round, and DDL goes on.
+ */
+bool
+cf_fold_guarded(CounterDef *def, bool before_ddl)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool folded = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		(void) cf_fold(list_make1(def));
+		ReleaseCurrentSubTransaction();
+		folded = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		if (before_ddl)
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("counterfield could not fold counter \"%s\" of table \"%s\" before the command",
+							get_attname(def->parent_relid, def->counter_attnum, false),
+							get_rel_name(def->parent_relid)),
+					 errdetail("%s", edata->message),
+					 errhint("Its column lacks the deltas not folded; if the counter remains, counterfield.reinit() recomputes it.")));
+		else
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("counterfield could not fold counter \"%s\" of table \"%s\"",
+							get_attname(def->parent_relid, def->counter_attnum, false),
+							get_rel_name(def->parent_relid)),
+					 errdetail("%s", edata->message),
+					 errhint("It is tried again at the next round; until then its column lags.")));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return folded;
+}
+
+/*
+ * Does DDL that drops the column attnum of relid (or the whole table, with
+ * InvalidAttrNumber) drop the counter?  A column of its child's key or one
+ * its condition may use, or of its parent's key.
+ */
+static bool
+drops_counter(CounterDef *def, Oid relid, AttrNumber attnum)
+{
+	if (relid == def->child_relid)
+	{
+		if (attnum == InvalidAttrNumber || def->has_condition)
+			return true;
+		for (int k = 0; k < def->nkeys; k++)
+			if (def->fk_attnums[k] == attnum)
+				return true;
+	}
+	if (relid == def->parent_relid)
+	{
+		if (attnum == InvalidAttrNumber)
+			return true;
+		for (int k = 0; k < def->nkeys; k++)
+			if (def->target->attnums[k] == attnum)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * Before DDL (see fold_before_ddl): folds the deferred counters that the
+ * command drops, the table relids[i] or its column attnums[i]
+ * (InvalidAttrNumber for the table), after locking that table as the
+ * command will, so that writers still running commit their deltas first;
+ * and those with a key column of the type given (or a domain over it); or,
+ * with all, every deferred counter.  A table no deferred counter needs is
+ * not locked here: the command locks it in its own order.
  */
 void
-cf_fold_tables(List *relids, Oid type, bool all)
+cf_fold_before_ddl(List *relids, List *attnums, Oid type, bool all)
 {
 	CounterDefs *defs;
 	List	   *fold = NIL;
+	ListCell   *lc;
 
 	if (!OidIsValid(cf_ledger_relid()))
 		return;
@@ -687,18 +771,26 @@ cf_fold_tables(List *relids, Oid type, bool all)
 	for (int i = 0; i < defs->ncounters; i++)
 	{
 		CounterDef *def = &defs->counters[i];
+		bool		match = all;
+		ListCell   *la;
 
-		bool		keyed = false;
-
+		if (!def->deferred)
+			continue;
 		for (int k = 0; k < def->nkeys && OidIsValid(type); k++)
-			keyed |= getBaseType(def->target->types[k]) == type;
-		if (def->deferred &&
-			(all || keyed || list_member_oid(relids, def->parent_relid) ||
-			 list_member_oid(relids, def->child_relid)))
+			match |= getBaseType(def->target->types[k]) == type;
+		forboth(lc, relids, la, attnums)
+		{
+			if (drops_counter(def, lfirst_oid(lc), (AttrNumber) lfirst_int(la)))
+			{
+				LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+				match = true;
+			}
+		}
+		if (match)
 			fold = lappend(fold, def);
 	}
-	if (fold != NIL)
-		(void) cf_fold(fold);
+	foreach(lc, fold)
+		(void) cf_fold_guarded(lfirst(lc), true);
 	cf_defs_release();
 }
 

@@ -246,45 +246,6 @@ counterfield_launcher_main(Datum arg pg_attribute_unused())
  */
 #define FOLD_STATEMENT_TIMEOUT_MS	60000
 
-/*
- * Folds one counter in a subtransaction of its own: a counter that fails
- * (a parent's constraint or trigger refuses the new value, a lock held
- * elsewhere) is reported and left for the next round, and the others are
- * folded all the same.
- */
-static void
-fold_counter(CounterDef *def)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		(void) cf_fold(list_make1(def));
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("counterfield could not fold counter %d of table \"%s\"",
-						def->id, get_rel_name(def->parent_relid)),
-				 errdetail("%s", edata->message),
-				 errhint("It is tried again at the next round; until then its column lags.")));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-}
 
 /*
  * A fold worker: folds every deferred counter of its database, each in a
@@ -335,7 +296,7 @@ counterfield_fold_main(Datum arg)
 			if (def != NULL && def->deferred)
 			{
 				enable_timeout_after(STATEMENT_TIMEOUT, FOLD_STATEMENT_TIMEOUT_MS);
-				fold_counter(def);
+				(void) cf_fold_guarded(def, false);
 				/* A timeout that fired after the fold cancels nothing more. */
 				disable_timeout(STATEMENT_TIMEOUT, true);
 				if (get_timeout_indicator(STATEMENT_TIMEOUT, true))

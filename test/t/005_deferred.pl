@@ -151,7 +151,7 @@ INSERT INTO post_like (post_id, weight) VALUES (5, 9), (6, 9);
 });
 ok($node->poll_query_until('app', "SELECT ($folded) = 0"),
 	'a locked parent row and a failing counter do not hold up the other counters');
-ok($node->log_contains('could not fold counter \d+ of table "capped"'), 'the failing counter is reported');
+ok($node->log_contains('could not fold counter "n" of table "capped"'), 'the failing counter is reported');
 ok($node->poll_query_until('app', q{SELECT count(*) = 2 FROM counterfield.unfolded() WHERE parent IN ('capped'::regclass, 'tag'::regclass)}),
 	'the deltas of the failing and the waiting counter stay unfolded');
 $locker->query_safe('COMMIT');
