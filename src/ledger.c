@@ -698,22 +698,17 @@ cf_fold_guarded(CounterDef *def, bool before_ddl)
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
-		if (before_ddl)
-			ereport(WARNING,
-					(errcode(edata->sqlerrcode),
-					 errmsg("counterfield could not fold counter \"%s\" of table \"%s\" before the command",
-							get_attname(def->parent_relid, def->counter_attnum, false),
-							get_rel_name(def->parent_relid)),
-					 errdetail("%s", edata->message),
-					 errhint("Its column lacks the deltas not folded; if the counter remains, counterfield.reinit() recomputes it.")));
-		else
-			ereport(WARNING,
-					(errcode(edata->sqlerrcode),
-					 errmsg("counterfield could not fold counter \"%s\" of table \"%s\"",
-							get_attname(def->parent_relid, def->counter_attnum, false),
-							get_rel_name(def->parent_relid)),
-					 errdetail("%s", edata->message),
-					 errhint("It is tried again at the next round; until then its column lags.")));
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg(before_ddl ?
+						"counterfield could not fold counter \"%s\" of table \"%s\" before the command" :
+						"counterfield could not fold counter \"%s\" of table \"%s\"",
+						get_attname(def->parent_relid, def->counter_attnum, false),
+						get_rel_name(def->parent_relid)),
+				 errdetail("%s", edata->message),
+				 before_ddl ?
+				 errhint("Its column lacks the deltas not folded; if the counter remains, counterfield.reinit() recomputes it.") :
+				 errhint("It is tried again at the next round; until then its column lags.")));
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
