@@ -298,16 +298,6 @@ writer_may_read(Oid parent_relid, Oid owner)
 }
 
 /*
- * Rethrows the error of a write to a parent table that ran as its owner,
- * in the memory context given.  Unless the writer may read the whole
- * parent, what could show its values goes to the server log only: the
- * detail of a violation of one of its integrity constraints (the failing
- * row, the key), and the message of a data exception (an invalid input
- * that a CHECK constraint cast, say), which becomes a general one.  A
- * deferred constraint check that a security-restricted operation could not
- * queue is explained.
- */
-/*
  * Moves an error's detail (and the text given, first) to its detail for
  * the server log, after any it had.
  */
@@ -329,6 +319,16 @@ hide_detail(ErrorData *edata, const char *text)
 
 static void rethrow_parent_error(bool may_read, MemoryContext cxt) pg_attribute_noreturn();
 
+/*
+ * Rethrows the error of a write to a parent table that ran as its owner,
+ * in the memory context given.  Unless the writer may read the whole
+ * parent, what could show its values goes to the server log only: the
+ * detail of a violation of one of its integrity constraints (the failing
+ * row, the key), and the message and query of a data exception (an
+ * invalid input that a CHECK constraint cast, say), which become a general
+ * message.  A deferred constraint check that a security-restricted
+ * operation could not queue is explained.
+ */
 static void
 rethrow_parent_error(bool may_read, MemoryContext cxt)
 {
