@@ -264,6 +264,8 @@ attach_target(CounterDefs *defs, CounterDef *def, AttrNumber *parent_attnums)
 			PrepareSortSupportFromOrderingOp(typentry->lt_opr, &target->sort[k]);
 		}
 		target->layout = cf_key_layout(target->nkeys, target->types, target->collations);
+		target->ledger_hashed = target->deferred &&
+			cf_ledger_hashes(target->nkeys, target->types);
 		target->counters = NIL;
 	}
 

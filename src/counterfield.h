@@ -140,6 +140,8 @@ struct CounterTarget
 	List	   *counters;		/* CounterDef *, in id order */
 	bool		deferred;		/* its counters are deferred ones */
 	SPIPlanPtr	ledger_plan;	/* deferred: records deltas */
+	bool		ledger_hashed;	/* deferred: the ledger holds its keys' hashes,
+								 * not 0 (see cf_ledger_hashes) */
 	SPIPlanPtr	update_plan;	/* one key */
 	SPIPlanPtr	row_lock_plan;	/* one key: lock its row */
 	SPIPlanPtr	lock_plan;		/* a batch of keys: lock in key order */
@@ -365,7 +367,8 @@ extern void cf_ledger_discard(int32 counter_id);
 extern FlushItem *cf_ledger_unfolded(CounterDef *def, MemoryContext cxt, int *nitems);
 extern void cf_ledger_truncate(CounterDef *def);
 extern int64 cf_fold(List *defs);
-extern bool cf_fold_guarded(CounterDef *def, bool before_ddl);
+extern bool cf_ledger_hashes(int nkeys, Oid *types);
+extern void cf_fold_guarded(CounterDef *def, bool before_ddl);
 extern void cf_fold_before_ddl(List *relids, List *attnums, Oid type, bool all);
 
 /* worker.c */

@@ -189,15 +189,15 @@ hash_is_portable(Oid type)
 }
 
 /*
- * Are the hashes of all a target's key types portable?  If not, the ledger
- * holds 0 as the key_hash of its keys, which are then told apart by their
- * values alone.
+ * Does the ledger hold the hashes of keys of these types?  Only if all are
+ * portable; else it holds 0 as their key_hash, and keys are told apart by
+ * their values alone.  Kept in CounterTarget.ledger_hashed.
  */
-static bool
-key_hash_portable(CounterTarget *target)
+bool
+cf_ledger_hashes(int nkeys, Oid *types)
 {
-	for (int k = 0; k < target->nkeys; k++)
-		if (!hash_is_portable(target->types[k]))
+	for (int k = 0; k < nkeys; k++)
+		if (!hash_is_portable(types[k]))
 			return false;
 	return true;
 }
@@ -353,7 +353,6 @@ cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	Datum		params[INDEX_MAX_KEYS + 3];
 	OwnerContext owner;
 	KeyIO		io;
-	bool		portable = key_hash_portable(target);
 	int			n = 0;
 	int			ret;
 
@@ -362,7 +361,7 @@ cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	key_io_begin(target, &io);
 	for (int g = 0; g < ngroups; g++)
 	{
-		uint32		hash = portable ? cf_key_hash(target->layout, keys[g]) : 0;
+		uint32		hash = target->ledger_hashed ? cf_key_hash(target->layout, keys[g]) : 0;
 		ListCell   *lc;
 
 		foreach(lc, target->counters)
@@ -462,7 +461,7 @@ cf_ledger_key_sum(CounterDef *def, Datum *key)
 	KeyIO		io;
 
 	params[0] = Int32GetDatum(def->id);
-	params[1] = Int32GetDatum(key_hash_portable(def->target) ?
+	params[1] = Int32GetDatum(def->target->ledger_hashed ?
 							  (int32) cf_key_hash(def->target->layout, key) : 0);
 	begin_as_ledger_owner(&owner);
 	cf_spi_run("SELECT key, delta FROM counterfield.ledger"
@@ -669,18 +668,16 @@ cf_fold(List *defs)
 }
 
 /*
- * Folds one counter in a subtransaction of its own; returns whether it
- * did.  A fold that fails (a parent's constraint or trigger refuses the
+ * Folds one counter in a subtransaction of its own.  A fold that fails (a parent's constraint or trigger refuses the
  * new value, a lock held elsewhere, a key that no longer reads back) is
  * reported as a warning and leaves the deltas where they were: the
  * background worker tries again at its next round, and DDL goes on.
  */
-bool
+void
 cf_fold_guarded(CounterDef *def, bool before_ddl)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool folded = false;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -688,7 +685,6 @@ cf_fold_guarded(CounterDef *def, bool before_ddl)
 	{
 		(void) cf_fold(list_make1(def));
 		ReleaseCurrentSubTransaction();
-		folded = true;
 	}
 	PG_CATCH();
 	{
@@ -714,7 +710,6 @@ cf_fold_guarded(CounterDef *def, bool before_ddl)
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
-	return folded;
 }
 
 /*
@@ -785,7 +780,7 @@ cf_fold_before_ddl(List *relids, List *attnums, Oid type, bool all)
 			fold = lappend(fold, def);
 	}
 	foreach(lc, fold)
-		(void) cf_fold_guarded(lfirst(lc), true);
+		cf_fold_guarded(lfirst(lc), true);
 	cf_defs_release();
 }
 

@@ -40,8 +40,6 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
-#include "utils/resowner.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
@@ -220,14 +218,14 @@ counterfield_launcher_main(Datum arg pg_attribute_unused())
 			/* From where the last round stopped, each database once. */
 			for (int i = 0; i < n; i++)
 			{
-				Oid			database = list_nth_oid(databases, (next + i) % Max(n, 1));
+				Oid			database = list_nth_oid(databases, (next + i) % n);
 
 				CHECK_FOR_INTERRUPTS();
 				if (reap_workers(database))
 					continue;
 				if (!fold_database(database))
 				{
-					next = (next + i) % Max(n, 1);
+					next = (next + i) % n;
 					break;
 				}
 			}
@@ -296,7 +294,7 @@ counterfield_fold_main(Datum arg)
 			if (def != NULL && def->deferred)
 			{
 				enable_timeout_after(STATEMENT_TIMEOUT, FOLD_STATEMENT_TIMEOUT_MS);
-				(void) cf_fold_guarded(def, false);
+				cf_fold_guarded(def, false);
 				/* A timeout that fired after the fold cancels nothing more. */
 				disable_timeout(STATEMENT_TIMEOUT, true);
 				if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
