@@ -327,6 +327,8 @@ extern Bitmapset *cf_counted_columns(Oid relid, bool partition);
 extern void cf_inflight_init(void);
 extern void cf_inflight_start(QueryDesc *queryDesc);
 extern void cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept);
+extern void cf_inflight_check(CounterDef *def, Datum *values, TransactionId since,
+							  bool inserted);
 extern void cf_inflight_missing(CounterTarget *target, Datum *values);
 extern void cf_inflight_counted(void);
 extern void cf_inflight_at_commit(void);
@@ -339,6 +341,8 @@ extern void cf_keylock_commit(Oid *parent, uint32 *hash, int n);
 extern bool cf_index_fits_key(CounterTarget *target, Relation leaf, Relation index,
 							  Datum *values, ScanKey skey);
 extern bool cf_keylock_wait_for_row(CounterTarget *target, Datum *values, bool *committed);
+extern bool cf_keylock_superseded(CounterTarget *target, Datum *values, TransactionId since,
+								  bool inserted);
 
 /* flush.c */
 extern bool cf_plan_is_current(SPIPlanPtr *plan);

@@ -62,13 +62,18 @@ typedef struct RunningStatement
 	SubTransactionId subid;
 } RunningStatement;
 
-/* A parent key to be counted again later. */
+/*
+ * A parent key to be counted again later, or if since is valid, to be
+ * counted again if cf_keylock_superseded says so.
+ */
 typedef struct RecountKey
 {
 	const void *after;			/* when this statement ends, or NULL: at commit */
 	int32		counter_id;
 	const KeyLayout *layout;	/* that of the key's values */
 	Datum	   *values;			/* in TopMemoryContext */
+	TransactionId since;		/* the xmin of the snapshot of the count */
+	bool		inserted;		/* the row was inserted, not re-keyed */
 	LocalTransactionId lxid;
 	SubTransactionId subid;
 } RecountKey;
@@ -189,12 +194,26 @@ cf_inflight_start(QueryDesc *queryDesc)
 					  GetCurrentCommandId(false));
 }
 
+static void note_key(RunningStatement *after, CounterDef *def, Datum *values,
+					 TransactionId since, bool inserted);
+
 /*
  * Notes a key of a counter to be counted again when a running statement
  * ends, or with after NULL at commit.
  */
 static void
 note_recount(RunningStatement *after, CounterDef *def, Datum *values)
+{
+	note_key(after, def, values, InvalidTransactionId, false);
+}
+
+/*
+ * Notes a key as note_recount does, to be counted again only if
+ * cf_keylock_superseded says so when since is valid.
+ */
+static void
+note_key(RunningStatement *after, CounterDef *def, Datum *values, TransactionId since,
+		 bool inserted)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 	RecountKey *recount = palloc(sizeof(RecountKey));
@@ -205,6 +224,8 @@ note_recount(RunningStatement *after, CounterDef *def, Datum *values)
 	recount->counter_id = def->id;
 	recount->layout = def->layout;
 	recount->values = cf_copy_key(def, values, TopMemoryContext);
+	recount->since = since;
+	recount->inserted = inserted;
 	recount->lxid = CF_CURRENT_LXID();
 	recount->subid = GetCurrentSubTransactionId();
 	recounts = lappend(recounts, recount);
@@ -282,6 +303,24 @@ cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept)
 }
 
 /*
+ * Notes a parent key that the guard counted with a snapshot whose xmin was
+ * since, for a row inserted or re-keyed, to be looked at again when the
+ * outermost running statement that writes the parent has finished: the row
+ * may have waited in the unique index for another row of the key, and the
+ * count missed children whose deltas went to that row (keylock.c).  Where no
+ * such statement is known (a partition named directly), the key is counted
+ * again at commit: by then the versions of that row may be gone.
+ */
+void
+cf_inflight_check(CounterDef *def, Datum *values, TransactionId since, bool inserted)
+{
+	RunningStatement *outermost = nrunning > 0 ?
+		outermost_writing(InvalidOid, def->parent_relid) : NULL;
+
+	note_key(outermost, def, values, outermost ? since : InvalidTransactionId, inserted);
+}
+
+/*
  * Notes that rows of a counted child written by the current command (or an
  * older one) have been counted.
  */
@@ -342,7 +381,7 @@ recount_after(const void *statement)
 	ListCell   *lc;
 	CounterDefs *defs;
 	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	RecountKey *previous = NULL;
+	RecountKey *done = NULL;
 
 	foreach(lc, recounts)
 	{
@@ -378,14 +417,19 @@ recount_after(const void *statement)
 		CounterDef *def = cf_defs_counter(defs, recount->counter_id);
 
 		/*
-		 * A key noted twice in a row (ON CONFLICT fires the guard too) goes
-		 * once; a key whose type changed since is not read, and its counter
-		 * was recomputed by that change.
+		 * A key whose type changed since is not read, and its counter was
+		 * recomputed by that change; a key just counted again (noted twice
+		 * in a row: ON CONFLICT fires the guard too) goes once.
 		 */
-		if (def != NULL && def->layout == recount->layout &&
-			(previous == NULL || !same_key(def, previous, recount)))
-			cf_recount_key(def, recount->values);
-		previous = recount;
+		if (def == NULL || def->layout != recount->layout ||
+			(done != NULL && same_key(def, done, recount)))
+			continue;
+		if (TransactionIdIsValid(recount->since) &&
+			!cf_keylock_superseded(def->target, recount->values, recount->since,
+								   recount->inserted))
+			continue;
+		cf_recount_key(def, recount->values);
+		done = recount;
 	}
 	foreach(lc, due)
 	{

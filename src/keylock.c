@@ -25,6 +25,14 @@
  * the guard's row, committed or on its way, and waits for its transaction
  * to end.
  *
+ * A transaction that found a parent row needs no key lock, but the row it
+ * added to may be one that the guard's row waits for in the unique index,
+ * being deleted or re-keyed by another transaction: its children, committed
+ * after the guard counted, then belong to the guard's row.  So once the
+ * statement that wrote the row has finished, the other rows of its key are
+ * looked at (cf_keylock_superseded), and the key counted again if one of
+ * them was changed by a transaction that committed after the count.
+ *
  * A key lock is an advisory lock of the database whose other fields are the
  * parent table, a hash of the key that equal keys share, and CF_LOCK_KEY.
  * A commit that would lock more than COMMIT_KEYS_PER_TABLE keys of one
@@ -46,10 +54,12 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/indexing.h"
@@ -59,6 +69,7 @@
 #include "miscadmin.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/fmgroids.h"
@@ -389,65 +400,56 @@ key_index(CounterTarget *target, Relation leaf, Datum *values, ScanKey skey)
 	return found;
 }
 
-/* Notes what a dirty snapshot said of the row it let through. */
-static TransactionId
-dirty_row(SnapshotData *dirty, bool *committed)
-{
-	if (TransactionIdIsValid(dirty->xmin))
-		return dirty->xmin;
-	if (!TransactionIdIsValid(dirty->xmax))
-		*committed = true;
-	return InvalidTransactionId;
-}
+/*
+ * Called for each row of a key that scan_key_rows finds; returns true to
+ * stop the scan.
+ */
+typedef bool (*KeyRowVisitor) (TupleTableSlot *slot, void *arg);
 
 /*
- * Looks for a row of one key in a leaf of the parent with a dirty snapshot:
- * through a unique index on the key columns, or, should the leaf have none
- * that fits (one dropped since add_counter, say), by reading the leaf
- * whole.  Returns the transaction that is inserting such a row, if any, and
- * sets *committed if a committed row is there.
+ * Visits the rows of one key in a leaf of the parent that the snapshot lets
+ * through: by a unique index on the key columns, or, should the leaf have
+ * none that fits (one dropped since add_counter, say), by reading the leaf
+ * whole.
  */
-static TransactionId
-probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
+static void
+scan_key_rows(CounterTarget *target, Relation leaf, Datum *values, Snapshot snapshot,
+			  KeyRowVisitor visit, void *arg)
 {
-	Relation	leaf = table_open(leafid, AccessShareLock);
 	ScanKeyData skey[INDEX_MAX_KEYS];
 	Relation	index = key_index(target, leaf, values, skey);
 	TupleTableSlot *slot = table_slot_create(leaf, NULL);
-	TransactionId xwait = InvalidTransactionId;
-	SnapshotData dirty;
 
-	InitDirtySnapshot(dirty);
 	if (index != NULL)
 	{
 		int			nkeys = IndexRelationGetNumberOfKeyAttributes(index);
 		IndexScanDesc scan;
 
 #if PG_VERSION_NUM >= 180000
-		scan = index_beginscan(leaf, index, &dirty, NULL, nkeys, 0);
+		scan = index_beginscan(leaf, index, snapshot, NULL, nkeys, 0);
 #else
-		scan = index_beginscan(leaf, index, &dirty, nkeys, 0);
+		scan = index_beginscan(leaf, index, snapshot, nkeys, 0);
 #endif
 		index_rescan(scan, skey, nkeys, NULL, 0);
-		while (!TransactionIdIsValid(xwait) &&
-			   index_getnext_slot(scan, ForwardScanDirection, slot))
-			xwait = dirty_row(&dirty, committed);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+			if (visit(slot, arg))
+				break;
 		index_endscan(scan);
 		index_close(index, AccessShareLock);
 	}
 	else
 	{
-		TableScanDesc scan = table_beginscan(leaf, &dirty, 0, NULL);
+		TableScanDesc scan = table_beginscan(leaf, snapshot, 0, NULL);
 		FmgrInfo	eq[INDEX_MAX_KEYS];
 		AttrNumber	attnums[INDEX_MAX_KEYS];
+		Oid			leafid = RelationGetRelid(leaf);
 
 		for (int k = 0; k < target->nkeys; k++)
 		{
 			fmgr_info(get_opcode(cf_equality_operator(target->types[k])), &eq[k]);
 			attnums[k] = leaf_attnum(target, leafid, k);
 		}
-		while (!TransactionIdIsValid(xwait) &&
-			   table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
 			bool		match = true;
 
@@ -461,14 +463,50 @@ probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
 					DatumGetBool(FunctionCall2Coll(&eq[k], target->collations[k], value,
 												   values[k]));
 			}
-			if (match)
-				xwait = dirty_row(&dirty, committed);
+			if (match && visit(slot, arg))
+				break;
 		}
 		table_endscan(scan);
 	}
 	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* What a dirty snapshot says of the rows of a key (probe_leaf). */
+typedef struct DirtyProbe
+{
+	SnapshotData snapshot;
+	TransactionId xwait;		/* a transaction inserting such a row */
+	bool		committed;		/* a committed row is there */
+} DirtyProbe;
+
+static bool
+dirty_row(TupleTableSlot *slot pg_attribute_unused(), void *arg)
+{
+	DirtyProbe *probe = arg;
+
+	if (TransactionIdIsValid(probe->snapshot.xmin))
+		probe->xwait = probe->snapshot.xmin;
+	else if (!TransactionIdIsValid(probe->snapshot.xmax))
+		probe->committed = true;
+	return TransactionIdIsValid(probe->xwait);
+}
+
+/*
+ * Looks for a row of one key in a leaf of the parent with a dirty snapshot.
+ * Returns the transaction that is inserting such a row, if any, and sets
+ * *committed if a committed row is there.
+ */
+static TransactionId
+probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
+{
+	Relation	leaf = table_open(leafid, AccessShareLock);
+	DirtyProbe	probe = {.xwait = InvalidTransactionId};
+
+	InitDirtySnapshot(probe.snapshot);
+	scan_key_rows(target, leaf, values, &probe.snapshot, dirty_row, &probe);
 	table_close(leaf, AccessShareLock);
-	return xwait;
+	*committed |= probe.committed;
+	return probe.xwait;
 }
 
 #if PG_VERSION_NUM >= 140000
@@ -652,4 +690,80 @@ cf_keylock_wait_for_row(CounterTarget *target, Datum *values, bool *committed)
 	if (TransactionIdIsValid(xwait))
 		XactLockTableWait(xwait, NULL, NULL, XLTW_None);
 	return TransactionIdIsValid(xwait);
+}
+
+/* What the rows of a key say of a count of it (cf_keylock_superseded). */
+typedef struct SupersededProbe
+{
+	TransactionId since;		/* changes by transactions from this one on */
+	bool		inserted;		/* the row counted was inserted, not re-keyed */
+	bool		ours;			/* this transaction wrote that row */
+	bool		changed;		/* another row of the key changed since */
+} SupersededProbe;
+
+static bool
+superseded_row(TupleTableSlot *slot, void *arg)
+{
+	SupersededProbe *probe = arg;
+	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+	HeapTupleHeaderData header;
+	TransactionId xmax = InvalidTransactionId;
+
+	/* Rows of other table access methods are taken as changed. */
+	if (!TTS_IS_BUFFERTUPLE(slot) || !BufferIsValid(bslot->buffer))
+	{
+		probe->ours = probe->changed = true;
+		return true;
+	}
+	LockBuffer(bslot->buffer, BUFFER_LOCK_SHARE);
+	header = *bslot->base.tuple->t_data;
+	LockBuffer(bslot->buffer, BUFFER_LOCK_UNLOCK);
+
+	if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(&header)))
+	{
+		/* An ON CONFLICT DO UPDATE updates a row instead of inserting one. */
+		if (!probe->inserted || !(header.t_infomask & HEAP_UPDATED))
+			probe->ours = true;
+	}
+	else if (!(header.t_infomask & HEAP_XMAX_INVALID) &&
+			 !HEAP_XMAX_IS_LOCKED_ONLY(header.t_infomask))
+	{
+		xmax = HeapTupleHeaderGetUpdateXid(&header);
+		if (TransactionIdIsValid(xmax) && !TransactionIdIsCurrentTransactionId(xmax) &&
+			TransactionIdFollowsOrEquals(xmax, probe->since) && !TransactionIdDidAbort(xmax))
+			probe->changed = true;
+	}
+	return probe->ours && probe->changed;
+}
+
+/*
+ * After the statement that wrote a parent row has finished, for a key the
+ * guard counted with a snapshot whose xmin was since: is the count of that
+ * row possibly short?  It is if this transaction wrote the row (inserted
+ * it, or with inserted false re-keyed a row to the key) and another row of
+ * the key was updated or deleted by a transaction that committed after the
+ * count (see the top of this file).  Versions of rows changed since are not
+ * pruned while the statement's snapshot holds back this backend's xmin.
+ */
+bool
+cf_keylock_superseded(CounterTarget *target, Datum *values, TransactionId since, bool inserted)
+{
+	List	   *leaves = key_leaves(target, values);
+	SupersededProbe probe = {.since = since, .inserted = inserted};
+	ListCell   *lc;
+
+	foreach(lc, leaves)
+	{
+		Relation	leaf;
+
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
+			continue;
+		leaf = table_open(lfirst_oid(lc), AccessShareLock);
+		scan_key_rows(target, leaf, values, SnapshotAny, superseded_row, &probe);
+		table_close(leaf, AccessShareLock);
+		if (probe.ours && probe.changed)
+			break;
+	}
+	list_free(leaves);
+	return probe.ours && probe.changed;
 }

@@ -573,10 +573,11 @@ count_plan(CounterDef *def)
  * statement sees.  Rows written by the running statement are not visible,
  * their deltas come later.  For a deferred counter, *unfolded is set to the
  * sum of the key's unfolded deltas that the count sees (ledger.c): they are
- * yet to be folded in.
+ * yet to be folded in.  If since is not NULL, it is set to the xmin of the
+ * count's snapshot: transactions from there on may have committed after it.
  */
 static int64
-cf_count_children(CounterDef *def, Datum *values, int64 *unfolded)
+cf_count_children(CounterDef *def, Datum *values, int64 *unfolded, TransactionId *since)
 {
 	OwnerContext owner;
 	int			ret;
@@ -588,6 +589,8 @@ cf_count_children(CounterDef *def, Datum *values, int64 *unfolded)
 	cf_spi_connect();
 	PushCopiedSnapshot(GetLatestSnapshot());
 	GetActiveSnapshot()->curcid = curcid;
+	if (since != NULL)
+		*since = GetActiveSnapshot()->xmin;
 	/* A condition's SQL names pg_catalog's functions and operators unqualified. */
 	cf_begin_as_owner(def->child_owner, def->has_condition ? CF_OWNER_PIN_PATH : 0, &owner);
 	ret = SPI_execute_plan(count_plan(def), values, NULL, true, 1);
@@ -657,9 +660,12 @@ lock_child_tables(CounterDef *def)
 	locked_lxid = CF_CURRENT_LXID();
 }
 
-/* The true value of a counter for a parent row being inserted or re-keyed. */
+/*
+ * The true value of a counter for a parent row being inserted, or with
+ * inserted false re-keyed.
+ */
 static Datum
-initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
+initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid, bool inserted)
 {
 	Datum		key[INDEX_MAX_KEYS];
 	Form_pg_attribute att = TupleDescAttr(desc, map_attnum(def->parent_relid, relid,
@@ -675,10 +681,12 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 	if (!isnull)
 	{
 		int64		children;
+		TransactionId since;
 
 		lock_child_tables(def);
 		cf_keylock_guard(def->parent_relid, cf_key_hash(def->target->layout, key));
-		children = cf_count_children(def, key, &unfolded) - cf_flush_in_flight(def, key);
+		children = cf_count_children(def, key, &unfolded, &since) -
+			cf_flush_in_flight(def, key);
 		pending = cf_state_pending(def, key, false);
 
 		/*
@@ -690,6 +698,9 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid)
 		 */
 		count = def->transactional ? children - pending : children - unfolded;
 		cf_inflight_note(def, key, children, !def->transactional && pending != 0);
+
+		/* The row may wait for another row of the key (keylock.c). */
+		cf_inflight_check(def, key, since, inserted);
 	}
 	return count_datum(count, att->atttypid, NameStr(att->attname));
 }
@@ -769,7 +780,7 @@ cf_recount_key(CounterDef *def, Datum *values)
 		SPI_finish();
 		return;
 	}
-	children = cf_count_children(def, values, &unfolded) - cf_flush_in_flight(def, values);
+	children = cf_count_children(def, values, &unfolded, NULL) - cf_flush_in_flight(def, values);
 	pending = cf_state_pending(def, values, !def->transactional);
 	memcpy(params, values, sizeof(Datum) * target->nkeys);
 	params[target->nkeys] = count_datum(def->transactional ? children - pending :
@@ -926,7 +937,7 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 		if (TRIGGER_FIRED_BY_INSERT(event))
 		{
 			cols[ncols] = attnum;
-			values[ncols] = initial_count(def, newtuple, desc, relid);
+			values[ncols] = initial_count(def, newtuple, desc, relid, true);
 			nulls[ncols++] = false;
 		}
 		else
@@ -941,7 +952,7 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 			if (!oldnull && key_changed(def->target, oldtuple, newtuple, desc, relid))
 			{
 				cols[ncols] = attnum;
-				values[ncols] = initial_count(def, newtuple, desc, relid);
+				values[ncols] = initial_count(def, newtuple, desc, relid, false);
 				nulls[ncols++] = false;
 			}
 			else if (oldnull || !datum_image_eq(oldval, newval, att->attbyval, att->attlen))
