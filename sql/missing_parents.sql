@@ -52,6 +52,50 @@ SELECT * FROM mp_check WHERE id = 4;
 COMMIT;
 SELECT * FROM mp_check WHERE id = 4;
 
+-- upserts of parent rows that exist: the guard sees the row of the key and
+-- does not count the new one, which the statement throws away; a row of a
+-- new key in the same statement is counted, and a row that gets in after
+-- all (its key's row deleted by the statement's trigger) is counted once
+-- the statement is done
+CREATE TABLE up (id int PRIMARY KEY, title text, n int, tn int, dn int);
+CREATE TABLE uc (id serial PRIMARY KEY, up_id int REFERENCES up DEFERRABLE INITIALLY DEFERRED);
+CREATE INDEX ON uc (up_id);
+SELECT counterfield.add_counter('up', 'n', 'uc');
+SELECT counterfield.add_counter('up', 'tn', 'uc', flush => 'transaction');
+SELECT counterfield.add_counter('up', 'dn', 'uc', flush => 'deferred');
+CREATE VIEW up_check AS
+  SELECT p.id, p.title, p.n, p.tn, p.dn + coalesce(u.delta, 0) AS dn,
+         (SELECT count(*) FROM uc WHERE uc.up_id = p.id) AS truth
+    FROM up p
+    LEFT JOIN counterfield.unfolded('up', 'dn') u ON u.parent_key = CAST(ROW(p.id) AS text);
+INSERT INTO up VALUES (1, 'a', 0, 0, 0), (2, 'a', 0, 0, 0);
+INSERT INTO uc (up_id) SELECT 1 + g % 2 FROM generate_series(1, 30) g;
+INSERT INTO up VALUES (1, 'b', 0, 0, 0) ON CONFLICT (id) DO UPDATE SET title = excluded.title
+  RETURNING id, title, n, tn;
+INSERT INTO up VALUES (1, 'c', 0, 0, 0), (3, 'c', 7, 7, 7) ON CONFLICT DO NOTHING
+  RETURNING id, title, n, tn;
+INSERT INTO up VALUES (2, 'd', 0, 0, 0);
+BEGIN;
+INSERT INTO uc (up_id) VALUES (1), (2), (4);
+INSERT INTO up VALUES (2, 'e', 0, 0, 0), (4, 'e', 0, 0, 0)
+  ON CONFLICT (id) DO UPDATE SET title = excluded.title RETURNING id, title, n, tn;
+COMMIT;
+CREATE FUNCTION up_replace() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM up WHERE id = NEW.id;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER zzzz_up_replace BEFORE INSERT ON up FOR EACH ROW EXECUTE FUNCTION up_replace();
+ALTER TABLE uc DROP CONSTRAINT uc_up_id_fkey;
+INSERT INTO up VALUES (1, 'f', 0, 0, 0) RETURNING id, title;
+DROP TRIGGER zzzz_up_replace ON up;
+SELECT * FROM up_check ORDER BY id;
+SELECT count(*) FROM counterfield.verify();
+SELECT counterfield.drop_counter('up', c) FROM unnest('{n,tn,dn}'::name[]) c;
+DROP VIEW up_check;
+DROP TABLE uc, up;
+DROP FUNCTION up_replace();
+
 -- a trigger that creates a parent row while the commit applies deltas,
 -- for a key whose delta found no row (5) and for one still to come (200)
 CREATE FUNCTION mp_make() RETURNS trigger LANGUAGE plpgsql AS $$

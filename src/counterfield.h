@@ -341,8 +341,9 @@ extern void cf_keylock_commit(Oid *parent, uint32 *hash, int n);
 extern bool cf_index_fits_key(CounterTarget *target, Relation leaf, Relation index,
 							  Datum *values, ScanKey skey);
 extern bool cf_keylock_wait_for_row(CounterTarget *target, Datum *values, bool *committed);
+extern bool cf_keylock_key_taken(CounterTarget *target, Datum *values);
 extern bool cf_keylock_superseded(CounterTarget *target, Datum *values, TransactionId since,
-								  bool inserted);
+								  bool inserted, CommandId cid);
 
 /* flush.c */
 extern bool cf_plan_is_current(SPIPlanPtr *plan);

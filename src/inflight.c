@@ -63,8 +63,8 @@ typedef struct RunningStatement
 } RunningStatement;
 
 /*
- * A parent key to be counted again later, or if since is valid, to be
- * counted again if cf_keylock_superseded says so.
+ * A parent key to be counted again later, or with check, only if
+ * cf_keylock_superseded says so.
  */
 typedef struct RecountKey
 {
@@ -72,8 +72,10 @@ typedef struct RecountKey
 	int32		counter_id;
 	const KeyLayout *layout;	/* that of the key's values */
 	Datum	   *values;			/* in TopMemoryContext */
-	TransactionId since;		/* the xmin of the snapshot of the count */
-	bool		inserted;		/* the row was inserted, not re-keyed */
+	bool		check;			/* ask cf_keylock_superseded first */
+	TransactionId since;		/* its arguments */
+	bool		inserted;
+	CommandId	cid;
 	LocalTransactionId lxid;
 	SubTransactionId subid;
 } RecountKey;
@@ -194,8 +196,8 @@ cf_inflight_start(QueryDesc *queryDesc)
 					  GetCurrentCommandId(false));
 }
 
-static void note_key(RunningStatement *after, CounterDef *def, Datum *values,
-					 TransactionId since, bool inserted);
+static void note_key(RunningStatement *after, CounterDef *def, Datum *values, bool check,
+					 TransactionId since, bool inserted, CommandId cid);
 
 /*
  * Notes a key of a counter to be counted again when a running statement
@@ -204,16 +206,16 @@ static void note_key(RunningStatement *after, CounterDef *def, Datum *values,
 static void
 note_recount(RunningStatement *after, CounterDef *def, Datum *values)
 {
-	note_key(after, def, values, InvalidTransactionId, false);
+	note_key(after, def, values, false, InvalidTransactionId, false, InvalidCommandId);
 }
 
 /*
- * Notes a key as note_recount does, to be counted again only if
- * cf_keylock_superseded says so when since is valid.
+ * Notes a key as note_recount does, with check to be counted again only if
+ * cf_keylock_superseded says so.
  */
 static void
-note_key(RunningStatement *after, CounterDef *def, Datum *values, TransactionId since,
-		 bool inserted)
+note_key(RunningStatement *after, CounterDef *def, Datum *values, bool check,
+		 TransactionId since, bool inserted, CommandId cid)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 	RecountKey *recount = palloc(sizeof(RecountKey));
@@ -224,8 +226,10 @@ note_key(RunningStatement *after, CounterDef *def, Datum *values, TransactionId 
 	recount->counter_id = def->id;
 	recount->layout = def->layout;
 	recount->values = cf_copy_key(def, values, TopMemoryContext);
+	recount->check = check;
 	recount->since = since;
 	recount->inserted = inserted;
+	recount->cid = cid;
 	recount->lxid = CF_CURRENT_LXID();
 	recount->subid = GetCurrentSubTransactionId();
 	recounts = lappend(recounts, recount);
@@ -304,20 +308,24 @@ cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept)
 
 /*
  * Notes a parent key that the guard counted with a snapshot whose xmin was
- * since, for a row inserted or re-keyed, to be looked at again when the
- * outermost running statement that writes the parent has finished: the row
- * may have waited in the unique index for another row of the key, and the
- * count missed children whose deltas went to that row (keylock.c).  Where no
- * such statement is known (a partition named directly), the key is counted
- * again at commit: by then the versions of that row may be gone.
+ * since (or, since invalid, did not count), for a row that command cid
+ * inserts or re-keys, to be looked at again when the outermost running
+ * statement that writes the parent or the counter's child has finished,
+ * its deltas in: the row may have waited in the unique index for another
+ * row of the key, and the count missed children whose deltas went to that
+ * row (keylock.c).  Where no such statement is known (a partition named
+ * directly), the key is counted again at commit: by then the versions of
+ * that row may be gone.
  */
 void
 cf_inflight_check(CounterDef *def, Datum *values, TransactionId since, bool inserted)
 {
 	RunningStatement *outermost = nrunning > 0 ?
-		outermost_writing(InvalidOid, def->parent_relid) : NULL;
+		outermost_writing(def->child_relid, def->parent_relid) : NULL;
+	CommandId	cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid :
+		GetCurrentCommandId(false);
 
-	note_key(outermost, def, values, outermost ? since : InvalidTransactionId, inserted);
+	note_key(outermost, def, values, outermost != NULL, since, inserted, cid);
 }
 
 /*
@@ -424,9 +432,9 @@ recount_after(const void *statement)
 		if (def == NULL || def->layout != recount->layout ||
 			(done != NULL && same_key(def, done, recount)))
 			continue;
-		if (TransactionIdIsValid(recount->since) &&
+		if (recount->check &&
 			!cf_keylock_superseded(def->target, recount->values, recount->since,
-								   recount->inserted))
+								   recount->inserted, recount->cid))
 			continue;
 		cf_recount_key(def, recount->values);
 		done = recount;

@@ -475,8 +475,10 @@ scan_key_rows(CounterTarget *target, Relation leaf, Datum *values, Snapshot snap
 typedef struct DirtyProbe
 {
 	SnapshotData snapshot;
+	bool		any;			/* stop at the first row */
 	TransactionId xwait;		/* a transaction inserting such a row */
 	bool		committed;		/* a committed row is there */
+	bool		found;			/* a row is there, or on its way */
 } DirtyProbe;
 
 static bool
@@ -484,29 +486,26 @@ dirty_row(TupleTableSlot *slot pg_attribute_unused(), void *arg)
 {
 	DirtyProbe *probe = arg;
 
+	probe->found = true;
 	if (TransactionIdIsValid(probe->snapshot.xmin))
 		probe->xwait = probe->snapshot.xmin;
 	else if (!TransactionIdIsValid(probe->snapshot.xmax))
 		probe->committed = true;
-	return TransactionIdIsValid(probe->xwait);
+	return probe->any || TransactionIdIsValid(probe->xwait);
 }
 
 /*
  * Looks for a row of one key in a leaf of the parent with a dirty snapshot.
- * Returns the transaction that is inserting such a row, if any, and sets
- * *committed if a committed row is there.
+ * Fills in what it found; with any, it stops at the first row.
  */
-static TransactionId
-probe_leaf(CounterTarget *target, Oid leafid, Datum *values, bool *committed)
+static void
+probe_leaf(CounterTarget *target, Oid leafid, Datum *values, DirtyProbe *probe)
 {
 	Relation	leaf = table_open(leafid, AccessShareLock);
-	DirtyProbe	probe = {.xwait = InvalidTransactionId};
 
-	InitDirtySnapshot(probe.snapshot);
-	scan_key_rows(target, leaf, values, &probe.snapshot, dirty_row, &probe);
+	InitDirtySnapshot(probe->snapshot);
+	scan_key_rows(target, leaf, values, &probe->snapshot, dirty_row, probe);
 	table_close(leaf, AccessShareLock);
-	*committed |= probe.committed;
-	return probe.xwait;
 }
 
 #if PG_VERSION_NUM >= 140000
@@ -673,23 +672,46 @@ bool
 cf_keylock_wait_for_row(CounterTarget *target, Datum *values, bool *committed)
 {
 	List	   *leaves = key_leaves(target, values);
-	TransactionId xwait = InvalidTransactionId;
+	DirtyProbe	probe = {.xwait = InvalidTransactionId};
 	ListCell   *lc;
 
-	*committed = false;
 	foreach(lc, leaves)
 	{
 		/* A foreign table holds no parent rows (cf_check_parent_tables). */
 		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
 			continue;
-		xwait = probe_leaf(target, lfirst_oid(lc), values, committed);
-		if (TransactionIdIsValid(xwait) || *committed)
+		probe_leaf(target, lfirst_oid(lc), values, &probe);
+		if (TransactionIdIsValid(probe.xwait) || probe.committed)
 			break;
 	}
 	list_free(leaves);
-	if (TransactionIdIsValid(xwait))
-		XactLockTableWait(xwait, NULL, NULL, XLTW_None);
-	return TransactionIdIsValid(xwait);
+	*committed = probe.committed;
+	if (TransactionIdIsValid(probe.xwait))
+		XactLockTableWait(probe.xwait, NULL, NULL, XLTW_None);
+	return TransactionIdIsValid(probe.xwait);
+}
+
+/*
+ * For the guard of a new parent row: is a row of its key there, committed
+ * or not, or being inserted by another transaction?
+ */
+bool
+cf_keylock_key_taken(CounterTarget *target, Datum *values)
+{
+	List	   *leaves = key_leaves(target, values);
+	DirtyProbe	probe = {.any = true, .xwait = InvalidTransactionId};
+	ListCell   *lc;
+
+	foreach(lc, leaves)
+	{
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
+			continue;
+		probe_leaf(target, lfirst_oid(lc), values, &probe);
+		if (probe.found)
+			break;
+	}
+	list_free(leaves);
+	return probe.found;
 }
 
 /* What the rows of a key say of a count of it (cf_keylock_superseded). */
@@ -697,6 +719,7 @@ typedef struct SupersededProbe
 {
 	TransactionId since;		/* changes by transactions from this one on */
 	bool		inserted;		/* the row counted was inserted, not re-keyed */
+	CommandId	cid;			/* by this command or a later one */
 	bool		ours;			/* this transaction wrote that row */
 	bool		changed;		/* another row of the key changed since */
 } SupersededProbe;
@@ -708,6 +731,10 @@ superseded_row(TupleTableSlot *slot, void *arg)
 	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
 	HeapTupleHeaderData header;
 	TransactionId xmax = InvalidTransactionId;
+
+	/* Without a count to go by, any other row of the key is a change. */
+	if (!TransactionIdIsValid(probe->since))
+		probe->changed = true;
 
 	/* Rows of other table access methods are taken as changed. */
 	if (!TTS_IS_BUFFERTUPLE(slot) || !BufferIsValid(bslot->buffer))
@@ -722,7 +749,8 @@ superseded_row(TupleTableSlot *slot, void *arg)
 	if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(&header)))
 	{
 		/* An ON CONFLICT DO UPDATE updates a row instead of inserting one. */
-		if (!probe->inserted || !(header.t_infomask & HEAP_UPDATED))
+		if ((!probe->inserted || !(header.t_infomask & HEAP_UPDATED)) &&
+			HeapTupleHeaderGetCmin(&header) >= probe->cid)
 			probe->ours = true;
 	}
 	else if (!(header.t_infomask & HEAP_XMAX_INVALID) &&
@@ -739,17 +767,20 @@ superseded_row(TupleTableSlot *slot, void *arg)
 /*
  * After the statement that wrote a parent row has finished, for a key the
  * guard counted with a snapshot whose xmin was since: is the count of that
- * row possibly short?  It is if this transaction wrote the row (inserted
- * it, or with inserted false re-keyed a row to the key) and another row of
+ * row possibly short?  It is if command cid or a later one wrote the row
+ * (inserted it, or with inserted false re-keyed a row to the key) and another row of
  * the key was updated or deleted by a transaction that committed after the
  * count (see the top of this file).  Versions of rows changed since are not
  * pruned while the statement's snapshot holds back this backend's xmin.
+ * With since invalid, the guard did not count (cf_keylock_key_taken): the
+ * answer is whether such a command inserted a row of the key.
  */
 bool
-cf_keylock_superseded(CounterTarget *target, Datum *values, TransactionId since, bool inserted)
+cf_keylock_superseded(CounterTarget *target, Datum *values, TransactionId since, bool inserted,
+					  CommandId cid)
 {
 	List	   *leaves = key_leaves(target, values);
-	SupersededProbe probe = {.since = since, .inserted = inserted};
+	SupersededProbe probe = {.since = since, .inserted = inserted, .cid = cid};
 	ListCell   *lc;
 
 	foreach(lc, leaves)

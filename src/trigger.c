@@ -685,6 +685,19 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid, bool 
 
 		lock_child_tables(def);
 		cf_keylock_guard(def->parent_relid, cf_key_hash(def->target->layout, key));
+
+		/*
+		 * A row of the key is there, or on its way: the new row conflicts
+		 * with it (ON CONFLICT, or a unique violation), or waits for it to
+		 * go.  Counting would be wasted, all the more on a parent with
+		 * many children; the row is counted once it is in, if it gets in.
+		 */
+		if (inserted && cf_keylock_key_taken(def->target, key))
+		{
+			cf_inflight_note(def, key, 0, false);
+			cf_inflight_check(def, key, InvalidTransactionId, true);
+			return count_datum(0, att->atttypid, NameStr(att->attname));
+		}
 		children = cf_count_children(def, key, &unfolded, &since) -
 			cf_flush_in_flight(def, key);
 		pending = cf_state_pending(def, key, false);
