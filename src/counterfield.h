@@ -366,6 +366,7 @@ extern void cf_flush_before_ddl(void);
 /* ledger.c */
 extern Oid	cf_ledger_relid(void);
 extern void cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups);
+extern void cf_ledger_close(bool committed);
 extern FlushItem *cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems);
 extern int64 cf_ledger_key_sum(CounterDef *def, Datum *key);
 extern void cf_ledger_discard(int32 counter_id);

@@ -1129,6 +1129,10 @@ flush_transactional(bool before_ddl)
 static void
 cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
+	/* Should anything have written to the ledger since the pre-commit. */
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+		cf_ledger_close(true);
 	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE)
 		return;
 	cf_inflight_at_commit();
@@ -1142,6 +1146,7 @@ cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 	 * never.  With none queued, this does nothing.
 	 */
 	AfterTriggerFireDeferred();
+	cf_ledger_close(false);
 }
 
 /*

@@ -519,6 +519,27 @@ cf_process_utility(PlannedStmt *pstmt, const char *queryString,
 	Oid			parent = InvalidOid;
 	CommandId	cid = InvalidCommandId;
 
+	/* DDL may want the ledger that deferred writes keep open (ledger.c). */
+	switch (nodeTag(pstmt->utilityStmt))
+	{
+		case T_ExecuteStmt:
+		case T_PrepareStmt:
+		case T_DeallocateStmt:
+		case T_TransactionStmt:
+		case T_VariableSetStmt:
+		case T_VariableShowStmt:
+		case T_CopyStmt:
+		case T_DoStmt:
+		case T_CallStmt:
+		case T_DeclareCursorStmt:
+		case T_FetchStmt:
+		case T_ClosePortalStmt:
+		case T_NotifyStmt:
+			break;
+		default:
+			cf_ledger_close(false);
+	}
+
 	if (copy != NULL && copy->is_from && copy->relation != NULL && IsTransactionState())
 	{
 		Oid			relid = RangeVarGetRelid(copy->relation, NoLock, true);

@@ -46,9 +46,11 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "counterfield.h"
@@ -266,6 +268,128 @@ ledger_plan(CounterTarget *target)
 	return cf_keep_plan(&target->ledger_plan, sql.data, target->nkeys + 3, argtypes);
 }
 
+#if PG_VERSION_NUM >= 140000
+/*
+ * The ledger as open for inserts, kept from one deferred write to the next
+ * within a transaction: opening the ledger and its index, and building the
+ * index's information, costs more than inserting a row.  Opened under the
+ * transaction's resource owner, in its memory, and closed when it commits
+ * (cf_ledger_close).  What a failed transaction left is forgotten, not
+ * closed: its resource owner let go of it.  A relcache invalidation of the
+ * ledger (or of all relations) marks it stale, to be opened anew.
+ */
+typedef struct LedgerInserts
+{
+	LocalTransactionId lxid;	/* of the transaction it is open in */
+	bool		stale;
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+} LedgerInserts;
+
+static LedgerInserts inserts = {.lxid = InvalidLocalTransactionId};
+static bool inserts_callback = false;
+
+static void
+ledger_invalidated(Datum arg pg_attribute_unused(), Oid relid)
+{
+	if (inserts.rel != NULL && (!OidIsValid(relid) || relid == RelationGetRelid(inserts.rel)))
+		inserts.stale = true;
+}
+
+/* Closes the ledger kept open, under the resource owner it was opened by. */
+static void
+close_inserts(void)
+{
+	ResourceOwner saved = CurrentResourceOwner;
+
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	ExecCloseIndices(inserts.rri);
+	ExecResetTupleTable(inserts.estate->es_tupleTable, false);
+	FreeExecutorState(inserts.estate);
+	table_close(inserts.rel, NoLock);
+	CurrentResourceOwner = saved;
+	inserts.rel = NULL;
+}
+
+/*
+ * Opens the ledger for inserts, or finds it open; returns false if it has
+ * triggers, rules or CHECK constraints after all, or is not as counterfield
+ * made it.
+ */
+static bool
+open_inserts(void)
+{
+	static const Oid types[] = {INT4OID, INT4OID, TEXTARRAYOID, INT8OID};
+	ResourceOwner saved = CurrentResourceOwner;
+	MemoryContext oldcxt;
+	Relation	rel;
+	TupleDesc	desc;
+	bool		plain;
+
+	if (inserts.lxid != CF_CURRENT_LXID())
+		inserts.rel = NULL;
+	if (inserts.rel != NULL && inserts.stale)
+		close_inserts();
+	if (inserts.rel != NULL)
+		return true;
+	if (!inserts_callback)
+	{
+		CacheRegisterRelcacheCallback(ledger_invalidated, (Datum) 0);
+		inserts_callback = true;
+	}
+
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	rel = table_open(cf_ledger_relid(), RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	plain = rel->trigdesc == NULL && rel->rd_rules == NULL &&
+		rel->rd_rel->relkind == RELKIND_RELATION && desc->natts == lengthof(types) &&
+		(desc->constr == NULL || desc->constr->num_check == 0);
+	for (int a = 0; a < desc->natts && plain; a++)
+		plain = !TupleDescAttr(desc, a)->attisdropped && TupleDescAttr(desc, a)->atttypid == types[a];
+	if (!plain)
+	{
+		table_close(rel, NoLock);
+		CurrentResourceOwner = saved;
+		return false;
+	}
+	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	inserts.estate = CreateExecutorState();
+	inserts.rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(inserts.rri, rel, 1, NULL, 0);
+	ExecOpenIndices(inserts.rri, false);
+	inserts.slot = table_slot_create(rel, &inserts.estate->es_tupleTable);
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = saved;
+	inserts.rel = rel;
+	inserts.stale = false;
+	inserts.lxid = CF_CURRENT_LXID();
+	return true;
+}
+#endif
+
+/*
+ * Closes the ledger kept open for inserts: before DDL, and before commit or
+ * prepare, after the last deferred write; with committed, once the
+ * transaction has committed or prepared (its local id gone by then), should
+ * a write have come after all since the pre-commit.
+ */
+void
+cf_ledger_close(bool committed)
+{
+#if PG_VERSION_NUM >= 140000
+	static LocalTransactionId committing = InvalidLocalTransactionId;
+
+	if (!committed)
+		committing = CF_CURRENT_LXID();
+	if (inserts.rel != NULL &&
+		inserts.lxid == (committed ? committing : CF_CURRENT_LXID()))
+		close_inserts();
+	inserts.rel = NULL;
+#endif
+}
+
 /*
  * Inserts n rows into the ledger without SPI, as an INSERT would into a
  * table with no triggers, rules or CHECK constraints, such as the ledger;
@@ -277,29 +401,12 @@ static bool
 insert_direct(int n, Datum *ids, Datum *hashes, Datum **texts, int nkeys, Datum *values)
 {
 #if PG_VERSION_NUM >= 140000
-	static const Oid types[] = {INT4OID, INT4OID, TEXTARRAYOID, INT8OID};
-	Relation	rel = table_open(cf_ledger_relid(), RowExclusiveLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	bool		plain = rel->trigdesc == NULL && rel->rd_rules == NULL &&
-		rel->rd_rel->relkind == RELKIND_RELATION && desc->natts == lengthof(types) &&
-		(desc->constr == NULL || desc->constr->num_check == 0);
-	EState	   *estate;
-	ResultRelInfo *rri;
 	TupleTableSlot *slot;
 	CommandId	cid;
 
-	for (int a = 0; a < desc->natts && plain; a++)
-		plain = !TupleDescAttr(desc, a)->attisdropped && TupleDescAttr(desc, a)->atttypid == types[a];
-	if (!plain)
-	{
-		table_close(rel, NoLock);
+	if (!open_inserts())
 		return false;
-	}
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	slot = table_slot_create(rel, &estate->es_tupleTable);
+	slot = inserts.slot;
 	cid = GetCurrentCommandId(true);
 	for (int i = 0; i < n; i++)
 	{
@@ -313,20 +420,19 @@ insert_direct(int n, Datum *ids, Datum *hashes, Datum **texts, int nkeys, Datum 
 		slot->tts_values[2] = PointerGetDatum(construct_array(key, nkeys, TEXTOID, -1, false,
 															  TYPALIGN_INT));
 		slot->tts_values[3] = values[i];
-		memset(slot->tts_isnull, 0, sizeof(bool) * lengthof(types));
+		memset(slot->tts_isnull, 0, sizeof(bool) * 4);
 		ExecStoreVirtualTuple(slot);
-		table_tuple_insert(rel, slot, cid, 0, NULL);
-		if (rri->ri_NumIndices > 0)
+		table_tuple_insert(inserts.rel, slot, cid, 0, NULL);
+		if (inserts.rri->ri_NumIndices > 0)
 #if PG_VERSION_NUM >= 160000
-			(void) ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL, false);
+			(void) ExecInsertIndexTuples(inserts.rri, slot, inserts.estate, false, false, NULL,
+										 NIL, false);
 #else
-			(void) ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+			(void) ExecInsertIndexTuples(inserts.rri, slot, inserts.estate, false, false, NULL,
+										 NIL);
 #endif
 	}
-	ExecCloseIndices(rri);
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	FreeExecutorState(estate);
-	table_close(rel, NoLock);
+	ExecClearTuple(slot);
 
 	/* Seen by what follows, as after a statement that SPI runs. */
 	CommandCounterIncrement();
