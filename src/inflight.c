@@ -324,7 +324,27 @@ cf_inflight_check(CounterDef *def, Datum *values, TransactionId since, bool inse
 		outermost_writing(def->child_relid, def->parent_relid) : NULL;
 	CommandId	cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid :
 		GetCurrentCommandId(false);
+	RecountKey *last = recounts != NIL ? llast(recounts) : NULL;
+	bool		same_target = false;
+	ListCell   *lc;
 
+	/*
+	 * One note per row serves all counters of its target: the guard counts
+	 * the others for the same row right after.
+	 */
+	if (last != NULL && last->check)
+		foreach(lc, def->target->counters)
+			same_target |= ((CounterDef *) lfirst(lc))->id == last->counter_id;
+	if (outermost != NULL && same_target && last->layout == def->layout &&
+		last->cid == cid && last->inserted == inserted &&
+		last->after == outermost->statement && entry_is_live(last->lxid, last->subid) &&
+		cf_compare_keys(def->target, last->values, values) == 0)
+	{
+		if (TransactionIdIsValid(last->since) &&
+			(!TransactionIdIsValid(since) || TransactionIdPrecedes(since, last->since)))
+			last->since = since;
+		return;
+	}
 	note_key(outermost, def, values, outermost != NULL, since, inserted, cid);
 }
 
@@ -432,10 +452,17 @@ recount_after(const void *statement)
 		if (def == NULL || def->layout != recount->layout ||
 			(done != NULL && same_key(def, done, recount)))
 			continue;
-		if (recount->check &&
-			!cf_keylock_superseded(def->target, recount->values, recount->since,
-								   recount->inserted, recount->cid))
+		if (recount->check)
+		{
+			ListCell   *lc2;
+
+			/* for every counter of the key (cf_inflight_check) */
+			if (cf_keylock_superseded(def->target, recount->values, recount->since,
+									  recount->inserted, recount->cid))
+				foreach(lc2, def->target->counters)
+					cf_recount_key(lfirst(lc2), recount->values);
 			continue;
+		}
 		cf_recount_key(def, recount->values);
 		done = recount;
 	}

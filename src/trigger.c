@@ -776,6 +776,7 @@ cf_recount_key(CounterDef *def, Datum *values)
 	OwnerContext owner;
 	SPIPlanPtr	lock;
 	SPIPlanPtr	plan;
+	Snapshot	snapshot;
 	int64		children;
 	int64		pending;
 	int64		unfolded;
@@ -787,9 +788,17 @@ cf_recount_key(CounterDef *def, Datum *values)
 	lock = row_lock_plan(target);
 	plan = recount_plan(def);
 	cf_end_as_owner(&owner);
+
+	/*
+	 * The row as it is now, whatever the isolation level: under REPEATABLE
+	 * READ the transaction's snapshot may still see a row of the key that
+	 * another transaction has deleted since, which it could not lock.
+	 */
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	if (cf_parent_write(def->parent_relid, target->parent_owner, lock, NULL, values,
-						SPI_OK_SELECT, InvalidSnapshot) == 0)
+						SPI_OK_SELECT, snapshot) == 0)
 	{
+		UnregisterSnapshot(snapshot);
 		SPI_finish();
 		return;
 	}
@@ -802,7 +811,8 @@ cf_recount_key(CounterDef *def, Datum *values)
 										get_attname(def->parent_relid,
 													def->counter_attnum, false));
 	cf_parent_write(def->parent_relid, target->parent_owner, plan, NULL, params, SPI_OK_UPDATE,
-					InvalidSnapshot);
+					snapshot);
+	UnregisterSnapshot(snapshot);
 	SPI_finish();
 }
 
