@@ -329,6 +329,7 @@ extern void cf_inflight_start(QueryDesc *queryDesc);
 extern void cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept);
 extern void cf_inflight_check(CounterDef *def, Datum *values, TransactionId since,
 							  bool inserted);
+extern bool cf_inflight_on_conflict(Oid parent);
 extern void cf_inflight_missing(CounterTarget *target, Datum *values);
 extern void cf_inflight_counted(void);
 extern void cf_inflight_at_commit(void);

@@ -37,6 +37,7 @@
 #include "executor/executor.h"
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
+#include "nodes/plannodes.h"
 #include "parser/parsetree.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -57,6 +58,7 @@ typedef struct RunningStatement
 	Oid			root;			/* the counted child it writes, or InvalidOid */
 	Oid			parent;			/* the parent it writes, or InvalidOid */
 	CommandId	cid;			/* of the rows it writes */
+	bool		on_conflict;	/* an INSERT ... ON CONFLICT */
 	bool		noted;			/* keys are to be counted again when it ends */
 	LocalTransactionId lxid;
 	SubTransactionId subid;
@@ -71,7 +73,7 @@ typedef struct RecountKey
 	const void *after;			/* when this statement ends, or NULL: at commit */
 	int32		counter_id;
 	const KeyLayout *layout;	/* that of the key's values */
-	Datum	   *values;			/* in TopMemoryContext */
+	Datum	   *values;			/* in notes_cxt */
 	bool		check;			/* ask cf_keylock_superseded first */
 	TransactionId since;		/* its arguments */
 	bool		inserted;
@@ -90,7 +92,10 @@ typedef struct GuardedTable
 static RunningStatement *running = NULL;
 static int	nrunning = 0;
 static int	maxrunning = 0;
-static List *recounts = NIL;	/* RecountKey *, in TopMemoryContext */
+static List *recounts = NIL;	/* RecountKey *, in notes_cxt */
+
+/* Holds the notes; emptied whenever none is left (a bulk load leaves many). */
+static MemoryContext notes_cxt = NULL;
 
 /* The last command whose rows of a counted child were counted, and when. */
 static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
@@ -141,7 +146,7 @@ outermost_writing(Oid root, Oid parent)
 
 /* Notes a statement that writes a counted child or a parent as running. */
 static void
-start_running(const void *statement, Oid root, Oid parent, CommandId cid)
+start_running(const void *statement, Oid root, Oid parent, CommandId cid, bool on_conflict)
 {
 	forget_dead_statements();
 	running = cf_grow_array(running, nrunning, &maxrunning, sizeof(RunningStatement),
@@ -150,6 +155,7 @@ start_running(const void *statement, Oid root, Oid parent, CommandId cid)
 	running[nrunning].root = root;
 	running[nrunning].parent = parent;
 	running[nrunning].cid = cid;
+	running[nrunning].on_conflict = on_conflict;
 	running[nrunning].noted = false;
 	running[nrunning].lxid = CF_CURRENT_LXID();
 	running[nrunning].subid = GetCurrentSubTransactionId();
@@ -169,6 +175,26 @@ written_by(CounterDefs *defs, Oid relid, Oid *root, Oid *parent)
 		*root = rc->root;
 	if (rc != NULL && rc->as_parent != NIL && !OidIsValid(*parent))
 		*parent = relid;
+}
+
+/* Does a statement have an INSERT ... ON CONFLICT, at its top or in a WITH? */
+static bool
+has_on_conflict(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->planTree != NULL && IsA(stmt->planTree, ModifyTable) &&
+		((ModifyTable *) stmt->planTree)->onConflictAction != ONCONFLICT_NONE)
+		return true;
+	foreach(lc, stmt->subplans)
+	{
+		Plan	   *plan = lfirst(lc);
+
+		if (plan != NULL && IsA(plan, ModifyTable) &&
+			((ModifyTable *) plan)->onConflictAction != ONCONFLICT_NONE)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -193,7 +219,22 @@ cf_inflight_start(QueryDesc *queryDesc)
 	if (OidIsValid(root) || OidIsValid(parent))
 		start_running(queryDesc, root, parent,
 					  queryDesc->estate ? queryDesc->estate->es_output_cid :
-					  GetCurrentCommandId(false));
+					  GetCurrentCommandId(false),
+					  has_on_conflict(stmt));
+}
+
+/*
+ * Is the parent's row that the guard fires for written by an INSERT ... ON
+ * CONFLICT: is the innermost running statement that writes the parent one?
+ */
+bool
+cf_inflight_on_conflict(Oid parent)
+{
+	forget_dead_statements();
+	for (int i = nrunning - 1; i >= 0; i--)
+		if (running[i].parent == parent)
+			return running[i].on_conflict;
+	return false;
 }
 
 static void note_key(RunningStatement *after, CounterDef *def, Datum *values, bool check,
@@ -217,15 +258,21 @@ static void
 note_key(RunningStatement *after, CounterDef *def, Datum *values, bool check,
 		 TransactionId since, bool inserted, CommandId cid)
 {
-	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	RecountKey *recount = palloc(sizeof(RecountKey));
+	MemoryContext oldcxt;
+	RecountKey *recount;
+
+	if (notes_cxt == NULL)
+		notes_cxt = AllocSetContextCreate(TopMemoryContext, "counterfield recounts",
+										  ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(notes_cxt);
+	recount = palloc(sizeof(RecountKey));
 
 	if (after != NULL)
 		after->noted = true;
 	recount->after = after ? after->statement : NULL;
 	recount->counter_id = def->id;
 	recount->layout = def->layout;
-	recount->values = cf_copy_key(def, values, TopMemoryContext);
+	recount->values = cf_copy_key(def, values, notes_cxt);
 	recount->check = check;
 	recount->since = since;
 	recount->inserted = inserted;
@@ -408,7 +455,7 @@ recount_after(const void *statement)
 	List	   *kept = NIL;
 	ListCell   *lc;
 	CounterDefs *defs;
-	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	MemoryContext oldcxt = MemoryContextSwitchTo(notes_cxt);
 	RecountKey *done = NULL;
 
 	foreach(lc, recounts)
@@ -479,6 +526,30 @@ recount_after(const void *statement)
 }
 
 /*
+ * Counts again the keys due when a statement has finished, or at commit
+ * (recount_after); once no note is left, and no count runs further out,
+ * lets go of the notes' memory.
+ */
+static void
+recount_due(const void *statement)
+{
+	static int	depth = 0;
+
+	depth++;
+	PG_TRY();
+	{
+		recount_after(statement);
+	}
+	PG_FINALLY();
+	{
+		depth--;
+	}
+	PG_END_TRY();
+	if (depth == 0 && recounts == NIL && notes_cxt != NULL)
+		MemoryContextReset(notes_cxt);
+}
+
+/*
  * A running statement has ended, its AFTER triggers, counterfield's among
  * them, fired: it stops running, and the keys noted to be counted again
  * when it ended are.
@@ -491,7 +562,7 @@ finish_running(const void *statement)
 	{
 		nrunning--;
 		if (running[nrunning].noted)
-			recount_after(statement);
+			recount_due(statement);
 	}
 }
 
@@ -523,7 +594,7 @@ void
 cf_inflight_at_commit(void)
 {
 	if (recounts != NIL)
-		recount_after(NULL);
+		recount_due(NULL);
 }
 
 /*
@@ -579,7 +650,7 @@ cf_process_utility(PlannedStmt *pstmt, const char *queryString,
 			cf_defs_release();
 		}
 		if (OidIsValid(root) || OidIsValid(parent))
-			start_running(pstmt, root, parent, GetCurrentCommandId(false));
+			start_running(pstmt, root, parent, GetCurrentCommandId(false), false);
 		cid = GetCurrentCommandId(false);
 	}
 #if PG_VERSION_NUM >= 140000

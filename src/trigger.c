@@ -687,12 +687,13 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid, bool 
 		cf_keylock_guard(def->parent_relid, cf_key_hash(def->target->layout, key));
 
 		/*
-		 * A row of the key is there, or on its way: the new row conflicts
-		 * with it (ON CONFLICT, or a unique violation), or waits for it to
-		 * go.  Counting would be wasted, all the more on a parent with
-		 * many children; the row is counted once it is in, if it gets in.
+		 * An INSERT ... ON CONFLICT, and a row of the key is there, or on
+		 * its way: the new row conflicts with it, or waits for it to go.
+		 * Counting would be wasted, all the more on a parent with many
+		 * children; the row is counted once it is in, if it gets in.
 		 */
-		if (inserted && cf_keylock_key_taken(def->target, key))
+		if (inserted && cf_inflight_on_conflict(def->parent_relid) &&
+			cf_keylock_key_taken(def->target, key))
 		{
 			cf_inflight_note(def, key, 0, false);
 			cf_inflight_check(def, key, InvalidTransactionId, true);
