@@ -343,6 +343,7 @@ extern bool cf_index_fits_key(CounterTarget *target, Relation leaf, Relation ind
 							  Datum *values, ScanKey skey);
 extern bool cf_keylock_wait_for_row(CounterTarget *target, Datum *values, bool *committed);
 extern bool cf_keylock_key_taken(CounterTarget *target, Datum *values);
+extern bool cf_keylock_deleted_here(CounterTarget *target, Datum *values);
 extern bool cf_keylock_superseded(CounterTarget *target, Datum *values, TransactionId since,
 								  bool inserted, CommandId cid);
 

@@ -1000,14 +1000,19 @@ apply_missing(MissingKeys *collected, bool folding)
 	int			nitems = collected->nitems;
 	Oid		   *parents = palloc(sizeof(Oid) * nitems);
 	uint32	   *hashes = palloc(sizeof(uint32) * nitems);
+	int			nlocks = 0;
 	MissingKeys drop = {0};
 
+	/* Keys whose row this transaction deleted need no lock (keylock.c). */
 	for (int i = 0; i < nitems; i++)
 	{
-		parents[i] = items[i].def->parent_relid;
-		hashes[i] = cf_key_hash(items[i].def->target->layout, items[i].values);
+		if (cf_keylock_deleted_here(items[i].def->target, items[i].values))
+			continue;
+		parents[nlocks] = items[i].def->parent_relid;
+		hashes[nlocks++] = cf_key_hash(items[i].def->target->layout, items[i].values);
 	}
-	cf_keylock_commit(parents, hashes, nitems);
+	if (nlocks > 0)
+		cf_keylock_commit(parents, hashes, nlocks);
 
 	/* From here on, cf_apply has them in flight. */
 	collected->items = NULL;

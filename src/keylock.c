@@ -798,3 +798,62 @@ cf_keylock_superseded(CounterTarget *target, Datum *values, TransactionId since,
 	list_free(leaves);
 	return probe.ours && probe.changed;
 }
+
+static bool
+deleted_here_row(TupleTableSlot *slot, void *arg)
+{
+	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+	HeapTupleHeaderData header;
+
+	if (!TTS_IS_BUFFERTUPLE(slot) || !BufferIsValid(bslot->buffer))
+		return false;
+	LockBuffer(bslot->buffer, BUFFER_LOCK_SHARE);
+	header = *bslot->base.tuple->t_data;
+	LockBuffer(bslot->buffer, BUFFER_LOCK_UNLOCK);
+	if (!(header.t_infomask & HEAP_XMAX_INVALID) &&
+		!HEAP_XMAX_IS_LOCKED_ONLY(header.t_infomask) &&
+		TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(&header)))
+		*(bool *) arg = true;
+	return *(bool *) arg;
+}
+
+/*
+ * At commit, for a key whose parent row a fresh snapshot did not find: did
+ * this transaction delete (or re-key) the row of the key, and no other row
+ * of it is there or on its way?  Then the commit needs no lock on the key.
+ * A row of the key that another transaction inserts meanwhile waits for
+ * this one in the unique index, and is counted again when its statement
+ * has finished, this transaction's change being newer than its count
+ * (cf_keylock_superseded); waiting for its guard's key lock would deadlock.
+ */
+bool
+cf_keylock_deleted_here(CounterTarget *target, Datum *values)
+{
+	List	   *leaves = key_leaves(target, values);
+	DirtyProbe	probe = {.any = true, .xwait = InvalidTransactionId};
+	bool		deleted = false;
+	ListCell   *lc;
+
+	foreach(lc, leaves)
+	{
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
+			continue;
+		probe_leaf(target, lfirst_oid(lc), values, &probe);
+		if (probe.found)
+			break;
+	}
+	foreach(lc, leaves)
+	{
+		Relation	leaf;
+
+		if (probe.found || deleted)
+			break;
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
+			continue;
+		leaf = table_open(lfirst_oid(lc), AccessShareLock);
+		scan_key_rows(target, leaf, values, SnapshotAny, deleted_here_row, &deleted);
+		table_close(leaf, AccessShareLock);
+	}
+	list_free(leaves);
+	return deleted && !probe.found;
+}
