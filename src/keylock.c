@@ -412,13 +412,14 @@ typedef bool (*KeyRowVisitor) (TupleTableSlot *slot, void *arg);
  * none that fits (one dropped since add_counter, say), by reading the leaf
  * whole.
  */
-static void
+static bool
 scan_key_rows(CounterTarget *target, Relation leaf, Datum *values, Snapshot snapshot,
 			  KeyRowVisitor visit, void *arg)
 {
 	ScanKeyData skey[INDEX_MAX_KEYS];
 	Relation	index = key_index(target, leaf, values, skey);
 	TupleTableSlot *slot = table_slot_create(leaf, NULL);
+	bool		stopped = false;
 
 	if (index != NULL)
 	{
@@ -431,9 +432,8 @@ scan_key_rows(CounterTarget *target, Relation leaf, Datum *values, Snapshot snap
 		scan = index_beginscan(leaf, index, snapshot, nkeys, 0);
 #endif
 		index_rescan(scan, skey, nkeys, NULL, 0);
-		while (index_getnext_slot(scan, ForwardScanDirection, slot))
-			if (visit(slot, arg))
-				break;
+		while (!stopped && index_getnext_slot(scan, ForwardScanDirection, slot))
+			stopped = visit(slot, arg);
 		index_endscan(scan);
 		index_close(index, AccessShareLock);
 	}
@@ -449,7 +449,7 @@ scan_key_rows(CounterTarget *target, Relation leaf, Datum *values, Snapshot snap
 			fmgr_info(get_opcode(cf_equality_operator(target->types[k])), &eq[k]);
 			attnums[k] = leaf_attnum(target, leafid, k);
 		}
-		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		while (!stopped && table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
 			bool		match = true;
 
@@ -463,15 +463,42 @@ scan_key_rows(CounterTarget *target, Relation leaf, Datum *values, Snapshot snap
 					DatumGetBool(FunctionCall2Coll(&eq[k], target->collations[k], value,
 												   values[k]));
 			}
-			if (match && visit(slot, arg))
-				break;
+			stopped = match && visit(slot, arg);
 		}
 		table_endscan(scan);
 	}
 	ExecDropSingleTupleTableSlot(slot);
+	return stopped;
 }
 
-/* What a dirty snapshot says of the rows of a key (probe_leaf). */
+/*
+ * Visits the rows of one key in the leaves of the parent given (key_leaves)
+ * as scan_key_rows does, until visit stops it; returns true if it did.
+ */
+static bool
+scan_key_leaves(CounterTarget *target, List *leaves, Datum *values, Snapshot snapshot,
+				KeyRowVisitor visit, void *arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, leaves)
+	{
+		Relation	leaf;
+		bool		stopped;
+
+		/* A foreign table holds no parent rows (cf_check_parent_tables). */
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
+			continue;
+		leaf = table_open(lfirst_oid(lc), AccessShareLock);
+		stopped = scan_key_rows(target, leaf, values, snapshot, visit, arg);
+		table_close(leaf, AccessShareLock);
+		if (stopped)
+			return true;
+	}
+	return false;
+}
+
+/* What a dirty snapshot says of the rows of a key (probe_key). */
 typedef struct DirtyProbe
 {
 	SnapshotData snapshot;
@@ -491,21 +518,20 @@ dirty_row(TupleTableSlot *slot pg_attribute_unused(), void *arg)
 		probe->xwait = probe->snapshot.xmin;
 	else if (!TransactionIdIsValid(probe->snapshot.xmax))
 		probe->committed = true;
-	return probe->any || TransactionIdIsValid(probe->xwait);
+	return probe->any || probe->committed || TransactionIdIsValid(probe->xwait);
 }
 
 /*
- * Looks for a row of one key in a leaf of the parent with a dirty snapshot.
- * Fills in what it found; with any, it stops at the first row.
+ * Looks for a row of one key in the leaves given with a dirty snapshot, up
+ * to the first one found that is committed or on its way (with any, the
+ * first one), and fills in what it found.
  */
 static void
-probe_leaf(CounterTarget *target, Oid leafid, Datum *values, DirtyProbe *probe)
+probe_key(CounterTarget *target, List *leaves, Datum *values, DirtyProbe *probe)
 {
-	Relation	leaf = table_open(leafid, AccessShareLock);
-
 	InitDirtySnapshot(probe->snapshot);
-	scan_key_rows(target, leaf, values, &probe->snapshot, dirty_row, probe);
-	table_close(leaf, AccessShareLock);
+	probe->xwait = InvalidTransactionId;
+	(void) scan_key_leaves(target, leaves, values, &probe->snapshot, dirty_row, probe);
 }
 
 #if PG_VERSION_NUM >= 140000
@@ -672,18 +698,9 @@ bool
 cf_keylock_wait_for_row(CounterTarget *target, Datum *values, bool *committed)
 {
 	List	   *leaves = key_leaves(target, values);
-	DirtyProbe	probe = {.xwait = InvalidTransactionId};
-	ListCell   *lc;
+	DirtyProbe	probe = {0};
 
-	foreach(lc, leaves)
-	{
-		/* A foreign table holds no parent rows (cf_check_parent_tables). */
-		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
-			continue;
-		probe_leaf(target, lfirst_oid(lc), values, &probe);
-		if (TransactionIdIsValid(probe.xwait) || probe.committed)
-			break;
-	}
+	probe_key(target, leaves, values, &probe);
 	list_free(leaves);
 	*committed = probe.committed;
 	if (TransactionIdIsValid(probe.xwait))
@@ -699,17 +716,9 @@ bool
 cf_keylock_key_taken(CounterTarget *target, Datum *values)
 {
 	List	   *leaves = key_leaves(target, values);
-	DirtyProbe	probe = {.any = true, .xwait = InvalidTransactionId};
-	ListCell   *lc;
+	DirtyProbe	probe = {.any = true};
 
-	foreach(lc, leaves)
-	{
-		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
-			continue;
-		probe_leaf(target, lfirst_oid(lc), values, &probe);
-		if (probe.found)
-			break;
-	}
+	probe_key(target, leaves, values, &probe);
 	list_free(leaves);
 	return probe.found;
 }
@@ -781,20 +790,8 @@ cf_keylock_superseded(CounterTarget *target, Datum *values, TransactionId since,
 {
 	List	   *leaves = key_leaves(target, values);
 	SupersededProbe probe = {.since = since, .inserted = inserted, .cid = cid};
-	ListCell   *lc;
 
-	foreach(lc, leaves)
-	{
-		Relation	leaf;
-
-		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
-			continue;
-		leaf = table_open(lfirst_oid(lc), AccessShareLock);
-		scan_key_rows(target, leaf, values, SnapshotAny, superseded_row, &probe);
-		table_close(leaf, AccessShareLock);
-		if (probe.ours && probe.changed)
-			break;
-	}
+	(void) scan_key_leaves(target, leaves, values, SnapshotAny, superseded_row, &probe);
 	list_free(leaves);
 	return probe.ours && probe.changed;
 }
@@ -830,30 +827,12 @@ bool
 cf_keylock_deleted_here(CounterTarget *target, Datum *values)
 {
 	List	   *leaves = key_leaves(target, values);
-	DirtyProbe	probe = {.any = true, .xwait = InvalidTransactionId};
+	DirtyProbe	probe = {.any = true};
 	bool		deleted = false;
-	ListCell   *lc;
 
-	foreach(lc, leaves)
-	{
-		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
-			continue;
-		probe_leaf(target, lfirst_oid(lc), values, &probe);
-		if (probe.found)
-			break;
-	}
-	foreach(lc, leaves)
-	{
-		Relation	leaf;
-
-		if (probe.found || deleted)
-			break;
-		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
-			continue;
-		leaf = table_open(lfirst_oid(lc), AccessShareLock);
-		scan_key_rows(target, leaf, values, SnapshotAny, deleted_here_row, &deleted);
-		table_close(leaf, AccessShareLock);
-	}
+	probe_key(target, leaves, values, &probe);
+	if (!probe.found)
+		(void) scan_key_leaves(target, leaves, values, SnapshotAny, deleted_here_row, &deleted);
 	list_free(leaves);
 	return deleted && !probe.found;
 }
