@@ -64,6 +64,33 @@ ROLLBACK TO SAVEPOINT s;
 COMMIT;
 SELECT * FROM counterfield.unfolded('df_parent', 'n') WHERE parent_key = '(6)';
 
+-- writes of one transaction share the ledger, kept open until it commits;
+-- a savepoint that wrote first and rolled back lets go of it and its lock,
+-- one that was released hands over nothing open, and DDL finds it closed
+BEGIN;
+SAVEPOINT s;
+INSERT INTO df_child (df_parent_id) VALUES (6);
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) AS ledger_locks FROM pg_locks
+ WHERE pid = pg_backend_pid() AND relation IN ('counterfield.ledger'::regclass, 'counterfield.ledger_key'::regclass);
+SAVEPOINT t;
+INSERT INTO df_child (df_parent_id) VALUES (6);
+RELEASE SAVEPOINT t;
+INSERT INTO df_child (df_parent_id) VALUES (6);
+DO $$BEGIN
+    BEGIN
+        INSERT INTO df_child (df_parent_id) VALUES (6);
+        RAISE EXCEPTION 'undone';
+    EXCEPTION WHEN raise_exception THEN NULL;
+    END;
+    INSERT INTO df_child (df_parent_id) VALUES (6);
+END$$;
+CREATE INDEX df_child_size ON df_child (size);
+INSERT INTO df_child (df_parent_id) VALUES (6);
+DROP INDEX df_child_size;
+COMMIT;
+SELECT * FROM counterfield.unfolded('df_parent', 'n') WHERE parent_key = '(6)';
+
 -- fold: one UPDATE per parent row, both counters at once; the ledger empties
 SELECT counterfield.fold('df_parent');
 SELECT * FROM parent_updates;

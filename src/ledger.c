@@ -273,14 +273,19 @@ ledger_plan(CounterTarget *target)
  * The ledger as open for inserts, kept from one deferred write to the next
  * within a transaction: opening the ledger and its index, and building the
  * index's information, costs more than inserting a row.  Opened under the
- * transaction's resource owner, in its memory, and closed when it commits
- * (cf_ledger_close).  What a failed transaction left is forgotten, not
- * closed: its resource owner let go of it.  A relcache invalidation of the
- * ledger (or of all relations) marks it stale, to be opened anew.
+ * resource owner and in the memory of the (sub)transaction that first
+ * writes, as a statement would, so that its failure lets go of it; closed
+ * when that subtransaction commits, or before the transaction commits or
+ * prepares (cf_ledger_close).  What a failed (sub)transaction left is
+ * forgotten, not closed.  A relcache invalidation of the ledger (or of all
+ * relations) marks it stale, to be opened anew.
  */
 typedef struct LedgerInserts
 {
 	LocalTransactionId lxid;	/* of the transaction it is open in */
+	SubTransactionId subid;		/* of the subtransaction that opened it */
+	ResourceOwner owner;		/* that subtransaction's */
+	Oid			relid;
 	bool		stale;
 	Relation	rel;
 	EState	   *estate;
@@ -289,13 +294,21 @@ typedef struct LedgerInserts
 } LedgerInserts;
 
 static LedgerInserts inserts = {.lxid = InvalidLocalTransactionId};
-static bool inserts_callback = false;
+static bool inserts_callbacks = false;
 
 static void
 ledger_invalidated(Datum arg pg_attribute_unused(), Oid relid)
 {
-	if (inserts.rel != NULL && (!OidIsValid(relid) || relid == RelationGetRelid(inserts.rel)))
+	if (!OidIsValid(relid) || relid == inserts.relid)
 		inserts.stale = true;
+}
+
+/* Is the ledger open, by this transaction and a subtransaction still live? */
+static bool
+inserts_open(void)
+{
+	return inserts.rel != NULL && inserts.lxid == CF_CURRENT_LXID() &&
+		cf_subxact_is_live(inserts.subid);
 }
 
 /* Closes the ledger kept open, under the resource owner it was opened by. */
@@ -304,13 +317,22 @@ close_inserts(void)
 {
 	ResourceOwner saved = CurrentResourceOwner;
 
-	CurrentResourceOwner = TopTransactionResourceOwner;
+	CurrentResourceOwner = inserts.owner;
 	ExecCloseIndices(inserts.rri);
 	ExecResetTupleTable(inserts.estate->es_tupleTable, false);
 	FreeExecutorState(inserts.estate);
 	table_close(inserts.rel, NoLock);
 	CurrentResourceOwner = saved;
 	inserts.rel = NULL;
+}
+
+/* A subtransaction that opened the ledger closes it when it commits. */
+static void
+ledger_subxact(SubXactEvent event, SubTransactionId mySubid,
+			   SubTransactionId parentSubid pg_attribute_unused(), void *arg pg_attribute_unused())
+{
+	if (event == SUBXACT_EVENT_PRE_COMMIT_SUB && inserts_open() && inserts.subid == mySubid)
+		close_inserts();
 }
 
 /*
@@ -328,19 +350,20 @@ open_inserts(void)
 	TupleDesc	desc;
 	bool		plain;
 
-	if (inserts.lxid != CF_CURRENT_LXID())
+	if (!inserts_open())
 		inserts.rel = NULL;
 	if (inserts.rel != NULL && inserts.stale)
 		close_inserts();
 	if (inserts.rel != NULL)
 		return true;
-	if (!inserts_callback)
+	if (!inserts_callbacks)
 	{
 		CacheRegisterRelcacheCallback(ledger_invalidated, (Datum) 0);
-		inserts_callback = true;
+		RegisterSubXactCallback(ledger_subxact, NULL);
+		inserts_callbacks = true;
 	}
 
-	CurrentResourceOwner = TopTransactionResourceOwner;
+	CurrentResourceOwner = CurTransactionResourceOwner;
 	rel = table_open(cf_ledger_relid(), RowExclusiveLock);
 	desc = RelationGetDescr(rel);
 	plain = rel->trigdesc == NULL && rel->rd_rules == NULL &&
@@ -354,7 +377,7 @@ open_inserts(void)
 		CurrentResourceOwner = saved;
 		return false;
 	}
-	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	oldcxt = MemoryContextSwitchTo(CurTransactionContext);
 	inserts.estate = CreateExecutorState();
 	inserts.rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(inserts.rri, rel, 1, NULL, 0);
@@ -363,8 +386,11 @@ open_inserts(void)
 	MemoryContextSwitchTo(oldcxt);
 	CurrentResourceOwner = saved;
 	inserts.rel = rel;
-	inserts.stale = false;
+	inserts.relid = RelationGetRelid(rel);
+	inserts.owner = CurTransactionResourceOwner;
+	inserts.subid = GetCurrentSubTransactionId();
 	inserts.lxid = CF_CURRENT_LXID();
+	inserts.stale = false;
 	return true;
 }
 #endif
@@ -382,9 +408,13 @@ cf_ledger_close(bool committed)
 	static LocalTransactionId committing = InvalidLocalTransactionId;
 
 	if (!committed)
+	{
 		committing = CF_CURRENT_LXID();
-	if (inserts.rel != NULL &&
-		inserts.lxid == (committed ? committing : CF_CURRENT_LXID()))
+		if (inserts_open())
+			close_inserts();
+	}
+	else if (inserts.rel != NULL && inserts.lxid == committing &&
+			 inserts.subid == TopSubTransactionId)
 		close_inserts();
 	inserts.rel = NULL;
 #endif
