@@ -733,11 +733,36 @@ typedef struct SupersededProbe
 	bool		changed;		/* another row of the key changed since */
 } SupersededProbe;
 
+/*
+ * Copies the header of a heap row that a scan with SnapshotAny returned;
+ * false for a row of another table access method.
+ */
+static bool
+copy_header(TupleTableSlot *slot, HeapTupleHeaderData *header)
+{
+	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+
+	if (!TTS_IS_BUFFERTUPLE(slot) || !BufferIsValid(bslot->buffer))
+		return false;
+	LockBuffer(bslot->buffer, BUFFER_LOCK_SHARE);
+	*header = *bslot->base.tuple->t_data;
+	LockBuffer(bslot->buffer, BUFFER_LOCK_UNLOCK);
+	return true;
+}
+
+/* Did this transaction update or delete the row version in header? */
+static bool
+changed_here(HeapTupleHeaderData *header)
+{
+	return !(header->t_infomask & HEAP_XMAX_INVALID) &&
+		!HEAP_XMAX_IS_LOCKED_ONLY(header->t_infomask) &&
+		TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(header));
+}
+
 static bool
 superseded_row(TupleTableSlot *slot, void *arg)
 {
 	SupersededProbe *probe = arg;
-	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
 	HeapTupleHeaderData header;
 	TransactionId xmax = InvalidTransactionId;
 
@@ -746,14 +771,11 @@ superseded_row(TupleTableSlot *slot, void *arg)
 		probe->changed = true;
 
 	/* Rows of other table access methods are taken as changed. */
-	if (!TTS_IS_BUFFERTUPLE(slot) || !BufferIsValid(bslot->buffer))
+	if (!copy_header(slot, &header))
 	{
 		probe->ours = probe->changed = true;
 		return true;
 	}
-	LockBuffer(bslot->buffer, BUFFER_LOCK_SHARE);
-	header = *bslot->base.tuple->t_data;
-	LockBuffer(bslot->buffer, BUFFER_LOCK_UNLOCK);
 
 	if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(&header)))
 	{
@@ -777,9 +799,9 @@ superseded_row(TupleTableSlot *slot, void *arg)
  * After the statement that wrote a parent row has finished, for a key the
  * guard counted with a snapshot whose xmin was since: is the count of that
  * row possibly short?  It is if command cid or a later one wrote the row
- * (inserted it, or with inserted false re-keyed a row to the key) and another row of
- * the key was updated or deleted by a transaction that committed after the
- * count (see the top of this file).  Versions of rows changed since are not
+ * (inserted it, or with inserted false re-keyed a row to the key) and
+ * another row of the key was updated or deleted by a transaction that
+ * committed after the count (see the top of this file).  Versions of rows changed since are not
  * pruned while the statement's snapshot holds back this backend's xmin.
  * With since invalid, the guard did not count (cf_keylock_key_taken): the
  * answer is whether such a command inserted a row of the key.
@@ -799,17 +821,9 @@ cf_keylock_superseded(CounterTarget *target, Datum *values, TransactionId since,
 static bool
 deleted_here_row(TupleTableSlot *slot, void *arg)
 {
-	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
 	HeapTupleHeaderData header;
 
-	if (!TTS_IS_BUFFERTUPLE(slot) || !BufferIsValid(bslot->buffer))
-		return false;
-	LockBuffer(bslot->buffer, BUFFER_LOCK_SHARE);
-	header = *bslot->base.tuple->t_data;
-	LockBuffer(bslot->buffer, BUFFER_LOCK_UNLOCK);
-	if (!(header.t_infomask & HEAP_XMAX_INVALID) &&
-		!HEAP_XMAX_IS_LOCKED_ONLY(header.t_infomask) &&
-		TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(&header)))
+	if (copy_header(slot, &header) && changed_here(&header))
 		*(bool *) arg = true;
 	return *(bool *) arg;
 }
