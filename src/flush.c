@@ -1001,15 +1001,24 @@ apply_missing(MissingKeys *collected, bool folding)
 	Oid		   *parents = palloc(sizeof(Oid) * nitems);
 	uint32	   *hashes = palloc(sizeof(uint32) * nitems);
 	int			nlocks = 0;
+	bool		deleted = false;
 	MissingKeys drop = {0};
 
-	/* Keys whose row this transaction deleted need no lock (keylock.c). */
+	/*
+	 * Keys whose row this transaction deleted need no lock (keylock.c); the
+	 * counters of one key come one after the other, and are looked at once.
+	 */
 	for (int i = 0; i < nitems; i++)
 	{
-		if (cf_keylock_deleted_here(items[i].def->target, items[i].values))
+		CounterTarget *target = items[i].def->target;
+
+		if (i == 0 || items[i - 1].def->target != target ||
+			cf_compare_keys(target, items[i - 1].values, items[i].values) != 0)
+			deleted = cf_keylock_deleted_here(target, items[i].values);
+		if (deleted)
 			continue;
 		parents[nlocks] = items[i].def->parent_relid;
-		hashes[nlocks++] = cf_key_hash(items[i].def->target->layout, items[i].values);
+		hashes[nlocks++] = cf_key_hash(target->layout, items[i].values);
 	}
 	if (nlocks > 0)
 		cf_keylock_commit(parents, hashes, nlocks);

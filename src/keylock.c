@@ -750,13 +750,16 @@ copy_header(TupleTableSlot *slot, HeapTupleHeaderData *header)
 	return true;
 }
 
-/* Did this transaction update or delete the row version in header? */
-static bool
-changed_here(HeapTupleHeaderData *header)
+/*
+ * The transaction that updated or deleted the row version in header, or
+ * InvalidTransactionId if none did (it may only be locked).
+ */
+static TransactionId
+updater(HeapTupleHeaderData *header)
 {
-	return !(header->t_infomask & HEAP_XMAX_INVALID) &&
-		!HEAP_XMAX_IS_LOCKED_ONLY(header->t_infomask) &&
-		TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(header));
+	if ((header->t_infomask & HEAP_XMAX_INVALID) || HEAP_XMAX_IS_LOCKED_ONLY(header->t_infomask))
+		return InvalidTransactionId;
+	return HeapTupleHeaderGetUpdateXid(header);
 }
 
 static bool
@@ -764,11 +767,7 @@ superseded_row(TupleTableSlot *slot, void *arg)
 {
 	SupersededProbe *probe = arg;
 	HeapTupleHeaderData header;
-	TransactionId xmax = InvalidTransactionId;
-
-	/* Without a count to go by, any other row of the key is a change. */
-	if (!TransactionIdIsValid(probe->since))
-		probe->changed = true;
+	TransactionId xmax;
 
 	/* Rows of other table access methods are taken as changed. */
 	if (!copy_header(slot, &header))
@@ -784,14 +783,10 @@ superseded_row(TupleTableSlot *slot, void *arg)
 			HeapTupleHeaderGetCmin(&header) >= probe->cid)
 			probe->ours = true;
 	}
-	else if (!(header.t_infomask & HEAP_XMAX_INVALID) &&
-			 !HEAP_XMAX_IS_LOCKED_ONLY(header.t_infomask))
-	{
-		xmax = HeapTupleHeaderGetUpdateXid(&header);
-		if (TransactionIdIsValid(xmax) && !TransactionIdIsCurrentTransactionId(xmax) &&
-			TransactionIdFollowsOrEquals(xmax, probe->since) && !TransactionIdDidAbort(xmax))
-			probe->changed = true;
-	}
+	else if (TransactionIdIsValid(xmax = updater(&header)) &&
+			 !TransactionIdIsCurrentTransactionId(xmax) &&
+			 TransactionIdFollowsOrEquals(xmax, probe->since) && !TransactionIdDidAbort(xmax))
+		probe->changed = true;
 	return probe->ours && probe->changed;
 }
 
@@ -801,8 +796,9 @@ superseded_row(TupleTableSlot *slot, void *arg)
  * row possibly short?  It is if command cid or a later one wrote the row
  * (inserted it, or with inserted false re-keyed a row to the key) and
  * another row of the key was updated or deleted by a transaction that
- * committed after the count (see the top of this file).  Versions of rows changed since are not
- * pruned while the statement's snapshot holds back this backend's xmin.
+ * committed after the count (see the top of this file).  Versions of rows
+ * changed since are not pruned while the statement's snapshot holds back
+ * this backend's xmin.
  * With since invalid, the guard did not count (cf_keylock_key_taken): the
  * answer is whether such a command inserted a row of the key.
  */
@@ -812,6 +808,9 @@ cf_keylock_superseded(CounterTarget *target, Datum *values, TransactionId since,
 {
 	List	   *leaves = key_leaves(target, values);
 	SupersededProbe probe = {.since = since, .inserted = inserted, .cid = cid};
+
+	/* Without a count to go by, any other row of the key is a change. */
+	probe.changed = !TransactionIdIsValid(since);
 
 	(void) scan_key_leaves(target, leaves, values, SnapshotAny, superseded_row, &probe);
 	list_free(leaves);
@@ -823,7 +822,7 @@ deleted_here_row(TupleTableSlot *slot, void *arg)
 {
 	HeapTupleHeaderData header;
 
-	if (copy_header(slot, &header) && changed_here(&header))
+	if (copy_header(slot, &header) && TransactionIdIsCurrentTransactionId(updater(&header)))
 		*(bool *) arg = true;
 	return *(bool *) arg;
 }
@@ -848,5 +847,5 @@ cf_keylock_deleted_here(CounterTarget *target, Datum *values)
 	if (!probe.found)
 		(void) scan_key_leaves(target, leaves, values, SnapshotAny, deleted_here_row, &deleted);
 	list_free(leaves);
-	return deleted && !probe.found;
+	return deleted;
 }

@@ -450,7 +450,7 @@ insert_direct(int n, Datum *ids, Datum *hashes, Datum **texts, int nkeys, Datum 
 		slot->tts_values[2] = PointerGetDatum(construct_array(key, nkeys, TEXTOID, -1, false,
 															  TYPALIGN_INT));
 		slot->tts_values[3] = values[i];
-		memset(slot->tts_isnull, 0, sizeof(bool) * 4);
+		memset(slot->tts_isnull, 0, sizeof(bool) * slot->tts_tupleDescriptor->natts);
 		ExecStoreVirtualTuple(slot);
 		table_tuple_insert(inserts.rel, slot, cid, 0, NULL);
 		if (inserts.rri->ri_NumIndices > 0)
