@@ -103,6 +103,46 @@ SELECT * FROM counterfield.verify('df_parent');
 -- nothing left to fold
 SELECT counterfield.fold('df_parent', 'n');
 
+-- a transaction records its deltas at commit, one ledger row per key and
+-- counter however many of its statements wrote them
+BEGIN;
+INSERT INTO df_child (df_parent_id) VALUES (5);
+INSERT INTO df_child (df_parent_id, size) VALUES (5, 2), (5, 1);
+INSERT INTO df_child (df_parent_id) VALUES (6);
+UPDATE df_child SET size = 3 WHERE id = (SELECT max(id) FROM df_child);
+SELECT count(*) AS ledger_rows FROM counterfield.ledger;
+COMMIT;
+SELECT c.counter_column, l.key, l.delta
+  FROM counterfield.ledger l JOIN counterfield.counter c ON c.id = l.counter_id
+ ORDER BY 1, 2;
+SELECT deferred_mismatches('df_parent', 'n', 'df_child', 'df_parent_id')
+     + deferred_mismatches('df_parent', 'big_n', 'df_child', 'df_parent_id', 'size > 1')
+       AS mismatches;
+
+-- until then unfolded(), verify() and fold() in the transaction count them
+-- in, and a savepoint rolled back after them takes back only its own
+BEGIN;
+INSERT INTO df_child (df_parent_id, size) VALUES (6, 2);
+SELECT * FROM counterfield.unfolded('df_parent') ORDER BY counter_column, parent_key;
+SELECT * FROM counterfield.verify('df_parent');
+INSERT INTO df_child (df_parent_id) VALUES (6);
+SAVEPOINT s;
+INSERT INTO df_child (df_parent_id) VALUES (5);
+SELECT counterfield.fold('df_parent');
+SELECT id, n, big_n FROM df_parent WHERE id IN (5, 6) ORDER BY id;
+ROLLBACK TO SAVEPOINT s;
+SELECT id, n, big_n FROM df_parent WHERE id IN (5, 6) ORDER BY id;
+SELECT * FROM counterfield.unfolded('df_parent') ORDER BY counter_column, parent_key;
+SELECT deferred_mismatches('df_parent', 'n', 'df_child', 'df_parent_id')
+     + deferred_mismatches('df_parent', 'big_n', 'df_child', 'df_parent_id', 'size > 1')
+       AS mismatches;
+COMMIT;
+SELECT * FROM counterfield.unfolded('df_parent') ORDER BY counter_column, parent_key;
+SELECT deferred_mismatches('df_parent', 'n', 'df_child', 'df_parent_id')
+     + deferred_mismatches('df_parent', 'big_n', 'df_child', 'df_parent_id', 'size > 1')
+       AS mismatches;
+SELECT * FROM counterfield.verify('df_parent');
+
 -- a cascade from the parent: the deleted parent's deltas are dropped at fold
 DELETE FROM df_parent WHERE id = 6;
 INSERT INTO df_child (df_parent_id) VALUES (5);
@@ -111,9 +151,14 @@ SELECT count(*) AS ledger_rows FROM counterfield.ledger;
 SELECT mismatches('df_parent', 'n', 'df_child', 'df_parent_id') AS mismatches;
 DROP TRIGGER note_update ON df_parent;
 
--- TRUNCATE of the child is recorded like any other write
+-- TRUNCATE of the child is recorded like any other write, with the
+-- transaction's own deltas before it
 INSERT INTO df_child (df_parent_id) VALUES (1), (2);
+BEGIN;
+INSERT INTO df_child (df_parent_id, size) VALUES (1, 2), (3, 2);
 TRUNCATE df_child;
+INSERT INTO df_child (df_parent_id) VALUES (2);
+COMMIT;
 SELECT id, n, big_n FROM df_parent ORDER BY id;
 SELECT deferred_mismatches('df_parent', 'n', 'df_child', 'df_parent_id')
      + deferred_mismatches('df_parent', 'big_n', 'df_child', 'df_parent_id', 'size > 1')
@@ -157,6 +202,17 @@ SELECT deferred_mismatches('dn_parent', 'n', 'dn_child', 'pid') AS mismatches;
 DELETE FROM dn_parent WHERE id = 1;
 INSERT INTO dn_child (pid) VALUES (1);
 INSERT INTO dn_parent VALUES (1);
+SELECT deferred_mismatches('dn_parent', 'n', 'dn_child', 'pid') AS mismatches;
+-- a parent created in the transaction that wrote its children: its count
+-- leaves out their deltas, recorded at commit
+BEGIN;
+INSERT INTO dn_child (pid) VALUES (5), (5), (1);
+INSERT INTO dn_parent VALUES (5, 99);
+UPDATE dn_parent SET id = 6 WHERE id = 4;
+INSERT INTO dn_child (pid) VALUES (6), (5);
+SELECT * FROM dn_parent ORDER BY id;
+SELECT deferred_mismatches('dn_parent', 'n', 'dn_child', 'pid') AS mismatches;
+COMMIT;
 SELECT deferred_mismatches('dn_parent', 'n', 'dn_child', 'pid') AS mismatches;
 SELECT counterfield.fold('dn_parent');
 SELECT * FROM dn_parent ORDER BY id;

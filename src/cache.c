@@ -382,9 +382,10 @@ load_defs(void)
 									 def->fk_attnums);
 		n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull),
 							parent_attnums);
-		def->transactional = DatumGetBool(SPI_getbinval(tuple, desc, CF_COL_TRANSACTIONAL,
-														&isnull));
 		def->deferred = DatumGetBool(SPI_getbinval(tuple, desc, CF_COL_DEFERRED, &isnull));
+		/* A deferred counter records its deltas at commit (ledger.c). */
+		def->transactional = def->deferred ||
+			DatumGetBool(SPI_getbinval(tuple, desc, CF_COL_TRANSACTIONAL, &isnull));
 
 		/* Track both tables, so that DDL that mends this counter reloads it. */
 		rel_entry(defs, def->parent_relid);

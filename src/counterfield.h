@@ -114,7 +114,8 @@ typedef struct CounterDef
 								 * child attnums */
 	ExprState  *condition_state;	/* built with it */
 	MemoryContext cxt;			/* of the definitions it belongs to */
-	bool		transactional;	/* flush => 'transaction' */
+	bool		transactional;	/* its deltas wait for commit: flush =>
+								 * 'transaction', or 'deferred' */
 	bool		deferred;		/* flush => 'deferred': see ledger.c */
 	CounterTarget *target;		/* parent table and key it updates */
 	int			target_slot;	/* index of this counter in target->counters */
@@ -315,6 +316,7 @@ extern int64 cf_state_pending(CounterDef *def, Datum *values, bool cancel);
 extern void cf_state_cancel_counter(CounterDef *def);
 extern FlushItem *cf_state_take(CounterDefs *defs, List *entries,
 								bool transactional, bool cancel, int *nitems);
+extern FlushItem *cf_state_take_counter(CounterDef *def, int *nitems);
 extern bool cf_state_has_live(void);
 extern bool cf_subxact_is_live(SubTransactionId subid);
 
@@ -369,6 +371,7 @@ extern void cf_flush_before_ddl(void);
 extern Oid	cf_ledger_relid(void);
 extern void cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups);
 extern void cf_ledger_close(bool committed);
+extern void cf_ledger_committed(void);
 extern FlushItem *cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems);
 extern int64 cf_ledger_key_sum(CounterDef *def, Datum *key);
 extern void cf_ledger_discard(int32 counter_id);
@@ -376,11 +379,12 @@ extern FlushItem *cf_ledger_unfolded(CounterDef *def, MemoryContext cxt, int *ni
 extern void cf_ledger_truncate(CounterDef *def);
 extern int64 cf_fold(List *defs);
 extern bool cf_ledger_hashes(int nkeys, Oid *types);
-extern void cf_fold_guarded(CounterDef *def, bool before_ddl);
+extern bool cf_fold_guarded(CounterDef *def, bool before_ddl);
 extern void cf_fold_before_ddl(List *relids, List *attnums, Oid type, bool all);
 
 /* worker.c */
 extern void cf_worker_init(void);
+extern void cf_worker_note(Oid database);
 
 /*
  * direct.c: one parent row updated without SPI, where the executor's

@@ -1110,7 +1110,8 @@ flush_rounds(CounterDefs *defs, bool before_ddl, MissingKeys *collected)
 
 /*
  * Applies all live deltas of transaction-mode counters, and those that
- * statements kept until commit.  Before DDL, each applied delta is
+ * statements kept until commit; records those of deferred counters in the
+ * ledger.  Before DDL, each applied delta is
  * cancelled by a layer of the current subtransaction (see cf_state_take),
  * and those whose rows are missing stay pending (flush_rounds).
  */
@@ -1147,6 +1148,8 @@ cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_PREPARE)
 		cf_ledger_close(true);
+	if (event == XACT_EVENT_COMMIT)
+		cf_ledger_committed();
 	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE)
 		return;
 	cf_inflight_at_commit();

@@ -35,6 +35,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 #include "nodes/plannodes.h"
@@ -670,6 +671,11 @@ cf_process_utility(PlannedStmt *pstmt, const char *queryString,
 		finish_running(pstmt);
 	if (cid != InvalidCommandId)
 		cf_keylock_statement_end(cid);
+
+	/* The prepared transaction may have recorded deltas (worker.c). */
+	if (IsA(pstmt->utilityStmt, TransactionStmt) &&
+		((TransactionStmt *) pstmt->utilityStmt)->kind == TRANS_STMT_COMMIT_PREPARED)
+		cf_worker_note(MyDatabaseId);
 }
 
 /*

@@ -3,11 +3,14 @@
  * ledger.c
  *	  Deferred counters: the ledger of their unfolded deltas, and folding.
  *
- * A deferred counter's writers never touch the parent row.  The flush that
- * would update it (cf_apply) inserts the statement's deltas, one per parent
- * key, into counterfield.ledger instead, as part of the writing transaction:
- * writers of one hot parent do not wait for each other, and a crash or a
- * rollback takes their deltas with their rows.
+ * A deferred counter's writers never touch the parent row.  Its deltas wait
+ * in the state cache as transaction-mode ones do, and the flush at commit
+ * that would update the parent (cf_apply) inserts them, one per parent key
+ * for the whole transaction, into counterfield.ledger instead, as part of
+ * the writing transaction: writers of one hot parent do not wait for each
+ * other, and a crash or a rollback takes their deltas with their rows.  A
+ * transaction that reads the ledger records its own pending deltas first
+ * (cf_ledger_read).
  *
  * fold() claims a counter's deltas by deleting them and applies them as a
  * commit applies transaction-mode deltas: one UPDATE per parent key, in key
@@ -18,7 +21,8 @@
  *
  * A counter's value is its column plus its unfolded deltas.  A new parent
  * row is counted as its children less the unfolded deltas of its key that
- * the count sees, since those are still to be folded into it (trigger.c);
+ * the count sees and the transaction's pending ones, since those are still
+ * to be folded into it (trigger.c);
  * verify() and unfolded() add them to the column.
  *
  * Keys are kept as the text of each key column, written and read with fixed
@@ -66,6 +70,13 @@ cf_ledger_relid(void)
 
 	return OidIsValid(nsp) ? get_relname_relid("ledger", nsp) : InvalidOid;
 }
+
+/*
+ * The transaction that last recorded deltas, and whether the committing one
+ * did (see cf_ledger_committed).
+ */
+static LocalTransactionId wrote_lxid = InvalidLocalTransactionId;
+static bool committing_wrote = false;
 
 /* Runs what follows as the ledger's owner, until cf_end_as_owner. */
 static void
@@ -399,17 +410,22 @@ open_inserts(void)
  * Closes the ledger kept open for inserts: before DDL, and before commit or
  * prepare, after the last deferred write; with committed, once the
  * transaction has committed or prepared (its local id gone by then), should
- * a write have come after all since the pre-commit.
+ * a write have come after all since the pre-commit.  Without committed, it
+ * also sees whether the transaction recorded deltas (cf_ledger_committed).
  */
 void
 cf_ledger_close(bool committed)
 {
-#if PG_VERSION_NUM >= 140000
 	static LocalTransactionId committing = InvalidLocalTransactionId;
 
 	if (!committed)
 	{
 		committing = CF_CURRENT_LXID();
+		committing_wrote = wrote_lxid == committing;
+	}
+#if PG_VERSION_NUM >= 140000
+	if (!committed)
+	{
 		if (inserts_open())
 			close_inserts();
 	}
@@ -418,6 +434,19 @@ cf_ledger_close(bool committed)
 		close_inserts();
 	inserts.rel = NULL;
 #endif
+}
+
+/*
+ * Once a transaction has committed: if it recorded deltas (as its
+ * pre-commit saw, cf_ledger_close), notes its database for the background
+ * fold.
+ */
+void
+cf_ledger_committed(void)
+{
+	if (committing_wrote)
+		cf_worker_note(MyDatabaseId);
+	committing_wrote = false;
 }
 
 /*
@@ -492,6 +521,8 @@ cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
 	int			n = 0;
 	int			ret;
 
+	wrote_lxid = CF_CURRENT_LXID();
+
 	for (int k = 0; k < target->nkeys; k++)
 		texts[k] = palloc(sizeof(Datum) * max);
 	key_io_begin(target, &io);
@@ -537,7 +568,8 @@ cf_ledger_write(CounterTarget *target, Datum **keys, int64 *deltas, int ngroups)
  * claim, deletes them, returning what was deleted; the items, allocated in
  * cxt, are one per spelling of a key in the ledger (summed there, however
  * many rows it has), so an equal key may come more than once, in no order.
- * SPI is connected.
+ * The transaction's own pending deltas of the counter are recorded first,
+ * and read with the rest.  SPI is connected.
  */
 FlushItem *
 cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems)
@@ -546,8 +578,25 @@ cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems)
 	Datum		params[1];
 	OwnerContext owner;
 	FlushItem  *items;
+	FlushItem  *pending;
+	int			npending;
+	bool		pushed = false;
 	KeyIO		io;
 	MemoryContext oldcxt;
+
+	/* The transaction's own deltas, which wait for commit, are recorded first. */
+	pending = cf_state_take_counter(def, &npending);
+	if (npending > 0)
+	{
+		cf_apply(pending, npending, NULL);
+		CommandCounterIncrement();
+		if (!claim && ActiveSnapshotSet())
+		{
+			PushCopiedSnapshot(GetActiveSnapshot());
+			GetActiveSnapshot()->curcid = GetCurrentCommandId(false);
+			pushed = true;
+		}
+	}
 
 	params[0] = Int32GetDatum(def->id);
 	begin_as_ledger_owner(&owner);
@@ -559,6 +608,8 @@ cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems)
 			   " WHERE counter_id OPERATOR(pg_catalog.=) $1 GROUP BY key",
 			   1, types, params, NULL, !claim, SPI_OK_SELECT);
 	cf_end_as_owner(&owner);
+	if (pushed)
+		PopActiveSnapshot();
 
 	*nitems = (int) SPI_processed;
 	oldcxt = MemoryContextSwitchTo(cxt);
@@ -804,16 +855,18 @@ cf_fold(List *defs)
 }
 
 /*
- * Folds one counter in a subtransaction of its own.  A fold that fails (a parent's constraint or trigger refuses the
- * new value, a lock held elsewhere, a key that no longer reads back) is
+ * Folds one counter in a subtransaction of its own; returns whether it did.
+ * A fold that fails (a parent's constraint or trigger refuses the new
+ * value, a lock held elsewhere, a key that no longer reads back) is
  * reported as a warning and leaves the deltas where they were: the
  * background worker tries again at its next round, and DDL goes on.
  */
-void
+bool
 cf_fold_guarded(CounterDef *def, bool before_ddl)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool folded = true;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -842,10 +895,12 @@ cf_fold_guarded(CounterDef *def, bool before_ddl)
 				 errhint("Its column lacks the deltas not folded; if the counter remains, counterfield.reinit() recomputes it.") :
 				 errhint("It is tried again at the next round; until then its column lags.")));
 		FreeErrorData(edata);
+		folded = false;
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
+	return folded;
 }
 
 /*

@@ -893,10 +893,9 @@ cf_state_cancel_counter(CounterDef *def)
  * that applies the item roll back, the delta is pending again.
  */
 static bool
-take_entry(CounterDefs *defs, PendingEntry *entry, FlushItem *item, bool cancel)
+take_entry(CounterDef *def, PendingEntry *entry, FlushItem *item, bool cancel)
 {
 	int64		live = live_delta(entry);
-	CounterDef *def = cf_defs_counter(defs, entry->key.counter_id);
 
 	if (def != NULL && live != 0 && def->layout != entry->key.layout)
 		ereport(ERROR,
@@ -962,7 +961,7 @@ cf_state_take(CounterDefs *defs, List *entries, bool transactional, bool cancel,
 
 			if (record->serial > serial_floor && entry->serial == record->serial &&
 				entry->transactional == transactional &&
-				take_entry(defs, entry, &items[n], cancel))
+				take_entry(cf_defs_counter(defs, entry->key.counter_id), entry, &items[n], cancel))
 				n++;
 		}
 	}
@@ -977,11 +976,41 @@ cf_state_take(CounterDefs *defs, List *entries, bool transactional, bool cancel,
 		{
 			if (entry->transactional == transactional &&
 				entry->lxid == CF_CURRENT_LXID() &&
-				take_entry(defs, entry, &items[n], cancel))
+				take_entry(cf_defs_counter(defs, entry->key.counter_id), entry, &items[n], cancel))
 				n++;
 		}
 	}
 	release_if_empty();
+	*nitems = n;
+	return items;
+}
+
+/*
+ * Detaches the live deltas of one counter that wait for commit, each
+ * cancelled by a layer of the current subtransaction (see take_entry), and
+ * returns them as items to apply: a deferred counter's, recorded in the
+ * ledger before it is read.
+ */
+FlushItem *
+cf_state_take_counter(CounterDef *def, int *nitems)
+{
+	HASH_SEQ_STATUS status;
+	PendingEntry *entry;
+	FlushItem  *items;
+	int			n = 0;
+
+	*nitems = 0;
+	if (!cf_state_has_live())
+		return NULL;
+	items = palloc(sizeof(FlushItem) * hash_get_num_entries(pending));
+	hash_seq_init(&status, pending);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->key.counter_id == def->id && entry->transactional &&
+			entry->lxid == CF_CURRENT_LXID() &&
+			take_entry(def, entry, &items[n], true))
+			n++;
+	}
 	*nitems = n;
 	return items;
 }

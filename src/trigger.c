@@ -705,12 +705,12 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid, bool 
 
 		/*
 		 * Transaction-mode deltas are applied at commit, on top of the
-		 * count, and a deferred counter's unfolded deltas when folded.  A
-		 * statement-mode counter's pending deltas were kept for commit,
-		 * their row missing: the count includes their rows, and they are
-		 * cancelled once the row is in (cf_recount_key).
+		 * count; a deferred counter's are recorded then, and folded in with
+		 * its unfolded ones.  A statement-mode counter's pending deltas were
+		 * kept for commit, their row missing: the count includes their rows,
+		 * and they are cancelled once the row is in (cf_recount_key).
 		 */
-		count = def->transactional ? children - pending : children - unfolded;
+		count = children - unfolded - (def->transactional ? pending : 0);
 		cf_inflight_note(def, key, children, !def->transactional && pending != 0);
 
 		/* The row may wait for another row of the key (keylock.c). */
@@ -759,7 +759,7 @@ row_lock_plan(CounterTarget *target)
 
 /*
  * Sets the counter of one parent key to the truth: its children, less the
- * transaction-mode deltas still pending.  For a key counted while a
+ * deltas still pending for commit and a deferred counter's unfolded ones.  For a key counted while a
  * statement on the child was running, or whose count could not see counted
  * child rows, or while a statement-mode delta of the key was kept for
  * commit because its row was missing (inflight.c), once those deltas are
@@ -806,8 +806,8 @@ cf_recount_key(CounterDef *def, Datum *values)
 	children = cf_count_children(def, values, &unfolded, NULL) - cf_flush_in_flight(def, values);
 	pending = cf_state_pending(def, values, !def->transactional);
 	memcpy(params, values, sizeof(Datum) * target->nkeys);
-	params[target->nkeys] = count_datum(def->transactional ? children - pending :
-										children - unfolded,
+	params[target->nkeys] = count_datum(children - unfolded -
+										(def->transactional ? pending : 0),
 										get_atttype(def->parent_relid, def->counter_attnum),
 										get_attname(def->parent_relid,
 													def->counter_attnum, false));

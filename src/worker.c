@@ -4,22 +4,30 @@
  *	  Folding deferred counters in the background.
  *
  * With counterfield in shared_preload_libraries, a launcher worker starts
- * with the server.  Every counterfield.fold_interval it lists the databases
- * that accept connections and starts a short-lived worker in each that has
- * none running, at most FOLD_WORKERS at a time, taking the databases in
- * turn from round to round; it waits for none of them, so a fold that takes
- * long (a parent's trigger that sleeps, say) holds up its own database
- * only.  A fold worker folds every deferred counter of its database
- * (cf_fold), as the bootstrap superuser, each in a transaction of its own
- * that gives up on a lock after FOLD_LOCK_TIMEOUT and on the counter after
- * FOLD_STATEMENT_TIMEOUT_MS, and exits; in a database
- * without the extension, or with a version before 0.6, it does nothing.  A
- * counter whose fold fails (a constraint of the parent's, a lock held
- * elsewhere) is logged and tried again at the next round, while the others
- * are folded; until then the counters only lag, since their values are the
- * columns plus the deltas not yet folded.  The workers hold no connection
- * between rounds, so they never keep a database from being dropped for
- * long.
+ * with the server.  A transaction that recorded deltas notes its database
+ * in shared memory when it commits (cf_worker_note).  Every
+ * counterfield.fold_interval the launcher starts a fold worker in each
+ * noted database that has none running, at most FOLD_WORKERS at a time,
+ * taking the databases in turn from round to round; every SWEEP_ROUNDS
+ * rounds, at its start and when too many databases were noted, in every
+ * database that accepts connections, for deltas that no note announced (a
+ * restore, a crash).  It waits for none of them, so a fold that takes long
+ * (a parent's trigger that sleeps, say) holds up its own database only.
+ *
+ * A fold worker folds every deferred counter of its database (cf_fold), as
+ * the bootstrap superuser, each in a transaction of its own that gives up
+ * on a lock after FOLD_LOCK_TIMEOUT and on the counter after
+ * FOLD_STATEMENT_TIMEOUT_MS.  While writers keep noting its database, and
+ * the interval is FOLD_STAY_MS or less, it stays for the next round rather
+ * than leave a new worker to start, connect and plan again; otherwise it
+ * exits.  In a database without the extension, or with a version before
+ * 0.6, it does nothing.  A counter whose fold fails (a constraint of the
+ * parent's, a lock held elsewhere) is logged and tried again at the next
+ * round, by a new worker, while the others are folded; until then the
+ * counters only lag, since their values are the columns plus the deltas
+ * not yet folded.  A worker stays connected between rounds for no longer
+ * than FOLD_STAY_MS, and not at all once writers stop, so it never keeps a
+ * database from being dropped for long.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,6 +46,8 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -52,7 +62,111 @@ PGDLLEXPORT void counterfield_fold_main(Datum arg);
 /* counterfield.fold_interval, in milliseconds; 0 stops background folding. */
 static int	fold_interval = 1000;
 
-/* Defines the setting, and registers the launcher when preloaded. */
+/* At most this many databases are noted; past them, all are folded. */
+#define NOTED_DATABASES 64
+
+/*
+ * The databases whose transactions recorded deltas since a fold worker
+ * last looked, in shared memory.
+ */
+typedef struct FoldNotes
+{
+	slock_t		mutex;
+	bool		overflow;		/* a database not listed was noted */
+	int			n;
+	Oid			databases[NOTED_DATABASES];
+} FoldNotes;
+
+static FoldNotes *notes = NULL;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+#if PG_VERSION_NUM >= 150000
+static void
+fold_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(sizeof(FoldNotes));
+}
+#endif
+
+static void
+fold_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	notes = ShmemInitStruct("counterfield fold notes", sizeof(FoldNotes), &found);
+	if (!found)
+	{
+		SpinLockInit(&notes->mutex);
+		notes->overflow = false;
+		notes->n = 0;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Notes that a transaction in the database committed deltas for the
+ * background fold.  Without the library preloaded there is no worker, and
+ * nothing to note.
+ */
+void
+cf_worker_note(Oid database)
+{
+	if (notes == NULL)
+		return;
+	SpinLockAcquire(&notes->mutex);
+	for (int i = 0; i < notes->n; i++)
+		if (notes->databases[i] == database)
+		{
+			SpinLockRelease(&notes->mutex);
+			return;
+		}
+	if (notes->n < NOTED_DATABASES)
+		notes->databases[notes->n++] = database;
+	else
+		notes->overflow = true;
+	SpinLockRelease(&notes->mutex);
+}
+
+/*
+ * Is the database noted?  With take, its note is removed: a fold worker
+ * about to fold it.  With InvalidOid, takes the overflow flag instead.
+ */
+static bool
+noted(Oid database, bool take)
+{
+	bool		found = false;
+
+	SpinLockAcquire(&notes->mutex);
+	if (!OidIsValid(database))
+	{
+		found = notes->overflow;
+		notes->overflow = false;
+	}
+	for (int i = 0; i < notes->n && OidIsValid(database); i++)
+		if (notes->databases[i] == database)
+		{
+			found = true;
+			if (take)
+				notes->databases[i] = notes->databases[--notes->n];
+			break;
+		}
+	SpinLockRelease(&notes->mutex);
+	return found;
+}
+
+/*
+ * Defines the setting, and when preloaded, registers the launcher and
+ * reserves the notes.
+ */
 void
 cf_worker_init(void)
 {
@@ -68,6 +182,15 @@ cf_worker_init(void)
 							NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = fold_shmem_request;
+#else
+	RequestAddinShmemSpace(sizeof(FoldNotes));
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = fold_shmem_startup;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -185,11 +308,15 @@ fold_database(Oid database)
 	return true;
 }
 
+/* Every this many rounds, the launcher folds every database. */
+#define SWEEP_ROUNDS	60
+
 /* The launcher: a round of folds every fold_interval, until shutdown. */
 void
 counterfield_launcher_main(Datum arg pg_attribute_unused())
 {
 	int			next = 0;
+	uint64		round = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -212,8 +339,14 @@ counterfield_launcher_main(Datum arg pg_attribute_unused())
 		}
 		if (fold_interval > 0)
 		{
-			List	   *databases = database_list();
-			int			n = list_length(databases);
+			bool		sweep = round++ % SWEEP_ROUNDS == 0 || noted(InvalidOid, true);
+			List	   *databases;
+			int			n;
+
+			if (!sweep && notes->n == 0)
+				continue;
+			databases = database_list();
+			n = list_length(databases);
 
 			/* From where the last round stopped, each database once. */
 			for (int i = 0; i < n; i++)
@@ -221,6 +354,8 @@ counterfield_launcher_main(Datum arg pg_attribute_unused())
 				Oid			database = list_nth_oid(databases, (next + i) % n);
 
 				CHECK_FOR_INTERRUPTS();
+				if (!sweep && !noted(database, false))
+					continue;
 				if (reap_workers(database))
 					continue;
 				if (!fold_database(database))
@@ -245,24 +380,19 @@ counterfield_launcher_main(Datum arg pg_attribute_unused())
 #define FOLD_STATEMENT_TIMEOUT_MS	60000
 
 
+/* A fold worker stays for the next round only if it is due within this. */
+#define FOLD_STAY_MS	2000
+
 /*
- * A fold worker: folds every deferred counter of its database, each in a
- * transaction of its own, then exits.
+ * Folds every deferred counter of the database, each in a transaction of
+ * its own.  Returns whether it found any, and sets *failed if the fold of
+ * one failed.
  */
-void
-counterfield_fold_main(Datum arg)
+static bool
+fold_round(bool *failed)
 {
 	List	   *ids = NIL;
 	ListCell   *lc;
-
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
-	pgstat_report_activity(STATE_RUNNING, "folding deferred counters");
-
-	/* A lock held elsewhere makes a counter wait for the next round. */
-	(void) set_config_option("lock_timeout", FOLD_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
-							 GUC_ACTION_SET, true, 0, false);
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -294,7 +424,8 @@ counterfield_fold_main(Datum arg)
 			if (def != NULL && def->deferred)
 			{
 				enable_timeout_after(STATEMENT_TIMEOUT, FOLD_STATEMENT_TIMEOUT_MS);
-				cf_fold_guarded(def, false);
+				if (!cf_fold_guarded(def, false))
+					*failed = true;
 				/* A timeout that fired after the fold cancels nothing more. */
 				disable_timeout(STATEMENT_TIMEOUT, true);
 				if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
@@ -306,5 +437,54 @@ counterfield_fold_main(Datum arg)
 		CommitTransactionCommand();
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);
+	if (ids == NIL)
+		return false;
+	list_free(ids);
+	return true;
+}
+
+/*
+ * A fold worker: folds every deferred counter of its database, round after
+ * round while its database is noted again meanwhile, then exits.  A fold
+ * that failed leaves the database noted, for a new worker at the next
+ * round.
+ */
+void
+counterfield_fold_main(Datum arg)
+{
+	Oid			database = DatumGetObjectId(arg);
+	bool		failed = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+
+	/* A lock held elsewhere makes a counter wait for the next round. */
+	(void) set_config_option("lock_timeout", FOLD_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
+
+	(void) noted(database, true);
+	for (;;)
+	{
+		pgstat_report_activity(STATE_RUNNING, "folding deferred counters");
+		if (!fold_round(&failed) || failed)
+			break;
+		if (fold_interval <= 0 || fold_interval > FOLD_STAY_MS)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 fold_interval, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!noted(database, true))
+			break;
+	}
+	if (failed)
+		cf_worker_note(database);
 	proc_exit(0);
 }

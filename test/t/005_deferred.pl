@@ -14,6 +14,7 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'counterfield'
 counterfield.fold_interval = 100ms
 restart_after_crash = on
+max_prepared_transactions = 5
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE app; CREATE DATABASE plain;');
@@ -51,6 +52,40 @@ $node->safe_psql('app',
 ok($node->poll_query_until('app', "SELECT ($folded) = 0 AND NOT EXISTS (SELECT 1 FROM counterfield.ledger)"),
 	'the background worker folds deferred counters');
 is($node->safe_psql('app', 'SELECT count(*) FROM counterfield.verify()'), '0', 'verify() is empty');
+
+# Databases where nothing was written get no fold worker between sweeps
+# (one every 60 rounds); without notes, every round would start one in
+# each of the three databases.
+$node->safe_psql('postgres', q{
+ALTER SYSTEM SET log_min_messages = debug1;
+SELECT pg_reload_conf();
+});
+sleep 1;
+my $offset = -s $node->logfile;
+sleep 3;
+my $started = () = slurp_file($node->logfile, $offset) =~ /starting background worker process "counterfield fold/g;
+ok($started <= 6, "no fold worker in idle databases between sweeps ($started started in 30 rounds)");
+$offset = -s $node->logfile;
+$node->safe_psql('app', 'INSERT INTO post_like (post_id, weight) VALUES (9, 9)');
+ok($node->poll_query_until('app', "SELECT ($folded) = 0 AND NOT EXISTS (SELECT 1 FROM counterfield.ledger)"),
+	'a write is folded');
+like(slurp_file($node->logfile, $offset), qr/starting background worker process "counterfield fold/,
+	'by a fold worker that the write\'s database got');
+$node->safe_psql('postgres', q{
+ALTER SYSTEM RESET log_min_messages;
+SELECT pg_reload_conf();
+});
+
+# A prepared transaction's deltas are folded once it commits.
+$node->safe_psql('app', q{
+BEGIN;
+INSERT INTO post_like (post_id, weight) VALUES (7, 9), (8, 1);
+PREPARE TRANSACTION 'likes';
+});
+is($node->safe_psql('app', 'SELECT count(*) FROM counterfield.ledger'), '0', 'a prepared transaction\'s deltas are not visible');
+$node->safe_psql('app', q{COMMIT PREPARED 'likes'});
+ok($node->poll_query_until('app', "SELECT ($folded) = 0 AND NOT EXISTS (SELECT 1 FROM counterfield.ledger)"),
+	'the deltas of a committed prepared transaction are folded');
 
 # Crash in the middle of a fold: the fold's transaction is open, the parent
 # rows updated, the ledger rows deleted, when the server goes down.
