@@ -115,6 +115,11 @@ COMMIT;
 SELECT c.counter_column, l.key, l.delta
   FROM counterfield.ledger l JOIN counterfield.counter c ON c.id = l.counter_id
  ORDER BY 1, 2;
+-- a statement that is its own transaction records its deltas at its end
+INSERT INTO df_child (df_parent_id) VALUES (5);
+SELECT c.counter_column, l.key, l.delta
+  FROM counterfield.ledger l JOIN counterfield.counter c ON c.id = l.counter_id
+ ORDER BY 1, 2, 3;
 SELECT deferred_mismatches('df_parent', 'n', 'df_child', 'df_parent_id')
      + deferred_mismatches('df_parent', 'big_n', 'df_child', 'df_parent_id', 'size > 1')
        AS mismatches;

@@ -150,7 +150,9 @@ typedef struct RowCounting
  * (the common integer foreign key) sum their deltas per key first, unless the
  * table holds only a few rows; the others add each row to the state cache.
  * Statement-mode deltas that are few or summed go to the direct items
- * instead.  Rows of a descendant of the counted child are converted to the
+ * instead, and so do a deferred counter's when the statement is its
+ * transaction (no transaction block): recorded at its end, they are
+ * recorded at commit.  Rows of a descendant of the counted child are converted to the
  * child's row type first.  The rows come from a transition table, or, with
  * rows NULL, from a table scan.
  */
@@ -164,6 +166,7 @@ count_rows(RowCounting *counting, Tuplestorestate *rows, TableScanDesc scan, int
 	rowsum_hash **sums = palloc0(sizeof(rowsum_hash *) * list_length(defs));
 	bool	   *to_direct = palloc0(sizeof(bool) * list_length(defs));
 	bool		summed = !rows || tuplestore_tuple_count(rows) >= ROWSUM_MIN_ROWS;
+	bool		alone = !IsTransactionBlock();
 	ListCell   *lc;
 
 	foreach(lc, defs)
@@ -173,7 +176,8 @@ count_rows(RowCounting *counting, Tuplestorestate *rows, TableScanDesc scan, int
 
 		if (summed && def->nkeys == 1 && def->fk_typbyval[0])
 			sums[i] = rowsum_create(CurrentMemoryContext, 16, NULL);
-		to_direct[i] = !def->transactional && (!summed || sums[i] != NULL);
+		to_direct[i] = (!def->transactional || (def->deferred && alone)) &&
+			(!summed || sums[i] != NULL);
 	}
 
 	if (rows)

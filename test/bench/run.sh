@@ -307,6 +307,7 @@ echo "counterfield benchmarks: $(psql -XAtq -c 'SHOW server_version') on $(nproc
 printf '%-70s %-8s %12s %8s %12s %8s %10s %12s %6s\n' scenario variant median ratio best ratio \
 	"parent-upd" "WAL bytes" drift
 for f in "$out"/*.base; do
+	[ -f "$f" ] || continue
 	s=$(basename "$f" .base)
 	[ "$s" = B8 ] && continue
 	most=""
