@@ -308,6 +308,27 @@ fold_database(Oid database)
 	return true;
 }
 
+/*
+ * Waits for the next round, fold_interval from now (until woken, with
+ * none), and reads the configuration again if asked to.
+ */
+static void
+wait_round(void)
+{
+	long		timeout = fold_interval > 0 ? fold_interval : -1;
+
+	(void) WaitLatch(MyLatch,
+					 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout > 0 ? WL_TIMEOUT : 0),
+					 timeout, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
 /* Every this many rounds, the launcher folds every database. */
 #define SWEEP_ROUNDS	60
 
@@ -325,18 +346,7 @@ counterfield_launcher_main(Datum arg pg_attribute_unused())
 
 	for (;;)
 	{
-		long		timeout = fold_interval > 0 ? fold_interval : -1;
-
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout > 0 ? WL_TIMEOUT : 0),
-						 timeout, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+		wait_round();
 		if (fold_interval > 0)
 		{
 			bool		sweep = round++ % SWEEP_ROUNDS == 0 || noted(InvalidOid, true);
@@ -472,15 +482,7 @@ counterfield_fold_main(Datum arg)
 			break;
 		if (fold_interval <= 0 || fold_interval > FOLD_STAY_MS)
 			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 fold_interval, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+		wait_round();
 		if (!noted(database, true))
 			break;
 	}
