@@ -1,6 +1,5 @@
 # counterfield: exact relation counters kept by C triggers
 EXTENSION = counterfield
-EXTVERSION = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
 
 MODULE_big = counterfield
 OBJS = \

@@ -7,8 +7,9 @@
  * which read the statement's transition tables, turn every counted row into
  * a +1 or -1 delta for its parent key, and either apply them at the end of
  * the statement or store them in a backend-local state cache until commit.
- * Deltas are applied as one UPDATE per distinct parent key, in ascending key
- * order.
+ * Deltas are applied once per distinct parent key, in ascending key order:
+ * an UPDATE per key, or for many keys one UPDATE that locks and updates
+ * them in that order.
  *
  *-------------------------------------------------------------------------
  */
@@ -179,7 +180,10 @@ typedef struct CounterDefs
 	bool		has_conditions; /* does any counter have a condition? */
 } CounterDefs;
 
-/* One pending delta, detached from the state cache to be applied. */
+/*
+ * One delta of a counter and parent key to apply: taken from the state
+ * cache, read from the ledger, or straight from a statement's rows.
+ */
 typedef struct FlushItem
 {
 	int32		counter_id;

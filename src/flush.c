@@ -904,8 +904,8 @@ apply_error_callback(void *arg)
 }
 
 /*
- * Applies flush items: one UPDATE per distinct parent key, in ascending key
- * order, skipping keys whose deltas add up to zero.  Deltas of keys without
+ * Applies flush items: each distinct parent key once, in ascending key
+ * order (see apply_target), skipping keys whose deltas add up to zero.  Deltas of keys without
  * a parent row go as missing says.  Those of deferred counters go to the
  * ledger, unless they are being folded, when they too update their parents.
  */

@@ -13,7 +13,7 @@
  * (cf_ledger_read).
  *
  * fold() claims a counter's deltas by deleting them and applies them as a
- * commit applies transaction-mode deltas: one UPDATE per parent key, in key
+ * commit applies transaction-mode deltas: each parent key once, in key
  * order, in the same transaction as the deletion, so that each delta is
  * applied exactly once; keys whose parent row is missing are looked for
  * again with the key locked (keylock.c), then dropped.  Folds of one

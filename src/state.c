@@ -8,7 +8,8 @@
  * while a (sub)transaction aborts: a layer whose subtransaction rolled back,
  * or an entry left by a transaction that ended without applying it, is
  * recognised as stale by comparing it with the live transaction state, and
- * removed the next time state is stored or inspected.
+ * removed the next time state is stored or inspected, or a statement counts
+ * rows (which may store none, in statement mode, but prunes all the same).
  *
  * To tell live subtransactions from aborted ones, the subtransaction start
  * and commit callbacks log each subtransaction's parent and whether it

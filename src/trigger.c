@@ -69,15 +69,6 @@ typedef struct RowSum
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-/* Raises the trigger protocol error for a misplaced trigger function. */
-static void
-protocol_error(const char *funcname, const char *requirement)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-			 errmsg("function \"%s\" %s", funcname, requirement)));
-}
-
 /*
  * Refuses to run as any trigger but the one add_counter placed for the
  * event (a guard also under its name before 0.5, former): a role that may
@@ -356,7 +347,11 @@ end_counting(CounterDefs *defs, RowCounting *counting)
 		cf_apply(items, nitems, NULL);
 }
 
-/* Applies the statement-mode deltas of the rows of one statement. */
+/*
+ * Counts the rows of one statement: statement-mode deltas, and a deferred
+ * counter's of a statement that is its transaction, are applied (recorded)
+ * at its end; the others are stored in the state cache for commit.
+ */
 static void
 count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 {
@@ -502,18 +497,26 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 	RelCounters *rc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		protocol_error(funcname, "was not called by trigger manager");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager", funcname)));
 	event = trigdata->tg_event;
 	if (!TRIGGER_FIRED_AFTER(event) && !TRIGGER_FIRED_BY_TRUNCATE(event))
-		protocol_error(funcname, "must be fired AFTER");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired AFTER", funcname)));
 	if (!TRIGGER_FIRED_FOR_STATEMENT(event))
-		protocol_error(funcname, "must be fired FOR EACH STATEMENT");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired FOR EACH STATEMENT", funcname)));
 	if (!TRIGGER_FIRED_BY_TRUNCATE(event) &&
 		((TRIGGER_FIRED_BY_INSERT(event) && trigdata->tg_newtable == NULL) ||
 		 (TRIGGER_FIRED_BY_UPDATE(event) &&
 		  (trigdata->tg_oldtable == NULL || trigdata->tg_newtable == NULL)) ||
 		 (TRIGGER_FIRED_BY_DELETE(event) && trigdata->tg_oldtable == NULL)))
-		protocol_error(funcname, "must be fired with transition tables");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired with transition tables", funcname)));
 	check_trigger_name(trigdata,
 					   TRIGGER_FIRED_BY_INSERT(event) ? CF_CHILD_INSERT :
 					   TRIGGER_FIRED_BY_UPDATE(event) ? CF_CHILD_UPDATE :
@@ -917,14 +920,22 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		protocol_error(funcname, "was not called by trigger manager");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager", funcname)));
 	event = trigdata->tg_event;
 	if (!TRIGGER_FIRED_BEFORE(event))
-		protocol_error(funcname, "must be fired BEFORE");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired BEFORE", funcname)));
 	if (!TRIGGER_FIRED_FOR_ROW(event))
-		protocol_error(funcname, "must be fired FOR EACH ROW");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired FOR EACH ROW", funcname)));
 	if (!TRIGGER_FIRED_BY_INSERT(event) && !TRIGGER_FIRED_BY_UPDATE(event))
-		protocol_error(funcname, "must be fired for INSERT or UPDATE");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired for INSERT or UPDATE", funcname)));
 	if (TRIGGER_FIRED_BY_INSERT(event))
 		check_trigger_name(trigdata, CF_GUARD_INSERT, CF_GUARD_INSERT_0_4);
 	else
