@@ -905,9 +905,10 @@ apply_error_callback(void *arg)
 
 /*
  * Applies flush items: each distinct parent key once, in ascending key
- * order (see apply_target), skipping keys whose deltas add up to zero.  Deltas of keys without
- * a parent row go as missing says.  Those of deferred counters go to the
- * ledger, unless they are being folded, when they too update their parents.
+ * order (see apply_target), skipping keys whose deltas add up to zero.
+ * Deltas of keys without a parent row go as missing says.  Those of
+ * deferred counters go to the ledger, unless they are being folded, when
+ * they too update their parents.
  */
 static void
 apply_items(FlushItem *items, int nitems, MissingKeys *missing, bool folding)
@@ -1111,9 +1112,9 @@ flush_rounds(CounterDefs *defs, bool before_ddl, MissingKeys *collected)
 /*
  * Applies all live deltas of transaction-mode counters, and those that
  * statements kept until commit; records those of deferred counters in the
- * ledger.  Before DDL, each applied delta is
- * cancelled by a layer of the current subtransaction (see cf_state_take),
- * and those whose rows are missing stay pending (flush_rounds).
+ * ledger.  Before DDL, each applied delta is cancelled by a layer of the
+ * current subtransaction (see cf_state_take), and those whose rows are
+ * missing stay pending (flush_rounds).
  */
 static void
 flush_transactional(bool before_ddl)

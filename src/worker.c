@@ -11,16 +11,18 @@
  * taking the databases in turn from round to round; every SWEEP_ROUNDS
  * rounds, at its start and when too many databases were noted, in every
  * database that accepts connections, for deltas that no note announced (a
- * restore, a crash).  It waits for none of them, so a fold that takes long
- * (a parent's trigger that sleeps, say) holds up its own database only.
+ * restore, a crash), over as many rounds as free slots take.  Notes of
+ * databases gone are forgotten.  It waits for none of the workers, so a
+ * fold that takes long (a parent's trigger that sleeps, say) holds up its
+ * own database only.
  *
  * A fold worker folds every deferred counter of its database (cf_fold), as
  * the bootstrap superuser, each in a transaction of its own that gives up
  * on a lock after FOLD_LOCK_TIMEOUT and on the counter after
- * FOLD_STATEMENT_TIMEOUT_MS.  While writers keep noting its database, and
- * the interval is FOLD_STAY_MS or less, it stays for the next round rather
- * than leave a new worker to start, connect and plan again; otherwise it
- * exits.  In a database without the extension, or with a version before
+ * FOLD_STATEMENT_TIMEOUT_MS.  While writers keep noting its database, the
+ * interval is FOLD_STAY_MS or less and no other noted database waits for a
+ * slot, it stays for the next round rather than leave a new worker to
+ * start, connect and plan again; otherwise it exits.  In a database without the extension, or with a version before
  * 0.6, it does nothing.  A counter whose fold fails (a constraint of the
  * parent's, a lock held elsewhere) is logged and tried again at the next
  * round, by a new worker, while the others are folded; until then the
@@ -53,6 +55,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
+#include "utils/timestamp.h"
 
 #include "counterfield.h"
 
@@ -73,6 +76,7 @@ typedef struct FoldNotes
 {
 	slock_t		mutex;
 	bool		overflow;		/* a database not listed was noted */
+	bool		crowded;		/* a noted database found no free worker slot */
 	int			n;
 	Oid			databases[NOTED_DATABASES];
 } FoldNotes;
@@ -107,6 +111,7 @@ fold_shmem_startup(void)
 	{
 		SpinLockInit(&notes->mutex);
 		notes->overflow = false;
+		notes->crowded = false;
 		notes->n = 0;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -161,6 +166,24 @@ noted(Oid database, bool take)
 		}
 	SpinLockRelease(&notes->mutex);
 	return found;
+}
+
+/*
+ * Forgets the notes of databases not in the list given, those dropped or
+ * closed to connections since, which no worker would ever take.
+ */
+static void
+forget_other_notes(List *databases)
+{
+	SpinLockAcquire(&notes->mutex);
+	for (int i = 0; i < notes->n;)
+	{
+		if (list_member_oid(databases, notes->databases[i]))
+			i++;
+		else
+			notes->databases[i] = notes->databases[--notes->n];
+	}
+	SpinLockRelease(&notes->mutex);
 }
 
 /*
@@ -309,73 +332,103 @@ fold_database(Oid database)
 }
 
 /*
- * Waits for the next round, fold_interval from now (until woken, with
- * none), and reads the configuration again if asked to.
+ * Waits until the time given, while background folding is on; with it off,
+ * the launcher until it is turned on again (and the time has come), a fold
+ * worker not at all.  Reads the configuration again when asked to.  Other
+ * wake-ups (a fold worker that started or ended) do not end the wait.
  */
 static void
-wait_round(void)
+wait_until(TimestampTz due, bool launcher)
 {
-	long		timeout = fold_interval > 0 ? fold_interval : -1;
-
-	(void) WaitLatch(MyLatch,
-					 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout > 0 ? WL_TIMEOUT : 0),
-					 timeout, PG_WAIT_EXTENSION);
-	ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
-	if (ConfigReloadPending)
+	for (;;)
 	{
-		ConfigReloadPending = false;
-		ProcessConfigFile(PGC_SIGHUP);
+		long		timeout = -1;
+
+		if (fold_interval <= 0 && !launcher)
+			return;
+		if (fold_interval > 0)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+
+			if (now >= due)
+				return;
+			timeout = Max((due - now) / 1000, 1);
+		}
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout > 0 ? WL_TIMEOUT : 0),
+						 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 	}
 }
 
 /* Every this many rounds, the launcher folds every database. */
 #define SWEEP_ROUNDS	60
 
-/* The launcher: a round of folds every fold_interval, until shutdown. */
+/*
+ * The launcher: a round every fold_interval, until shutdown.  A sweep that
+ * finds no free slot for every database goes on at the next round from
+ * where it stopped, and a round that leaves a noted database without a
+ * worker asks staying workers to make room (see counterfield_fold_main).
+ */
 void
 counterfield_launcher_main(Datum arg pg_attribute_unused())
 {
 	int			next = 0;
 	uint64		round = 0;
+	bool		sweeping = false;
+	TimestampTz due;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
+	due = GetCurrentTimestamp();
 	for (;;)
 	{
-		wait_round();
-		if (fold_interval > 0)
+		List	   *databases;
+		int			n;
+		bool		done = true;
+
+		wait_until(due, true);
+		due = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), fold_interval);
+		if (round++ % SWEEP_ROUNDS == 0 || noted(InvalidOid, true))
+			sweeping = true;
+
+		/* Read unlocked: a note missed now is seen next round. */
+		if (!sweeping && notes->n == 0)
+			continue;
+		databases = database_list();
+		n = list_length(databases);
+		forget_other_notes(databases);
+
+		/* From where the last round stopped, each database once. */
+		for (int i = 0; i < n; i++)
 		{
-			bool		sweep = round++ % SWEEP_ROUNDS == 0 || noted(InvalidOid, true);
-			List	   *databases;
-			int			n;
+			Oid			database = list_nth_oid(databases, (next + i) % n);
 
-			if (!sweep && notes->n == 0)
+			CHECK_FOR_INTERRUPTS();
+			if (!sweeping && !noted(database, false))
 				continue;
-			databases = database_list();
-			n = list_length(databases);
-
-			/* From where the last round stopped, each database once. */
-			for (int i = 0; i < n; i++)
+			if (reap_workers(database))
+				continue;
+			if (!fold_database(database))
 			{
-				Oid			database = list_nth_oid(databases, (next + i) % n);
-
-				CHECK_FOR_INTERRUPTS();
-				if (!sweep && !noted(database, false))
-					continue;
-				if (reap_workers(database))
-					continue;
-				if (!fold_database(database))
-				{
-					next = (next + i) % n;
-					break;
-				}
+				next = (next + i) % n;
+				done = false;
+				break;
 			}
-			list_free(databases);
 		}
+		if (done)
+			sweeping = false;
+		notes->crowded = !done;
+		list_free(databases);
 	}
 }
 
@@ -480,9 +533,9 @@ counterfield_fold_main(Datum arg)
 		pgstat_report_activity(STATE_RUNNING, "folding deferred counters");
 		if (!fold_round(&failed) || failed)
 			break;
-		if (fold_interval <= 0 || fold_interval > FOLD_STAY_MS)
+		if (fold_interval <= 0 || fold_interval > FOLD_STAY_MS || notes->crowded)
 			break;
-		wait_round();
+		wait_until(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), fold_interval), false);
 		if (!noted(database, true))
 			break;
 	}

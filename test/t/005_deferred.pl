@@ -187,6 +187,20 @@ INSERT INTO post_like (post_id, weight) VALUES (5, 9), (6, 9);
 ok($node->poll_query_until('app', "SELECT ($folded) = 0"),
 	'a locked parent row and a failing counter do not hold up the other counters');
 ok($node->log_contains('could not fold counter "n" of table "capped"'), 'the failing counter is reported');
+# It is tried again once per interval, not as fast as new workers start.
+$node->safe_psql('app', q{
+ALTER SYSTEM SET counterfield.fold_interval = '1s';
+SELECT pg_reload_conf();
+});
+sleep 2;
+$offset = -s $node->logfile;
+sleep 4;
+my $retries = () = slurp_file($node->logfile, $offset) =~ /could not fold counter "n" of table "capped"/g;
+ok($retries >= 1 && $retries <= 6, "a failing counter is tried again once per interval ($retries times in 4 s at 1 s)");
+$node->safe_psql('app', q{
+ALTER SYSTEM RESET counterfield.fold_interval;
+SELECT pg_reload_conf();
+});
 ok($node->poll_query_until('app', q{SELECT count(*) = 2 FROM counterfield.unfolded() WHERE parent IN ('capped'::regclass, 'tag'::regclass)}),
 	'the deltas of the failing and the waiting counter stay unfolded');
 $locker->query_safe('COMMIT');
