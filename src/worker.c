@@ -169,21 +169,42 @@ noted(Oid database, bool take)
 }
 
 /*
- * Forgets the notes of databases not in the list given, those dropped or
- * closed to connections since, which no worker would ever take.
+ * Copies the noted databases into noted_before; returns how many.
+ */
+static int
+copy_notes(Oid *noted_before)
+{
+	int			n;
+
+	SpinLockAcquire(&notes->mutex);
+	n = notes->n;
+	memcpy(noted_before, notes->databases, sizeof(Oid) * n);
+	SpinLockRelease(&notes->mutex);
+	return n;
+}
+
+/*
+ * Forgets the notes of databases that were noted before the list given was
+ * read and are not in it: dropped, or closed to connections, since no worker
+ * would ever take them.  A database noted only since may be newer than the
+ * list, and keeps its note.
  */
 static void
-forget_other_notes(List *databases)
+forget_gone_notes(Oid *noted_before, int nbefore, List *databases)
 {
-	SpinLockAcquire(&notes->mutex);
-	for (int i = 0; i < notes->n;)
+	for (int i = 0; i < nbefore; i++)
 	{
-		if (list_member_oid(databases, notes->databases[i]))
-			i++;
-		else
-			notes->databases[i] = notes->databases[--notes->n];
+		if (list_member_oid(databases, noted_before[i]))
+			continue;
+		SpinLockAcquire(&notes->mutex);
+		for (int j = 0; j < notes->n; j++)
+			if (notes->databases[j] == noted_before[i])
+			{
+				notes->databases[j] = notes->databases[--notes->n];
+				break;
+			}
+		SpinLockRelease(&notes->mutex);
 	}
-	SpinLockRelease(&notes->mutex);
 }
 
 /*
@@ -332,13 +353,14 @@ fold_database(Oid database)
 }
 
 /*
- * Waits until the time given, while background folding is on; with it off,
- * the launcher until it is turned on again (and the time has come), a fold
- * worker not at all.  Reads the configuration again when asked to.  Other
- * wake-ups (a fold worker that started or ended) do not end the wait.
+ * Waits until fold_interval has passed since the time given, as the
+ * interval is then: a new setting counts from that time too.  With
+ * background folding off, the launcher waits until it is turned on again, a
+ * fold worker not at all.  Reads the configuration again when asked to.
+ * Other wake-ups (a fold worker that started or ended) do not end the wait.
  */
 static void
-wait_until(TimestampTz due, bool launcher)
+wait_interval(TimestampTz since, bool launcher)
 {
 	for (;;)
 	{
@@ -349,6 +371,7 @@ wait_until(TimestampTz due, bool launcher)
 		if (fold_interval > 0)
 		{
 			TimestampTz now = GetCurrentTimestamp();
+			TimestampTz due = TimestampTzPlusMilliseconds(since, fold_interval);
 
 			if (now >= due)
 				return;
@@ -371,63 +394,87 @@ wait_until(TimestampTz due, bool launcher)
 #define SWEEP_ROUNDS	60
 
 /*
- * The launcher: a round every fold_interval, until shutdown.  A sweep that
- * finds no free slot for every database goes on at the next round from
- * where it stopped, and a round that leaves a noted database without a
- * worker asks staying workers to make room (see counterfield_fold_main).
+ * The launcher: a round every fold_interval, until shutdown.  A sweep goes
+ * on over the next rounds until every database it listed had a worker; a
+ * round that leaves a database that wants one (noted, or left by a sweep)
+ * without it asks staying workers to make room (see
+ * counterfield_fold_main).
  */
 void
 counterfield_launcher_main(Datum arg pg_attribute_unused())
 {
 	int			next = 0;
 	uint64		round = 0;
-	bool		sweeping = false;
-	TimestampTz due;
+	List	   *sweep_left = NIL;	/* databases the sweep has yet to fold */
+	TimestampTz last = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
-	due = GetCurrentTimestamp();
 	for (;;)
 	{
+		Oid			noted_before[NOTED_DATABASES];
+		int			nbefore;
 		List	   *databases;
+		ListCell   *lc;
 		int			n;
-		bool		done = true;
+		bool		crowded = false;
 
-		wait_until(due, true);
-		due = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), fold_interval);
+		wait_interval(last, true);
+		last = GetCurrentTimestamp();
 		if (round++ % SWEEP_ROUNDS == 0 || noted(InvalidOid, true))
-			sweeping = true;
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			list_free(sweep_left);
+			sweep_left = database_list();
+			MemoryContextSwitchTo(old);
+		}
 
 		/* Read unlocked: a note missed now is seen next round. */
-		if (!sweeping && notes->n == 0)
+		if (sweep_left == NIL && notes->n == 0)
+		{
+			notes->crowded = false;
 			continue;
+		}
+		nbefore = copy_notes(noted_before);
 		databases = database_list();
 		n = list_length(databases);
-		forget_other_notes(databases);
+		forget_gone_notes(noted_before, nbefore, databases);
 
-		/* From where the last round stopped, each database once. */
+		/*
+		 * From where the last round stopped, each database once.  Once no
+		 * slot is free, the others that want a worker are only counted.
+		 */
 		for (int i = 0; i < n; i++)
 		{
 			Oid			database = list_nth_oid(databases, (next + i) % n);
 
 			CHECK_FOR_INTERRUPTS();
-			if (!sweeping && !noted(database, false))
+			if (!list_member_oid(sweep_left, database) && !noted(database, false))
 				continue;
 			if (reap_workers(database))
+				sweep_left = list_delete_oid(sweep_left, database);
+			else if (crowded)
 				continue;
-			if (!fold_database(database))
+			else if (fold_database(database))
+				sweep_left = list_delete_oid(sweep_left, database);
+			else
 			{
 				next = (next + i) % n;
-				done = false;
-				break;
+				crowded = true;
 			}
 		}
-		if (done)
-			sweeping = false;
-		notes->crowded = !done;
+
+		/* Those gone since the sweep began need no worker. */
+		foreach(lc, sweep_left)
+		{
+			if (!list_member_oid(databases, lfirst_oid(lc)))
+				sweep_left = foreach_delete_current(sweep_left, lc);
+		}
+		notes->crowded = crowded;
 		list_free(databases);
 	}
 }
@@ -535,7 +582,7 @@ counterfield_fold_main(Datum arg)
 			break;
 		if (fold_interval <= 0 || fold_interval > FOLD_STAY_MS || notes->crowded)
 			break;
-		wait_until(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), fold_interval), false);
+		wait_interval(GetCurrentTimestamp(), false);
 		if (!noted(database, true))
 			break;
 	}
