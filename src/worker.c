@@ -11,8 +11,9 @@
  * taking the databases in turn from round to round; every SWEEP_ROUNDS
  * rounds, at its start and when too many databases were noted, in every
  * database that accepts connections, for deltas that no note announced (a
- * restore, a crash), over as many rounds as free slots take.  Notes of
- * databases gone are forgotten.  It waits for none of the workers, so a
+ * restore, a crash), over as many rounds as free slots take.  Rounds keep
+ * their interval whatever wakes the launcher.  Notes of databases gone are
+ * forgotten.  It waits for none of the workers, so a
  * fold that takes long (a parent's trigger that sleeps, say) holds up its
  * own database only.
  *
@@ -20,10 +21,10 @@
  * the bootstrap superuser, each in a transaction of its own that gives up
  * on a lock after FOLD_LOCK_TIMEOUT and on the counter after
  * FOLD_STATEMENT_TIMEOUT_MS.  While writers keep noting its database, the
- * interval is FOLD_STAY_MS or less and no other noted database waits for a
- * slot, it stays for the next round rather than leave a new worker to
- * start, connect and plan again; otherwise it exits.  In a database without the extension, or with a version before
- * 0.6, it does nothing.  A counter whose fold fails (a constraint of the
+ * interval is FOLD_STAY_MS or less and no other database waits for a slot,
+ * it stays for the next round rather than leave a new worker to start,
+ * connect and plan again; otherwise it exits.  In a database without the
+ * extension, or with a version before 0.6, it does nothing.  A counter whose fold fails (a constraint of the
  * parent's, a lock held elsewhere) is logged and tried again at the next
  * round, by a new worker, while the others are folded; until then the
  * counters only lag, since their values are the columns plus the deltas
