@@ -1,4 +1,8 @@
 -- Helpers shared by the regression tests: truth is always count(*).
+-- Runs first (REGRESS in the Makefile); every later file may rely on what
+-- it leaves in the database: the extension installed (by pg_regress's
+-- --load-extension), the function mismatches(), and the table
+-- parent_updates with the trigger function note_update().
 
 -- Number of parent rows whose counter differs from count(*) of its children.
 CREATE FUNCTION mismatches(parent regclass, counter text, child regclass, fk text,
