@@ -139,3 +139,28 @@ ALTER TABLE rp_all ALTER COLUMN n TYPE bigint USING n + 10;
 SELECT id, n, (SELECT count(*) FROM rc WHERE rc.rp_id = rp.id) AS truth FROM rp ORDER BY id;
 SELECT mismatches('rp', 'n', 'rc', 'rp_id') AS mismatches;
 DROP TABLE rc, rc_base, rp_all;
+
+-- Counter definitions are loaded again only after changes that concern
+-- them: unrelated catalog churn keeps those loaded (DEBUG1 says when they
+-- are loaded, by the next statement that needs them).
+CREATE TABLE churn_p (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE churn_c (id int PRIMARY KEY, p int REFERENCES churn_p);
+CREATE INDEX ON churn_c (p);
+INSERT INTO churn_p VALUES (1);
+SELECT counterfield.add_counter('churn_p', 'n', 'churn_c');
+INSERT INTO churn_c VALUES (1, 1);
+CREATE TABLE churn_other (a int);
+ALTER TABLE churn_other ADD COLUMN b int;
+CREATE FUNCTION churn_f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+DROP FUNCTION churn_f();
+DROP TABLE churn_other;
+SET client_min_messages = debug1;
+INSERT INTO churn_c VALUES (2, 1);
+RESET client_min_messages;
+-- a change to a counted table loads them again
+ALTER TABLE churn_c ADD COLUMN note text;
+SET client_min_messages = debug1;
+INSERT INTO churn_c VALUES (3, 1);
+RESET client_min_messages;
+SELECT mismatches('churn_p', 'n', 'churn_c', 'p') AS mismatches;
+DROP TABLE churn_c, churn_p;

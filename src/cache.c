@@ -438,6 +438,7 @@ load_defs(void)
 
 	MemoryContextSwitchTo(oldcxt);
 	SPI_finish();
+	elog(DEBUG1, "counterfield loaded counter definitions: %d", defs->ncounters);
 	return defs;
 }
 
