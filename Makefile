@@ -18,7 +18,7 @@ OBJS = \
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 
-REGRESS = setup interface write_paths conditions keys exact m2m guard parents missing_parents direct deferred errors security privileges partitions state flush_order pruning error_paths ddl portable fuzz fuzz_edges lifecycle upgrade
+REGRESS = setup interface write_paths conditions keys exact m2m guard parents missing_parents direct deferred invalid_input security privileges partitions state flush_order pruning flush_errors ddl portable fuzz fuzz_edges lifecycle upgrade
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))
