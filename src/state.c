@@ -935,6 +935,32 @@ take_entry(CounterDef *def, PendingEntry *entry, FlushItem *item, bool cancel)
 }
 
 /*
+ * Detaches into items the live deltas of this transaction's entries of
+ * counters in the given flush mode, of the one counter only if not NULL
+ * (otherwise each looked up in defs); returns how many.
+ */
+static int
+take_all(CounterDefs *defs, CounterDef *only, bool transactional, bool cancel,
+		 FlushItem *items)
+{
+	HASH_SEQ_STATUS status;
+	PendingEntry *entry;
+	int			n = 0;
+
+	hash_seq_init(&status, pending);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->transactional == transactional &&
+			entry->lxid == CF_CURRENT_LXID() &&
+			(only == NULL || entry->key.counter_id == only->id) &&
+			take_entry(only ? only : cf_defs_counter(defs, entry->key.counter_id),
+					   entry, &items[n], cancel))
+			n++;
+	}
+	return n;
+}
+
+/*
  * Detaches the live deltas of the given entries (or of all entries when
  * entries is NIL) of counters in the given flush mode, and returns them as
  * items to apply; see take_entry for cancel.  Counters that no longer exist
@@ -968,18 +994,8 @@ cf_state_take(CounterDefs *defs, List *entries, bool transactional, bool cancel,
 	}
 	else
 	{
-		HASH_SEQ_STATUS status;
-		PendingEntry *entry;
-
 		items = palloc(sizeof(FlushItem) * Max(hash_get_num_entries(pending), 1));
-		hash_seq_init(&status, pending);
-		while ((entry = hash_seq_search(&status)) != NULL)
-		{
-			if (entry->transactional == transactional &&
-				entry->lxid == CF_CURRENT_LXID() &&
-				take_entry(cf_defs_counter(defs, entry->key.counter_id), entry, &items[n], cancel))
-				n++;
-		}
+		n = take_all(defs, NULL, transactional, cancel, items);
 	}
 	release_if_empty();
 	*nitems = n;
@@ -995,24 +1011,13 @@ cf_state_take(CounterDefs *defs, List *entries, bool transactional, bool cancel,
 FlushItem *
 cf_state_take_counter(CounterDef *def, int *nitems)
 {
-	HASH_SEQ_STATUS status;
-	PendingEntry *entry;
 	FlushItem  *items;
-	int			n = 0;
 
 	*nitems = 0;
 	if (!cf_state_has_live())
 		return NULL;
 	items = palloc(sizeof(FlushItem) * hash_get_num_entries(pending));
-	hash_seq_init(&status, pending);
-	while ((entry = hash_seq_search(&status)) != NULL)
-	{
-		if (entry->key.counter_id == def->id && entry->transactional &&
-			entry->lxid == CF_CURRENT_LXID() &&
-			take_entry(def, entry, &items[n], true))
-			n++;
-	}
-	*nitems = n;
+	*nitems = take_all(NULL, def, true, true, items);
 	return items;
 }
 
