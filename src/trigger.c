@@ -143,8 +143,8 @@ typedef struct RowCounting
  * Statement-mode deltas that are few or summed go to the direct items
  * instead, and so do a deferred counter's when the statement is its
  * transaction (no transaction block): recorded at its end, they are
- * recorded at commit.  Rows of a descendant of the counted child are converted to the
- * child's row type first.  The rows come from a transition table, or, with
+ * recorded at commit.  Rows of a descendant of the counted child are
+ * converted to the child's row type first.  The rows come from a transition table, or, with
  * rows NULL, from a table scan.
  */
 static void
@@ -611,6 +611,21 @@ cf_count_children(CounterDef *def, Datum *values, int64 *unfolded, TransactionId
 	return count;
 }
 
+/*
+ * The value of a counter's column for a key with the given children, as
+ * counted: less the deltas still to be applied on top of it.
+ * Transaction-mode deltas pending are applied at commit; a deferred
+ * counter's are recorded then, and folded in with its unfolded ones.  A
+ * statement-mode counter's pending deltas were kept for commit, their row
+ * missing: the count includes their rows, and they are cancelled once the
+ * row is in (cf_recount_key).
+ */
+static int64
+column_value(CounterDef *def, int64 children, int64 unfolded, int64 pending)
+{
+	return children - unfolded - (def->transactional ? pending : 0);
+}
+
 /* Converts a count to the counter column's type, refusing overflow. */
 static Datum
 count_datum(int64 count, Oid type, const char *column)
@@ -709,15 +724,7 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid, bool 
 		children = cf_count_children(def, key, &unfolded, &since) -
 			cf_flush_in_flight(def, key);
 		pending = cf_state_pending(def, key, false);
-
-		/*
-		 * Transaction-mode deltas are applied at commit, on top of the
-		 * count; a deferred counter's are recorded then, and folded in with
-		 * its unfolded ones.  A statement-mode counter's pending deltas were
-		 * kept for commit, their row missing: the count includes their rows,
-		 * and they are cancelled once the row is in (cf_recount_key).
-		 */
-		count = children - unfolded - (def->transactional ? pending : 0);
+		count = column_value(def, children, unfolded, pending);
 		cf_inflight_note(def, key, children, !def->transactional && pending != 0);
 
 		/* The row may wait for another row of the key (keylock.c). */
@@ -766,11 +773,11 @@ row_lock_plan(CounterTarget *target)
 
 /*
  * Sets the counter of one parent key to the truth: its children, less the
- * deltas still pending for commit and a deferred counter's unfolded ones.  For a key counted while a
- * statement on the child was running, or whose count could not see counted
- * child rows, or while a statement-mode delta of the key was kept for
- * commit because its row was missing (inflight.c), once those deltas are
- * in.  The row is locked first, so that writers that added to it have
+ * deltas still pending for commit and a deferred counter's unfolded ones
+ * (column_value).  For a key counted while a statement on the child was
+ * running, or whose count could not see counted child rows, or while a
+ * statement-mode delta of the key was kept for commit because its row was
+ * missing (inflight.c), once those deltas are in.  The row is locked first, so that writers that added to it have
  * committed when the count is taken, and only then counted; without a row
  * there is nothing to set, and kept deltas stay for commit.  Kept
  * statement-mode deltas are in the count, and are cancelled.  The parent is
@@ -813,8 +820,7 @@ cf_recount_key(CounterDef *def, Datum *values)
 	children = cf_count_children(def, values, &unfolded, NULL) - cf_flush_in_flight(def, values);
 	pending = cf_state_pending(def, values, !def->transactional);
 	memcpy(params, values, sizeof(Datum) * target->nkeys);
-	params[target->nkeys] = count_datum(children - unfolded -
-										(def->transactional ? pending : 0),
+	params[target->nkeys] = count_datum(column_value(def, children, unfolded, pending),
 										get_atttype(def->parent_relid, def->counter_attnum),
 										get_attname(def->parent_relid,
 													def->counter_attnum, false));
