@@ -144,7 +144,7 @@ cf_worker_note(Oid database)
 
 /*
  * Is the database noted?  With take, its note is removed: a fold worker
- * about to fold it.  With InvalidOid, takes the overflow flag instead.
+ * about to fold it.
  */
 static bool
 noted(Oid database, bool take)
@@ -152,12 +152,7 @@ noted(Oid database, bool take)
 	bool		found = false;
 
 	SpinLockAcquire(&notes->mutex);
-	if (!OidIsValid(database))
-	{
-		found = notes->overflow;
-		notes->overflow = false;
-	}
-	for (int i = 0; i < notes->n && OidIsValid(database); i++)
+	for (int i = 0; i < notes->n; i++)
 		if (notes->databases[i] == database)
 		{
 			found = true;
@@ -167,6 +162,19 @@ noted(Oid database, bool take)
 		}
 	SpinLockRelease(&notes->mutex);
 	return found;
+}
+
+/* Was a database noted that the list had no room for?  Clears the flag. */
+static bool
+take_overflow(void)
+{
+	bool		overflow;
+
+	SpinLockAcquire(&notes->mutex);
+	overflow = notes->overflow;
+	notes->overflow = false;
+	SpinLockRelease(&notes->mutex);
+	return overflow;
 }
 
 /*
@@ -421,21 +429,15 @@ counterfield_launcher_main(Datum arg pg_attribute_unused())
 		List	   *databases;
 		ListCell   *lc;
 		int			n;
+		bool		sweep;
 		bool		crowded = false;
 
 		wait_interval(last, true);
 		last = GetCurrentTimestamp();
-		if (round++ % SWEEP_ROUNDS == 0 || noted(InvalidOid, true))
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-			list_free(sweep_left);
-			sweep_left = database_list();
-			MemoryContextSwitchTo(old);
-		}
+		sweep = round++ % SWEEP_ROUNDS == 0 || take_overflow();
 
 		/* Read unlocked: a note missed now is seen next round. */
-		if (sweep_left == NIL && notes->n == 0)
+		if (!sweep && sweep_left == NIL && notes->n == 0)
 		{
 			notes->crowded = false;
 			continue;
@@ -444,6 +446,14 @@ counterfield_launcher_main(Datum arg pg_attribute_unused())
 		databases = database_list();
 		n = list_length(databases);
 		forget_gone_notes(noted_before, nbefore, databases);
+		if (sweep)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			list_free(sweep_left);
+			sweep_left = list_copy(databases);
+			MemoryContextSwitchTo(old);
+		}
 
 		/*
 		 * From where the last round stopped, each database once.  Once no
