@@ -14,11 +14,12 @@ OBJS = \
 	src/inflight.o \
 	src/direct.o \
 	src/ledger.o \
-	src/worker.o
+	src/worker.o \
+	src/sum.o
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 
-REGRESS = setup interface write_paths conditions keys exact m2m guard parents missing_parents direct deferred invalid_input security privileges partitions state flush_order pruning flush_errors ddl portable fuzz fuzz_edges lifecycle upgrade
+REGRESS = setup interface write_paths conditions keys exact m2m guard parents missing_parents direct deferred sums invalid_input security privileges partitions state flush_order pruning flush_errors ddl portable fuzz fuzz_edges lifecycle upgrade
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))

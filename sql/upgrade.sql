@@ -146,3 +146,39 @@ SELECT * FROM up6_parent ORDER BY id;
 SELECT mismatches('up6_parent', 'n', 'up6_child', 'up6_parent_id')
      + mismatches('up6_parent', 'dn', 'up6_child', 'up6_parent_id') AS mismatches;
 DROP TABLE up6_child, up6_parent;
+
+-- 0.7 adds sums; before the update they are refused, and verify() reports
+-- bigint values.  The update keeps every counter, makes verify() report
+-- numeric values and shows the sum column in the counters view.
+CREATE TABLE up7_parent (id int PRIMARY KEY, n int DEFAULT 0,
+                         total numeric(12,2) NOT NULL DEFAULT 0);
+CREATE TABLE up7_child (id serial PRIMARY KEY, up7_parent_id int REFERENCES up7_parent,
+                        price numeric(8,2));
+INSERT INTO up7_parent VALUES (1), (2);
+SELECT counterfield.add_counter('up7_parent', 'n', 'up7_child');
+SELECT counterfield.add_counter('up7_parent', 'total', 'up7_child', sum_column => 'price');
+INSERT INTO up7_child (up7_parent_id, price) VALUES (1, 1.50), (2, 2.25), (2, NULL);
+SET counterfield.enabled = off;
+INSERT INTO up7_child (up7_parent_id) VALUES (1);
+RESET counterfield.enabled;
+SELECT *, pg_typeof(stored) FROM counterfield.verify('up7_parent');
+SELECT counterfield.reinit('up7_parent', 'n');
+ALTER EXTENSION counterfield UPDATE TO '0.7';
+SELECT extversion FROM pg_extension WHERE extname = 'counterfield';
+SELECT counter_column, sum_column FROM counterfield.counters
+ WHERE parent = 'up7_parent'::regclass ORDER BY id;
+SELECT counterfield.add_counter('up7_parent', 'total', 'up7_child', sum_column => 'price');
+INSERT INTO up7_child (up7_parent_id, price) VALUES (1, 0.25);
+UPDATE up7_child SET price = price * 2;
+SELECT * FROM up7_parent ORDER BY id;
+SET counterfield.enabled = off;
+INSERT INTO up7_child (up7_parent_id, price) VALUES (1, 10.00);
+RESET counterfield.enabled;
+SELECT * FROM counterfield.verify('up7_parent') ORDER BY counter_column;
+SELECT counterfield.reinit('up7_parent', 'n'), counterfield.reinit('up7_parent', 'total');
+SELECT * FROM counterfield.verify('up7_parent');
+SELECT mismatches('up7_parent', 'n', 'up7_child', 'up7_parent_id') AS mismatches,
+       (SELECT count(*) FROM up7_parent p
+         WHERE p.total <> (SELECT COALESCE(sum(price), 0) FROM up7_child c
+                            WHERE c.up7_parent_id = p.id)) AS sum_mismatches;
+DROP TABLE up7_child, up7_parent;

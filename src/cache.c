@@ -99,6 +99,13 @@ cf_catalog_is_current(Oid catalog)
 	return get_attnum(catalog, "condition_system") != InvalidAttrNumber;
 }
 
+/* Does the catalog have the columns of version 0.7 (sums)? */
+bool
+cf_catalog_has_sums(Oid catalog)
+{
+	return get_attnum(catalog, "sum_attnum") != InvalidAttrNumber;
+}
+
 /*
  * Returns the query that reads every counter with the columns of
  * CatalogColumn.  Before ALTER EXTENSION ... UPDATE to 0.3, the catalog has
@@ -110,12 +117,14 @@ cf_catalog_query(Oid catalog)
 	return psprintf("SELECT id, parent::pg_catalog.oid, counter_attnum, child::pg_catalog.oid,"
 					" fk_attnums, parent_attnums, condition,"
 					" flush OPERATOR(pg_catalog.=) 'transaction', %s,"
-					" flush OPERATOR(pg_catalog.=) 'deferred'"
+					" flush OPERATOR(pg_catalog.=) 'deferred', %s"
 					" FROM counterfield.counter ORDER BY id",
 					cf_catalog_is_current(catalog) ?
 					"counter_column, fk_columns, parent_columns, condition_sql, condition_system" :
 					"NULL::pg_catalog.name, NULL::pg_catalog.name[], NULL::pg_catalog.name[],"
-					" NULL::pg_catalog.text, NULL::pg_catalog.int8");
+					" NULL::pg_catalog.text, NULL::pg_catalog.int8",
+					cf_catalog_has_sums(catalog) ? "sum_attnum, sum_column" :
+					"NULL::pg_catalog.int2, NULL::pg_catalog.name");
 }
 
 /* Frees a generation and the plans it holds. */
@@ -190,9 +199,14 @@ cf_counter_columns_exist(HeapTuple tuple, TupleDesc desc)
 	AttrNumber	attnums[INDEX_MAX_KEYS];
 	int			n;
 
+	Datum		sum_attnum;
+
 	if (get_rel_name(parent) == NULL || get_rel_name(child) == NULL ||
 		!cf_column_exists(parent, DatumGetInt16(SPI_getbinval(tuple, desc, CF_COL_COUNTER_ATTNUM,
 															   &isnull))))
+		return false;
+	sum_attnum = SPI_getbinval(tuple, desc, CF_COL_SUM_ATTNUM, &isnull);
+	if (!isnull && !cf_column_exists(child, DatumGetInt16(sum_attnum)))
 		return false;
 	n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull), attnums);
 	for (int k = 0; k < n; k++)
@@ -270,6 +284,7 @@ attach_target(CounterDefs *defs, CounterDef *def, AttrNumber *parent_attnums)
 	}
 
 	def->target = target;
+	target->numeric |= def->counter_type == NUMERICOID;
 	def->target_slot = list_length(target->counters);
 	target->counters = lappend(target->counters, def);
 	return target;
@@ -383,6 +398,9 @@ load_defs(void)
 		n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull),
 							parent_attnums);
 		def->deferred = DatumGetBool(SPI_getbinval(tuple, desc, CF_COL_DEFERRED, &isnull));
+		def->sum_attnum = DatumGetInt16(SPI_getbinval(tuple, desc, CF_COL_SUM_ATTNUM, &isnull));
+		if (isnull)
+			def->sum_attnum = InvalidAttrNumber;
 		/* A deferred counter records its deltas at commit (ledger.c). */
 		def->transactional = def->deferred ||
 			DatumGetBool(SPI_getbinval(tuple, desc, CF_COL_TRANSACTIONAL, &isnull));
@@ -397,7 +415,8 @@ load_defs(void)
 		 * it (single-user mode).
 		 */
 		if (n != def->nkeys || !cf_counter_columns_exist(tuple, desc) ||
-			!CF_COUNTER_TYPE(get_atttype(def->parent_relid, def->counter_attnum)))
+			!cf_check_counter_types(def->parent_relid, def->counter_attnum, def->child_relid,
+									def->sum_attnum, 0))
 			continue;
 
 		def->child_owner = cf_relation_owner(def->child_relid);
@@ -423,6 +442,7 @@ load_defs(void)
 			continue;
 		/* A condition is prepared when it is first needed, as its owner. */
 		def->cxt = cxt;
+		cf_sum_prepare(def);
 		def->has_condition = cf_catalog_has_condition(tuple, desc, &def->condition_tree,
 													  &def->condition_sql);
 		defs->has_conditions |= def->has_condition;

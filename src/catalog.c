@@ -70,6 +70,7 @@ typedef struct NewCounter
 	int			nkeys;
 	AttrNumber	fk_attnums[INDEX_MAX_KEYS];
 	AttrNumber	parent_attnums[INDEX_MAX_KEYS];
+	AttrNumber	sum_attnum;		/* or InvalidAttrNumber */
 } NewCounter;
 
 /* Runs a query with parameters; checks the result code. */
@@ -690,7 +691,8 @@ cf_condition_sql(CounterDef *def)
 
 /*
  * Returns "SELECT fk1 AS cf_k1, ..., count(*) AS cf_n FROM child WHERE ...
- * GROUP BY ...": the true count of every key that has counted children, in
+ * GROUP BY ...": the true count (bigint) or sum (numeric) of every key
+ * that has counted children, in
  * the child with its descendants, or in the given relation (SQL for FROM),
  * a descendant whose columns have the child's names.  Keys are grouped
  * under the parent's collations, as the parent's unique index tells keys
@@ -713,7 +715,9 @@ cf_counts_sql(CounterDef *def, const char *relation)
 						 cf_collate_sql(def->target->collations[k]), k + 1);
 		appendStringInfo(&group, "%s%d", k > 0 ? ", " : "", k + 1);
 	}
-	appendStringInfo(&sql, "pg_catalog.count(*) AS cf_n FROM %s WHERE ",
+	appendStringInfo(&sql, "%s AS cf_n FROM %s WHERE ",
+					 def->sum_attnum == InvalidAttrNumber ? cf_aggregate_sql(def) :
+					 psprintf("CAST(%s AS pg_catalog.numeric)", cf_aggregate_sql(def)),
 					 relation ? relation : cf_relation_sql(def->child_relid, true));
 	for (int k = 0; k < def->nkeys; k++)
 		appendStringInfo(&sql, "%s%s IS NOT NULL", k > 0 ? " AND " : "",
@@ -798,7 +802,8 @@ truth_begin(CounterDef *def, Truth *truth)
 	appendStringInfo(&sql, "counterfield.counts(%d) AS c(", def->id);
 	for (int k = 0; k < def->nkeys; k++)
 		appendStringInfo(&sql, "cf_k%d %s, ", k + 1, format_type_be_qualified(def->fk_types[k]));
-	appendStringInfoString(&sql, "cf_n pg_catalog.int8)");
+	appendStringInfo(&sql, "cf_n pg_catalog.%s)",
+					 def->sum_attnum == InvalidAttrNumber ? "int8" : "numeric");
 	truth->relation = sql.data;
 	counts_counter = def->id;
 	counts_lxid = CF_CURRENT_LXID();
@@ -1260,6 +1265,42 @@ cf_sync_triggers(Oid relid)
 		cf_sync_table_triggers(lfirst_oid(lc));
 }
 
+/*
+ * Refuses a counter that sums a counter column of its child, or whose
+ * column another counter sums: counterfield's own updates of one counter
+ * would be counted as writes of the other.
+ */
+static void
+check_summed_counters(NewCounter *nc)
+{
+	Oid			types[2] = {OIDOID, INT2OID};
+	Datum		values[2];
+
+	if (nc->sum_attnum != InvalidAttrNumber &&
+		((nc->child == nc->parent && nc->sum_attnum == nc->counter_attnum) ||
+		 cf_find_counter(RelationGetRelid(nc->child), nc->sum_attnum, NULL) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sum column \"%s\" is a counter column",
+						get_attname(RelationGetRelid(nc->child), nc->sum_attnum, false)),
+				 errdetail("counterfield does not sum the columns it keeps.")));
+	if (!cf_catalog_has_sums(cf_catalog_relid(false)))
+		return;
+	values[0] = ObjectIdGetDatum(RelationGetRelid(nc->parent));
+	values[1] = Int16GetDatum(nc->counter_attnum);
+	cf_spi_run("SELECT 1 FROM counterfield.counter"
+			   " WHERE child OPERATOR(pg_catalog.=) $1"
+			   " AND sum_attnum OPERATOR(pg_catalog.=) $2",
+			   2, types, values, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of table \"%s\" is summed by another counter",
+						get_attname(RelationGetRelid(nc->parent), nc->counter_attnum, false),
+						RelationGetRelationName(nc->parent)),
+				 errdetail("counterfield does not sum the columns it keeps.")));
+}
+
 PG_FUNCTION_INFO_V1(counterfield_add_counter);
 
 /*
@@ -1283,27 +1324,32 @@ check_deferred_keys(NewCounter *nc)
 	}
 }
 
-/* add_counter(parent, counter_column, child, fk_columns, parent_columns, condition, flush, initialize) */
+/*
+ * add_counter(parent, counter_column, child, fk_columns, parent_columns,
+ *			   condition, flush, initialize, sum_column)
+ */
 Datum
 counterfield_add_counter(PG_FUNCTION_ARGS)
 {
 	NewCounter	nc;
 	char	   *counter_column;
+	char	   *sum_column;
 	char	   *flush;
 	Node	   *condition = NULL;
 	bool		initialize;
-	Oid			counter_type;
 	int32		id;
-	Oid			types[7] = {REGCLASSOID, REGCLASSOID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID,
-	TEXTOID, TEXTOID};
-	Datum		values[7];
-	char		nulls[7] = "       ";
+	Oid			types[8] = {REGCLASSOID, REGCLASSOID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID,
+	TEXTOID, TEXTOID, NAMEOID};
+	Datum		values[8];
+	char		nulls[8] = "        ";
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(6) || PG_ARGISNULL(7))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("parent, counter_column, child, flush and initialize must not be null")));
 	counter_column = NameStr(*PG_GETARG_NAME(1));
+	/* sum_column is there from 0.7 on */
+	sum_column = PG_NARGS() > 8 && !PG_ARGISNULL(8) ? NameStr(*PG_GETARG_NAME(8)) : NULL;
 	flush = text_to_cstring(PG_GETARG_TEXT_PP(6));
 	initialize = PG_GETARG_BOOL(7);
 	if (strcmp(flush, "statement") != 0 && strcmp(flush, "transaction") != 0 &&
@@ -1318,6 +1364,12 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 				 errmsg("deferred counters need version 0.6 of the counterfield extension"),
 				 errhint("Update the extension with ALTER EXTENSION counterfield UPDATE.")));
 
+	if (sum_column != NULL && !cf_catalog_has_sums(cf_catalog_relid(false)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sums need version 0.7 of the counterfield extension"),
+				 errhint("Update the extension with ALTER EXTENSION counterfield UPDATE.")));
+
 	memset(&nc, 0, sizeof(nc));
 	check_owner(PG_GETARG_OID(0));
 	check_owner(PG_GETARG_OID(2));
@@ -1326,12 +1378,10 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 	check_table(nc.child, true);
 
 	nc.counter_attnum = cf_column_attnum(RelationGetRelid(nc.parent), counter_column);
-	counter_type = TupleDescAttr(RelationGetDescr(nc.parent), nc.counter_attnum - 1)->atttypid;
-	if (!CF_COUNTER_TYPE(counter_type))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("counter column \"%s\" must be of type smallint, integer or bigint, not %s",
-						counter_column, format_type_be(counter_type))));
+	if (sum_column != NULL)
+		nc.sum_attnum = cf_column_attnum(RelationGetRelid(nc.child), sum_column);
+	cf_check_counter_types(RelationGetRelid(nc.parent), nc.counter_attnum,
+						   RelationGetRelid(nc.child), nc.sum_attnum, ERROR);
 	if (TupleDescAttr(RelationGetDescr(nc.parent), nc.counter_attnum - 1)->attgenerated)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1354,6 +1404,7 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 				 errmsg("counter \"%s\" on table \"%s\" already exists",
 						counter_column, RelationGetRelationName(nc.parent)),
 				 errhint("Drop it with drop_counter first.")));
+	check_summed_counters(&nc);
 
 	/*
 	 * The catalog row is written by names and condition text; its BEFORE
@@ -1372,11 +1423,19 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 		if (condition)
 			values[5] = CStringGetTextDatum(cf_deparse_condition(condition,
 																 RelationGetRelid(nc.child)));
-		cf_catalog_write("INSERT INTO counterfield.counter"
+		nulls[7] = sum_column ? ' ' : 'n';
+		if (sum_column != NULL)
+			values[7] = DirectFunctionCall1(namein, CStringGetDatum(sum_column));
+		cf_catalog_write(sum_column != NULL ?
+						 "INSERT INTO counterfield.counter"
+						 " (parent, child, counter_column, fk_columns, parent_columns,"
+						 " condition_sql, flush, sum_column)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)" :
+						 "INSERT INTO counterfield.counter"
 						 " (parent, child, counter_column, fk_columns, parent_columns,"
 						 " condition_sql, flush)"
 						 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-						 7, types, values, nulls, SPI_OK_INSERT);
+						 sum_column != NULL ? 8 : 7, types, values, nulls, SPI_OK_INSERT);
 	}
 	else
 	{
@@ -1549,7 +1608,7 @@ unfolded_params(CounterDef *def, Oid *types, Datum *params)
 
 PG_FUNCTION_INFO_V1(counterfield_verify);
 
-/* verify(parent, counter_column): initialized values that differ from count(*). */
+/* verify(parent, counter_column): initialized values that differ from the truth. */
 Datum
 counterfield_verify(PG_FUNCTION_ARGS)
 {
@@ -1594,7 +1653,8 @@ counterfield_verify(PG_FUNCTION_ARGS)
 		for (int k = 0; k < def->nkeys; k++)
 			appendStringInfo(&sql, "%sq.%s", k > 0 ? ", " : "",
 							 cf_column_sql(def->parent_relid, def->target->attnums[k]));
-		appendStringInfo(&sql, ") AS pg_catalog.text), s.n, COALESCE(c.cf_n, 0)"
+		appendStringInfo(&sql, ") AS pg_catalog.text), s.n,"
+						 " CAST(COALESCE(c.cf_n, 0) AS pg_catalog.numeric)"
 						 " FROM %1$s AS q LEFT JOIN %2$s ON %3$s",
 						 cf_relation_sql(def->parent_relid, false), truth.relation,
 						 cf_key_join_sql(def, "q", "c"));
@@ -1609,13 +1669,14 @@ counterfield_verify(PG_FUNCTION_ARGS)
 				appendStringInfo(&sql, "cf_k%d, ", k + 1);
 			appendStringInfo(&sql, "cf_d) ON %s", cf_key_join_sql(def, "q", "u"));
 		}
-		appendStringInfo(&sql, ", LATERAL (SELECT CAST(q.%s AS pg_catalog.int8)%s AS n) AS s"
+		appendStringInfo(&sql, ", LATERAL (SELECT CAST(q.%s AS pg_catalog.numeric)%s AS n) AS s"
 						 " WHERE s.n IS NOT NULL"
 						 " AND s.n OPERATOR(pg_catalog.<>) COALESCE(c.cf_n, 0)"
 						 " ORDER BY 1",
 						 cf_column_sql(def->parent_relid, def->counter_attnum),
 						 def->deferred ?
-						 " OPERATOR(pg_catalog.+) COALESCE(u.cf_d, 0)" : "");
+						 psprintf(" OPERATOR(pg_catalog.+) COALESCE(%s, 0)",
+								  cf_value_sql(def, "u.cf_d")) : "");
 		cf_spi_run(sql.data, nparams, types, params, NULL, true, SPI_OK_SELECT);
 		truth_end(&truth);
 
@@ -1628,8 +1689,13 @@ counterfield_verify(PG_FUNCTION_ARGS)
 			out[0] = ObjectIdGetDatum(def->parent_relid);
 			out[1] = DirectFunctionCall1(namein, CStringGetDatum(name));
 			out[2] = CStringGetTextDatum(SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1));
-			out[3] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &nulls[3]);
-			out[4] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 3, &nulls[4]);
+			for (int c = 3; c < 5; c++)
+			{
+				out[c] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, c - 1, &nulls[c]);
+				/* stored and actual are bigint before 0.7 */
+				if (TupleDescAttr(desc, c)->atttypid == INT8OID)
+					out[c] = DirectFunctionCall1(numeric_int8, out[c]);
+			}
 			tuplestore_putvalues(store, desc, out, nulls);
 		}
 	}

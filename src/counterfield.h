@@ -65,7 +65,7 @@
 #define CF_GUARD_INSERT_0_4	"counterfield_guard_insert"
 #define CF_GUARD_UPDATE_0_4	"counterfield_guard_update"
 
-/* The types a counter column may have */
+/* The types a counter column may have; a sum's may also be numeric */
 #define CF_COUNTER_TYPE(type) \
 	((type) == INT2OID || (type) == INT4OID || (type) == INT8OID)
 
@@ -85,7 +85,9 @@ typedef enum CatalogColumn
 	CF_COL_PARENT_COLUMNS,
 	CF_COL_CONDITION_SQL,
 	CF_COL_CONDITION_SYSTEM,	/* system identifier of the tree's cluster */
-	CF_COL_DEFERRED				/* flush => 'deferred' */
+	CF_COL_DEFERRED,			/* flush => 'deferred' */
+	CF_COL_SUM_ATTNUM,			/* sum_column's number, or null */
+	CF_COL_SUM_COLUMN			/* its name */
 } CatalogColumn;
 
 typedef struct CounterTarget CounterTarget;
@@ -118,6 +120,14 @@ typedef struct CounterDef
 	bool		transactional;	/* its deltas wait for commit: flush =>
 								 * 'transaction', or 'deferred' */
 	bool		deferred;		/* flush => 'deferred': see ledger.c */
+	AttrNumber	sum_attnum;		/* child column summed, or InvalidAttrNumber:
+								 * the counter counts rows */
+	Oid			sum_type;		/* its type */
+	int			sum_scale;		/* a numeric sum's deltas count whole units
+								 * of 10^-sum_scale; 0 otherwise */
+	Datum		sum_up;			/* numeric 10^sum_scale, and 10^-sum_scale */
+	Datum		sum_down;
+	Oid			counter_type;	/* type of the counter column */
 	CounterTarget *target;		/* parent table and key it updates */
 	int			target_slot;	/* index of this counter in target->counters */
 	SPIPlanPtr	count_plan;		/* counts the children of one key */
@@ -141,6 +151,7 @@ struct CounterTarget
 	KeyLayout  *layout;			/* how its keys hash, for key locks */
 	List	   *counters;		/* CounterDef *, in id order */
 	bool		deferred;		/* its counters are deferred ones */
+	bool		numeric;		/* a counter column is numeric */
 	SPIPlanPtr	ledger_plan;	/* deferred: records deltas */
 	bool		ledger_hashed;	/* deferred: the ledger holds its keys' hashes,
 								 * not 0 (see cf_ledger_hashes) */
@@ -300,6 +311,7 @@ extern RelCounters *cf_defs_for_rel(CounterDefs *defs, Oid relid);
 extern CounterDef *cf_defs_counter(CounterDefs *defs, int32 id);
 extern Oid	cf_catalog_relid(bool missing_ok);
 extern bool cf_catalog_is_current(Oid catalog);
+extern bool cf_catalog_has_sums(Oid catalog);
 extern char *cf_catalog_query(Oid catalog);
 extern bool cf_column_exists(Oid relid, AttrNumber attnum);
 extern bool cf_counter_columns_exist(HeapTuple tuple, TupleDesc desc);
@@ -323,6 +335,19 @@ extern FlushItem *cf_state_take(CounterDefs *defs, List *entries,
 extern FlushItem *cf_state_take_counter(CounterDef *def, int *nitems);
 extern bool cf_state_has_live(void);
 extern bool cf_subxact_is_live(SubTransactionId subid);
+
+/* sum.c */
+extern int64 cf_delta_add(int64 a, int64 b);
+extern int64 cf_delta_sub(int64 a, int64 b);
+extern bool cf_row_amount(CounterDef *def, TupleTableSlot *row, int64 sign, int64 *amount);
+extern bool cf_check_counter_types(Oid parent, AttrNumber counter_attnum, Oid child,
+								   AttrNumber sum_attnum, int elevel);
+extern void cf_sum_prepare(CounterDef *def);
+extern Datum cf_units_datum(CounterDef *def, int64 units, Oid type);
+extern Datum cf_units_numeric(CounterDef *def, int64 units);
+extern char *cf_aggregate_sql(CounterDef *def);
+extern char *cf_units_sql(CounterDef *def, const char *value);
+extern char *cf_value_sql(CounterDef *def, const char *units);
 
 /* trigger.c */
 extern void cf_count_table_rows(CounterDefs *defs, RelCounters *rc, Oid relid, int64 sign);

@@ -389,6 +389,15 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 		nulls[COLUMN("parent_attnums")] = false;
 		replace[COLUMN("parent_attnums")] = true;
 	}
+	/* A sum column is named only in 0.7 and later. */
+	if (SPI_fnumber(desc, "sum_column") > 0 && !nulls[COLUMN("sum_column")])
+	{
+		values[COLUMN("sum_attnum")] =
+			Int16GetDatum(cf_column_attnum(RelationGetRelid(child),
+										   NameStr(*DatumGetName(values[COLUMN("sum_column")]))));
+		nulls[COLUMN("sum_attnum")] = false;
+		replace[COLUMN("sum_attnum")] = true;
+	}
 	/* The tree is always built here, never taken from the row. */
 	replace[COLUMN("condition")] = true;
 	nulls[COLUMN("condition")] = nulls[COLUMN("condition_sql")];
@@ -508,12 +517,16 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 	AttrNumber	fk[INDEX_MAX_KEYS];
 	AttrNumber	pk[INDEX_MAX_KEYS];
 	int			n;
-	Oid			types[7] = {INT4OID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, INT8OID};
-	Datum		values[7];
-	char		nulls[7] = "       ";
-	char	   *old[6];
-	char	   *new[6];
+	Oid			types[8] = {INT4OID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, INT8OID,
+	NAMEOID};
+	Datum		values[8];
+	char		nulls[8] = "        ";
+	char	   *old[7];
+	char	   *new[7];
 	bool		changed = false;
+	bool		sum_null;
+	Datum		sum_attnum = SPI_getbinval(tuple, desc, CF_COL_SUM_ATTNUM, &sum_null);
+	bool		sums = cf_catalog_has_sums(cf_catalog_relid(false));
 
 	n = cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_FK_ATTNUMS, &isnull), fk);
 	cf_read_attnums(SPI_getbinval(tuple, desc, CF_COL_PARENT_ATTNUMS, &isnull), pk);
@@ -530,6 +543,11 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 	}
 	nulls[4] = nulls[5] = condition ? ' ' : 'n';
 	values[6] = Int64GetDatum((int64) GetSystemIdentifier());
+	nulls[7] = sum_null ? 'n' : ' ';
+	if (!sum_null)
+		values[7] = DirectFunctionCall1(namein,
+										CStringGetDatum(get_attname(child, DatumGetInt16(sum_attnum),
+																	false)));
 
 	old[0] = SPI_getvalue(tuple, desc, CF_COL_COUNTER_COLUMN);
 	old[1] = SPI_getvalue(tuple, desc, CF_COL_FK_COLUMNS);
@@ -543,16 +561,22 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 	new[3] = condition ? TextDatumGetCString(values[4]) : NULL;
 	new[4] = condition ? TextDatumGetCString(values[5]) : NULL;
 	new[5] = OidOutputFunctionCall(F_INT8OUT, values[6]);
+	old[6] = sums ? SPI_getvalue(tuple, desc, CF_COL_SUM_COLUMN) : NULL;
+	new[6] = sums && nulls[7] == ' ' ? NameStr(*DatumGetName(values[7])) : NULL;
 	for (int i = 0; i < (int) lengthof(old); i++)
 		changed |= (old[i] == NULL) != (new[i] == NULL) ||
 			(old[i] != NULL && strcmp(old[i], new[i]) != 0);
 	if (!changed)
 		return;
 
-	cf_catalog_write("UPDATE counterfield.counter SET counter_column = $2, fk_columns = $3,"
+	cf_catalog_write(sums ?
+					 "UPDATE counterfield.counter SET counter_column = $2, fk_columns = $3,"
+					 " parent_columns = $4, condition_sql = $5, condition = $6,"
+					 " condition_system = $7, sum_column = $8 WHERE id OPERATOR(pg_catalog.=) $1" :
+					 "UPDATE counterfield.counter SET counter_column = $2, fk_columns = $3,"
 					 " parent_columns = $4, condition_sql = $5, condition = $6,"
 					 " condition_system = $7 WHERE id OPERATOR(pg_catalog.=) $1",
-					 7, types, values, nulls, SPI_OK_UPDATE);
+					 sums ? 8 : 7, types, values, nulls, SPI_OK_UPDATE);
 }
 
 /*
@@ -1071,31 +1095,55 @@ retyped_tables(Oid relid)
 
 /*
  * Refuses ALTER COLUMN ... TYPE that gives a counter column a type that
- * cannot hold a count; the whole command then rolls back.
+ * cannot hold its count or sum, or a sum column a type that cannot be
+ * summed into its counter column; the whole command then rolls back.
  */
 static void
 refuse_retyped_counters(List *tables, List *retyped)
 {
-	ListCell   *tc;
-	ListCell   *lc;
+	SPITupleTable *rows;
+	uint64		nrows;
 
-	foreach(tc, tables)
+	cf_spi_run(cf_catalog_query(cf_catalog_relid(false)), 0, NULL, NULL, NULL, true,
+			   SPI_OK_SELECT);
+	rows = SPI_tuptable;
+	nrows = SPI_processed;
+	for (uint64 row = 0; row < nrows; row++)
 	{
+		HeapTuple	tuple = rows->vals[row];
+		TupleDesc	desc = rows->tupdesc;
+		bool		isnull;
+		Oid			parent = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_PARENT, &isnull));
+		Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
+		AttrNumber	counter_attnum = DatumGetInt16(SPI_getbinval(tuple, desc,
+																 CF_COL_COUNTER_ATTNUM, &isnull));
+		AttrNumber	sum_attnum = DatumGetInt16(SPI_getbinval(tuple, desc, CF_COL_SUM_ATTNUM,
+															 &isnull));
+		bool		due = false;
+		ListCell   *lc;
+
+		if (isnull)
+			sum_attnum = InvalidAttrNumber;
+		if (!cf_counter_columns_exist(tuple, desc))
+			continue;
 		foreach(lc, retyped)
 		{
-			Oid			relid = lfirst_oid(tc);
-			char	   *column = lfirst(lc);
-			AttrNumber	attnum = get_attnum(relid, column);
-			Oid			type = attnum > 0 ? get_atttype(relid, attnum) : InvalidOid;
-
-			if (attnum > 0 && !CF_COUNTER_TYPE(type) && cf_find_counter(relid, attnum, NULL) != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot change the type of counter column \"%s\" of table \"%s\" to %s",
-								column, get_rel_name(relid), format_type_be(type)),
-						 errdetail("A counter column must be of type smallint, integer or bigint."),
-						 errhint("Drop the counter with counterfield.drop_counter first.")));
+			due |= list_member_oid(tables, parent) &&
+				get_attnum(parent, lfirst(lc)) == counter_attnum;
+			due |= sum_attnum != InvalidAttrNumber && list_member_oid(tables, child) &&
+				get_attnum(child, lfirst(lc)) == sum_attnum;
 		}
+		if (due && sum_attnum == InvalidAttrNumber &&
+			!CF_COUNTER_TYPE(get_atttype(parent, counter_attnum)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change the type of counter column \"%s\" of table \"%s\" to %s",
+							get_attname(parent, counter_attnum, false), get_rel_name(parent),
+							format_type_be(get_atttype(parent, counter_attnum))),
+					 errdetail("A counter column must be of type smallint, integer or bigint."),
+					 errhint("Drop the counter with counterfield.drop_counter first.")));
+		if (due)
+			cf_check_counter_types(parent, counter_attnum, child, sum_attnum, ERROR);
 	}
 }
 
@@ -1141,6 +1189,7 @@ recount_retyped(AlterTableStmt *stmt)
 
 			due |= (child_attnum > 0 &&
 					attnum_among(child_attnum, def->nkeys, def->fk_attnums)) ||
+				(child_attnum > 0 && child_attnum == def->sum_attnum) ||
 				(parent_attnum > 0 &&
 				 (parent_attnum == def->counter_attnum ||
 				  attnum_among(parent_attnum, def->nkeys, def->target->attnums)));

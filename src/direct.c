@@ -263,8 +263,8 @@ update_row(CounterTarget *target, ResultRelInfo *rri, EState *estate, TupleTable
 
 /*
  * Updates the rows of one key of a target, run as the parent's owner by
- * the caller.  Returns false if the parent does not allow it (see above);
- * else sets *updated to the rows updated.  The rows are read with the given
+ * the caller.  Returns false if the parent does not allow it (see above)
+ * or a counter column is numeric; else sets *updated to the rows updated.  The rows are read with the given
  * snapshot, or with InvalidSnapshot as any statement of the transaction
  * reads.
  */
@@ -272,7 +272,7 @@ bool
 cf_direct_update(CounterTarget *target, Datum *key, int64 *deltas, Snapshot snapshot,
 				 int64 *updated)
 {
-	Relation	rel = table_open(target->parent_relid, RowExclusiveLock);
+	Relation	rel;
 	ScanKeyData skey[INDEX_MAX_KEYS];
 	Relation	index;
 	EState	   *estate;
@@ -284,6 +284,10 @@ cf_direct_update(CounterTarget *target, Datum *key, int64 *deltas, Snapshot snap
 	FmgrInfo	eq[INDEX_MAX_KEYS];
 	ListCell   *lc;
 
+	/* Numeric counter columns are added to by SQL, which rounds and checks them. */
+	if (target->numeric)
+		return false;
+	rel = table_open(target->parent_relid, RowExclusiveLock);
 	if (!direct_possible(rel))
 	{
 		table_close(rel, NoLock);

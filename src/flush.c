@@ -459,7 +459,10 @@ append_key_join(StringInfo sql, CounterTarget *target, bool by_index)
 	}
 }
 
-/* Appends "c1 = p.c1 OPERATOR(+) <delta 1>, ..." for the target's counters. */
+/*
+ * Appends "c1 = p.c1 OPERATOR(+) <delta 1>, ..." for the target's counters,
+ * each delta turned from units into a value of its counter (cf_value_sql).
+ */
 static void
 append_set_list(StringInfo sql, CounterTarget *target, const char *fmt, int first)
 {
@@ -471,9 +474,12 @@ append_set_list(StringInfo sql, CounterTarget *target, const char *fmt, int firs
 		char	   *column = cf_column_sql(def->parent_relid, def->counter_attnum);
 		int			i = foreach_current_index(lc);
 
-		appendStringInfo(sql, "%s%s = p.%s OPERATOR(pg_catalog.+) ", i > 0 ? ", " : "",
-						 column, column);
-		appendStringInfo(sql, fmt, first + i);
+		StringInfoData delta;
+
+		initStringInfo(&delta);
+		appendStringInfo(&delta, fmt, first + i);
+		appendStringInfo(sql, "%s%s = p.%s OPERATOR(pg_catalog.+) %s", i > 0 ? ", " : "",
+						 column, column, cf_value_sql(def, delta.data));
 	}
 }
 
@@ -836,7 +842,8 @@ apply_target(CounterTarget *target, FlushItem *items, int nitems, MissingKeys *m
 
 		memset(d, 0, sizeof(int64) * ncounters);
 		for (j = i; j < nitems && cf_compare_keys(target, items[i].values, items[j].values) == 0; j++)
-			d[items[j].def->target_slot] += items[j].delta;
+			d[items[j].def->target_slot] = cf_delta_add(d[items[j].def->target_slot],
+													   items[j].delta);
 		for (int c = 0; c < ncounters; c++)
 			any |= (d[c] != 0);
 		if (any)
@@ -871,7 +878,7 @@ items_delta(FlushItem *items, int from, int to, CounterDef *def, Datum *values)
 	for (int i = from; i < to; i++)
 		if (items[i].counter_id == def->id && items[i].def->layout == def->layout &&
 			cf_compare_keys(def->target, items[i].values, values) == 0)
-			sum += items[i].delta;
+			sum = cf_delta_add(sum, items[i].delta);
 	return sum;
 }
 
@@ -886,9 +893,10 @@ cf_flush_in_flight(CounterDef *def, Datum *values)
 	int64		sum = 0;
 
 	for (Applying *a = applying; a != NULL; a = a->outer)
-		sum += items_delta(a->items, a->written, a->nitems, def, values);
+		sum = cf_delta_add(sum, items_delta(a->items, a->written, a->nitems, def, values));
 	if (collecting != NULL)
-		sum += items_delta(collecting->items, 0, collecting->nitems, def, values);
+		sum = cf_delta_add(sum, items_delta(collecting->items, 0, collecting->nitems, def,
+											values));
 	return sum;
 }
 

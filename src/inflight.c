@@ -316,6 +316,9 @@ cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept)
 	GuardedTable *entry;
 	bool		added;
 
+	/* Rows of a sum may add up to 0: its count may have seen some anyway. */
+	bool		saw = children != 0 || def->sum_attnum != InvalidAttrNumber;
+
 	/*
 	 * Statement-mode deltas kept for commit, their row missing: once the
 	 * row is in, the key is counted again and they are cancelled.
@@ -339,14 +342,14 @@ cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept)
 	 * for which the key is counted again at commit as well.
 	 */
 	outermost = nrunning > 0 ? outermost_writing(def->child_relid, InvalidOid) : NULL;
-	if (children > 0 && loaded_lxid == CF_CURRENT_LXID())
+	if (saw && loaded_lxid == CF_CURRENT_LXID())
 		note_recount(NULL, def, values);
-	if (children > 0 && outermost != NULL && curcid > outermost->cid)
+	if (saw && outermost != NULL && curcid > outermost->cid)
 	{
 		note_recount(outermost, def, values);
 		return;
 	}
-	if (children > 0 && loaded_lxid == CF_CURRENT_LXID())
+	if (saw && loaded_lxid == CF_CURRENT_LXID())
 		return;
 	if (counted_lxid != CF_CURRENT_LXID() || counted_cid < curcid)
 		return;

@@ -664,7 +664,8 @@ cf_ledger_key_sum(CounterDef *def, Datum *key)
 
 		key_values(def->target, SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull), values);
 		if (cf_compare_keys(def->target, values, key) == 0)
-			sum += DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
+			sum = cf_delta_add(sum, DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2,
+																&isnull)));
 	}
 	key_io_end(&io);
 	SPI_freetuptable(SPI_tuptable);
@@ -732,7 +733,7 @@ cf_ledger_unfolded(CounterDef *def, MemoryContext cxt, int *nitems)
 		int64		sum = 0;
 
 		for (j = i; j < n && cf_compare_keys(def->target, items[i].values, items[j].values) == 0; j++)
-			sum += items[j].delta;
+			sum = cf_delta_add(sum, items[j].delta);
 		if (sum != 0)
 		{
 			items[kept] = items[i];
@@ -770,9 +771,9 @@ cf_ledger_truncate(CounterDef *def)
 	appendStringInfoString(&sql, "SELECT ");
 	for (int k = 0; k < target->nkeys; k++)
 		appendStringInfo(&sql, "p.%s, ", cf_column_sql(def->parent_relid, target->attnums[k]));
-	appendStringInfo(&sql, "CAST(p.%1$s AS pg_catalog.int8) FROM %2$s AS p"
-					 " WHERE p.%1$s OPERATOR(pg_catalog.<>) 0",
-					 column, cf_relation_sql(def->parent_relid, false));
+	appendStringInfo(&sql, "%s FROM %s AS p WHERE p.%s OPERATOR(pg_catalog.<>) 0",
+					 cf_units_sql(def, psprintf("p.%s", column)),
+					 cf_relation_sql(def->parent_relid, false), column);
 	cf_begin_as_table_owner(def->parent_relid, target->parent_owner, &owner);
 	cf_spi_run(sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 	cf_end_as_owner(&owner);
@@ -790,13 +791,13 @@ cf_ledger_truncate(CounterDef *def)
 		items[i].values = palloc(sizeof(Datum) * def->nkeys);
 		for (int k = 0; k < def->nkeys; k++)
 			items[i].values[k] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, k + 1, &isnull);
-		items[i].delta = -DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc,
-													  def->nkeys + 1, &isnull));
+		items[i].delta = cf_delta_sub(0, DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc,
+																	 def->nkeys + 1, &isnull)));
 	}
 	for (int i = 0; i < nunfolded; i++)
 	{
 		items[n] = unfolded[i];
-		items[n++].delta = -unfolded[i].delta;
+		items[n++].delta = cf_delta_sub(0, unfolded[i].delta);
 	}
 	cf_apply(items, n, NULL);
 }
@@ -1138,7 +1139,7 @@ counterfield_unfolded(PG_FUNCTION_ARGS)
 			out[0] = ObjectIdGetDatum(def->parent_relid);
 			out[1] = DirectFunctionCall1(namein, CStringGetDatum(name));
 			out[2] = CStringGetTextDatum(cf_key_text(def->nkeys, def->target->types, key));
-			out[3] = DirectFunctionCall1(int8_numeric, Int64GetDatum(items[i].delta));
+			out[3] = cf_units_numeric(def, items[i].delta);
 			tuplestore_putvalues(store, desc, out, nulls);
 			SPI_freetuptable(SPI_tuptable);
 		}

@@ -694,7 +694,7 @@ live_delta(PendingEntry *entry)
 		return 0;
 	for (int i = 0; i < entry->nlayers; i++)
 		if (cf_subxact_is_live(entry->layers[i].subid))
-			sum += entry->layers[i].delta;
+			sum = cf_delta_add(sum, entry->layers[i].delta);
 	return sum;
 }
 
@@ -712,13 +712,14 @@ add_to_layer(PendingEntry *entry, int64 delta)
 		top->subid = settled_subid(top->subid);
 		if (entry->nlayers > 1 && entry->layers[entry->nlayers - 2].subid == top->subid)
 		{
-			entry->layers[entry->nlayers - 2].delta += top->delta;
+			entry->layers[entry->nlayers - 2].delta =
+				cf_delta_add(entry->layers[entry->nlayers - 2].delta, top->delta);
 			entry->nlayers--;
 			top--;
 		}
 		if (top->subid == subid)
 		{
-			top->delta += delta;
+			top->delta = cf_delta_add(top->delta, delta);
 			return;
 		}
 	}
@@ -856,7 +857,7 @@ cf_state_pending(CounterDef *def, Datum *values, bool cancel)
 	entry = hash_search(pending, &probe, HASH_FIND, NULL);
 	live = entry ? live_delta(entry) : 0;
 	if (cancel && live != 0)
-		add_to_layer(entry, -live);
+		add_to_layer(entry, cf_delta_sub(0, live));
 	return live;
 }
 
@@ -883,7 +884,7 @@ cf_state_cancel_counter(CounterDef *def)
 			continue;
 		live = live_delta(entry);
 		if (live != 0)
-			add_to_layer(entry, -live);
+			add_to_layer(entry, cf_delta_sub(0, live));
 	}
 }
 
@@ -915,7 +916,7 @@ take_entry(CounterDef *def, PendingEntry *entry, FlushItem *item, bool cancel)
 	if (cancel)
 	{
 		if (live != 0)
-			add_to_layer(entry, -live);
+			add_to_layer(entry, cf_delta_sub(0, live));
 		return item->values != NULL;
 	}
 
@@ -1093,12 +1094,12 @@ counterfield_tracked_states(PG_FUNCTION_ARGS)
 		{
 			if (current && cf_subxact_is_live(entry->layers[i].subid))
 			{
-				live += entry->layers[i].delta;
+				live = cf_delta_add(live, entry->layers[i].delta);
 				any_live = true;
 			}
 			else
 			{
-				stale += entry->layers[i].delta;
+				stale = cf_delta_add(stale, entry->layers[i].delta);
 				any_stale = true;
 			}
 		}

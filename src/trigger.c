@@ -188,6 +188,7 @@ count_rows(RowCounting *counting, Tuplestorestate *rows, TableScanDesc scan, int
 			rowsum_hash *sum = sums[foreach_current_index(lc)];
 			Datum		values[INDEX_MAX_KEYS];
 			bool		isnull = false;
+			int64		amount;
 			int			k;
 
 			for (k = 0; k < def->nkeys && !isnull; k++)
@@ -203,17 +204,19 @@ count_rows(RowCounting *counting, Tuplestorestate *rows, TableScanDesc scan, int
 				if (isnull || !DatumGetBool(result))
 					continue;
 			}
+			if (!cf_row_amount(def, row, sign, &amount))
+				continue;
 			if (sum != NULL)
 			{
 				bool		found;
 				RowSum	   *entry = rowsum_insert(sum, values[0], &found);
 
-				entry->delta = (found ? entry->delta : 0) + sign;
+				entry->delta = found ? cf_delta_add(entry->delta, amount) : amount;
 			}
 			else if (to_direct[foreach_current_index(lc)])
-				direct_add(&counting->direct, def, values, sign);
+				direct_add(&counting->direct, def, values, amount);
 			else
-				cf_state_add(def, values, sign, counting->batch, &counting->touched);
+				cf_state_add(def, values, amount, counting->batch, &counting->touched);
 		}
 		if (econtext != NULL)
 			ResetExprContext(econtext);
@@ -559,7 +562,9 @@ count_plan(CounterDef *def)
 		return def->count_plan;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM %s WHERE ",
+	appendStringInfo(&sql, "SELECT %s FROM %s WHERE ",
+					 def->sum_attnum == InvalidAttrNumber ? cf_aggregate_sql(def) :
+					 cf_units_sql(def, cf_aggregate_sql(def)),
 					 cf_relation_sql(def->child_relid, true));
 	for (int k = 0; k < def->nkeys; k++)
 		appendStringInfo(&sql, "%s%s%s %s $%d", k > 0 ? " AND " : "",
@@ -623,27 +628,7 @@ cf_count_children(CounterDef *def, Datum *values, int64 *unfolded, TransactionId
 static int64
 column_value(CounterDef *def, int64 children, int64 unfolded, int64 pending)
 {
-	return children - unfolded - (def->transactional ? pending : 0);
-}
-
-/* Converts a count to the counter column's type, refusing overflow. */
-static Datum
-count_datum(int64 count, Oid type, const char *column)
-{
-	if ((type == INT2OID && (count < PG_INT16_MIN || count > PG_INT16_MAX)) ||
-		(type == INT4OID && (count < PG_INT32_MIN || count > PG_INT32_MAX)))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("count " INT64_FORMAT " is out of range for counter column \"%s\" of type %s",
-						count, column, format_type_be(type)),
-				 errhint("Change the column to a wider integer type.")));
-	if (type == INT2OID)
-		return Int16GetDatum((int16) count);
-	if (type == INT4OID)
-		return Int32GetDatum((int32) count);
-	if (type != INT8OID)
-		elog(ERROR, "counter column \"%s\" has unexpected type %s", column, format_type_be(type));
-	return Int64GetDatum(count);
+	return cf_delta_sub(cf_delta_sub(children, unfolded), def->transactional ? pending : 0);
 }
 
 /*
@@ -719,10 +704,10 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid, bool 
 		{
 			cf_inflight_note(def, key, 0, false);
 			cf_inflight_check(def, key, InvalidTransactionId, true);
-			return count_datum(0, att->atttypid, NameStr(att->attname));
+			return cf_units_datum(def, 0, att->atttypid);
 		}
-		children = cf_count_children(def, key, &unfolded, &since) -
-			cf_flush_in_flight(def, key);
+		children = cf_delta_sub(cf_count_children(def, key, &unfolded, &since),
+								cf_flush_in_flight(def, key));
 		pending = cf_state_pending(def, key, false);
 		count = column_value(def, children, unfolded, pending);
 		cf_inflight_note(def, key, children, !def->transactional && pending != 0);
@@ -730,7 +715,7 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid, bool 
 		/* The row may wait for another row of the key (keylock.c). */
 		cf_inflight_check(def, key, since, inserted);
 	}
-	return count_datum(count, att->atttypid, NameStr(att->attname));
+	return cf_units_datum(def, count, att->atttypid);
 }
 
 /* Prepares "UPDATE parent p SET c = $n WHERE k = $1 ... AND c IS NOT NULL". */
@@ -817,13 +802,12 @@ cf_recount_key(CounterDef *def, Datum *values)
 		SPI_finish();
 		return;
 	}
-	children = cf_count_children(def, values, &unfolded, NULL) - cf_flush_in_flight(def, values);
+	children = cf_delta_sub(cf_count_children(def, values, &unfolded, NULL),
+							cf_flush_in_flight(def, values));
 	pending = cf_state_pending(def, values, !def->transactional);
 	memcpy(params, values, sizeof(Datum) * target->nkeys);
-	params[target->nkeys] = count_datum(column_value(def, children, unfolded, pending),
-										get_atttype(def->parent_relid, def->counter_attnum),
-										get_attname(def->parent_relid,
-													def->counter_attnum, false));
+	params[target->nkeys] = cf_units_datum(def, column_value(def, children, unfolded, pending),
+										   def->counter_type);
 	cf_parent_write(def->parent_relid, target->parent_owner, plan, NULL, params, SPI_OK_UPDATE,
 					snapshot);
 	UnregisterSnapshot(snapshot);
