@@ -1,10 +1,10 @@
 -- A differential fuzzer: random writes, savepoints (exception blocks),
 -- commits and rollbacks; after every transaction every counter must equal
--- count(*).  Deterministic through setseed().
+-- count(*) (or sum()).  Deterministic through setseed().
 CREATE TABLE fp (id int PRIMARY KEY, grp int, c_stmt int, c_tx int, c_cond bigint, c_self int,
-                 parent_id int);
+                 parent_id int, s_amt numeric(12,2), s_v_tx bigint);
 CREATE TABLE fc (id serial PRIMARY KEY, fp_id int REFERENCES fp ON DELETE CASCADE,
-                 flag boolean NOT NULL DEFAULT false, v int);
+                 flag boolean NOT NULL DEFAULT false, v int, amt numeric(6,2));
 INSERT INTO fp (id, grp) SELECT g, g % 3 FROM generate_series(1, 20) g;
 SELECT counterfield.add_counter('fp', 'c_stmt', 'fc');
 SELECT counterfield.add_counter('fp', 'c_tx', 'fc', flush => 'transaction');
@@ -12,12 +12,19 @@ SELECT counterfield.add_counter('fp', 'c_cond', 'fc', condition => 'flag AND v >
                                 flush => 'transaction');
 SELECT counterfield.add_counter('fp', 'c_self', 'fp', fk_columns => '{parent_id}',
                                 parent_columns => '{id}');
+SELECT counterfield.add_counter('fp', 's_amt', 'fc', sum_column => 'amt');
+SELECT counterfield.add_counter('fp', 's_v_tx', 'fc', sum_column => 'v', condition => 'flag',
+                                flush => 'transaction');
 
 CREATE FUNCTION fuzz_mismatches() RETURNS bigint LANGUAGE sql AS $$
   SELECT mismatches('fp', 'c_stmt', 'fc', 'fp_id')
        + mismatches('fp', 'c_tx', 'fc', 'fp_id')
        + mismatches('fp', 'c_cond', 'fc', 'fp_id', 'id', 'flag AND v > 3')
        + mismatches('fp', 'c_self', 'fp', 'parent_id')
+       + (SELECT count(*) FROM fp p
+           WHERE (s_amt, s_v_tx) IS DISTINCT FROM
+                 ((SELECT COALESCE(sum(amt), 0) FROM fc WHERE fc.fp_id = p.id),
+                  (SELECT COALESCE(sum(v), 0) FROM fc WHERE fc.fp_id = p.id AND flag)))
 $$;
 
 -- One random write.
@@ -27,14 +34,16 @@ DECLARE
     k int := 1 + (random() * 30)::int;
 BEGIN
     IF r < 0.30 THEN
-        INSERT INTO fc (fp_id, flag, v)
-          SELECT (SELECT id FROM fp ORDER BY random() LIMIT 1), random() < 0.5, (random() * 6)::int
+        INSERT INTO fc (fp_id, flag, v, amt)
+          SELECT (SELECT id FROM fp ORDER BY random() LIMIT 1), random() < 0.5, (random() * 6)::int,
+                 CASE WHEN random() < 0.9 THEN round((random() * 200 - 50)::numeric, 2) END
             FROM generate_series(1, k);
     ELSIF r < 0.45 THEN
         UPDATE fc SET fp_id = (SELECT id FROM fp ORDER BY random() LIMIT 1)
          WHERE id IN (SELECT id FROM fc ORDER BY random() LIMIT k);
     ELSIF r < 0.55 THEN
-        UPDATE fc SET flag = NOT flag, v = (random() * 6)::int
+        UPDATE fc SET flag = NOT flag, v = (random() * 6)::int,
+                      amt = CASE WHEN random() < 0.5 THEN amt ELSE round((random() * 99)::numeric, 2) END
          WHERE id IN (SELECT id FROM fc ORDER BY random() LIMIT k);
     ELSIF r < 0.65 THEN
         DELETE FROM fc WHERE id IN (SELECT id FROM fc ORDER BY random() LIMIT k);
@@ -49,10 +58,11 @@ BEGIN
         UPDATE fp SET parent_id = (SELECT id FROM fp ORDER BY random() LIMIT 1)
          WHERE id IN (SELECT id FROM fp ORDER BY random() LIMIT 3);
     ELSIF r < 0.88 THEN
-        UPDATE fp SET c_stmt = 0, c_tx = NULL, grp = grp + 1
+        UPDATE fp SET c_stmt = 0, c_tx = NULL, s_amt = 7, grp = grp + 1
          WHERE id = (SELECT id FROM fp ORDER BY random() LIMIT 1);
         UPDATE fp SET c_tx = 0 WHERE c_tx IS NULL;
         PERFORM counterfield.reinit('fp', 'c_tx');
+        PERFORM counterfield.reinit('fp', 's_v_tx');
     ELSIF r < 0.90 THEN
         TRUNCATE fc;
     ELSIF r < 0.95 THEN
@@ -63,7 +73,7 @@ BEGIN
     ELSE
         MERGE INTO fc USING (SELECT g AS id FROM generate_series(1, 400, 7) g) s ON fc.id = s.id
           WHEN MATCHED AND fc.v < 2 THEN DELETE
-          WHEN MATCHED THEN UPDATE SET v = fc.v + 1, flag = true
+          WHEN MATCHED THEN UPDATE SET v = fc.v + 1, flag = true, amt = fc.amt - 1
           WHEN NOT MATCHED AND random() < 0.3 THEN
             INSERT (id, fp_id, flag, v) VALUES (s.id + 100000, (SELECT min(id) FROM fp), true, 4);
     END IF;

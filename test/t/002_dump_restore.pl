@@ -19,10 +19,10 @@ CREATE SCHEMA rules;
 CREATE FUNCTION rules.approving(boolean) RETURNS boolean IMMUTABLE LANGUAGE sql AS 'SELECT $1';
 -- Dropped columns: a plain dump renumbers the columns after them.
 CREATE TABLE review_request (id int PRIMARY KEY, old_a int, old_b int,
-                             review_count int, ship_it_count bigint);
+                             review_count int, ship_it_count bigint, score_total numeric(12,1));
 CREATE TABLE review (id serial PRIMARY KEY, draft text,
                      review_request_id int REFERENCES review_request ON DELETE CASCADE,
-                     ship_it boolean NOT NULL DEFAULT false);
+                     ship_it boolean NOT NULL DEFAULT false, score numeric(4,1));
 ALTER TABLE review_request DROP COLUMN old_a, DROP COLUMN old_b;
 ALTER TABLE review DROP COLUMN draft;
 CREATE TABLE note (id int PRIMARY KEY, parent_id int REFERENCES note, reply_count int);
@@ -31,19 +31,22 @@ SELECT counterfield.add_counter('review_request', 'review_count', 'review');
 SELECT counterfield.add_counter('review_request', 'ship_it_count', 'review',
                                 condition => 'rules.approving(ship_it)', flush => 'transaction');
 SELECT counterfield.add_counter('note', 'reply_count', 'note');
-INSERT INTO review (review_request_id, ship_it)
-  SELECT 1 + g % 50, g % 3 = 0 FROM generate_series(1, 2000) g;
+SELECT counterfield.add_counter('review_request', 'score_total', 'review', sum_column => 'score');
+INSERT INTO review (review_request_id, ship_it, score)
+  SELECT 1 + g % 50, g % 3 = 0, NULLIF(g % 7, 6) * 0.5 FROM generate_series(1, 2000) g;
 INSERT INTO note VALUES (1, NULL), (2, 1), (3, 1), (4, 2);
 });
 
 my $truth = q{
 SELECT (SELECT count(*) FROM review_request r
-         WHERE (review_count, ship_it_count) IS DISTINCT FROM
+         WHERE (review_count, ship_it_count, score_total) IS DISTINCT FROM
                ((SELECT count(*) FROM review v WHERE v.review_request_id = r.id),
-                (SELECT count(*) FROM review v WHERE v.review_request_id = r.id AND ship_it)))
+                (SELECT count(*) FROM review v WHERE v.review_request_id = r.id AND ship_it),
+                (SELECT COALESCE(sum(score), 0) FROM review v WHERE v.review_request_id = r.id)))
      + (SELECT count(*) FROM note n
          WHERE reply_count IS DISTINCT FROM (SELECT count(*) FROM note c WHERE c.parent_id = n.id))};
-my $values = q{SELECT string_agg(review_count || '/' || ship_it_count, ' ' ORDER BY id) FROM review_request};
+my $values = q{SELECT string_agg(review_count || '/' || ship_it_count || '/' || score_total, ' ' ORDER BY id)
+                 FROM review_request};
 is($old->safe_psql('app', $truth), '0', 'counters exact before the dump');
 my $before = $old->safe_psql('app', $values);
 
@@ -63,19 +66,21 @@ for my $db ('plain', 'custom')
 {
 	is($new->safe_psql($db, $values), $before, "$db: counter values restored, not counted twice");
 	is($new->safe_psql($db, $truth), '0', "$db: counters exact after restore");
-	is($new->safe_psql($db, 'SELECT count(*) FROM counterfield.counters'), '3',
+	is($new->safe_psql($db, 'SELECT count(*) FROM counterfield.counters'), '4',
 		"$db: counter definitions restored");
 	$new->safe_psql($db, q{
-INSERT INTO review (review_request_id, ship_it) SELECT 1 + g % 50, true FROM generate_series(1, 500) g;
+INSERT INTO review (review_request_id, ship_it, score) SELECT 1 + g % 50, true, 1.5 FROM generate_series(1, 500) g;
 UPDATE review SET review_request_id = 7 WHERE id % 10 = 0;
+UPDATE review SET score = score + 0.5 WHERE id % 9 = 0;
 DELETE FROM review WHERE id % 7 = 0;
 INSERT INTO note VALUES (5, 1), (6, 5);
 });
 	is($new->safe_psql($db, $truth), '0', "$db: counting continues after restore");
 	is($new->safe_psql($db, 'SELECT count(*) FROM counterfield.verify()'), '0', "$db: verify() is empty");
-	is($new->safe_psql($db, q{SELECT string_agg(counter_column || ': ' || coalesce(condition, '-'), ', ' ORDER BY id)
+	is($new->safe_psql($db, q{SELECT string_agg(counter_column || ': ' || coalesce(condition, '-')
+	                                            || coalesce(' sum ' || sum_column, ''), ', ' ORDER BY id)
 	                           FROM counterfield.counters}),
-		'review_count: -, ship_it_count: rules.approving(ship_it), reply_count: -',
+		'review_count: -, ship_it_count: rules.approving(ship_it), reply_count: -, score_total: - sum score',
 		"$db: definitions point at the same columns and function");
 	my ($ret, $out, $err) = $new->psql($db, 'DROP FUNCTION rules.approving(boolean)');
 	like($err, qr/trigger counterfield_insert on table review depends on function rules.approving/,
