@@ -15,11 +15,12 @@ OBJS = \
 	src/direct.o \
 	src/ledger.o \
 	src/worker.o \
-	src/sum.o
+	src/sum.o \
+	src/link.o
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 
-REGRESS = setup interface write_paths conditions keys exact m2m guard parents missing_parents direct deferred sums invalid_input security privileges partitions state flush_order pruning flush_errors ddl portable fuzz fuzz_edges lifecycle upgrade
+REGRESS = setup interface write_paths conditions keys exact m2m guard parents missing_parents direct deferred sums through invalid_input security privileges partitions state flush_order pruning flush_errors ddl portable fuzz fuzz_edges lifecycle upgrade
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))

@@ -83,6 +83,9 @@ BEGIN
                     WHEN f.types[i] = 'regclass'::regtype THEN
                         (ARRAY['NULL', '''victim_parent''', '''victim_child''', '0', '4294967295',
                                '''own_parent''', '''own_parent'''])[arg_set]
+                    WHEN f.types[i] = 'regclass[]'::regtype THEN
+                        (ARRAY['NULL', '''{victim_child}''', '''{victim_parent}''', '''{0}''',
+                               '''{NULL}''', 'NULL', 'NULL'])[arg_set]
                     WHEN f.types[i] = 'name'::regtype AND f.names[i] = 'sum_column' THEN
                         (ARRAY['NULL', '''size''', '''victim_parent_id''', '''id''',
                                quote_literal(''''), 'NULL', 'NULL'])[arg_set]

@@ -99,7 +99,7 @@ cf_catalog_is_current(Oid catalog)
 	return get_attnum(catalog, "condition_system") != InvalidAttrNumber;
 }
 
-/* Does the catalog have the columns of version 0.7 (sums)? */
+/* Does the catalog have the columns of version 0.7 (sums, through)? */
 bool
 cf_catalog_has_sums(Oid catalog)
 {
@@ -123,8 +123,11 @@ cf_catalog_query(Oid catalog)
 					"counter_column, fk_columns, parent_columns, condition_sql, condition_system" :
 					"NULL::pg_catalog.name, NULL::pg_catalog.name[], NULL::pg_catalog.name[],"
 					" NULL::pg_catalog.text, NULL::pg_catalog.int8",
-					cf_catalog_has_sums(catalog) ? "sum_attnum, sum_column" :
-					"NULL::pg_catalog.int2, NULL::pg_catalog.name");
+					cf_catalog_has_sums(catalog) ?
+					"sum_attnum, sum_column, through::pg_catalog.oid[], through_fks,"
+					" through_fk_oids" :
+					"NULL::pg_catalog.int2, NULL::pg_catalog.name, NULL::pg_catalog.oid[],"
+					" NULL::pg_catalog.name[], NULL::pg_catalog.oid[]");
 }
 
 /* Frees a generation and the plans it holds. */
@@ -137,6 +140,13 @@ free_defs(CounterDefs *defs)
 			SPI_freeplan(defs->counters[i].count_plan);
 		if (defs->counters[i].recount_plan)
 			SPI_freeplan(defs->counters[i].recount_plan);
+		for (int h = 0; h < defs->counters[i].nhops; h++)
+		{
+			if (defs->counters[i].hops[h].resolve_plan)
+				SPI_freeplan(defs->counters[i].hops[h].resolve_plan);
+			if (defs->counters[i].hops[h].subtree_plan)
+				SPI_freeplan(defs->counters[i].hops[h].subtree_plan);
+		}
 	}
 	for (int i = 0; i < defs->ntargets; i++)
 	{
@@ -231,6 +241,7 @@ rel_entry(CounterDefs *defs, Oid relid)
 		rc->root = InvalidOid;
 		rc->as_child = NIL;
 		rc->as_parent = NIL;
+		rc->as_link = NIL;
 	}
 	return rc;
 }
@@ -385,6 +396,8 @@ load_defs(void)
 		AttrNumber	parent_attnums[INDEX_MAX_KEYS];
 		bool		isnull;
 		bool		usable = true;
+		bool		through_null;
+		Datum		through;
 		int			n;
 
 		memset(def, 0, sizeof(CounterDef));
@@ -405,41 +418,81 @@ load_defs(void)
 		def->transactional = def->deferred ||
 			DatumGetBool(SPI_getbinval(tuple, desc, CF_COL_TRANSACTIONAL, &isnull));
 
-		/* Track both tables, so that DDL that mends this counter reloads it. */
+		/* Track its tables, so that DDL that mends this counter reloads it. */
 		rel_entry(defs, def->parent_relid);
 		rel_entry(defs, def->child_relid);
+		through = SPI_getbinval(tuple, desc, CF_COL_THROUGH, &through_null);
+		if (!through_null)
+		{
+			Datum	   *tables;
+			bool	   *nulls;
+			int			ntables;
+
+			deconstruct_array(DatumGetArrayTypeP(through), OIDOID, sizeof(Oid), true,
+							  TYPALIGN_INT, &tables, &nulls, &ntables);
+			for (int i = 0; i < ntables; i++)
+				rel_entry(defs, DatumGetObjectId(tables[i]));
+		}
 
 		/*
 		 * A counter whose table or column is gone counts nothing, nor does
 		 * one whose column changed type where no event trigger could refuse
 		 * it (single-user mode).
 		 */
-		if (n != def->nkeys || !cf_counter_columns_exist(tuple, desc) ||
+		if ((through_null && n != def->nkeys) || !cf_counter_columns_exist(tuple, desc) ||
 			!cf_check_counter_types(def->parent_relid, def->counter_attnum, def->child_relid,
 									def->sum_attnum, 0))
 			continue;
 
 		def->child_owner = cf_relation_owner(def->child_relid);
-		for (int k = 0; k < def->nkeys; k++)
+		if (!through_null)
 		{
-			int32		typmod;
-			Oid			collation;
+			CounterHop *top;
 
-			get_atttypetypmodcoll(def->child_relid, def->fk_attnums[k],
-								  &def->fk_types[k], &typmod, &collation);
-			get_typlenbyval(def->fk_types[k], &def->fk_typlen[k], &def->fk_typbyval[k]);
+			/*
+			 * Through intermediate tables: the child's own key columns are
+			 * those of the first hop; the deltas are keyed as the last
+			 * hop's foreign key references the parent.
+			 */
+			if (!cf_link_load(def, through,
+							  SPI_getbinval(tuple, desc, CF_COL_THROUGH_FK_OIDS, &isnull), cxt))
+				continue;
+			top = &def->hops[def->nhops - 1];
+			if (top->nkeys != n ||
+				memcmp(top->upper_attnums, parent_attnums, sizeof(AttrNumber) * n) != 0)
+				continue;
+			def->nkeys = n;
+			memset(def->fk_attnums, 0, sizeof(def->fk_attnums));
+			for (int k = 0; k < n; k++)
+			{
+				def->fk_types[k] = top->lower_types[k];
+				def->fk_typlen[k] = top->lower_typlen[k];
+				def->fk_typbyval[k] = top->lower_byval[k];
+			}
 		}
-		/* After ALTER COLUMN TYPE the key types may no longer match. */
-		for (int k = 0; k < def->nkeys && usable; k++)
+		else
 		{
-			Oid			parent_type = get_atttype(def->parent_relid, parent_attnums[k]);
+			for (int k = 0; k < def->nkeys; k++)
+			{
+				int32		typmod;
+				Oid			collation;
 
-			usable = def->fk_types[k] == parent_type ||
-				(IsBinaryCoercible(def->fk_types[k], parent_type) &&
-				 IsBinaryCoercible(parent_type, def->fk_types[k]));
+				get_atttypetypmodcoll(def->child_relid, def->fk_attnums[k],
+									  &def->fk_types[k], &typmod, &collation);
+				get_typlenbyval(def->fk_types[k], &def->fk_typlen[k], &def->fk_typbyval[k]);
+			}
+			/* After ALTER COLUMN TYPE the key types may no longer match. */
+			for (int k = 0; k < def->nkeys && usable; k++)
+			{
+				Oid			parent_type = get_atttype(def->parent_relid, parent_attnums[k]);
+
+				usable = def->fk_types[k] == parent_type ||
+					(IsBinaryCoercible(def->fk_types[k], parent_type) &&
+					 IsBinaryCoercible(parent_type, def->fk_types[k]));
+			}
+			if (!usable)
+				continue;
 		}
-		if (!usable)
-			continue;
 		/* A condition is prepared when it is first needed, as its owner. */
 		def->cxt = cxt;
 		cf_sum_prepare(def);
@@ -452,6 +505,9 @@ load_defs(void)
 			lappend(rel_entry(defs, def->child_relid)->as_child, def);
 		rel_entry(defs, def->parent_relid)->as_parent =
 			lappend(rel_entry(defs, def->parent_relid)->as_parent, def);
+		for (int h = 1; h < def->nhops; h++)
+			rel_entry(defs, def->hops[h].lower)->as_link =
+				lappend(rel_entry(defs, def->hops[h].lower)->as_link, def);
 		defs->ncounters++;
 	}
 	add_descendants(defs);

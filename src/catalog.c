@@ -71,6 +71,11 @@ typedef struct NewCounter
 	AttrNumber	fk_attnums[INDEX_MAX_KEYS];
 	AttrNumber	parent_attnums[INDEX_MAX_KEYS];
 	AttrNumber	sum_attnum;		/* or InvalidAttrNumber */
+	int			nthrough;		/* intermediate tables, with through */
+	Oid			through[INDEX_MAX_KEYS];
+	char	   *through_fks[INDEX_MAX_KEYS + 1];	/* foreign key of each hop */
+	int			nfk;			/* the child's key columns of the first hop */
+	AttrNumber	first_attnums[INDEX_MAX_KEYS];
 } NewCounter;
 
 /* Runs a query with parameters; checks the result code. */
@@ -476,6 +481,174 @@ check_key_types(NewCounter *nc)
 						   RelationGetRelid(nc->parent));
 }
 
+/* The most intermediate tables a counter may count through. */
+#define MAX_THROUGH INDEX_MAX_KEYS
+
+/*
+ * Finds the one foreign key of lower that references upper, for hop h of a
+ * counter with through; fills in its name and columns and checks that they
+ * compare as counterfield compares keys.
+ */
+static void
+find_hop_key(NewCounter *nc, int h, Oid lower, Oid upper, AttrNumber *conkey,
+			 AttrNumber *confkey, int *nkeys)
+{
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(lower), ObjectIdGetDatum(upper)};
+	bool		isnull;
+
+	cf_spi_run("SELECT conname, conkey, confkey FROM pg_catalog.pg_constraint"
+			   " WHERE contype OPERATOR(pg_catalog.=) 'f'"
+			   " AND conrelid OPERATOR(pg_catalog.=) $1"
+			   " AND confrelid OPERATOR(pg_catalog.=) $2"
+			   " AND conparentid OPERATOR(pg_catalog.=) 0",
+			   2, types, values, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+				 SPI_processed == 0 ?
+				 errmsg("table \"%s\" has no foreign key to table \"%s\"",
+						get_rel_name(lower), get_rel_name(upper)) :
+				 errmsg("table \"%s\" has more than one foreign key to table \"%s\"",
+						get_rel_name(lower), get_rel_name(upper)),
+				 errdetail("Each hop of through follows the one foreign key between its two tables."),
+				 errhint("Give through the chain of tables from the child up to the parent.")));
+	nc->through_fks[h] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	*nkeys = cf_read_attnums(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+										   &isnull), conkey);
+	cf_read_attnums(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull),
+					confkey);
+	for (int k = 0; k < *nkeys; k++)
+	{
+		Oid			lower_type = get_atttype(lower, conkey[k]);
+		Oid			upper_type = get_atttype(upper, confkey[k]);
+
+		if (lower_type != upper_type &&
+			!(IsBinaryCoercible(lower_type, upper_type) &&
+			  IsBinaryCoercible(upper_type, lower_type)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("key columns \"%s\" and \"%s\" are of incompatible types: %s and %s",
+							get_attname(lower, conkey[k], false),
+							get_attname(upper, confkey[k], false),
+							format_type_be(lower_type), format_type_be(upper_type)),
+					 errhint("Counter keys must have the same type in child and parent.")));
+		cf_equality_operator(upper_type);
+		if (!OidIsValid(get_array_type(upper_type)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a counter with through cannot have a key column of type %s",
+							format_type_be(upper_type))));
+	}
+}
+
+/*
+ * Resolves and checks through: the intermediate tables, ordinary tables of
+ * the child's owner (the SQL that follows the chain runs as that owner),
+ * each table once, and the one foreign key of each hop.  Sets the child's
+ * key columns of the first hop and the parent key of the last.
+ */
+static void
+resolve_through(NewCounter *nc, ArrayType *through)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	Oid			child = RelationGetRelid(nc->child);
+	Oid			parent = RelationGetRelid(nc->parent);
+	AttrNumber	conkey[INDEX_MAX_KEYS];
+	AttrNumber	confkey[INDEX_MAX_KEYS];
+	int			nkeys;
+
+	deconstruct_array(through, REGCLASSOID, sizeof(Oid), true, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n < 1 || n > MAX_THROUGH || ARR_NDIM(through) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("through must name from 1 to %d intermediate tables", MAX_THROUGH)));
+	for (int i = 0; i < n; i++)
+	{
+		Oid			relid = nulls[i] ? InvalidOid : DatumGetObjectId(elems[i]);
+
+		if (nulls[i] || get_rel_name(relid) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("through names a table that does not exist")));
+		check_owner(relid);
+		nc->through[i] = relid;
+	}
+	nc->nthrough = n;
+	for (int i = 0; i < n; i++)
+	{
+		Oid			relid = nc->through[i];
+		char	   *name = get_rel_name(relid);
+
+		LockRelationOid(relid, ShareRowExclusiveLock);
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("table with OID %u was dropped while counterfield waited for it",
+							relid)));
+		if (get_rel_relkind(relid) != RELKIND_RELATION || get_rel_relispartition(relid) ||
+			has_subclass(relid) || has_superclass(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("intermediate table \"%s\" must be an ordinary table without partitions or inheritance",
+							name)));
+		if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("intermediate table \"%s\" cannot be temporary", name)));
+		if (cf_relation_owner(relid) != cf_relation_owner(child))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("intermediate table \"%s\" has another owner than child table \"%s\"",
+							name, RelationGetRelationName(nc->child)),
+					 errdetail("A child's rows are followed up the chain as the child's owner."),
+					 errhint("Give the child and the intermediate tables one owner.")));
+		if (relid == child || relid == parent)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("table \"%s\" appears more than once in the chain", name)));
+		for (int j = 0; j < i; j++)
+			if (nc->through[j] == relid)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("table \"%s\" appears more than once in the chain", name)));
+	}
+	if (child == parent)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table \"%s\" appears more than once in the chain",
+						RelationGetRelationName(nc->child))));
+
+	for (int h = 0; h <= n; h++)
+	{
+		Oid			lower = h == 0 ? child : nc->through[h - 1];
+		Oid			upper = h == n ? parent : nc->through[h];
+
+		find_hop_key(nc, h, lower, upper, conkey, confkey, &nkeys);
+		if (h == 0)
+		{
+			nc->nfk = nkeys;
+			memcpy(nc->first_attnums, conkey, sizeof(AttrNumber) * nkeys);
+		}
+		if (h == n)
+		{
+			nc->nkeys = nkeys;
+			memcpy(nc->fk_attnums, conkey, sizeof(AttrNumber) * nkeys);
+			memcpy(nc->parent_attnums, confkey, sizeof(AttrNumber) * nkeys);
+			for (int k = 0; k < nkeys; k++)
+				if (confkey[k] == nc->counter_attnum)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("counter column \"%s\" cannot be part of the parent key",
+									get_attname(parent, confkey[k], false))));
+		}
+	}
+	check_parent_key_unique(nc);
+	cf_check_parent_tables(parent, nc->nkeys, nc->parent_attnums, parent);
+}
+
 /* Resolves and checks fk_columns and parent_columns. */
 static void
 resolve_keys(NewCounter *nc, ArrayType *fk_columns, ArrayType *parent_columns)
@@ -703,8 +876,11 @@ cf_counts_sql(CounterDef *def, const char *relation)
 {
 	StringInfoData sql;
 	StringInfoData group;
-	char	   *condition = cf_condition_sql(def);
+	char	   *condition;
 
+	if (def->nhops > 0)
+		return cf_link_counts_sql(def, relation);
+	condition = cf_condition_sql(def);
 	initStringInfo(&sql);
 	initStringInfo(&group);
 	appendStringInfoString(&sql, "SELECT ");
@@ -1079,6 +1255,53 @@ catalog_mentions(Oid relid, const char *column)
 	return SPI_processed > 0;
 }
 
+/* Is relid an intermediate table of a counter with through? */
+bool
+cf_catalog_links(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	if (!cf_catalog_has_sums(cf_catalog_relid(false)))
+		return false;
+	cf_spi_run("SELECT 1 FROM counterfield.counter"
+			   " WHERE $1::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (through)",
+			   1, types, values, NULL, false, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+/* The intermediate tables of a counter of the catalog, by id. */
+List *
+cf_catalog_through(int32 id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(id)};
+	List	   *relids = NIL;
+	bool		isnull;
+	Datum		through;
+
+	if (!cf_catalog_has_sums(cf_catalog_relid(false)))
+		return NIL;
+	cf_spi_run("SELECT through::pg_catalog.oid[] FROM counterfield.counter"
+			   " WHERE id OPERATOR(pg_catalog.=) $1",
+			   1, types, values, NULL, false, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		return NIL;
+	through = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(through), OIDOID, sizeof(Oid), true,
+						  TYPALIGN_INT, &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+			relids = lappend_oid(relids, DatumGetObjectId(elems[i]));
+	}
+	return relids;
+}
+
 /*
  * Returns the child table of counters whose rows include those of relid:
  * relid itself, or a table it is a partition or inheritance child of (at
@@ -1174,7 +1397,7 @@ cf_sync_table_triggers(Oid relid)
 	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										 get_rel_name(relid));
 	need[0] = catalog_mentions(relid, "parent");
-	need[1] = OidIsValid(cf_counted_root(relid));
+	need[1] = OidIsValid(cf_counted_root(relid)) || cf_catalog_links(relid);
 	if (need[1] && get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1334,22 +1557,24 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 	NewCounter	nc;
 	char	   *counter_column;
 	char	   *sum_column;
+	ArrayType  *through;
 	char	   *flush;
 	Node	   *condition = NULL;
 	bool		initialize;
 	int32		id;
-	Oid			types[8] = {REGCLASSOID, REGCLASSOID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID,
-	TEXTOID, TEXTOID, NAMEOID};
-	Datum		values[8];
-	char		nulls[8] = "        ";
+	Oid			types[10] = {REGCLASSOID, REGCLASSOID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID,
+	TEXTOID, TEXTOID, NAMEOID, OIDARRAYOID, NAMEARRAYOID};
+	Datum		values[10];
+	char		nulls[10] = "          ";
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(6) || PG_ARGISNULL(7))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("parent, counter_column, child, flush and initialize must not be null")));
 	counter_column = NameStr(*PG_GETARG_NAME(1));
-	/* sum_column is there from 0.7 on */
+	/* sum_column and through are there from 0.7 on */
 	sum_column = PG_NARGS() > 8 && !PG_ARGISNULL(8) ? NameStr(*PG_GETARG_NAME(8)) : NULL;
+	through = PG_NARGS() > 9 && !PG_ARGISNULL(9) ? PG_GETARG_ARRAYTYPE_P(9) : NULL;
 	flush = text_to_cstring(PG_GETARG_TEXT_PP(6));
 	initialize = PG_GETARG_BOOL(7);
 	if (strcmp(flush, "statement") != 0 && strcmp(flush, "transaction") != 0 &&
@@ -1364,15 +1589,20 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 				 errmsg("deferred counters need version 0.6 of the counterfield extension"),
 				 errhint("Update the extension with ALTER EXTENSION counterfield UPDATE.")));
 
-	if (sum_column != NULL && !cf_catalog_has_sums(cf_catalog_relid(false)))
+	if ((sum_column != NULL || through != NULL) && !cf_catalog_has_sums(cf_catalog_relid(false)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("sums need version 0.7 of the counterfield extension"),
+				 errmsg("sums and through need version 0.7 of the counterfield extension"),
 				 errhint("Update the extension with ALTER EXTENSION counterfield UPDATE.")));
 
 	memset(&nc, 0, sizeof(nc));
 	check_owner(PG_GETARG_OID(0));
 	check_owner(PG_GETARG_OID(2));
+	if (through != NULL && (!PG_ARGISNULL(3) || !PG_ARGISNULL(4)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fk_columns and parent_columns must be null with through"),
+				 errdetail("Each hop of through follows the one foreign key between its two tables.")));
 	open_tables(&nc, PG_GETARG_OID(0), PG_GETARG_OID(2));
 	check_table(nc.parent, false);
 	check_table(nc.child, true);
@@ -1388,9 +1618,14 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 				 errmsg("counter column \"%s\" cannot be a generated column", counter_column)));
 
 	cf_spi_connect();
-	resolve_keys(&nc, PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
-				 PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
-	notice_unindexed_keys(&nc);
+	if (through != NULL)
+		resolve_through(&nc, through);
+	else
+	{
+		resolve_keys(&nc, PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
+					 PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
+		notice_unindexed_keys(&nc);
+	}
 	if (strcmp(flush, "deferred") == 0)
 		check_deferred_keys(&nc);
 	if (!PG_ARGISNULL(5))
@@ -1426,16 +1661,34 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 		nulls[7] = sum_column ? ' ' : 'n';
 		if (sum_column != NULL)
 			values[7] = DirectFunctionCall1(namein, CStringGetDatum(sum_column));
-		cf_catalog_write(sum_column != NULL ?
+		nulls[8] = nulls[9] = through ? ' ' : 'n';
+		if (through != NULL)
+		{
+			Datum		elems[INDEX_MAX_KEYS + 1];
+
+			/* The child's key columns are those of the first hop. */
+			values[3] = cf_attnames_array(RelationGetRelid(nc.child), nc.first_attnums, nc.nfk);
+			for (int i = 0; i < nc.nthrough; i++)
+				elems[i] = ObjectIdGetDatum(nc.through[i]);
+			values[8] = PointerGetDatum(construct_array(elems, nc.nthrough, OIDOID,
+														sizeof(Oid), true, TYPALIGN_INT));
+			for (int h = 0; h <= nc.nthrough; h++)
+				elems[h] = DirectFunctionCall1(namein, CStringGetDatum(nc.through_fks[h]));
+			values[9] = PointerGetDatum(construct_array(elems, nc.nthrough + 1, NAMEOID,
+														NAMEDATALEN, false, TYPALIGN_CHAR));
+		}
+		cf_catalog_write(sum_column != NULL || through != NULL ?
 						 "INSERT INTO counterfield.counter"
 						 " (parent, child, counter_column, fk_columns, parent_columns,"
-						 " condition_sql, flush, sum_column)"
-						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)" :
+						 " condition_sql, flush, sum_column, through, through_fks)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+						 " $9::pg_catalog.oid[]::pg_catalog.regclass[], $10)" :
 						 "INSERT INTO counterfield.counter"
 						 " (parent, child, counter_column, fk_columns, parent_columns,"
 						 " condition_sql, flush)"
 						 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-						 sum_column != NULL ? 8 : 7, types, values, nulls, SPI_OK_INSERT);
+						 sum_column != NULL || through != NULL ? 10 : 7, types, values, nulls,
+						 SPI_OK_INSERT);
 	}
 	else
 	{
@@ -1458,6 +1711,8 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 	cf_sync_triggers(RelationGetRelid(nc.child));
 	if (nc.child != nc.parent)
 		cf_sync_triggers(RelationGetRelid(nc.parent));
+	for (int i = 0; i < nc.nthrough; i++)
+		cf_sync_triggers(nc.through[i]);
 	CommandCounterIncrement();
 
 	if (initialize)
@@ -1489,6 +1744,8 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	CounterDefs *defs;
 	CounterDef *def;
+	List	   *through;
+	ListCell   *lc;
 
 	/* Ownership first, before anything locks a table. */
 	check_owner(parent);
@@ -1513,11 +1770,14 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 		(void) cf_fold(list_make1(def));
 	cf_defs_release();
 
+	through = cf_catalog_through(DatumGetInt32(values[0]));
 	cf_catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
 				  1, types, values, NULL, SPI_OK_DELETE);
 	cf_sync_triggers(child);
 	if (child != parent)
 		cf_sync_triggers(parent);
+	foreach(lc, through)
+		cf_sync_triggers(lfirst_oid(lc));
 	SPI_finish();
 	close_tables(&nc);
 	PG_RETURN_VOID();

@@ -87,11 +87,36 @@ typedef enum CatalogColumn
 	CF_COL_CONDITION_SYSTEM,	/* system identifier of the tree's cluster */
 	CF_COL_DEFERRED,			/* flush => 'deferred' */
 	CF_COL_SUM_ATTNUM,			/* sum_column's number, or null */
-	CF_COL_SUM_COLUMN			/* its name */
+	CF_COL_SUM_COLUMN,			/* its name */
+	CF_COL_THROUGH,				/* intermediate tables (oid[]), or null */
+	CF_COL_THROUGH_FKS,			/* names of the hops' foreign keys */
+	CF_COL_THROUGH_FK_OIDS		/* and their OIDs */
 } CatalogColumn;
 
 typedef struct CounterTarget CounterTarget;
 typedef struct KeyLayout KeyLayout;
+
+/*
+ * One hop of a counter that counts through intermediate tables: the
+ * foreign key of lower (the child, or an intermediate) that references
+ * upper (the next intermediate, or the parent).
+ */
+typedef struct CounterHop
+{
+	Oid			lower;
+	Oid			upper;
+	Oid			constraint;
+	int			nkeys;
+	AttrNumber	lower_attnums[INDEX_MAX_KEYS];
+	AttrNumber	upper_attnums[INDEX_MAX_KEYS];
+	Oid			lower_types[INDEX_MAX_KEYS];
+	int16		lower_typlen[INDEX_MAX_KEYS];
+	bool		lower_byval[INDEX_MAX_KEYS];
+	Oid			upper_types[INDEX_MAX_KEYS];
+	Oid			collations[INDEX_MAX_KEYS]; /* of the upper key columns */
+	SPIPlanPtr	resolve_plan;	/* lower's key values to parent keys (link.c) */
+	SPIPlanPtr	subtree_plan;	/* lower's rows: what the child rows under them add */
+} CounterHop;
 
 /*
  * One counter, as loaded from counterfield.counter.  Lives in the memory
@@ -128,6 +153,10 @@ typedef struct CounterDef
 	Datum		sum_up;			/* numeric 10^sum_scale, and 10^-sum_scale */
 	Datum		sum_down;
 	Oid			counter_type;	/* type of the counter column */
+	int			nhops;			/* with through: hops from the child to the
+								 * parent, one more than the intermediates;
+								 * 0 otherwise */
+	CounterHop *hops;			/* hops[0] is the child's foreign key */
 	CounterTarget *target;		/* parent table and key it updates */
 	int			target_slot;	/* index of this counter in target->counters */
 	SPIPlanPtr	count_plan;		/* counts the children of one key */
@@ -177,6 +206,7 @@ typedef struct RelCounters
 								 * InvalidOid */
 	List	   *as_child;		/* CounterDef *, counting rows of relid */
 	List	   *as_parent;		/* CounterDef *, stored in relid */
+	List	   *as_link;		/* CounterDef *, counting through relid */
 } RelCounters;
 
 /* One generation of loaded counter definitions. */
@@ -292,6 +322,8 @@ extern void cf_check_parent_tables(Oid parent, int nkeys, const AttrNumber *attn
 								   Oid relid);
 extern void cf_rename_former_trigger(Oid relid, const char *former, const char *name);
 extern void cf_sync_table_triggers(Oid relid);
+extern bool cf_catalog_links(Oid relid);
+extern List *cf_catalog_through(int32 id);
 extern void cf_sync_triggers(Oid relid);
 
 /* ddl.c */
@@ -348,6 +380,16 @@ extern Datum cf_units_numeric(CounterDef *def, int64 units);
 extern char *cf_aggregate_sql(CounterDef *def);
 extern char *cf_units_sql(CounterDef *def, const char *value);
 extern char *cf_value_sql(CounterDef *def, const char *units);
+
+/* link.c */
+extern bool cf_link_load(CounterDef *def, Datum through, Datum fk_oids, MemoryContext cxt);
+extern int	cf_link_hop_of(CounterDef *def, Oid relid);
+extern char *cf_link_count_sql(CounterDef *def);
+extern char *cf_link_counts_sql(CounterDef *def, const char *relation);
+extern FlushItem *cf_link_resolve(CounterDef *def, int h, FlushItem *items, int nitems,
+								  MemoryContext cxt, int *nresolved);
+extern FlushItem *cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows,
+								MemoryContext cxt, int *nitems);
 
 /* trigger.c */
 extern void cf_count_table_rows(CounterDefs *defs, RelCounters *rc, Oid relid, int64 sign);

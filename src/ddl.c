@@ -36,6 +36,7 @@
 #include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
@@ -315,6 +316,7 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 	AttrNumber	attnums[INDEX_MAX_KEYS];
 	int			nfk = 0;
 	int			attno;
+	bool		through;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
@@ -378,14 +380,20 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 		nulls[COLUMN("fk_attnums")] = false;
 		replace[COLUMN("fk_attnums")] = true;
 	}
+	/* With through, the child's key and the parent's are those of two hops. */
+	through = SPI_fnumber(desc, "through") > 0 && !nulls[COLUMN("through")];
 	if (!nulls[COLUMN("parent_columns")])
 	{
 		if (cf_names_to_attnums(parent, DatumGetArrayTypeP(values[COLUMN("parent_columns")]),
-								"parent_columns", attnums) != nfk)
+								"parent_columns", attnums) != nfk && !through)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("fk_columns and parent_columns must name the same number of columns")));
-		values[COLUMN("parent_attnums")] = cf_attnums_array(attnums, nfk);
+		values[COLUMN("parent_attnums")] =
+			cf_attnums_array(attnums,
+							 cf_names_to_attnums(parent,
+												 DatumGetArrayTypeP(values[COLUMN("parent_columns")]),
+												 "parent_columns", attnums));
 		nulls[COLUMN("parent_attnums")] = false;
 		replace[COLUMN("parent_attnums")] = true;
 	}
@@ -397,6 +405,34 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 										   NameStr(*DatumGetName(values[COLUMN("sum_column")]))));
 		nulls[COLUMN("sum_attnum")] = false;
 		replace[COLUMN("sum_attnum")] = true;
+	}
+	/* The hops' foreign keys, by name on their tables. */
+	if (through && !nulls[COLUMN("through_fks")])
+	{
+		Datum	   *tables;
+		Datum	   *names;
+		Datum		oids[INDEX_MAX_KEYS + 1];
+		bool	   *elem_nulls;
+		int			ntables;
+		int			nnames;
+
+		deconstruct_array(DatumGetArrayTypeP(values[COLUMN("through")]), OIDOID, sizeof(Oid),
+						  true, TYPALIGN_INT, &tables, &elem_nulls, &ntables);
+		deconstruct_array(DatumGetArrayTypeP(values[COLUMN("through_fks")]), NAMEOID,
+						  NAMEDATALEN, false, TYPALIGN_CHAR, &names, &elem_nulls, &nnames);
+		if (nnames != ntables + 1 || ntables > INDEX_MAX_KEYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("through_fks must name one foreign key more than through names tables")));
+		for (int h = 0; h < nnames; h++)
+			oids[h] = ObjectIdGetDatum(get_relation_constraint_oid(h == 0 ? RelationGetRelid(child) :
+																	DatumGetObjectId(tables[h - 1]),
+																	NameStr(*DatumGetName(names[h])),
+																	false));
+		values[COLUMN("through_fk_oids")] =
+			PointerGetDatum(construct_array(oids, nnames, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+		nulls[COLUMN("through_fk_oids")] = false;
+		replace[COLUMN("through_fk_oids")] = true;
 	}
 	/* The tree is always built here, never taken from the row. */
 	replace[COLUMN("condition")] = true;
@@ -473,9 +509,29 @@ calls_missing_function(Node *node, void *context)
 	return expression_tree_walker(node, calls_missing_function, context);
 }
 
+/* The intermediate tables of a row of cf_catalog_query(), if any. */
+static List *
+through_tables(HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		through = SPI_getbinval(tuple, desc, CF_COL_THROUGH, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *relids = NIL;
+
+	if (isnull)
+		return NIL;
+	deconstruct_array(DatumGetArrayTypeP(through), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		relids = lappend_oid(relids, DatumGetObjectId(elems[i]));
+	return relids;
+}
+
 /*
- * Are the tables, every column and every function that a catalog row names
- * still there?
+ * Are the tables, every column, every function and every foreign key (of
+ * a counter with through) that a catalog row names still there?
  */
 static bool
 counter_intact(HeapTuple tuple, TupleDesc desc)
@@ -483,9 +539,25 @@ counter_intact(HeapTuple tuple, TupleDesc desc)
 	bool		isnull;
 	Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
 	Datum		condition;
+	Datum		fks;
 
 	if (!cf_counter_columns_exist(tuple, desc))
 		return false;
+
+	/* With through: the hops' foreign keys, and so their tables */
+	fks = SPI_getbinval(tuple, desc, CF_COL_THROUGH_FK_OIDS, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(fks), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+			if (!SearchSysCacheExists1(CONSTROID, elems[i]))
+				return false;
+	}
 
 	/* A tree from another cluster was rebuilt at ddl_command_start if it could be. */
 	condition = SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
@@ -517,12 +589,14 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 	AttrNumber	fk[INDEX_MAX_KEYS];
 	AttrNumber	pk[INDEX_MAX_KEYS];
 	int			n;
-	Oid			types[8] = {INT4OID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, INT8OID,
-	NAMEOID};
-	Datum		values[8];
-	char		nulls[8] = "        ";
-	char	   *old[7];
-	char	   *new[7];
+	Oid			types[9] = {INT4OID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, INT8OID,
+	NAMEOID, NAMEARRAYOID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
+	char	   *old[8];
+	char	   *new[8];
+	bool		fks_null;
+	Datum		fks = SPI_getbinval(tuple, desc, CF_COL_THROUGH_FK_OIDS, &fks_null);
 	bool		changed = false;
 	bool		sum_null;
 	Datum		sum_attnum = SPI_getbinval(tuple, desc, CF_COL_SUM_ATTNUM, &sum_null);
@@ -563,6 +637,24 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 	new[5] = OidOutputFunctionCall(F_INT8OUT, values[6]);
 	old[6] = sums ? SPI_getvalue(tuple, desc, CF_COL_SUM_COLUMN) : NULL;
 	new[6] = sums && nulls[7] == ' ' ? NameStr(*DatumGetName(values[7])) : NULL;
+	/* The names of the hops' foreign keys, which ALTER ... RENAME CONSTRAINT changes */
+	nulls[8] = fks_null ? 'n' : ' ';
+	if (!fks_null)
+	{
+		Datum	   *elems;
+		bool	   *elem_nulls;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(fks), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+						  &elems, &elem_nulls, &n);
+		for (int i = 0; i < n; i++)
+			elems[i] = DirectFunctionCall1(namein,
+										   CStringGetDatum(get_constraint_name(DatumGetObjectId(elems[i]))));
+		values[8] = PointerGetDatum(construct_array(elems, n, NAMEOID, NAMEDATALEN, false,
+													TYPALIGN_CHAR));
+	}
+	old[7] = sums ? SPI_getvalue(tuple, desc, CF_COL_THROUGH_FKS) : NULL;
+	new[7] = fks_null ? NULL : OidOutputFunctionCall(F_ARRAY_OUT, values[8]);
 	for (int i = 0; i < (int) lengthof(old); i++)
 		changed |= (old[i] == NULL) != (new[i] == NULL) ||
 			(old[i] != NULL && strcmp(old[i], new[i]) != 0);
@@ -572,11 +664,12 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 	cf_catalog_write(sums ?
 					 "UPDATE counterfield.counter SET counter_column = $2, fk_columns = $3,"
 					 " parent_columns = $4, condition_sql = $5, condition = $6,"
-					 " condition_system = $7, sum_column = $8 WHERE id OPERATOR(pg_catalog.=) $1" :
+					 " condition_system = $7, sum_column = $8, through_fks = $9"
+					 " WHERE id OPERATOR(pg_catalog.=) $1" :
 					 "UPDATE counterfield.counter SET counter_column = $2, fk_columns = $3,"
 					 " parent_columns = $4, condition_sql = $5, condition = $6,"
 					 " condition_system = $7 WHERE id OPERATOR(pg_catalog.=) $1",
-					 sums ? 8 : 7, types, values, nulls, SPI_OK_UPDATE);
+					 sums ? 9 : 7, types, values, nulls, SPI_OK_UPDATE);
 }
 
 /*
@@ -1187,8 +1280,11 @@ recount_retyped(AlterTableStmt *stmt)
 			AttrNumber	parent_attnum = list_member_oid(tables, def->parent_relid) ?
 				get_attnum(def->parent_relid, lfirst(lc)) : InvalidAttrNumber;
 
-			due |= (child_attnum > 0 &&
-					attnum_among(child_attnum, def->nkeys, def->fk_attnums)) ||
+			due |= (def->nhops > 0 && child_attnum > 0) ||
+				(def->nhops > 0 && cf_link_hop_of(def, relid) > 0 &&
+				 list_member_oid(tables, relid)) ||
+				(child_attnum > 0 &&
+				 attnum_among(child_attnum, def->nkeys, def->fk_attnums)) ||
 				(child_attnum > 0 && child_attnum == def->sum_attnum) ||
 				(parent_attnum > 0 &&
 				 (parent_attnum == def->counter_attnum ||
@@ -1468,6 +1564,7 @@ counterfield_sql_drop(PG_FUNCTION_ARGS)
 		relids = list_append_unique_oid(relids, DatumGetObjectId(SPI_getbinval(tuple, desc,
 																				CF_COL_CHILD,
 																				&isnull)));
+		relids = list_concat_unique_oid(relids, through_tables(tuple, desc));
 	}
 	recount_lost_tables();
 	foreach(lc, ids)

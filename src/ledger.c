@@ -907,11 +907,15 @@ cf_fold_guarded(CounterDef *def, bool before_ddl)
 /*
  * Does DDL that drops the column attnum of relid (or the whole table, with
  * InvalidAttrNumber) drop the counter?  A column of its child's key or one
- * its condition may use, or of its parent's key.
+ * its condition may use, or of its parent's key; for a counter with
+ * through, any column of the child or an intermediate table.
  */
 static bool
 drops_counter(CounterDef *def, Oid relid, AttrNumber attnum)
 {
+	/* Through intermediate tables: any column of the chain's tables may be a key. */
+	if (def->nhops > 0 && (relid == def->child_relid || cf_link_hop_of(def, relid) > 0))
+		return true;
 	if (relid == def->child_relid)
 	{
 		if (attnum == InvalidAttrNumber || def->has_condition)

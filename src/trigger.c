@@ -120,6 +120,27 @@ direct_add(DirectItems *direct, CounterDef *def, Datum *values, int64 delta)
 }
 
 /*
+ * Appends a delta of a counter with through, keyed by the child's foreign
+ * key of the first hop, with a copy of the key.
+ */
+static void
+link_add(DirectItems *linked, CounterDef *def, Datum *values, int64 delta)
+{
+	CounterHop *hop = &def->hops[0];
+	FlushItem  *item;
+
+	linked->items = cf_grow_array(linked->items, linked->n, &linked->max, sizeof(FlushItem),
+								  CurrentMemoryContext);
+	item = &linked->items[linked->n++];
+	item->counter_id = def->id;
+	item->def = def;
+	item->values = palloc(sizeof(Datum) * hop->nkeys);
+	for (int k = 0; k < hop->nkeys; k++)
+		item->values[k] = datumCopy(values[k], hop->lower_byval[k], hop->lower_typlen[k]);
+	item->delta = delta;
+}
+
+/*
  * Rows of a counted child, or of a table under it, being turned into deltas:
  * set up by begin_counting, filled by count_rows, applied by end_counting.
  */
@@ -129,6 +150,8 @@ typedef struct RowCounting
 	uint64		batch;
 	List	   *touched;		/* state cache entries to apply */
 	DirectItems direct;
+	DirectItems linked;			/* deltas of counters with through, keyed by
+								 * the child's key of the first hop */
 	ExprContext *econtext;		/* for conditions, or NULL if none has one */
 	TupleTableSlot *slot;		/* rows as read */
 	TupleConversionMap *map;	/* to the child's row type, or NULL */
@@ -165,7 +188,8 @@ count_rows(RowCounting *counting, Tuplestorestate *rows, TableScanDesc scan, int
 		CounterDef *def = lfirst(lc);
 		int			i = foreach_current_index(lc);
 
-		if (summed && def->nkeys == 1 && def->fk_typbyval[0])
+		if (summed && (def->nhops > 0 ? def->hops[0].nkeys == 1 && def->hops[0].lower_byval[0] :
+					   def->nkeys == 1 && def->fk_typbyval[0]))
 			sums[i] = rowsum_create(CurrentMemoryContext, 16, NULL);
 		to_direct[i] = (!def->transactional || (def->deferred && alone)) &&
 			(!summed || sums[i] != NULL);
@@ -189,10 +213,12 @@ count_rows(RowCounting *counting, Tuplestorestate *rows, TableScanDesc scan, int
 			Datum		values[INDEX_MAX_KEYS];
 			bool		isnull = false;
 			int64		amount;
+			int			nkeys = def->nhops > 0 ? def->hops[0].nkeys : def->nkeys;
+			AttrNumber *attnums = def->nhops > 0 ? def->hops[0].lower_attnums : def->fk_attnums;
 			int			k;
 
-			for (k = 0; k < def->nkeys && !isnull; k++)
-				values[k] = slot_getattr(row, def->fk_attnums[k], &isnull);
+			for (k = 0; k < nkeys && !isnull; k++)
+				values[k] = slot_getattr(row, attnums[k], &isnull);
 			if (isnull)
 				continue;
 			if (def->condition_state != NULL)
@@ -213,6 +239,8 @@ count_rows(RowCounting *counting, Tuplestorestate *rows, TableScanDesc scan, int
 
 				entry->delta = found ? cf_delta_add(entry->delta, amount) : amount;
 			}
+			else if (def->nhops > 0)
+				link_add(&counting->linked, def, values, amount);
 			else if (to_direct[foreach_current_index(lc)])
 				direct_add(&counting->direct, def, values, amount);
 			else
@@ -233,7 +261,9 @@ count_rows(RowCounting *counting, Tuplestorestate *rows, TableScanDesc scan, int
 		rowsum_start_iterate(sum, &iter);
 		while ((entry = rowsum_iterate(sum, &iter)) != NULL)
 		{
-			if (to_direct[foreach_current_index(lc)])
+			if (((CounterDef *) lfirst(lc))->nhops > 0)
+				link_add(&counting->linked, lfirst(lc), &entry->key, entry->delta);
+			else if (to_direct[foreach_current_index(lc)])
 				direct_add(&counting->direct, lfirst(lc), &entry->key, entry->delta);
 			else
 				cf_state_add(lfirst(lc), &entry->key, entry->delta, counting->batch,
@@ -302,6 +332,7 @@ begin_counting(RowCounting *counting, RelCounters *rc, Relation rel, TupleTableS
 	counting->batch = ++batch_counter;
 	counting->touched = NIL;
 	memset(&counting->direct, 0, sizeof(DirectItems));
+	memset(&counting->linked, 0, sizeof(DirectItems));
 	/* Statement-mode deltas store nothing, but prune as a store would. */
 	cf_state_prune();
 	counting->econtext = prepare_conditions(rc->as_child);
@@ -313,25 +344,72 @@ begin_counting(RowCounting *counting, RelCounters *rc, Relation rel, TupleTableS
 }
 
 /*
- * Ends counting and applies the deltas it collected: the statement-mode
- * ones, those in the direct items and those stored for the touched entries.
- * Transaction-mode deltas stay in the state cache for the commit.
+ * Routes deltas keyed by parent keys as count_rows does: to the direct
+ * items when they are applied (recorded) at the end of the statement, to
+ * the state cache when they wait for commit.
  */
 static void
-end_counting(CounterDefs *defs, RowCounting *counting)
+route_items(RowCounting *counting, FlushItem *items, int nitems)
+{
+	bool		alone = !IsTransactionBlock();
+
+	for (int i = 0; i < nitems; i++)
+	{
+		CounterDef *def = items[i].def;
+
+		if (!def->transactional || (def->deferred && alone))
+			direct_add(&counting->direct, def, items[i].values, items[i].delta);
+		else
+			cf_state_add(def, items[i].values, items[i].delta, counting->batch,
+						 &counting->touched);
+	}
+}
+
+/*
+ * Resolves the linked deltas of the counters with through, keyed by the
+ * first intermediate's keys, to parent keys (link.c), and routes them.
+ */
+static void
+resolve_linked(RowCounting *counting)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ListCell   *lc;
+
+	if (counting->linked.n == 0)
+		return;
+	cf_spi_connect();
+	foreach(lc, counting->defs)
+	{
+		CounterDef *def = lfirst(lc);
+		FlushItem  *items;
+		FlushItem  *resolved;
+		int			n = 0;
+		int			nresolved;
+
+		if (def->nhops == 0)
+			continue;
+		items = MemoryContextAlloc(cxt, sizeof(FlushItem) * counting->linked.n);
+		for (int i = 0; i < counting->linked.n; i++)
+			if (counting->linked.items[i].def == def)
+				items[n++] = counting->linked.items[i];
+		resolved = cf_link_resolve(def, 0, items, n, cxt, &nresolved);
+		MemoryContextSwitchTo(cxt);
+		route_items(counting, resolved, nresolved);
+	}
+	SPI_finish();
+}
+
+/*
+ * Applies the deltas collected: the statement-mode ones, those in the
+ * direct items and those stored for the touched entries.  Transaction-mode
+ * deltas stay in the state cache for the commit.
+ */
+static void
+apply_counted(CounterDefs *defs, RowCounting *counting)
 {
 	DirectItems *direct = &counting->direct;
 	FlushItem  *items = NULL;
 	int			nitems = 0;
-
-	if (counting->econtext != NULL)
-	{
-		cf_end_as_owner(&counting->owner);
-		FreeExprContext(counting->econtext, true);
-	}
-	ExecDropSingleTupleTableSlot(counting->slot);
-	if (counting->rootslot != NULL)
-		ExecDropSingleTupleTableSlot(counting->rootslot);
 
 	if (counting->touched != NIL)
 		items = cf_state_take(defs, counting->touched, false, false, &nitems);
@@ -348,6 +426,25 @@ end_counting(CounterDefs *defs, RowCounting *counting)
 	}
 	if (nitems > 0)
 		cf_apply(items, nitems, NULL);
+}
+
+/*
+ * Ends counting and applies the deltas it collected (apply_counted), those
+ * of counters with through once their parent keys are resolved.
+ */
+static void
+end_counting(CounterDefs *defs, RowCounting *counting)
+{
+	if (counting->econtext != NULL)
+	{
+		cf_end_as_owner(&counting->owner);
+		FreeExprContext(counting->econtext, true);
+	}
+	ExecDropSingleTupleTableSlot(counting->slot);
+	if (counting->rootslot != NULL)
+		ExecDropSingleTupleTableSlot(counting->rootslot);
+	resolve_linked(counting);
+	apply_counted(defs, counting);
 }
 
 /*
@@ -372,17 +469,111 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 }
 
 /*
+ * Collects the versions of the rows of an intermediate table, the lower
+ * table of a counter's hop h, from one transition table: their key (the
+ * columns hop h-1 references) and their foreign key, each with sign.
+ * Versions with a NULL in either count for no parent and are left out.
+ */
+static void
+collect_link_rows(CounterDef *def, int h, Tuplestorestate *rows, TupleTableSlot *slot,
+				  int64 sign, Datum ***out, int64 **signs, int *n, int *max)
+{
+	CounterHop *below = &def->hops[h - 1];
+	CounterHop *hop = &def->hops[h];
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	int			readptr = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+
+	tuplestore_select_read_pointer(rows, readptr);
+	tuplestore_rescan(rows);
+	while (tuplestore_gettupleslot(rows, true, false, slot))
+	{
+		Datum	   *values = palloc(sizeof(Datum) * (below->nkeys + hop->nkeys));
+		bool		isnull = false;
+
+		for (int c = 0; c < below->nkeys + hop->nkeys && !isnull; c++)
+		{
+			AttrNumber	attnum = c < below->nkeys ? below->upper_attnums[c] :
+				hop->lower_attnums[c - below->nkeys];
+			Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+
+			values[c] = slot_getattr(slot, attnum, &isnull);
+			if (!isnull)
+				values[c] = datumCopy(values[c], att->attbyval, att->attlen);
+		}
+		if (isnull)
+			continue;
+		if (*n == *max)
+		{
+			*max = Max(16, *max * 2);
+			*out = *out ? repalloc(*out, sizeof(Datum *) * *max) : palloc(sizeof(Datum *) * *max);
+			*signs = *signs ? repalloc(*signs, sizeof(int64) * *max) :
+				palloc(sizeof(int64) * *max);
+		}
+		(*out)[*n] = values;
+		(*signs)[(*n)++] = sign;
+	}
+}
+
+/*
+ * Counts one statement on an intermediate table of counters with through:
+ * rows that move to another row above, or come or go, move what the child
+ * rows under them add up to between parents (link.c).  counterfield's own
+ * updates of the table's counter columns change no key and are skipped.
+ */
+static void
+link_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
+{
+	Relation	rel = trigdata->tg_relation;
+	RowCounting counting;
+	TupleTableSlot *slot;
+	MemoryContext cxt = CurrentMemoryContext;
+	ListCell   *lc;
+
+	if (cf_internal_write_to(RelationGetRelid(rel)))
+		return;
+	memset(&counting, 0, sizeof(counting));
+	counting.defs = rc->as_link;
+	counting.batch = ++batch_counter;
+	cf_state_prune();
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+	cf_spi_connect();
+	foreach(lc, rc->as_link)
+	{
+		CounterDef *def = lfirst(lc);
+		int			h = cf_link_hop_of(def, RelationGetRelid(rel));
+		Datum	  **rows = NULL;
+		int64	   *signs = NULL;
+		int			n = 0;
+		int			max = 0;
+		FlushItem  *items;
+		int			nitems;
+
+		MemoryContextSwitchTo(cxt);
+		if (trigdata->tg_oldtable != NULL)
+			collect_link_rows(def, h, trigdata->tg_oldtable, slot, -1, &rows, &signs, &n, &max);
+		if (trigdata->tg_newtable != NULL)
+			collect_link_rows(def, h, trigdata->tg_newtable, slot, 1, &rows, &signs, &n, &max);
+		items = cf_link_moves(def, h, rows, signs, n, cxt, &nitems);
+		MemoryContextSwitchTo(cxt);
+		route_items(&counting, items, nitems);
+	}
+	SPI_finish();
+	ExecDropSingleTupleTableSlot(slot);
+	apply_counted(defs, &counting);
+}
+
+/*
  * TRUNCATE of a child: every counter it feeds becomes 0, and pending deltas
  * of those counters are cancelled.  A deferred counter records the change
  * as a delta instead, as it records any other write.
  */
 static void
-count_truncate(RelCounters *rc)
+count_truncate(List *counters)
 {
 	ListCell   *lc;
 
 	cf_spi_connect();
-	foreach(lc, rc->as_child)
+	foreach(lc, counters)
 	{
 		CounterDef *def = lfirst(lc);
 		char	   *column;
@@ -532,6 +723,18 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 
 	defs = cf_defs_acquire();
 	rc = cf_defs_for_rel(defs, RelationGetRelid(trigdata->tg_relation));
+	/*
+	 * An intermediate table of counters with through: its TRUNCATE takes
+	 * the tables below with it (their foreign keys demand it), so those
+	 * counters become 0; its other writes move counts between parents.
+	 */
+	if (rc != NULL && rc->as_link != NIL && !TRIGGER_FIRED_BEFORE(event))
+	{
+		if (TRIGGER_FIRED_BY_TRUNCATE(event))
+			count_truncate(rc->as_link);
+		else
+			link_statement(defs, rc, trigdata);
+	}
 	if (rc != NULL && rc->as_child != NIL)
 	{
 		if (TRIGGER_FIRED_BY_TRUNCATE(event) && TRIGGER_FIRED_BEFORE(event))
@@ -541,7 +744,7 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 			if (truncate_resets(rc, trigdata->tg_relation))
 			{
 				truncating_root = InvalidOid;
-				count_truncate(rc);
+				count_truncate(rc->as_child);
 			}
 		}
 		else
@@ -551,7 +754,10 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* Prepares "SELECT count(*) FROM child WHERE fk = $1 ... AND (condition)". */
+/*
+ * Prepares "SELECT count(*) FROM child WHERE fk = $1 ... AND (condition)",
+ * or the sum, or the same along the chain of a counter with through.
+ */
 static SPIPlanPtr
 count_plan(CounterDef *def)
 {
@@ -560,6 +766,8 @@ count_plan(CounterDef *def)
 
 	if (cf_plan_is_current(&def->count_plan))
 		return def->count_plan;
+	if (def->nhops > 0)
+		return cf_keep_plan(&def->count_plan, cf_link_count_sql(def), def->nkeys, def->fk_types);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s FROM %s WHERE ",

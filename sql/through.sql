@@ -1,0 +1,201 @@
+-- Counters through intermediate tables (through): products per company
+-- through product -> category -> company, and sales per country through
+-- sale -> shop -> city -> country.  Truth is count(*) (or sum()) over the
+-- joins; for deferred counters the value is the column plus the unfolded deltas.
+CREATE TABLE company (id int PRIMARY KEY, products int NOT NULL DEFAULT 0,
+                      products_tx int NOT NULL DEFAULT 0, products_df int NOT NULL DEFAULT 0,
+                      stock numeric(14,2) NOT NULL DEFAULT 0);
+CREATE TABLE category (id int PRIMARY KEY, company_id int REFERENCES company ON DELETE CASCADE
+                       ON UPDATE CASCADE, name text);
+CREATE TABLE product (id int PRIMARY KEY, category_id int REFERENCES category ON DELETE CASCADE
+                      ON UPDATE CASCADE, price numeric(8,2), active boolean NOT NULL DEFAULT true);
+CREATE INDEX ON category (company_id);
+CREATE INDEX ON product (category_id);
+INSERT INTO company (id) SELECT g FROM generate_series(1, 4) g;
+INSERT INTO category SELECT g, 1 + g % 3, 'c' || g FROM generate_series(1, 9) g;
+INSERT INTO product SELECT g, 1 + g % 9, g * 1.25, g % 5 <> 0 FROM generate_series(1, 60) g;
+SELECT counterfield.add_counter('company', 'products', 'product', through => '{category}');
+SELECT counterfield.add_counter('company', 'products_tx', 'product', through => '{category}',
+                                flush => 'transaction');
+SELECT counterfield.add_counter('company', 'products_df', 'product', through => '{category}',
+                                flush => 'deferred');
+SELECT counterfield.add_counter('company', 'stock', 'product', through => '{category}',
+                                sum_column => 'price', condition => 'active');
+SELECT counter_column, child, fk_columns, parent_columns, sum_column, through
+  FROM counterfield.counters WHERE parent = 'company'::regclass ORDER BY id;
+SELECT through, through_fks FROM counterfield.counter WHERE parent = 'company'::regclass LIMIT 1;
+
+CREATE VIEW check_company AS
+  WITH t AS (SELECT c.id, count(p.id) AS n, COALESCE(sum(p.price) FILTER (WHERE p.active), 0) AS s
+               FROM company c LEFT JOIN category k ON k.company_id = c.id
+               LEFT JOIN product p ON p.category_id = k.id GROUP BY c.id),
+       u AS (SELECT parent_key, delta FROM counterfield.unfolded('company', 'products_df'))
+  SELECT count(*) FILTER (WHERE (c.products, c.products_tx, c.products_df + COALESCE(u.delta, 0),
+                                 c.stock) IS DISTINCT FROM (t.n, t.n, t.n, t.s)) AS mismatches,
+         string_agg(c.id || ':' || c.products || '/' || c.stock, ' ' ORDER BY c.id) AS counts
+    FROM company c JOIN t ON t.id = c.id
+    LEFT JOIN u ON u.parent_key = CAST(ROW(c.id) AS text);
+SELECT * FROM check_company;
+
+-- child writes: insert, move to another category, flip the condition, change the sum, delete
+INSERT INTO product VALUES (100, 1, 10.00, true), (101, 2, 20.00, true), (102, NULL, 1.00, true);
+UPDATE product SET category_id = 4 WHERE id % 7 = 0;
+UPDATE product SET active = NOT active WHERE id % 6 = 0;
+UPDATE product SET price = price + 1 WHERE id % 4 = 0;
+DELETE FROM product WHERE id % 11 = 0;
+SELECT * FROM check_company;
+
+-- an intermediate moves to another parent: its products go with it, one
+-- parent update per affected parent
+CREATE TRIGGER note_company AFTER UPDATE ON company FOR EACH ROW EXECUTE FUNCTION note_update();
+DELETE FROM parent_updates;
+UPDATE category SET company_id = 4 WHERE id = 1;
+SELECT * FROM parent_updates;
+SELECT * FROM check_company;
+-- writes to an intermediate that move nothing update no parent
+DELETE FROM parent_updates;
+UPDATE category SET name = upper(name);
+UPDATE category SET company_id = company_id WHERE id < 5;
+SELECT count(*) AS parent_updates FROM parent_updates;
+-- several intermediates move at once, some back and forth
+UPDATE category SET company_id = CASE company_id WHEN 4 THEN 2 WHEN 2 THEN 4 ELSE company_id END;
+SELECT * FROM check_company;
+
+-- new intermediates, children under them, NULL links
+INSERT INTO category VALUES (20, 3, 'new'), (21, NULL, 'orphan');
+INSERT INTO product VALUES (200, 20, 2.00, true), (201, 21, 3.00, true), (202, 20, NULL, true);
+UPDATE category SET company_id = 1 WHERE id = 21;
+UPDATE category SET company_id = NULL WHERE id = 20;
+SELECT * FROM check_company;
+
+-- an intermediate's key changes, and ON UPDATE CASCADE carries its products
+UPDATE category SET id = 90 WHERE id = 3;
+SELECT * FROM check_company;
+-- deleting an intermediate cascades to its products
+DELETE FROM category WHERE id = 2;
+SELECT * FROM check_company;
+-- deleting a parent cascades through the chain
+DELETE FROM company WHERE id = 2;
+INSERT INTO company (id) VALUES (2);
+SELECT * FROM check_company;
+
+-- savepoints: a rolled-back move is undone exactly
+BEGIN;
+UPDATE category SET company_id = 3 WHERE id = 4;
+SAVEPOINT s;
+UPDATE category SET company_id = 1 WHERE company_id = 3;
+INSERT INTO product VALUES (300, 4, 5.00, true);
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO product VALUES (301, 4, 6.00, true);
+COMMIT;
+SELECT * FROM check_company;
+
+-- a transaction that writes children, then moves their intermediate
+BEGIN;
+INSERT INTO product VALUES (400, 5, 1.00, true), (401, 5, 2.00, true);
+UPDATE category SET company_id = 3 WHERE id = 5;
+DELETE FROM product WHERE id = 400;
+UPDATE category SET company_id = 1 WHERE id = 5;
+COMMIT;
+SELECT * FROM check_company;
+
+-- verify(), reinit(), fold()
+SELECT * FROM counterfield.verify('company');
+SET counterfield.enabled = off;
+INSERT INTO product VALUES (500, 4, 50.00, true);
+UPDATE category SET company_id = 3 WHERE id = 6;
+RESET counterfield.enabled;
+SELECT counter_column, parent_key, stored, actual FROM counterfield.verify('company') ORDER BY 1, 2;
+SELECT counterfield.reinit('company', 'products'), counterfield.reinit('company', 'products_tx'),
+       counterfield.reinit('company', 'products_df'), counterfield.reinit('company', 'stock');
+SELECT * FROM counterfield.verify('company');
+SELECT counterfield.fold('company') >= 0 AS folded;
+SELECT * FROM check_company;
+
+-- TRUNCATE of an intermediate (with its products): every count becomes 0
+TRUNCATE category CASCADE;
+SELECT * FROM check_company;
+INSERT INTO category VALUES (1, 1, 'a'), (2, 2, 'b');
+INSERT INTO product VALUES (1, 1, 1.00, true), (2, 2, 2.00, true), (3, 2, 3.00, true);
+SELECT * FROM check_company;
+
+-- two intermediates: sales per country through sale -> shop -> city -> country
+CREATE TABLE country (code text PRIMARY KEY, sales int NOT NULL DEFAULT 0,
+                      revenue bigint NOT NULL DEFAULT 0);
+CREATE TABLE city (id int PRIMARY KEY, country_code text REFERENCES country ON DELETE SET NULL);
+CREATE TABLE shop (id int PRIMARY KEY, city_id int REFERENCES city ON DELETE CASCADE);
+CREATE TABLE sale (id int PRIMARY KEY, shop_id int REFERENCES shop ON DELETE SET NULL,
+                   amount int);
+CREATE INDEX ON city (country_code);
+CREATE INDEX ON shop (city_id);
+CREATE INDEX ON sale (shop_id);
+INSERT INTO country (code) VALUES ('de'), ('fr'), ('it');
+INSERT INTO city SELECT g, (ARRAY['de', 'fr', 'it'])[1 + g % 3] FROM generate_series(1, 6) g;
+INSERT INTO shop SELECT g, 1 + g % 6 FROM generate_series(1, 12) g;
+INSERT INTO sale SELECT g, 1 + g % 12, g FROM generate_series(1, 120) g;
+SELECT counterfield.add_counter('country', 'sales', 'sale', through => '{shop,city}');
+SELECT counterfield.add_counter('country', 'revenue', 'sale', through => '{shop,city}',
+                                sum_column => 'amount', flush => 'transaction');
+CREATE VIEW check_country AS
+  WITH t AS (SELECT co.code, count(s.id) AS n, COALESCE(sum(s.amount), 0) AS r
+               FROM country co LEFT JOIN city ci ON ci.country_code = co.code
+               LEFT JOIN shop sh ON sh.city_id = ci.id LEFT JOIN sale s ON s.shop_id = sh.id
+              GROUP BY co.code)
+  SELECT count(*) FILTER (WHERE (co.sales, co.revenue) IS DISTINCT FROM (t.n, t.r)) AS mismatches,
+         string_agg(co.code || ':' || co.sales || '/' || co.revenue, ' ' ORDER BY co.code) AS counts
+    FROM country co JOIN t ON t.code = co.code;
+SELECT * FROM check_country;
+-- moves at every level
+UPDATE sale SET shop_id = 1 WHERE id % 10 = 0;
+UPDATE shop SET city_id = 2 WHERE id IN (3, 4);
+UPDATE city SET country_code = 'it' WHERE id = 1;
+SELECT * FROM check_country;
+-- deletes at every level: SET NULL below a city's country, CASCADE below a shop's city
+DELETE FROM country WHERE code = 'fr';
+INSERT INTO country (code) VALUES ('fr');
+UPDATE city SET country_code = 'fr' WHERE country_code IS NULL;
+SELECT * FROM check_country;
+DELETE FROM city WHERE id = 3;
+DELETE FROM shop WHERE id = 5;
+SELECT * FROM check_country;
+SELECT * FROM counterfield.verify('country');
+
+-- refused definitions
+CREATE TABLE lone (id int PRIMARY KEY, n int);
+CREATE TABLE loner (id int PRIMARY KEY, lone_id int REFERENCES lone);
+SELECT counterfield.add_counter('company', 'products', 'product', fk_columns => '{category_id}',
+                                through => '{category}');
+SELECT counterfield.add_counter('lone', 'n', 'product', through => '{category}');
+SELECT counterfield.add_counter('company', 'products', 'loner', through => '{category}');
+SELECT counterfield.add_counter('company', 'products', 'product', through => '{product}');
+SELECT counterfield.add_counter('company', 'products', 'product', through => '{category,category}');
+SELECT counterfield.add_counter('company', 'products', 'product', through => '{}');
+CREATE TABLE twice (id int PRIMARY KEY, a int REFERENCES company, b int REFERENCES company);
+CREATE TABLE under_twice (id int PRIMARY KEY, twice_id int REFERENCES twice);
+ALTER TABLE company ADD COLUMN twice_n int;
+SELECT counterfield.add_counter('company', 'twice_n', 'under_twice', through => '{twice}');
+CREATE TABLE part_mid (id int PRIMARY KEY, company_id int REFERENCES company) PARTITION BY RANGE (id);
+CREATE TABLE under_part (id int PRIMARY KEY, part_mid_id int REFERENCES part_mid);
+SELECT counterfield.add_counter('company', 'twice_n', 'under_part', through => '{part_mid}');
+
+-- DDL: renaming the hop's foreign key is followed; dropping it, or the
+-- intermediate table, drops the counter and its triggers
+ALTER TABLE sale RENAME CONSTRAINT sale_shop_id_fkey TO sale_in_shop;
+SELECT through_fks FROM counterfield.counter WHERE parent = 'country'::regclass LIMIT 1;
+INSERT INTO sale VALUES (1000, 1, 1000);
+SELECT * FROM check_country;
+ALTER TABLE shop DROP CONSTRAINT shop_city_id_fkey;
+SELECT counter_column FROM counterfield.counters WHERE parent = 'country'::regclass;
+SELECT tgrelid::regclass, count(*) FROM pg_trigger
+ WHERE tgname LIKE '%counterfield%' AND tgrelid IN ('sale'::regclass, 'shop'::regclass,
+                                                    'city'::regclass, 'country'::regclass)
+ GROUP BY 1 ORDER BY 1;
+DROP TABLE category CASCADE;
+SELECT counter_column FROM counterfield.counters WHERE parent = 'company'::regclass;
+SELECT tgrelid::regclass, count(*) FROM pg_trigger
+ WHERE tgname LIKE '%counterfield%' AND tgrelid IN ('product'::regclass, 'company'::regclass)
+ GROUP BY 1 ORDER BY 1;
+
+DROP TABLE sale, shop, city, country, product, company, lone, loner, twice, under_twice,
+           part_mid, under_part CASCADE;
+SELECT count(*) AS counters_left FROM counterfield.counters;

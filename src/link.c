@@ -1,0 +1,577 @@
+/*-------------------------------------------------------------------------
+ *
+ * link.c
+ *	  Counters through intermediate tables (add_counter's through).
+ *
+ * A counter with through counts the child's rows per parent key along a
+ * chain of hops, each a foreign key: child -> first intermediate -> ... ->
+ * parent (product -> category -> company).  Deltas are still keyed by the
+ * parent's key; what differs is how a row finds its parent key, and that
+ * writes of an intermediate move counts too.
+ *
+ * - A child statement sums its rows' deltas per key of the first
+ *   intermediate (the child's foreign key values), and resolves those keys
+ *   to parent keys along the chain as it stands now (a fresh snapshot),
+ *   locking the intermediate rows FOR SHARE until the transaction ends: a
+ *   transaction that moves one of them waits, or is waited for, so a
+ *   writer and a mover never both miss each other's rows.
+ *
+ * - A statement on an intermediate moves what the child rows under each
+ *   written row add up to (its subtree) from the parent its old version
+ *   led to, to the one its new version leads to: one delta per affected
+ *   parent key, not per descendant.  Rows whose key and foreign key stay
+ *   as they were cancel out first.  The subtree is read as it was when the
+ *   statement ran (the statement's command id, with a fresh snapshot), so
+ *   that writes of the tables below that the statement caused meanwhile
+ *   (ON DELETE CASCADE, SET NULL, ON UPDATE CASCADE), which count
+ *   themselves along the chain as it now stands, are not counted twice.
+ *   Deleting an intermediate row thus takes its subtree from its parent
+ *   once, whichever way the foreign keys below act.
+ *
+ * The child and the intermediates have one owner; the SQL here runs as
+ * that owner, in a security-restricted operation with search_path pinned,
+ * the child's condition included.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_constraint.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "parser/parse_coerce.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "counterfield.h"
+
+/* Reads an int2[] column of a pg_constraint row into attnums; returns the count. */
+static int
+constraint_attnums(HeapTuple tuple, AttrNumber column, AttrNumber *attnums)
+{
+	bool		isnull;
+	Datum		value = SysCacheGetAttr(CONSTROID, tuple, column, &isnull);
+
+	if (isnull)
+		return 0;
+	return cf_read_attnums(value, attnums);
+}
+
+/*
+ * Reads the hops of a counter with through from the catalog row's arrays
+ * of intermediate tables and foreign key OIDs, into memory of cxt.
+ * Returns false if a foreign key is gone, no longer joins the tables it
+ * joined, or compares key columns of types that are not binary compatible
+ * (after ALTER COLUMN TYPE): such a counter counts nothing until DDL mends
+ * it or drops it.
+ */
+bool
+cf_link_load(CounterDef *def, Datum through, Datum fk_oids, MemoryContext cxt)
+{
+	Datum	   *tables;
+	Datum	   *fks;
+	bool	   *nulls;
+	int			ntables;
+	int			nfks;
+
+	deconstruct_array(DatumGetArrayTypeP(through), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &tables, &nulls, &ntables);
+	deconstruct_array(DatumGetArrayTypeP(fk_oids), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &fks, &nulls, &nfks);
+	if (nfks != ntables + 1)
+		return false;
+	def->nhops = nfks;
+	def->hops = MemoryContextAllocZero(cxt, sizeof(CounterHop) * nfks);
+	for (int h = 0; h < nfks; h++)
+	{
+		CounterHop *hop = &def->hops[h];
+		HeapTuple	tuple = SearchSysCache1(CONSTROID, fks[h]);
+		Form_pg_constraint con;
+
+		if (!HeapTupleIsValid(tuple))
+			return false;
+		con = (Form_pg_constraint) GETSTRUCT(tuple);
+		hop->constraint = DatumGetObjectId(fks[h]);
+		hop->lower = h == 0 ? def->child_relid : DatumGetObjectId(tables[h - 1]);
+		hop->upper = h == ntables ? def->parent_relid : DatumGetObjectId(tables[h]);
+		hop->nkeys = constraint_attnums(tuple, Anum_pg_constraint_conkey, hop->lower_attnums);
+		if (con->contype != CONSTRAINT_FOREIGN || con->conrelid != hop->lower ||
+			con->confrelid != hop->upper || hop->nkeys == 0 ||
+			constraint_attnums(tuple, Anum_pg_constraint_confkey,
+							   hop->upper_attnums) != hop->nkeys)
+		{
+			ReleaseSysCache(tuple);
+			return false;
+		}
+		ReleaseSysCache(tuple);
+		for (int k = 0; k < hop->nkeys; k++)
+		{
+			int32		typmod;
+			Oid			collation;
+
+			get_atttypetypmodcoll(hop->lower, hop->lower_attnums[k], &hop->lower_types[k],
+								  &typmod, &collation);
+			get_atttypetypmodcoll(hop->upper, hop->upper_attnums[k], &hop->upper_types[k],
+								  &typmod, &hop->collations[k]);
+			get_typlenbyval(hop->lower_types[k], &hop->lower_typlen[k], &hop->lower_byval[k]);
+			if (hop->lower_types[k] != hop->upper_types[k] &&
+				!(IsBinaryCoercible(hop->lower_types[k], hop->upper_types[k]) &&
+				  IsBinaryCoercible(hop->upper_types[k], hop->lower_types[k])))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Is relid one of the intermediate tables of a counter with through? */
+int
+cf_link_hop_of(CounterDef *def, Oid relid)
+{
+	for (int h = 1; h < def->nhops; h++)
+		if (def->hops[h].lower == relid)
+			return h;
+	return -1;
+}
+
+/*
+ * Appends the counted rows of a counter with through, joined along the
+ * chain up to the lower table of hop upto:
+ *
+ *   (SELECT k1 AS cf_f1, ..., s AS cf_a FROM child WHERE k1 IS NOT NULL
+ *    AND ... AND (condition)) AS h0 JOIN upper0 AS h1 ON h1.key = h0.cf_f1
+ *   ... JOIN upper(upto-1) AS h<upto> ON ...
+ *
+ * The child's rows come from relation (SQL for FROM), or from the child with
+ * its descendants.  The condition is checked in the subquery, where only the
+ * child's columns are in scope.  link_lower_sql names the columns of hop
+ * upto's foreign key in this FROM item.
+ */
+static void
+append_chain(StringInfo sql, CounterDef *def, int upto, const char *relation)
+{
+	CounterHop *first = &def->hops[0];
+	char	   *condition = cf_condition_sql(def);
+
+	appendStringInfoString(sql, "(SELECT ");
+	for (int k = 0; k < first->nkeys; k++)
+		appendStringInfo(sql, "%s AS cf_f%d, ", cf_column_sql(def->child_relid,
+															   first->lower_attnums[k]), k + 1);
+	if (def->sum_attnum != InvalidAttrNumber)
+		appendStringInfo(sql, "%s AS cf_a", cf_column_sql(def->child_relid, def->sum_attnum));
+	else
+		appendStringInfoString(sql, "1 AS cf_a");
+	appendStringInfo(sql, " FROM %s WHERE ",
+					 relation ? relation : cf_relation_sql(def->child_relid, true));
+	for (int k = 0; k < first->nkeys; k++)
+		appendStringInfo(sql, "%s%s IS NOT NULL", k > 0 ? " AND " : "",
+						 cf_column_sql(def->child_relid, first->lower_attnums[k]));
+	if (condition != NULL)
+		appendStringInfo(sql, " AND (%s)", condition);
+	appendStringInfoString(sql, ") AS h0");
+	for (int h = 0; h < upto; h++)
+	{
+		CounterHop *hop = &def->hops[h];
+
+		appendStringInfo(sql, " JOIN %s AS h%d ON ", cf_relation_sql(hop->upper, false), h + 1);
+		for (int k = 0; k < hop->nkeys; k++)
+			appendStringInfo(sql, "%sh%d.%s %s %s%s", k > 0 ? " AND " : "", h + 1,
+							 cf_column_sql(hop->upper, hop->upper_attnums[k]),
+							 cf_operator_sql(cf_equality_operator(hop->upper_types[k])),
+							 h == 0 ? psprintf("h0.cf_f%d", k + 1) :
+							 psprintf("h%d.%s", h, cf_column_sql(hop->lower, hop->lower_attnums[k])),
+							 cf_collate_sql(hop->collations[k]));
+	}
+}
+
+/* The k-th column of hop's foreign key in the FROM item of append_chain(..., hop). */
+static char *
+link_lower_sql(CounterDef *def, int hop, int k)
+{
+	if (hop == 0)
+		return psprintf("h0.cf_f%d", k + 1);
+	return psprintf("h%d.%s", hop, cf_column_sql(def->hops[hop].lower,
+												def->hops[hop].lower_attnums[k]));
+}
+
+/* What the joined rows of append_chain add up to, in bigint units. */
+static char *
+link_units_sql(CounterDef *def)
+{
+	if (def->sum_attnum == InvalidAttrNumber)
+		return "pg_catalog.count(*)";
+	return cf_units_sql(def, "COALESCE(pg_catalog.sum(h0.cf_a), 0)");
+}
+
+/*
+ * "SELECT <units> FROM <chain> WHERE <top foreign key> = $1 ...": what the
+ * counted rows of one parent key add up to, in units (see count_plan).
+ */
+char *
+cf_link_count_sql(CounterDef *def)
+{
+	StringInfoData sql;
+	int			top = def->nhops - 1;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s FROM ", link_units_sql(def));
+	append_chain(&sql, def, top, NULL);
+	appendStringInfoString(&sql, " WHERE ");
+	for (int k = 0; k < def->nkeys; k++)
+		appendStringInfo(&sql, "%s%s%s %s $%d", k > 0 ? " AND " : "",
+						 link_lower_sql(def, top, k), cf_collate_sql(def->target->collations[k]),
+						 cf_operator_sql(cf_equality_operator(def->target->types[k])), k + 1);
+	return sql.data;
+}
+
+/*
+ * "SELECT <top foreign key> AS cf_k1, ..., <value> AS cf_n FROM <chain>
+ * GROUP BY ...": the true value of every parent key with counted rows, as
+ * cf_counts_sql returns it.
+ */
+char *
+cf_link_counts_sql(CounterDef *def, const char *relation)
+{
+	StringInfoData sql;
+	StringInfoData group;
+	int			top = def->nhops - 1;
+
+	initStringInfo(&sql);
+	initStringInfo(&group);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int k = 0; k < def->nkeys; k++)
+	{
+		appendStringInfo(&sql, "%s%s AS cf_k%d, ", link_lower_sql(def, top, k),
+						 cf_collate_sql(def->target->collations[k]), k + 1);
+		appendStringInfo(&group, "%s%d", k > 0 ? ", " : "", k + 1);
+	}
+	if (def->sum_attnum == InvalidAttrNumber)
+		appendStringInfoString(&sql, "pg_catalog.count(*) AS cf_n FROM ");
+	else
+		appendStringInfoString(&sql, "CAST(COALESCE(pg_catalog.sum(h0.cf_a), 0)"
+							   " AS pg_catalog.numeric) AS cf_n FROM ");
+	append_chain(&sql, def, top, relation);
+	appendStringInfo(&sql, " GROUP BY %s", group.data);
+	return sql.data;
+}
+
+/* The types of the values of hop's foreign key: those of the upper key. */
+static Oid *
+hop_key_types(CounterHop *hop)
+{
+	return hop->upper_types;
+}
+
+/*
+ * Prepares the statement that resolves values of hop h's foreign key
+ * (arrays $1 ... of each key column, then $n of bigint deltas) to the
+ * parent keys they lead to, locking every intermediate row on the way
+ * FOR SHARE:
+ *
+ *   SELECT hN.f1, ..., d.cf_a FROM unnest($1, ..., $n) AS d(cf_v1, ..., cf_a)
+ *   JOIN upper(h) AS h1 ON h1.key = d.cf_v1 ... JOIN ... FOR SHARE OF h1, ...
+ */
+static SPIPlanPtr
+resolve_plan(CounterDef *def, int h)
+{
+	CounterHop *hop = &def->hops[h];
+	StringInfoData sql;
+	Oid			argtypes[INDEX_MAX_KEYS + 1];
+	int			njoined = def->nhops - 1 - h;
+	CounterHop *top = &def->hops[def->nhops - 1];
+
+	if (cf_plan_is_current(&hop->resolve_plan))
+		return hop->resolve_plan;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int k = 0; k < top->nkeys; k++)
+		appendStringInfo(&sql, "h%d.%s, ", njoined,
+						 cf_column_sql(top->lower, top->lower_attnums[k]));
+	appendStringInfoString(&sql, "d.cf_a FROM ROWS FROM (");
+	for (int k = 0; k <= hop->nkeys; k++)
+		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k > 0 ? ", " : "", k + 1);
+	appendStringInfoString(&sql, ") AS d(");
+	for (int k = 0; k < hop->nkeys; k++)
+		appendStringInfo(&sql, "cf_v%d, ", k + 1);
+	appendStringInfoString(&sql, "cf_a)");
+	for (int j = 0; j < njoined; j++)
+	{
+		CounterHop *step = &def->hops[h + j];
+
+		appendStringInfo(&sql, " JOIN %s AS h%d ON ", cf_relation_sql(step->upper, false), j + 1);
+		for (int k = 0; k < step->nkeys; k++)
+			appendStringInfo(&sql, "%sh%d.%s %s %s%s", k > 0 ? " AND " : "", j + 1,
+							 cf_column_sql(step->upper, step->upper_attnums[k]),
+							 cf_operator_sql(cf_equality_operator(step->upper_types[k])),
+							 j == 0 ? psprintf("d.cf_v%d", k + 1) :
+							 psprintf("h%d.%s", j, cf_column_sql(step->lower,
+																 step->lower_attnums[k])),
+							 cf_collate_sql(step->collations[k]));
+	}
+	appendStringInfoString(&sql, " FOR SHARE OF ");
+	for (int j = 0; j < njoined; j++)
+		appendStringInfo(&sql, "%sh%d", j > 0 ? ", " : "", j + 1);
+
+	for (int k = 0; k < hop->nkeys; k++)
+	{
+		argtypes[k] = get_array_type(hop_key_types(hop)[k]);
+		if (!OidIsValid(argtypes[k]))
+			elog(ERROR, "type %s has no array type", format_type_be(hop_key_types(hop)[k]));
+	}
+	argtypes[hop->nkeys] = INT8ARRAYOID;
+	return cf_keep_plan(&hop->resolve_plan, sql.data, hop->nkeys + 1, argtypes);
+}
+
+/* Builds one array parameter per key column, and one of the deltas. */
+static void
+array_params(int nkeys, Oid *types, FlushItem *items, int nitems, Datum *params)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(nitems, 1));
+
+	for (int k = 0; k <= nkeys; k++)
+	{
+		Oid			type = k < nkeys ? types[k] : INT8OID;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		for (int i = 0; i < nitems; i++)
+			elems[i] = k < nkeys ? items[i].values[k] : Int64GetDatum(items[i].delta);
+		get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+		params[k] = PointerGetDatum(construct_array(elems, nitems, type, typlen, typbyval,
+													typalign));
+	}
+	pfree(elems);
+}
+
+/*
+ * Turns deltas keyed by values of hop h's foreign key into deltas keyed by
+ * the parent keys those values lead to now, locking the intermediate rows
+ * on the way FOR SHARE until the transaction ends.  Values that lead to no
+ * row (the row is gone, or a foreign key above is NULL) add to no parent.
+ * Returns the new items, in cxt (items themselves for the last hop, whose
+ * values are parent keys); SPI is connected.
+ */
+FlushItem *
+cf_link_resolve(CounterDef *def, int h, FlushItem *items, int nitems, MemoryContext cxt,
+				int *nresolved)
+{
+	CounterHop *hop = &def->hops[h];
+	Datum		params[INDEX_MAX_KEYS + 1];
+	OwnerContext owner;
+	SPIPlanPtr	plan;
+	Snapshot	snapshot;
+	FlushItem  *resolved;
+	int			ret;
+
+	if (h == def->nhops - 1 || nitems == 0)
+	{
+		*nresolved = nitems;
+		return items;			/* the values are parent keys */
+	}
+	array_params(hop->nkeys, hop_key_types(hop), items, nitems, params);
+	cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &owner);
+	plan = resolve_plan(def, h);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ret = SPI_execute_snapshot(plan, params, NULL, snapshot, InvalidSnapshot, false, false, 0);
+	UnregisterSnapshot(snapshot);
+	cf_end_as_owner(&owner);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(ret));
+
+	resolved = MemoryContextAlloc(cxt, sizeof(FlushItem) * Max(SPI_processed, 1));
+	*nresolved = 0;
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		Datum		key[INDEX_MAX_KEYS];
+		bool		isnull = false;
+
+		for (int k = 0; k < def->nkeys && !isnull; k++)
+			key[k] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, k + 1, &isnull);
+		if (isnull)
+			continue;			/* a NULL foreign key above: no parent */
+		resolved[*nresolved].counter_id = def->id;
+		resolved[*nresolved].def = def;
+		resolved[*nresolved].values = cf_copy_key(def, key, cxt);
+		resolved[*nresolved].delta = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc,
+																  def->nkeys + 1, &isnull));
+		(*nresolved)++;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return resolved;
+}
+
+/*
+ * Prepares the statement that turns the old (-1) and new (1) versions of
+ * rows of the lower table of hop h (an intermediate) into deltas keyed by
+ * values of its foreign key: $1 ... are arrays of the rows' keys (the
+ * columns hop h-1 references), then of their foreign key values, then of
+ * the signs.  Versions whose key and foreign key are the same cancel out;
+ * each remaining one adds or takes what the child rows under it add up to:
+ *
+ *   WITH m AS (SELECT v.., w.., sum(s) AS s FROM unnest(...) GROUP BY ...
+ *              HAVING sum(s) <> 0),
+ *        t AS (SELECT k.v.., <units> AS a FROM <chain up to hop h-1>
+ *              JOIN (SELECT DISTINCT v.. FROM m) AS k ON ... GROUP BY k.v..)
+ *   SELECT m.w.., sum(m.s * t.a) FROM m JOIN t ON ... GROUP BY m.w..
+ */
+static SPIPlanPtr
+subtree_plan(CounterDef *def, int h)
+{
+	CounterHop *hop = &def->hops[h];
+	CounterHop *below = &def->hops[h - 1];
+	StringInfoData sql;
+	StringInfoData list;
+	Oid			argtypes[2 * INDEX_MAX_KEYS + 1];
+	int			nargs = 0;
+
+	if (cf_plan_is_current(&hop->subtree_plan))
+		return hop->subtree_plan;
+	initStringInfo(&list);
+	for (int k = 0; k < below->nkeys; k++)
+		appendStringInfo(&list, "cf_v%d, ", k + 1);
+	for (int k = 0; k < hop->nkeys; k++)
+		appendStringInfo(&list, "cf_w%d, ", k + 1);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "WITH m AS (SELECT %spg_catalog.sum(cf_s) AS cf_s"
+					 " FROM ROWS FROM (", list.data);
+	for (int i = 0; i < below->nkeys + hop->nkeys + 1; i++)
+		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", i > 0 ? ", " : "", i + 1);
+	appendStringInfo(&sql, ") AS u(%scf_s) GROUP BY ", list.data);
+	for (int i = 0; i < below->nkeys + hop->nkeys; i++)
+		appendStringInfo(&sql, "%s%d", i > 0 ? ", " : "", i + 1);
+	appendStringInfoString(&sql, " HAVING pg_catalog.sum(cf_s) OPERATOR(pg_catalog.<>) 0),"
+						   " t AS (SELECT ");
+	for (int k = 0; k < below->nkeys; k++)
+		appendStringInfo(&sql, "k.cf_v%d, ", k + 1);
+	appendStringInfo(&sql, "%s AS cf_a FROM ", link_units_sql(def));
+	append_chain(&sql, def, h - 1, NULL);
+	appendStringInfoString(&sql, " JOIN (SELECT DISTINCT ");
+	for (int k = 0; k < below->nkeys; k++)
+		appendStringInfo(&sql, "%scf_v%d", k > 0 ? ", " : "", k + 1);
+	appendStringInfoString(&sql, " FROM m) AS k ON ");
+	for (int k = 0; k < below->nkeys; k++)
+		appendStringInfo(&sql, "%s%s %s k.cf_v%d%s", k > 0 ? " AND " : "",
+						 link_lower_sql(def, h - 1, k),
+						 cf_operator_sql(cf_equality_operator(below->upper_types[k])), k + 1,
+						 cf_collate_sql(below->collations[k]));
+	appendStringInfoString(&sql, " GROUP BY ");
+	for (int k = 0; k < below->nkeys; k++)
+		appendStringInfo(&sql, "%sk.cf_v%d", k > 0 ? ", " : "", k + 1);
+	appendStringInfoString(&sql, ") SELECT ");
+	for (int k = 0; k < hop->nkeys; k++)
+		appendStringInfo(&sql, "m.cf_w%d, ", k + 1);
+	appendStringInfoString(&sql, "CAST(pg_catalog.sum(m.cf_s OPERATOR(pg_catalog.*) t.cf_a)"
+						   " AS pg_catalog.int8) FROM m JOIN t ON ");
+	for (int k = 0; k < below->nkeys; k++)
+		appendStringInfo(&sql, "%sm.cf_v%d %s t.cf_v%d", k > 0 ? " AND " : "", k + 1,
+						 cf_operator_sql(cf_equality_operator(below->upper_types[k])), k + 1);
+	appendStringInfoString(&sql, " GROUP BY ");
+	for (int k = 0; k < hop->nkeys; k++)
+		appendStringInfo(&sql, "%sm.cf_w%d", k > 0 ? ", " : "", k + 1);
+
+	for (int k = 0; k < below->nkeys; k++)
+		argtypes[nargs++] = get_array_type(below->upper_types[k]);
+	for (int k = 0; k < hop->nkeys; k++)
+		argtypes[nargs++] = get_array_type(hop->upper_types[k]);
+	argtypes[nargs++] = INT8ARRAYOID;
+	for (int i = 0; i < nargs; i++)
+		if (!OidIsValid(argtypes[i]))
+			elog(ERROR, "a key column of counter %d has no array type", def->id);
+	return cf_keep_plan(&hop->subtree_plan, sql.data, nargs, argtypes);
+}
+
+/*
+ * Turns the old (sign -1) and new (sign 1) versions of the rows of an
+ * intermediate table, the lower table of hop h, written by the running
+ * statement, into deltas of parent keys: each moves what the child rows
+ * under it add up to, as the statement found them, to or from the parent
+ * its foreign key leads to now.  rows holds nrows versions, each its key
+ * columns then its foreign key columns; versions with a NULL in either
+ * were left out by the caller.  Returns the deltas in cxt; SPI is
+ * connected.
+ */
+FlushItem *
+cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows, MemoryContext cxt,
+			  int *nitems)
+{
+	CounterHop *hop = &def->hops[h];
+	CounterHop *below = &def->hops[h - 1];
+	int			ncols = below->nkeys + hop->nkeys;
+	Datum		params[2 * INDEX_MAX_KEYS + 1];
+	Datum	   *elems = palloc(sizeof(Datum) * Max(nrows, 1));
+	OwnerContext owner;
+	SPIPlanPtr	plan;
+	CommandId	curcid;
+	FlushItem  *moved;
+	int			nmoved = 0;
+	int			ret;
+
+	*nitems = 0;
+	if (nrows == 0)
+		return NULL;
+	for (int c = 0; c <= ncols; c++)
+	{
+		Oid			type = c < below->nkeys ? below->upper_types[c] :
+			c < ncols ? hop->upper_types[c - below->nkeys] : INT8OID;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		for (int i = 0; i < nrows; i++)
+			elems[i] = c < ncols ? rows[i][c] : Int64GetDatum(signs[i]);
+		get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+		params[c] = PointerGetDatum(construct_array(elems, nrows, type, typlen, typbyval,
+													typalign));
+	}
+
+	/*
+	 * The rows under them as the statement found them: a fresh snapshot, at
+	 * the statement's command, so that the writes it caused below (cascades)
+	 * are left to the triggers of the tables they wrote.
+	 */
+	curcid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid : GetCurrentCommandId(false);
+	cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &owner);
+	plan = subtree_plan(def, h);
+	PushCopiedSnapshot(GetLatestSnapshot());
+	GetActiveSnapshot()->curcid = curcid;
+	ret = SPI_execute_plan(plan, params, NULL, true, 0);
+	PopActiveSnapshot();
+	cf_end_as_owner(&owner);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(ret));
+
+	moved = MemoryContextAlloc(cxt, sizeof(FlushItem) * Max(SPI_processed, 1));
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		bool		isnull;
+		int64		delta = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc,
+														hop->nkeys + 1, &isnull));
+
+		if (isnull || delta == 0)
+			continue;
+		moved[nmoved].counter_id = def->id;
+		moved[nmoved].def = def;
+		moved[nmoved].values = MemoryContextAlloc(cxt, sizeof(Datum) * hop->nkeys);
+		for (int k = 0; k < hop->nkeys; k++)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+
+			moved[nmoved].values[k] = datumCopy(SPI_getbinval(tuple, SPI_tuptable->tupdesc,
+															   k + 1, &isnull),
+												hop->lower_byval[k], hop->lower_typlen[k]);
+			MemoryContextSwitchTo(oldcxt);
+		}
+		moved[nmoved++].delta = delta;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	pfree(elems);
+	return cf_link_resolve(def, h, moved, nmoved, cxt, nitems);
+}
