@@ -1,11 +1,16 @@
 -- A differential fuzzer: random writes, savepoints (exception blocks),
 -- commits and rollbacks; after every transaction every counter must equal
--- count(*) (or sum()).  Deterministic through setseed().
+-- count(*) (or sum()), also through an intermediate table (fc -> fp -> fg).
+-- Deterministic through setseed().
+CREATE TABLE fg (id int PRIMARY KEY, n_chain int, s_chain_tx numeric(14,2));
+INSERT INTO fg (id) SELECT g FROM generate_series(1, 4) g;
 CREATE TABLE fp (id int PRIMARY KEY, grp int, c_stmt int, c_tx int, c_cond bigint, c_self int,
-                 parent_id int, s_amt numeric(12,2), s_v_tx bigint);
+                 parent_id int, s_amt numeric(12,2), s_v_tx bigint,
+                 fg_id int REFERENCES fg ON DELETE SET NULL);
 CREATE TABLE fc (id serial PRIMARY KEY, fp_id int REFERENCES fp ON DELETE CASCADE,
                  flag boolean NOT NULL DEFAULT false, v int, amt numeric(6,2));
-INSERT INTO fp (id, grp) SELECT g, g % 3 FROM generate_series(1, 20) g;
+CREATE INDEX ON fc (fp_id);
+INSERT INTO fp (id, grp, fg_id) SELECT g, g % 3, 1 + g % 4 FROM generate_series(1, 20) g;
 SELECT counterfield.add_counter('fp', 'c_stmt', 'fc');
 SELECT counterfield.add_counter('fp', 'c_tx', 'fc', flush => 'transaction');
 SELECT counterfield.add_counter('fp', 'c_cond', 'fc', condition => 'flag AND v > 3',
@@ -15,8 +20,13 @@ SELECT counterfield.add_counter('fp', 'c_self', 'fp', fk_columns => '{parent_id}
 SELECT counterfield.add_counter('fp', 's_amt', 'fc', sum_column => 'amt');
 SELECT counterfield.add_counter('fp', 's_v_tx', 'fc', sum_column => 'v', condition => 'flag',
                                 flush => 'transaction');
+SELECT counterfield.add_counter('fg', 'n_chain', 'fc', through => '{fp}');
+SELECT counterfield.add_counter('fg', 's_chain_tx', 'fc', through => '{fp}', sum_column => 'amt',
+                                condition => 'flag', flush => 'transaction');
 
-CREATE FUNCTION fuzz_mismatches() RETURNS bigint LANGUAGE sql AS $$
+-- The truth is read after every transaction: compiling its plan each time
+-- would take longer than reading it.
+CREATE FUNCTION fuzz_mismatches() RETURNS bigint LANGUAGE sql SET jit = off AS $$
   SELECT mismatches('fp', 'c_stmt', 'fc', 'fp_id')
        + mismatches('fp', 'c_tx', 'fc', 'fp_id')
        + mismatches('fp', 'c_cond', 'fc', 'fp_id', 'id', 'flag AND v > 3')
@@ -25,6 +35,11 @@ CREATE FUNCTION fuzz_mismatches() RETURNS bigint LANGUAGE sql AS $$
            WHERE (s_amt, s_v_tx) IS DISTINCT FROM
                  ((SELECT COALESCE(sum(amt), 0) FROM fc WHERE fc.fp_id = p.id),
                   (SELECT COALESCE(sum(v), 0) FROM fc WHERE fc.fp_id = p.id AND flag)))
+       + (SELECT count(*) FROM fg g
+           WHERE (n_chain, s_chain_tx) IS DISTINCT FROM
+                 ((SELECT count(*) FROM fc JOIN fp ON fp.id = fc.fp_id WHERE fp.fg_id = g.id),
+                  (SELECT COALESCE(sum(amt), 0) FROM fc JOIN fp ON fp.id = fc.fp_id
+                    WHERE fp.fg_id = g.id AND flag)))
 $$;
 
 -- One random write.
@@ -48,14 +63,16 @@ BEGIN
     ELSIF r < 0.65 THEN
         DELETE FROM fc WHERE id IN (SELECT id FROM fc ORDER BY random() LIMIT k);
     ELSIF r < 0.72 THEN
-        INSERT INTO fp (id, grp, c_stmt, parent_id)
+        INSERT INTO fp (id, grp, c_stmt, parent_id, fg_id)
           SELECT (SELECT coalesce(max(id), 0) + 1 FROM fp), 0, 999,
-                 (SELECT id FROM fp ORDER BY random() LIMIT 1);
+                 (SELECT id FROM fp ORDER BY random() LIMIT 1),
+                 (SELECT id FROM fg ORDER BY random() LIMIT 1);
     ELSIF r < 0.77 THEN
         DELETE FROM fp WHERE id = (SELECT id FROM fp ORDER BY random() LIMIT 1)
            AND (SELECT count(*) FROM fp) > 5;
     ELSIF r < 0.84 THEN
-        UPDATE fp SET parent_id = (SELECT id FROM fp ORDER BY random() LIMIT 1)
+        UPDATE fp SET parent_id = (SELECT id FROM fp ORDER BY random() LIMIT 1),
+                      fg_id = CASE WHEN random() < 0.9 THEN 1 + (random() * 3)::int END
          WHERE id IN (SELECT id FROM fp ORDER BY random() LIMIT 3);
     ELSIF r < 0.88 THEN
         UPDATE fp SET c_stmt = 0, c_tx = NULL, s_amt = 7, grp = grp + 1
@@ -127,4 +144,4 @@ SELECT * FROM counterfield.verify();
 
 DROP PROCEDURE fuzz(int);
 DROP FUNCTION fuzz_write(), fuzz_mismatches();
-DROP TABLE fc, fp;
+DROP TABLE fc, fp, fg;

@@ -311,19 +311,20 @@ index_leads_with(Form_pg_index form, int n, AttrNumber *attnums)
 }
 
 /*
- * Says so when no index of the child leads with its key columns: counting a
- * new parent, or one whose key changes, then reads the whole child.
+ * Says so when no index of a table (the child, or an intermediate table of
+ * a counter with through, moves) leads with its key columns: counting a
+ * new parent, or one whose key changes, then reads the whole table.
  */
 static void
-notice_unindexed_keys(NewCounter *nc)
+notice_unindexed_keys(Relation rel, int nkeys, AttrNumber *attnums, bool moves)
 {
 	ListCell   *lc;
 
-	foreach(lc, RelationGetIndexList(nc->child))
+	foreach(lc, RelationGetIndexList(rel))
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-		bool		leads = index->rd_index->indnkeyatts >= nc->nkeys &&
-			index_leads_with(index->rd_index, nc->nkeys, nc->fk_attnums);
+		bool		leads = index->rd_index->indnkeyatts >= nkeys &&
+			index_leads_with(index->rd_index, nkeys, attnums);
 
 		index_close(index, AccessShareLock);
 		if (leads)
@@ -331,10 +332,12 @@ notice_unindexed_keys(NewCounter *nc)
 	}
 	ereport(NOTICE,
 			(errmsg("no index of table \"%s\" leads with its key columns",
-					RelationGetRelationName(nc->child)),
+					RelationGetRelationName(rel)),
+			 moves ?
+			 errdetail("Counting a new parent row, or moving a row of a table above, reads the whole table.") :
 			 errdetail("Counting a new parent row, or one whose key changes, reads the whole table."),
 			 errhint("Create an index on the key columns of table \"%s\".",
-					 RelationGetRelationName(nc->child))));
+					 RelationGetRelationName(rel))));
 }
 
 /*
@@ -627,6 +630,14 @@ resolve_through(NewCounter *nc, ArrayType *through)
 		Oid			upper = h == n ? parent : nc->through[h];
 
 		find_hop_key(nc, h, lower, upper, conkey, confkey, &nkeys);
+		if (h < n)
+		{
+			Relation	rel = h == 0 ? nc->child : table_open(lower, NoLock);
+
+			notice_unindexed_keys(rel, nkeys, conkey, true);
+			if (h > 0)
+				table_close(rel, NoLock);
+		}
 		if (h == 0)
 		{
 			nc->nfk = nkeys;
@@ -635,7 +646,6 @@ resolve_through(NewCounter *nc, ArrayType *through)
 		if (h == n)
 		{
 			nc->nkeys = nkeys;
-			memcpy(nc->fk_attnums, conkey, sizeof(AttrNumber) * nkeys);
 			memcpy(nc->parent_attnums, confkey, sizeof(AttrNumber) * nkeys);
 			for (int k = 0; k < nkeys; k++)
 				if (confkey[k] == nc->counter_attnum)
@@ -1624,7 +1634,7 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 	{
 		resolve_keys(&nc, PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
 					 PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
-		notice_unindexed_keys(&nc);
+		notice_unindexed_keys(nc.child, nc.nkeys, nc.fk_attnums, false);
 	}
 	if (strcmp(flush, "deferred") == 0)
 		check_deferred_keys(&nc);
@@ -1653,7 +1663,10 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 	if (cf_catalog_is_current(cf_catalog_relid(false)))
 	{
 		values[2] = DirectFunctionCall1(namein, CStringGetDatum(counter_column));
-		values[3] = cf_attnames_array(RelationGetRelid(nc.child), nc.fk_attnums, nc.nkeys);
+		/* With through, the child's key columns are those of the first hop. */
+		values[3] = through ?
+			cf_attnames_array(RelationGetRelid(nc.child), nc.first_attnums, nc.nfk) :
+			cf_attnames_array(RelationGetRelid(nc.child), nc.fk_attnums, nc.nkeys);
 		values[4] = cf_attnames_array(RelationGetRelid(nc.parent), nc.parent_attnums, nc.nkeys);
 		if (condition)
 			values[5] = CStringGetTextDatum(cf_deparse_condition(condition,
@@ -1666,8 +1679,6 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 		{
 			Datum		elems[INDEX_MAX_KEYS + 1];
 
-			/* The child's key columns are those of the first hop. */
-			values[3] = cf_attnames_array(RelationGetRelid(nc.child), nc.first_attnums, nc.nfk);
 			for (int i = 0; i < nc.nthrough; i++)
 				elems[i] = ObjectIdGetDatum(nc.through[i]);
 			values[8] = PointerGetDatum(construct_array(elems, nc.nthrough, OIDOID,

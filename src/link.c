@@ -44,11 +44,26 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "counterfield.h"
+
+/*
+ * Runs what follows as the child's owner (see the file's opening comment),
+ * with JIT off: the statements here run once per statement that writes a
+ * chain's table, often over a few rows, where compiling would cost more
+ * than running.  cf_end_as_owner undoes both.
+ */
+static void
+begin_link_sql(CounterDef *def, OwnerContext *owner)
+{
+	cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, owner);
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+							 false);
+}
 
 /* Reads an int2[] column of a pg_constraint row into attnums; returns the count. */
 static int
@@ -374,7 +389,7 @@ cf_link_resolve(CounterDef *def, int h, FlushItem *items, int nitems, MemoryCont
 		return items;			/* the values are parent keys */
 	}
 	array_params(hop->nkeys, hop_key_types(hop), items, nitems, params);
-	cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &owner);
+	begin_link_sql(def, &owner);
 	plan = resolve_plan(def, h);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	ret = SPI_execute_snapshot(plan, params, NULL, snapshot, InvalidSnapshot, false, false, 0);
@@ -537,7 +552,7 @@ cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows, Mem
 	 * are left to the triggers of the tables they wrote.
 	 */
 	curcid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid : GetCurrentCommandId(false);
-	cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, &owner);
+	begin_link_sql(def, &owner);
 	plan = subtree_plan(def, h);
 	PushCopiedSnapshot(GetLatestSnapshot());
 	GetActiveSnapshot()->curcid = curcid;
