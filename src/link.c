@@ -427,12 +427,14 @@ cf_link_resolve(CounterDef *def, int h, FlushItem *items, int nitems, MemoryCont
  * values of its foreign key: $1 ... are arrays of the rows' keys (the
  * columns hop h-1 references), then of their foreign key values, then of
  * the signs.  Versions whose key and foreign key are the same cancel out;
- * each remaining one adds or takes what the child rows under it add up to:
+ * each remaining one adds or takes what the child rows under it add up to,
+ * read once per key (t is materialized: a move has two versions of a key):
  *
  *   WITH m AS (SELECT v.., w.., sum(s) AS s FROM unnest(...) GROUP BY ...
  *              HAVING sum(s) <> 0),
- *        t AS (SELECT k.v.., <units> AS a FROM <chain up to hop h-1>
- *              JOIN (SELECT DISTINCT v.. FROM m) AS k ON ... GROUP BY k.v..)
+ *        t AS MATERIALIZED (SELECT k.v.., <units> AS a FROM <chain up to
+ *              hop h-1> JOIN (SELECT DISTINCT v.. FROM m) AS k ON ...
+ *              GROUP BY k.v..)
  *   SELECT m.w.., sum(m.s * t.a) FROM m JOIN t ON ... GROUP BY m.w..
  */
 static SPIPlanPtr
@@ -462,7 +464,7 @@ subtree_plan(CounterDef *def, int h)
 	for (int i = 0; i < below->nkeys + hop->nkeys; i++)
 		appendStringInfo(&sql, "%s%d", i > 0 ? ", " : "", i + 1);
 	appendStringInfoString(&sql, " HAVING pg_catalog.sum(cf_s) OPERATOR(pg_catalog.<>) 0),"
-						   " t AS (SELECT ");
+						   " t AS MATERIALIZED (SELECT ");
 	for (int k = 0; k < below->nkeys; k++)
 		appendStringInfo(&sql, "k.cf_v%d, ", k + 1);
 	appendStringInfo(&sql, "%s AS cf_a FROM ", link_units_sql(def));
