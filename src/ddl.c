@@ -424,11 +424,15 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("through_fks must name one foreign key more than through names tables")));
+		/*
+		 * A restore loads the catalog before it creates foreign keys: those
+		 * not there yet are resolved when they are (resolve_pending_hops).
+		 */
 		for (int h = 0; h < nnames; h++)
 			oids[h] = ObjectIdGetDatum(get_relation_constraint_oid(h == 0 ? RelationGetRelid(child) :
 																	DatumGetObjectId(tables[h - 1]),
 																	NameStr(*DatumGetName(names[h])),
-																	false));
+																	true));
 		values[COLUMN("through_fk_oids")] =
 			PointerGetDatum(construct_array(oids, nnames, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 		nulls[COLUMN("through_fk_oids")] = false;
@@ -555,7 +559,8 @@ counter_intact(HeapTuple tuple, TupleDesc desc)
 		deconstruct_array(DatumGetArrayTypeP(fks), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
 						  &elems, &nulls, &n);
 		for (int i = 0; i < n; i++)
-			if (!SearchSysCacheExists1(CONSTROID, elems[i]))
+			if (OidIsValid(DatumGetObjectId(elems[i])) &&
+				!SearchSysCacheExists1(CONSTROID, elems[i]))
 				return false;
 	}
 
@@ -645,11 +650,21 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 		bool	   *elem_nulls;
 		int			n;
 
+		Datum	   *names;
+		int			nnames;
+		bool		names_null;
+		Datum		stored = SPI_getbinval(tuple, desc, CF_COL_THROUGH_FKS, &names_null);
+
 		deconstruct_array(DatumGetArrayTypeP(fks), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
 						  &elems, &elem_nulls, &n);
+		deconstruct_array(DatumGetArrayTypeP(stored), NAMEOID, NAMEDATALEN, false,
+						  TYPALIGN_CHAR, &names, &elem_nulls, &nnames);
+		/* A foreign key not there yet (see resolve_pending_hops) keeps its name. */
 		for (int i = 0; i < n; i++)
-			elems[i] = DirectFunctionCall1(namein,
-										   CStringGetDatum(get_constraint_name(DatumGetObjectId(elems[i]))));
+			elems[i] = OidIsValid(DatumGetObjectId(elems[i])) || i >= nnames ?
+				DirectFunctionCall1(namein,
+									CStringGetDatum(get_constraint_name(DatumGetObjectId(elems[i])))) :
+				names[i];
 		values[8] = PointerGetDatum(construct_array(elems, n, NAMEOID, NAMEDATALEN, false,
 													TYPALIGN_CHAR));
 	}
@@ -1297,6 +1312,68 @@ recount_retyped(AlterTableStmt *stmt)
 }
 
 /*
+ * Resolves the foreign keys of counters with through that a restore
+ * loaded before it created the keys (counterfield_catalog_resolve), once
+ * they are all there: ALTER TABLE ... ADD CONSTRAINT creates them.  Until
+ * then such a counter counts nothing, as during the rest of the restore.
+ */
+static void
+resolve_pending_hops(void)
+{
+	SPITupleTable *rows;
+	uint64		nrows;
+
+	if (!cf_catalog_has_sums(cf_catalog_relid(false)))
+		return;
+	cf_spi_run("SELECT id, child::pg_catalog.oid, through::pg_catalog.oid[], through_fks"
+			   " FROM counterfield.counter WHERE through IS NOT NULL"
+			   " AND (through_fk_oids IS NULL OR 0 OPERATOR(pg_catalog.=) ANY (through_fk_oids))",
+			   0, NULL, NULL, NULL, false, SPI_OK_SELECT);
+	rows = SPI_tuptable;
+	nrows = SPI_processed;
+	for (uint64 row = 0; row < nrows; row++)
+	{
+		HeapTuple	tuple = rows->vals[row];
+		bool		isnull;
+		Datum	   *tables;
+		Datum	   *names;
+		bool	   *nulls;
+		int			ntables;
+		int			nnames;
+		Datum		oids[INDEX_MAX_KEYS + 1];
+		bool		all = true;
+		Oid			types[2] = {INT4OID, OIDARRAYOID};
+		Datum		values[2];
+
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tuple, rows->tupdesc, 3, &isnull)),
+						  OIDOID, sizeof(Oid), true, TYPALIGN_INT, &tables, &nulls, &ntables);
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tuple, rows->tupdesc, 4, &isnull)),
+						  NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &names, &nulls, &nnames);
+		if (nnames != ntables + 1 || nnames > INDEX_MAX_KEYS + 1)
+			continue;
+		for (int h = 0; h < nnames && all; h++)
+		{
+			Oid			lower = h == 0 ?
+				DatumGetObjectId(SPI_getbinval(tuple, rows->tupdesc, 2, &isnull)) :
+				DatumGetObjectId(tables[h - 1]);
+
+			oids[h] = ObjectIdGetDatum(get_relation_constraint_oid(lower,
+																	NameStr(*DatumGetName(names[h])),
+																	true));
+			all = OidIsValid(DatumGetObjectId(oids[h]));
+		}
+		if (!all)
+			continue;
+		values[0] = SPI_getbinval(tuple, rows->tupdesc, 1, &isnull);
+		values[1] = PointerGetDatum(construct_array(oids, nnames, OIDOID, sizeof(Oid), true,
+													TYPALIGN_INT));
+		cf_catalog_write("UPDATE counterfield.counter SET through_fk_oids = $2"
+						 " WHERE id OPERATOR(pg_catalog.=) $1",
+						 2, types, values, NULL, SPI_OK_UPDATE);
+	}
+}
+
+/*
  * Warns of the BEFORE row triggers on a table with counters, or only of the
  * one named only, that fire after the table's guard for an event: should
  * they change key columns, the guard has counted the row by its key as it
@@ -1463,7 +1540,10 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 		cf_spi_connect();
 		track_descendants(parsetree, at_end);
 		if (at_end && IsA(parsetree, AlterTableStmt))
+		{
 			recount_retyped((AlterTableStmt *) parsetree);
+			resolve_pending_hops();
+		}
 		SPI_finish();
 	}
 

@@ -80,10 +80,10 @@ constraint_attnums(HeapTuple tuple, AttrNumber column, AttrNumber *attnums)
 /*
  * Reads the hops of a counter with through from the catalog row's arrays
  * of intermediate tables and foreign key OIDs, into memory of cxt.
- * Returns false if a foreign key is gone, no longer joins the tables it
- * joined, or compares key columns of types that are not binary compatible
- * (after ALTER COLUMN TYPE): such a counter counts nothing until DDL mends
- * it or drops it.
+ * Returns false if a foreign key is gone or not there yet (during a
+ * restore), no longer joins the tables it joined, or compares key columns
+ * of types that are not binary compatible (after ALTER COLUMN TYPE): such a
+ * counter counts nothing until DDL mends it or drops it.
  */
 bool
 cf_link_load(CounterDef *def, Datum through, Datum fk_oids, MemoryContext cxt)
@@ -98,8 +98,12 @@ cf_link_load(CounterDef *def, Datum through, Datum fk_oids, MemoryContext cxt)
 					  &tables, &nulls, &ntables);
 	deconstruct_array(DatumGetArrayTypeP(fk_oids), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
 					  &fks, &nulls, &nfks);
+	/* A restore that has yet to create a foreign key left its OID 0. */
 	if (nfks != ntables + 1)
 		return false;
+	for (int h = 0; h < nfks; h++)
+		if (!OidIsValid(DatumGetObjectId(fks[h])))
+			return false;
 	def->nhops = nfks;
 	def->hops = MemoryContextAllocZero(cxt, sizeof(CounterHop) * nfks);
 	for (int h = 0; h < nfks; h++)
