@@ -168,6 +168,15 @@ SELECT extversion FROM pg_extension WHERE extname = 'counterfield';
 SELECT counter_column, sum_column FROM counterfield.counters
  WHERE parent = 'up7_parent'::regclass ORDER BY id;
 SELECT counterfield.add_counter('up7_parent', 'total', 'up7_child', sum_column => 'price');
+-- and counters through intermediate tables
+CREATE TABLE up7_top (id int PRIMARY KEY, n int);
+ALTER TABLE up7_parent ADD COLUMN up7_top_id int REFERENCES up7_top;
+INSERT INTO up7_top VALUES (1), (2);
+UPDATE up7_parent SET up7_top_id = id;
+SELECT counterfield.add_counter('up7_top', 'n', 'up7_child', through => '{up7_parent}');
+UPDATE up7_parent SET up7_top_id = 1;
+SELECT id, n, (SELECT count(*) FROM up7_child c JOIN up7_parent p ON p.id = c.up7_parent_id
+                WHERE p.up7_top_id = t.id) AS truth FROM up7_top t ORDER BY id;
 INSERT INTO up7_child (up7_parent_id, price) VALUES (1, 0.25);
 UPDATE up7_child SET price = price * 2;
 SELECT * FROM up7_parent ORDER BY id;
@@ -181,4 +190,8 @@ SELECT mismatches('up7_parent', 'n', 'up7_child', 'up7_parent_id') AS mismatches
        (SELECT count(*) FROM up7_parent p
          WHERE p.total <> (SELECT COALESCE(sum(price), 0) FROM up7_child c
                             WHERE c.up7_parent_id = p.id)) AS sum_mismatches;
-DROP TABLE up7_child, up7_parent;
+-- the row written while counting was off is counted by reinit
+SELECT counterfield.reinit('up7_top', 'n');
+SELECT id, n, (SELECT count(*) FROM up7_child c JOIN up7_parent p ON p.id = c.up7_parent_id
+                WHERE p.up7_top_id = t.id) AS truth FROM up7_top t ORDER BY id;
+DROP TABLE up7_child, up7_parent, up7_top;
