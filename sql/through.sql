@@ -79,6 +79,17 @@ DELETE FROM company WHERE id = 2;
 INSERT INTO company (id) VALUES (2);
 SELECT * FROM check_company;
 
+-- a writable CTE that moves a category and writes products of it in one statement
+WITH m AS (UPDATE category SET company_id = 3 WHERE id = 4 RETURNING id)
+INSERT INTO product SELECT 600 + g, m.id, 1.00, true FROM m, generate_series(1, 3) g;
+WITH i AS (INSERT INTO product VALUES (610, 4, 2.00, true) RETURNING category_id)
+UPDATE category SET company_id = 4 WHERE id IN (SELECT category_id FROM i);
+SELECT * FROM check_company;
+-- a parent's key change, carried to its categories by ON UPDATE CASCADE
+UPDATE company SET id = 7 WHERE id = 3;
+UPDATE company SET id = 3 WHERE id = 7;
+SELECT * FROM check_company;
+
 -- savepoints: a rolled-back move is undone exactly
 BEGIN;
 UPDATE category SET company_id = 3 WHERE id = 4;
