@@ -171,6 +171,22 @@ DELETE FROM shop WHERE id = 5;
 SELECT * FROM check_country;
 SELECT * FROM counterfield.verify('country');
 
+-- an intermediate table given to another role is not read as the child's
+-- owner: writes fail until the tables have one owner again
+CREATE ROLE cf_chain_other;
+ALTER TABLE city OWNER TO cf_chain_other;
+INSERT INTO sale VALUES (900, 1, 9);
+UPDATE shop SET city_id = 4 WHERE id = 1;
+SELECT counter_column, count(*) FROM counterfield.verify('country') GROUP BY 1;
+ALTER TABLE city OWNER TO CURRENT_USER;
+INSERT INTO sale VALUES (900, 1, 9);
+SELECT * FROM check_country;
+-- and add_counter refuses such a chain
+ALTER TABLE city OWNER TO cf_chain_other;
+ALTER TABLE country ADD COLUMN n2 int;
+SELECT counterfield.add_counter('country', 'n2', 'sale', through => '{shop,city}');
+ALTER TABLE city OWNER TO CURRENT_USER;
+
 -- refused definitions
 CREATE TABLE lone (id int PRIMARY KEY, n int);
 CREATE TABLE loner (id int PRIMARY KEY, lone_id int REFERENCES lone);
@@ -210,3 +226,4 @@ SELECT tgrelid::regclass, count(*) FROM pg_trigger
 DROP TABLE sale, shop, city, country, product, company, lone, loner, twice, under_twice,
            part_mid, under_part CASCADE;
 SELECT count(*) AS counters_left FROM counterfield.counters;
+DROP ROLE cf_chain_other;

@@ -384,6 +384,7 @@ extern char *cf_value_sql(CounterDef *def, const char *units);
 /* link.c */
 extern bool cf_link_load(CounterDef *def, Datum through, Datum fk_oids, MemoryContext cxt);
 extern int	cf_link_hop_of(CounterDef *def, Oid relid);
+extern void cf_link_check_owners(CounterDef *def);
 extern char *cf_link_count_sql(CounterDef *def);
 extern char *cf_link_counts_sql(CounterDef *def, const char *relation);
 extern FlushItem *cf_link_resolve(CounterDef *def, int h, FlushItem *items, int nitems,

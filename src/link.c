@@ -52,6 +52,27 @@
 #include "counterfield.h"
 
 /*
+ * Refuses to follow a chain whose intermediate tables no longer all belong
+ * to the child's owner (ALTER TABLE ... OWNER TO since add_counter): the
+ * SQL that reads them runs as the child's owner, and would run the other
+ * owner's row-level security policies with the child owner's privileges.
+ */
+void
+cf_link_check_owners(CounterDef *def)
+{
+	for (int h = 1; h < def->nhops; h++)
+		if (cf_relation_owner(def->hops[h].lower) != def->child_owner)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("intermediate table \"%s\" of counter \"%s\" has another owner than child table \"%s\"",
+							get_rel_name(def->hops[h].lower),
+							get_attname(def->parent_relid, def->counter_attnum, false),
+							get_rel_name(def->child_relid)),
+					 errdetail("A child's rows are followed up the chain as the child's owner."),
+					 errhint("Give the child and the intermediate tables one owner again.")));
+}
+
+/*
  * Runs what follows as the child's owner (see the file's opening comment),
  * with JIT off: the statements here run once per statement that writes a
  * chain's table, often over a few rows, where compiling would cost more
@@ -60,6 +81,7 @@
 static void
 begin_link_sql(CounterDef *def, OwnerContext *owner)
 {
+	cf_link_check_owners(def);
 	cf_begin_as_owner(def->child_owner, CF_OWNER_PIN_PATH, owner);
 	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
 							 false);
@@ -236,6 +258,7 @@ cf_link_count_sql(CounterDef *def)
 	StringInfoData sql;
 	int			top = def->nhops - 1;
 
+	cf_link_check_owners(def);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s FROM ", link_units_sql(def));
 	append_chain(&sql, def, top, NULL);
@@ -259,6 +282,7 @@ cf_link_counts_sql(CounterDef *def, const char *relation)
 	StringInfoData group;
 	int			top = def->nhops - 1;
 
+	cf_link_check_owners(def);
 	initStringInfo(&sql);
 	initStringInfo(&group);
 	appendStringInfoString(&sql, "SELECT ");
