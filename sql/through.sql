@@ -177,7 +177,9 @@ CREATE ROLE cf_chain_other;
 ALTER TABLE city OWNER TO cf_chain_other;
 INSERT INTO sale VALUES (900, 1, 9);
 UPDATE shop SET city_id = 4 WHERE id = 1;
+\set VERBOSITY terse
 SELECT counter_column, count(*) FROM counterfield.verify('country') GROUP BY 1;
+\set VERBOSITY default
 ALTER TABLE city OWNER TO CURRENT_USER;
 INSERT INTO sale VALUES (900, 1, 9);
 SELECT * FROM check_country;
