@@ -1857,23 +1857,14 @@ unfolded_params(CounterDef *def, Oid *types, Datum *params)
 {
 	int			n;
 	FlushItem  *items = cf_ledger_unfolded(def, CurrentMemoryContext, &n);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
 
 	for (int k = 0; k <= def->nkeys; k++)
 	{
-		Oid			type = k < def->nkeys ? def->target->types[k] : INT8OID;
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-
-		for (int i = 0; i < n; i++)
-			elems[i] = k < def->nkeys ? items[i].values[k] : Int64GetDatum(items[i].delta);
-		get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-		types[k] = get_array_type(type);
+		types[k] = get_array_type(k < def->nkeys ? def->target->types[k] : INT8OID);
 		if (!OidIsValid(types[k]))
-			elog(ERROR, "type %s has no array type", format_type_be(type));
-		params[k] = PointerGetDatum(construct_array(elems, n, type, typlen, typbyval, typalign));
+			elog(ERROR, "type %s has no array type", format_type_be(def->target->types[k]));
 	}
+	cf_item_arrays(def->nkeys, def->target->types, items, n, params);
 	return def->nkeys + 1;
 }
 

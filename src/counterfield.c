@@ -360,6 +360,36 @@ cf_grow_array(void *array, int n, int *max, Size size, MemoryContext cxt)
 	return array == NULL ? MemoryContextAlloc(cxt, size * *max) : repalloc(array, size * *max);
 }
 
+/* A one-dimensional array of n elements of a type, as a datum. */
+Datum
+cf_array_of(Oid type, Datum *elems, int n)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(elems, n, type, typlen, typbyval, typalign));
+}
+
+/*
+ * Builds statement parameters from items: an array of each of their nkeys
+ * key columns, of the given types, then one of their deltas.
+ */
+void
+cf_item_arrays(int nkeys, Oid *types, FlushItem *items, int nitems, Datum *params)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(nitems, 1));
+
+	for (int k = 0; k <= nkeys; k++)
+	{
+		for (int i = 0; i < nitems; i++)
+			elems[i] = k < nkeys ? items[i].values[k] : Int64GetDatum(items[i].delta);
+		params[k] = cf_array_of(k < nkeys ? types[k] : INT8OID, elems, nitems);
+	}
+	pfree(elems);
+}
+
 /*
  * Finds the entry of a relation in a table of relations that lives for one
  * transaction, forgetting the entries of an earlier transaction first.

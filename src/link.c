@@ -369,28 +369,6 @@ resolve_plan(CounterDef *def, int h)
 	return cf_keep_plan(&hop->resolve_plan, sql.data, hop->nkeys + 1, argtypes);
 }
 
-/* Builds one array parameter per key column, and one of the deltas. */
-static void
-array_params(int nkeys, Oid *types, FlushItem *items, int nitems, Datum *params)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * Max(nitems, 1));
-
-	for (int k = 0; k <= nkeys; k++)
-	{
-		Oid			type = k < nkeys ? types[k] : INT8OID;
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-
-		for (int i = 0; i < nitems; i++)
-			elems[i] = k < nkeys ? items[i].values[k] : Int64GetDatum(items[i].delta);
-		get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-		params[k] = PointerGetDatum(construct_array(elems, nitems, type, typlen, typbyval,
-													typalign));
-	}
-	pfree(elems);
-}
-
 /*
  * Turns deltas keyed by values of hop h's foreign key into deltas keyed by
  * the parent keys those values lead to now, locking the intermediate rows
@@ -416,7 +394,7 @@ cf_link_resolve(CounterDef *def, int h, FlushItem *items, int nitems, MemoryCont
 		*nresolved = nitems;
 		return items;			/* the values are parent keys */
 	}
-	array_params(hop->nkeys, hop_key_types(hop), items, nitems, params);
+	cf_item_arrays(hop->nkeys, hop_key_types(hop), items, nitems, params);
 	begin_link_sql(def, &owner);
 	plan = resolve_plan(def, h);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -563,17 +541,11 @@ cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows, Mem
 		return NULL;
 	for (int c = 0; c <= ncols; c++)
 	{
-		Oid			type = c < below->nkeys ? below->upper_types[c] :
-			c < ncols ? hop->upper_types[c - below->nkeys] : INT8OID;
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-
 		for (int i = 0; i < nrows; i++)
 			elems[i] = c < ncols ? rows[i][c] : Int64GetDatum(signs[i]);
-		get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-		params[c] = PointerGetDatum(construct_array(elems, nrows, type, typlen, typbyval,
-													typalign));
+		params[c] = cf_array_of(c < below->nkeys ? below->upper_types[c] :
+								c < ncols ? hop->upper_types[c - below->nkeys] : INT8OID,
+								elems, nrows);
 	}
 
 	/*
@@ -590,7 +562,7 @@ cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows, Mem
 	PopActiveSnapshot();
 	cf_end_as_owner(&owner);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(ret));
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 
 	moved = MemoryContextAlloc(cxt, sizeof(FlushItem) * Max(SPI_processed, 1));
 	for (uint64 row = 0; row < SPI_processed; row++)

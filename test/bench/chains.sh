@@ -23,12 +23,8 @@ cd "$(dirname "$0")"
 descendants=${DESCENDANTS:-10000}
 variants=(base cfstmt cftx basesum cfsum)
 
-dir=$(mktemp -d)
-trap 'pg_ctl -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
-initdb -D "$dir/data" -A trust -U postgres >/dev/null
-pg_ctl -D "$dir/data" -l "$dir/log" -w -o "-c listen_addresses='' -k $dir" start >/dev/null
-psql -Xq -h "$dir" -U postgres -d postgres -c "CREATE DATABASE bench"
-run() { psql -XAtq -h "$dir" -U postgres -d bench -v ON_ERROR_STOP=1 "$@"; }
+. ./callgrind.sh
+run() { bench_psql "$@"; }
 run -c "CREATE EXTENSION counterfield"
 for v in "${variants[@]}"; do
 	# 100 companies, 1,000 categories, 10 products each, and category 1
@@ -62,15 +58,7 @@ done
 updated=$(run -c "BEGIN" -c "UPDATE category_cfstmt SET company_id = 2 WHERE id = 1" \
 	-c "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'company_cfstmt'" -c "ROLLBACK" |
 	sed -n '1p')
-pg_ctl -D "$dir/data" -w stop >/dev/null
-
-# Instructions of a single-user backend that runs SQL, start to exit.
-instructions() {
-	rm -f "$dir"/callgrind.*
-	echo "$1" | valgrind -q --tool=callgrind --callgrind-out-file="$dir/callgrind.%p" \
-		postgres --single -D "$dir/data" -c synchronous_commit=off -c jit=off bench >/dev/null 2>&1
-	sed -n 's/^summary: \([0-9]*\)/\1/p' "$dir"/callgrind.* | head -1
-}
+stop_cluster
 
 # A warm move: the instructions of moving the category there and back,
 # less those of moving it there only (start-up, loading definitions and
@@ -87,13 +75,12 @@ for v in "${variants[@]}"; do
 		back="$back SELECT sum(price) FROM product_$v WHERE category_id = 1;"
 	fi
 	a=$(instructions "$there")
-	echo "$back" | postgres --single -D "$dir/data" bench >/dev/null 2>&1
+	echo "$back" | single >/dev/null
 	b=$(instructions "$there
 $back")
 	got[$v]=$(( b - a ))
 	[[ $v == base* ]] && continue
-	if ! echo "SELECT count(*) = 0 AS ok FROM company_$v c WHERE (c.n, c.total) IS DISTINCT FROM ((SELECT count(*) FROM product_$v p JOIN category_$v k ON k.id = p.category_id WHERE k.company_id = c.id) * ('$v' <> 'cfsum')::int, (SELECT COALESCE(sum(price), 0) FROM product_$v p JOIN category_$v k ON k.id = p.category_id WHERE k.company_id = c.id) * ('$v' = 'cfsum')::int);" |
-		postgres --single -D "$dir/data" bench 2>/dev/null | grep -q 'ok = "t"'; then
+	if ! single_ok "SELECT count(*) = 0 AS ok FROM company_$v c WHERE (c.n, c.total) IS DISTINCT FROM ((SELECT count(*) FROM product_$v p JOIN category_$v k ON k.id = p.category_id WHERE k.company_id = c.id) * ('$v' <> 'cfsum')::int, (SELECT COALESCE(sum(price), 0) FROM product_$v p JOIN category_$v k ON k.id = p.category_id WHERE k.company_id = c.id) * ('$v' = 'cfsum')::int);"; then
 		echo "chains.sh: variant $v left a value that differs from the truth" >&2
 		exit 1
 	fi

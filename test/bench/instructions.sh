@@ -20,32 +20,17 @@ cd "$(dirname "$0")"
 scenarios=${SCENARIOS:-"B1a B1b B1c B2 B3 B4 B5"}
 read -r -a variants <<< "${VARIANTS:-base noop plrow plstmt cfstmt cftx app}"
 
-dir=$(mktemp -d)
-trap 'pg_ctl -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
-initdb -D "$dir/data" -A trust -U postgres >/dev/null
-pg_ctl -D "$dir/data" -l "$dir/log" -w -o "-c listen_addresses='' -k $dir" start >/dev/null
-psql -Xq -h "$dir" -U postgres -d postgres -c "CREATE DATABASE bench"
-psql -Xq -h "$dir" -U postgres -d bench -v ON_ERROR_STOP=1 -f schema.sql >/dev/null 2>&1
+. ./callgrind.sh
+bench_psql -f schema.sql >/dev/null 2>&1
 for v in "${variants[@]}"; do
-	psql -Xq -h "$dir" -U postgres -d bench -v ON_ERROR_STOP=1 -c "SELECT bench_setup('$v')" >/dev/null 2>&1
+	bench_psql -c "SELECT bench_setup('$v')" >/dev/null 2>&1
 done
-pg_ctl -D "$dir/data" -w stop >/dev/null
-
-# Runs SQL, one statement per line, in a single-user backend.
-single() { postgres --single -D "$dir/data" -c synchronous_commit=off bench >/dev/null 2>&1; }
+stop_cluster
 
 # Resets a variant, runs the set-up SQL given and vacuums the whole
 # database: single-user mode has no autovacuum for the catalogs.
 reset_variant() {
-	printf '%s\n' "SELECT bench_reset('$1');" "${2:-}" "VACUUM ANALYZE;" | single
-}
-
-# Instructions of a single-user backend that runs SQL, start to exit.
-instructions() {
-	rm -f "$dir"/callgrind.*
-	echo "$1" | valgrind -q --tool=callgrind --callgrind-out-file="$dir/callgrind.%p" \
-		postgres --single -D "$dir/data" -c synchronous_commit=off bench >/dev/null 2>&1
-	sed -n 's/^summary: \([0-9]*\)/\1/p' "$dir"/callgrind.* | head -1
+	printf '%s\n' "SELECT bench_reset('$1');" "${2:-}" "VACUUM ANALYZE;" | single >/dev/null
 }
 
 . ./bulk.sh
@@ -78,8 +63,7 @@ per_txn() {
 	a=$(instructions "$(txn_script "$prep" "$txn" $warm)")
 	reset_variant "$v"
 	b=$(instructions "$(txn_script "$prep" "$txn" $((warm + more)))")
-	if ! echo "SELECT count(*) = $(( (warm + more) * rows_per_txn )) AND bench_drift('$v') = 0 AS ok FROM c_$v;" |
-		postgres --single -D "$dir/data" bench 2>/dev/null | grep -q 'ok = "t"'; then
+	if ! single_ok "SELECT count(*) = $(( (warm + more) * rows_per_txn )) AND bench_drift('$v') = 0 AS ok FROM c_$v;"; then
 		echo "instructions.sh: variant $v did not run as intended" >&2
 		return 1
 	fi

@@ -19,17 +19,13 @@ cd "$(dirname "$0")"
 rows=${ROWS:-100000}
 variants=(base cfsum cfsumtx basenum cfsumnum)
 
-dir=$(mktemp -d)
-trap 'pg_ctl -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
-initdb -D "$dir/data" -A trust -U postgres >/dev/null
-pg_ctl -D "$dir/data" -l "$dir/log" -w -o "-c listen_addresses='' -k $dir" start >/dev/null
-psql -Xq -h "$dir" -U postgres -d postgres -c "CREATE DATABASE bench"
+. ./callgrind.sh
 for v in "${variants[@]}"; do
 	case $v in *num) type="numeric(10,2)" total="numeric(16,2)" amount="(g % 10000) / 100.0" ;;
 	            *) type=int total=bigint amount="g % 100" ;; esac
 	flush=statement
 	[ "$v" = cfsumtx ] && flush=transaction
-	psql -Xq -h "$dir" -U postgres -d bench -v ON_ERROR_STOP=1 <<-EOF >/dev/null 2>&1
+	bench_psql <<-EOF >/dev/null 2>&1
 		CREATE EXTENSION IF NOT EXISTS counterfield;
 		CREATE TABLE sp_$v (id int PRIMARY KEY, total $total NOT NULL DEFAULT 0);
 		CREATE TABLE sc_$v (id bigserial PRIMARY KEY, p_id int REFERENCES sp_$v, amount $type);
@@ -42,23 +38,14 @@ for v in "${variants[@]}"; do
 		VACUUM ANALYZE;
 	EOF
 done
-pg_ctl -D "$dir/data" -w stop >/dev/null
-
-# Instructions of a single-user backend that runs SQL, start to exit.
-instructions() {
-	rm -f "$dir"/callgrind.*
-	echo "$1" | valgrind -q --tool=callgrind --callgrind-out-file="$dir/callgrind.%p" \
-		postgres --single -D "$dir/data" -c synchronous_commit=off bench >/dev/null 2>&1
-	sed -n 's/^summary: \([0-9]*\)/\1/p' "$dir"/callgrind.* | head -1
-}
+stop_cluster
 
 empty=$(instructions "SELECT 1;")
 declare -A got=()
 for v in "${variants[@]}"; do
 	got[$v]=$(( $(instructions "UPDATE sc_$v SET amount = amount + 1;") - empty ))
 	case $v in cf*)
-		if ! echo "SELECT count(*) = 0 AS ok FROM sp_$v p WHERE total <> (SELECT COALESCE(sum(amount), 0) FROM sc_$v c WHERE c.p_id = p.id);" |
-			postgres --single -D "$dir/data" bench 2>/dev/null | grep -q 'ok = "t"'; then
+		if ! single_ok "SELECT count(*) = 0 AS ok FROM sp_$v p WHERE total <> (SELECT COALESCE(sum(amount), 0) FROM sc_$v c WHERE c.p_id = p.id);"; then
 			echo "sums.sh: variant $v left a sum that differs from sum()" >&2
 			exit 1
 		fi ;;
