@@ -392,7 +392,7 @@ extern char *cf_link_counts_sql(CounterDef *def, const char *relation);
 extern FlushItem *cf_link_resolve(CounterDef *def, int h, FlushItem *items, int nitems,
 								  MemoryContext cxt, int *nresolved);
 extern FlushItem *cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows,
-								MemoryContext cxt, int *nitems);
+								CommandId curcid, MemoryContext cxt, int *nitems);
 
 /* trigger.c */
 extern void cf_count_table_rows(CounterDefs *defs, RelCounters *rc, Oid relid, int64 sign);
@@ -406,8 +406,9 @@ extern void cf_inflight_note(CounterDef *def, Datum *values, int64 children, boo
 extern void cf_inflight_check(CounterDef *def, Datum *values, TransactionId since,
 							  bool inserted);
 extern bool cf_inflight_on_conflict(Oid parent);
+extern CommandId cf_inflight_child_cid(Oid child);
 extern void cf_inflight_missing(CounterTarget *target, Datum *values);
-extern void cf_inflight_counted(void);
+extern void cf_inflight_counted(Oid root);
 extern void cf_inflight_at_commit(void);
 
 /* keylock.c */

@@ -61,6 +61,7 @@ typedef struct RunningStatement
 	CommandId	cid;			/* of the rows it writes */
 	bool		on_conflict;	/* an INSERT ... ON CONFLICT */
 	bool		noted;			/* keys are to be counted again when it ends */
+	bool		counted;		/* its trigger has counted its rows */
 	LocalTransactionId lxid;
 	SubTransactionId subid;
 } RunningStatement;
@@ -158,6 +159,7 @@ start_running(const void *statement, Oid root, Oid parent, CommandId cid, bool o
 	running[nrunning].cid = cid;
 	running[nrunning].on_conflict = on_conflict;
 	running[nrunning].noted = false;
+	running[nrunning].counted = false;
 	running[nrunning].lxid = CF_CURRENT_LXID();
 	running[nrunning].subid = GetCurrentSubTransactionId();
 	nrunning++;
@@ -222,6 +224,21 @@ cf_inflight_start(QueryDesc *queryDesc)
 					  queryDesc->estate ? queryDesc->estate->es_output_cid :
 					  GetCurrentCommandId(false),
 					  has_on_conflict(stmt));
+}
+
+/*
+ * The command id of the outermost running statement that writes a counted
+ * child (or a table under it) and whose trigger has yet to count its rows;
+ * InvalidCommandId if none.
+ */
+CommandId
+cf_inflight_child_cid(Oid child)
+{
+	forget_dead_statements();
+	for (int i = 0; i < nrunning; i++)
+		if (running[i].root == child && !running[i].counted)
+			return running[i].cid;
+	return InvalidCommandId;
 }
 
 /*
@@ -404,10 +421,18 @@ cf_inflight_check(CounterDef *def, Datum *values, TransactionId since, bool inse
  * older one) have been counted.
  */
 void
-cf_inflight_counted(void)
+cf_inflight_counted(Oid root)
 {
 	counted_cid = GetCurrentCommandId(false);
 	counted_lxid = CF_CURRENT_LXID();
+	/* The statement whose trigger counts is the innermost one writing root. */
+	forget_dead_statements();
+	for (int i = nrunning - 1; i >= 0; i--)
+		if (running[i].root == root)
+		{
+			running[i].counted = true;
+			break;
+		}
 }
 
 /*

@@ -310,70 +310,60 @@ hop_key_types(CounterHop *hop)
 }
 
 /*
- * Prepares the statement that resolves values of hop h's foreign key
- * (arrays $1 ... of each key column, then $n of bigint deltas) to the
- * parent keys they lead to, locking every intermediate row on the way
- * FOR SHARE:
+ * Prepares the statement of one step up a chain: the rows of hop h's upper
+ * table (an intermediate) whose keys are the values given ($1 ... arrays
+ * of each key column), locked FOR SHARE, with their own foreign key (that
+ * of hop h + 1) and the position of the value they match:
  *
- *   SELECT hN.f1, ..., d.cf_a FROM unnest($1, ..., $n) AS d(cf_v1, ..., cf_a)
- *   JOIN upper(h) AS h1 ON h1.key = d.cf_v1 ... JOIN ... FOR SHARE OF h1, ...
+ *   SELECT d.cf_n, u.f1, ... FROM ROWS FROM (unnest($1), ...)
+ *     WITH ORDINALITY AS d(cf_v1, ..., cf_n)
+ *   JOIN upper AS u ON u.key = d.cf_v1 ... FOR SHARE OF u
+ *
+ * One table a step: a row that the lock waits for and finds moved is read
+ * again as it is now, which a join of several tables would not do for the
+ * rows it joined to the old version.
  */
 static SPIPlanPtr
 resolve_plan(CounterDef *def, int h)
 {
 	CounterHop *hop = &def->hops[h];
+	CounterHop *next = &def->hops[h + 1];
 	StringInfoData sql;
-	Oid			argtypes[INDEX_MAX_KEYS + 1];
-	int			njoined = def->nhops - 1 - h;
-	CounterHop *top = &def->hops[def->nhops - 1];
+	Oid			argtypes[INDEX_MAX_KEYS];
 
 	if (cf_plan_is_current(&hop->resolve_plan))
 		return hop->resolve_plan;
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	for (int k = 0; k < top->nkeys; k++)
-		appendStringInfo(&sql, "h%d.%s, ", njoined,
-						 cf_column_sql(top->lower, top->lower_attnums[k]));
-	appendStringInfoString(&sql, "d.cf_a FROM ROWS FROM (");
-	for (int k = 0; k <= hop->nkeys; k++)
+	appendStringInfoString(&sql, "SELECT d.cf_n");
+	for (int k = 0; k < next->nkeys; k++)
+		appendStringInfo(&sql, ", u.%s", cf_column_sql(next->lower, next->lower_attnums[k]));
+	appendStringInfoString(&sql, " FROM ROWS FROM (");
+	for (int k = 0; k < hop->nkeys; k++)
 		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k > 0 ? ", " : "", k + 1);
-	appendStringInfoString(&sql, ") AS d(");
+	appendStringInfoString(&sql, ") WITH ORDINALITY AS d(");
 	for (int k = 0; k < hop->nkeys; k++)
 		appendStringInfo(&sql, "cf_v%d, ", k + 1);
-	appendStringInfoString(&sql, "cf_a)");
-	for (int j = 0; j < njoined; j++)
-	{
-		CounterHop *step = &def->hops[h + j];
-
-		appendStringInfo(&sql, " JOIN %s AS h%d ON ", cf_relation_sql(step->upper, false), j + 1);
-		for (int k = 0; k < step->nkeys; k++)
-			appendStringInfo(&sql, "%sh%d.%s %s %s%s", k > 0 ? " AND " : "", j + 1,
-							 cf_column_sql(step->upper, step->upper_attnums[k]),
-							 cf_operator_sql(cf_equality_operator(step->upper_types[k])),
-							 j == 0 ? psprintf("d.cf_v%d", k + 1) :
-							 psprintf("h%d.%s", j, cf_column_sql(step->lower,
-																 step->lower_attnums[k])),
-							 cf_collate_sql(step->collations[k]));
-	}
-	appendStringInfoString(&sql, " FOR SHARE OF ");
-	for (int j = 0; j < njoined; j++)
-		appendStringInfo(&sql, "%sh%d", j > 0 ? ", " : "", j + 1);
-
+	appendStringInfo(&sql, "cf_n) JOIN %s AS u ON ", cf_relation_sql(hop->upper, false));
 	for (int k = 0; k < hop->nkeys; k++)
 	{
-		argtypes[k] = get_array_type(hop_key_types(hop)[k]);
+		appendStringInfo(&sql, "%su.%s %s d.cf_v%d%s", k > 0 ? " AND " : "",
+						 cf_column_sql(hop->upper, hop->upper_attnums[k]),
+						 cf_operator_sql(cf_equality_operator(hop->upper_types[k])), k + 1,
+						 cf_collate_sql(hop->collations[k]));
+		argtypes[k] = get_array_type(hop->upper_types[k]);
 		if (!OidIsValid(argtypes[k]))
-			elog(ERROR, "type %s has no array type", format_type_be(hop_key_types(hop)[k]));
+			elog(ERROR, "type %s has no array type", format_type_be(hop->upper_types[k]));
 	}
-	argtypes[hop->nkeys] = INT8ARRAYOID;
-	return cf_keep_plan(&hop->resolve_plan, sql.data, hop->nkeys + 1, argtypes);
+	appendStringInfoString(&sql, " FOR SHARE OF u");
+	return cf_keep_plan(&hop->resolve_plan, sql.data, hop->nkeys, argtypes);
 }
 
 /*
  * Turns deltas keyed by values of hop h's foreign key into deltas keyed by
- * the parent keys those values lead to now, locking the intermediate rows
- * on the way FOR SHARE until the transaction ends.  Values that lead to no
- * row (the row is gone, or a foreign key above is NULL) add to no parent.
+ * the parent keys those values lead to now, one step up the chain at a
+ * time, each with a fresh snapshot, locking the intermediate rows on the
+ * way FOR SHARE until the transaction ends.  Values that lead to no row
+ * (the row is gone, or a foreign key above is NULL) add to no parent.
  * Returns the new items, in cxt (items themselves for the last hop, whose
  * values are parent keys); SPI is connected.
  */
@@ -381,50 +371,64 @@ FlushItem *
 cf_link_resolve(CounterDef *def, int h, FlushItem *items, int nitems, MemoryContext cxt,
 				int *nresolved)
 {
-	CounterHop *hop = &def->hops[h];
-	Datum		params[INDEX_MAX_KEYS + 1];
-	OwnerContext owner;
-	SPIPlanPtr	plan;
-	Snapshot	snapshot;
-	FlushItem  *resolved;
-	int			ret;
-
-	if (h == def->nhops - 1 || nitems == 0)
+	for (; h < def->nhops - 1 && nitems > 0; h++)
 	{
-		*nresolved = nitems;
-		return items;			/* the values are parent keys */
-	}
-	cf_item_arrays(hop->nkeys, hop_key_types(hop), items, nitems, params);
-	begin_link_sql(def, &owner);
-	plan = resolve_plan(def, h);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	ret = SPI_execute_snapshot(plan, params, NULL, snapshot, InvalidSnapshot, false, false, 0);
-	UnregisterSnapshot(snapshot);
-	cf_end_as_owner(&owner);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(ret));
+		CounterHop *hop = &def->hops[h];
+		CounterHop *next = &def->hops[h + 1];
+		bool		top = h + 1 == def->nhops - 1;
+		Datum		params[INDEX_MAX_KEYS + 1];
+		OwnerContext owner;
+		SPIPlanPtr	plan;
+		Snapshot	snapshot;
+		FlushItem  *up;
+		int			nup = 0;
+		int			ret;
 
-	resolved = MemoryContextAlloc(cxt, sizeof(FlushItem) * Max(SPI_processed, 1));
-	*nresolved = 0;
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		Datum		key[INDEX_MAX_KEYS];
-		bool		isnull = false;
+		cf_item_arrays(hop->nkeys, hop_key_types(hop), items, nitems, params);
+		begin_link_sql(def, &owner);
+		plan = resolve_plan(def, h);
+		snapshot = RegisterSnapshot(GetLatestSnapshot());
+		ret = SPI_execute_snapshot(plan, params, NULL, snapshot, InvalidSnapshot, false, false,
+								   0);
+		UnregisterSnapshot(snapshot);
+		cf_end_as_owner(&owner);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(ret));
 
-		for (int k = 0; k < def->nkeys && !isnull; k++)
-			key[k] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, k + 1, &isnull);
-		if (isnull)
-			continue;			/* a NULL foreign key above: no parent */
-		resolved[*nresolved].counter_id = def->id;
-		resolved[*nresolved].def = def;
-		resolved[*nresolved].values = cf_copy_key(def, key, cxt);
-		resolved[*nresolved].delta = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc,
-																  def->nkeys + 1, &isnull));
-		(*nresolved)++;
+		up = MemoryContextAlloc(cxt, sizeof(FlushItem) * Max(SPI_processed, 1));
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[row];
+			int64		n;
+			Datum		key[INDEX_MAX_KEYS];
+			bool		isnull = false;
+
+			n = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
+			for (int k = 0; k < next->nkeys && !isnull; k++)
+				key[k] = SPI_getbinval(tuple, SPI_tuptable->tupdesc, k + 2, &isnull);
+			if (isnull)
+				continue;		/* a NULL foreign key: no parent */
+			up[nup] = items[n - 1];
+			if (top)
+				up[nup].values = cf_copy_key(def, key, cxt);
+			else
+			{
+				MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+
+				up[nup].values = palloc(sizeof(Datum) * next->nkeys);
+				for (int k = 0; k < next->nkeys; k++)
+					up[nup].values[k] = datumCopy(key[k], next->lower_byval[k],
+												  next->lower_typlen[k]);
+				MemoryContextSwitchTo(oldcxt);
+			}
+			nup++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		items = up;
+		nitems = nup;
 	}
-	SPI_freetuptable(SPI_tuptable);
-	return resolved;
+	*nresolved = nitems;
+	return items;
 }
 
 /*
@@ -514,15 +518,15 @@ subtree_plan(CounterDef *def, int h)
  * Turns the old (sign -1) and new (sign 1) versions of the rows of an
  * intermediate table, the lower table of hop h, written by the running
  * statement, into deltas of parent keys: each moves what the child rows
- * under it add up to, as the statement found them, to or from the parent
- * its foreign key leads to now.  rows holds nrows versions, each its key
- * columns then its foreign key columns; versions with a NULL in either
- * were left out by the caller.  Returns the deltas in cxt; SPI is
- * connected.
+ * under it add up to, read with a fresh snapshot at command id curcid (see
+ * link_statement in trigger.c), to or from the parent its foreign key
+ * leads to now.  rows holds nrows versions, each its key columns then its
+ * foreign key columns; versions with a NULL in either were left out by the
+ * caller.  Returns the deltas in cxt; SPI is connected.
  */
 FlushItem *
-cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows, MemoryContext cxt,
-			  int *nitems)
+cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows, CommandId curcid,
+			  MemoryContext cxt, int *nitems)
 {
 	CounterHop *hop = &def->hops[h];
 	CounterHop *below = &def->hops[h - 1];
@@ -531,7 +535,6 @@ cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows, Mem
 	Datum	   *elems = palloc(sizeof(Datum) * Max(nrows, 1));
 	OwnerContext owner;
 	SPIPlanPtr	plan;
-	CommandId	curcid;
 	FlushItem  *moved;
 	int			nmoved = 0;
 	int			ret;
@@ -548,12 +551,7 @@ cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows, Mem
 								elems, nrows);
 	}
 
-	/*
-	 * The rows under them as the statement found them: a fresh snapshot, at
-	 * the statement's command, so that the writes it caused below (cascades)
-	 * are left to the triggers of the tables they wrote.
-	 */
-	curcid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid : GetCurrentCommandId(false);
+	/* The rows under them: a fresh snapshot, at the command id given. */
 	begin_link_sql(def, &owner);
 	plan = subtree_plan(def, h);
 	PushCopiedSnapshot(GetLatestSnapshot());

@@ -464,25 +464,53 @@ count_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 		count_rows(&counting, trigdata->tg_oldtable, NULL, -1);
 	if (trigdata->tg_newtable != NULL)
 		count_rows(&counting, trigdata->tg_newtable, NULL, 1);
-	cf_inflight_counted();
+	cf_inflight_counted(rc->root);
 	end_counting(defs, &counting);
 }
 
 /*
- * Collects the versions of the rows of an intermediate table, the lower
- * table of a counter's hop h, from one transition table: their key (the
- * columns hop h-1 references) and their foreign key, each with sign.
- * Versions with a NULL in either count for no parent and are left out.
+ * The versions of the rows of an intermediate table, the lower table of a
+ * counter's hop h, that one statement wrote: their key (the columns hop
+ * h - 1 references) then their foreign key, each with its sign.
  */
+typedef struct LinkRows
+{
+	Datum	  **rows;
+	int64	   *signs;
+	int			n;
+	int			max;
+} LinkRows;
+
 static void
-collect_link_rows(CounterDef *def, int h, Tuplestorestate *rows, TupleTableSlot *slot,
-				  int64 sign, Datum ***out, int64 **signs, int *n, int *max)
+add_link_row(LinkRows *set, Datum *values, int64 sign)
+{
+	if (set->n == set->max)
+	{
+		set->max = Max(16, set->max * 2);
+		set->rows = set->rows ? repalloc(set->rows, sizeof(Datum *) * set->max) :
+			palloc(sizeof(Datum *) * set->max);
+		set->signs = set->signs ? repalloc(set->signs, sizeof(int64) * set->max) :
+			palloc(sizeof(int64) * set->max);
+	}
+	set->rows[set->n] = values;
+	set->signs[set->n++] = sign;
+}
+
+/*
+ * Reads the versions of one transition table into values of the key and
+ * the foreign key of hop h's lower table; a version with a NULL in either
+ * gets NULL (it counts for no parent).
+ */
+static Datum **
+read_link_rows(CounterDef *def, int h, Tuplestorestate *rows, TupleTableSlot *slot, int *n)
 {
 	CounterHop *below = &def->hops[h - 1];
 	CounterHop *hop = &def->hops[h];
 	TupleDesc	desc = slot->tts_tupleDescriptor;
 	int			readptr = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+	Datum	  **out = palloc(sizeof(Datum *) * Max(tuplestore_tuple_count(rows), 1));
 
+	*n = 0;
 	tuplestore_select_read_pointer(rows, readptr);
 	tuplestore_rescan(rows);
 	while (tuplestore_gettupleslot(rows, true, false, slot))
@@ -500,64 +528,126 @@ collect_link_rows(CounterDef *def, int h, Tuplestorestate *rows, TupleTableSlot 
 			if (!isnull)
 				values[c] = datumCopy(values[c], att->attbyval, att->attlen);
 		}
-		if (isnull)
-			continue;
-		if (*n == *max)
-		{
-			*max = Max(16, *max * 2);
-			*out = *out ? repalloc(*out, sizeof(Datum *) * *max) : palloc(sizeof(Datum *) * *max);
-			*signs = *signs ? repalloc(*signs, sizeof(int64) * *max) :
-				palloc(sizeof(int64) * *max);
-		}
-		(*out)[*n] = values;
-		(*signs)[(*n)++] = sign;
+		out[(*n)++] = isnull ? NULL : values;
 	}
+	return out;
+}
+
+/* Are values from to to of two versions, of columns attnums, the same bytes? */
+static bool
+same_values(Datum *a, Datum *b, int from, int to, TupleDesc desc, AttrNumber *attnums)
+{
+	for (int c = from; c < to; c++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, attnums[c - from] - 1);
+
+		if (!datum_image_eq(a[c], b[c], att->attbyval, att->attlen))
+			return false;
+	}
+	return true;
 }
 
 /*
  * Counts one statement on an intermediate table of counters with through:
  * rows that move to another row above, or come or go, move what the child
- * rows under them add up to between parents (link.c).  counterfield's own
- * updates of the table's counter columns change no key and are skipped.
+ * rows under them add up to between parents (link.c).
+ *
+ * An UPDATE's transition tables hold the old and new version of each row
+ * in the same order.  A row whose key and foreign key both stay moves
+ * nothing (counterfield's own updates of counter columns, say) and costs
+ * no statement.  A row that keeps its key and changes its foreign key
+ * moves its subtree as it is now, but for the child rows of statements
+ * still running, whose triggers will count them along the chain as it will
+ * be then: so child rows that a trigger or function of this statement
+ * wrote under the row, and counted for its old parent, move with it.
+ * Versions of rows inserted, deleted or re-keyed move their subtree as the
+ * statement found it, at its own command id: the cascades that the
+ * statement caused below are counted by the triggers of the tables they
+ * wrote, along the chain as it now stands.
  */
 static void
 link_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 {
 	Relation	rel = trigdata->tg_relation;
+	Oid			relid = RelationGetRelid(rel);
 	RowCounting counting;
 	TupleTableSlot *slot;
 	MemoryContext cxt = CurrentMemoryContext;
+	CommandId	statement_cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid :
+		GetCurrentCommandId(false);
+	bool		connected = false;
 	ListCell   *lc;
 
-	if (cf_internal_write_to(RelationGetRelid(rel)))
-		return;
 	memset(&counting, 0, sizeof(counting));
 	counting.defs = rc->as_link;
 	counting.batch = ++batch_counter;
 	cf_state_prune();
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
-	cf_spi_connect();
 	foreach(lc, rc->as_link)
 	{
 		CounterDef *def = lfirst(lc);
-		int			h = cf_link_hop_of(def, RelationGetRelid(rel));
-		Datum	  **rows = NULL;
-		int64	   *signs = NULL;
-		int			n = 0;
-		int			max = 0;
-		FlushItem  *items;
-		int			nitems;
+		int			h = cf_link_hop_of(def, relid);
+		int			nkey = def->hops[h - 1].nkeys;
+		int			nold = 0;
+		int			nnew = 0;
+		Datum	  **old = trigdata->tg_oldtable ?
+			read_link_rows(def, h, trigdata->tg_oldtable, slot, &nold) : NULL;
+		Datum	  **new = trigdata->tg_newtable ?
+			read_link_rows(def, h, trigdata->tg_newtable, slot, &nnew) : NULL;
+		bool		paired = old != NULL && new != NULL && nold == nnew;
+		LinkRows	moved = {0};
+		LinkRows	others = {0};
 
-		MemoryContextSwitchTo(cxt);
-		if (trigdata->tg_oldtable != NULL)
-			collect_link_rows(def, h, trigdata->tg_oldtable, slot, -1, &rows, &signs, &n, &max);
-		if (trigdata->tg_newtable != NULL)
-			collect_link_rows(def, h, trigdata->tg_newtable, slot, 1, &rows, &signs, &n, &max);
-		items = cf_link_moves(def, h, rows, signs, n, cxt, &nitems);
-		MemoryContextSwitchTo(cxt);
-		route_items(&counting, items, nitems);
+		for (int i = 0; i < Max(nold, nnew); i++)
+		{
+			Datum	   *o = i < nold ? old[i] : NULL;
+			Datum	   *n = i < nnew ? new[i] : NULL;
+
+			if (paired && o != NULL && n != NULL &&
+				same_values(o, n, 0, nkey, RelationGetDescr(rel), def->hops[h - 1].upper_attnums))
+			{
+				if (!same_values(o, n, nkey, nkey + def->hops[h].nkeys, RelationGetDescr(rel),
+								 def->hops[h].lower_attnums))
+				{
+					add_link_row(&moved, o, -1);
+					add_link_row(&moved, n, 1);
+				}
+				continue;
+			}
+			if (o != NULL)
+				add_link_row(&others, o, -1);
+			if (n != NULL)
+				add_link_row(&others, n, 1);
+		}
+
+		for (int set = 0; set < 2; set++)
+		{
+			LinkRows   *rows = set == 0 ? &moved : &others;
+			CommandId	curcid = statement_cid;
+			FlushItem  *items;
+			int			nitems;
+
+			if (rows->n == 0)
+				continue;
+			if (set == 0)
+			{
+				CommandId	running = cf_inflight_child_cid(def->child_relid);
+
+				CommandCounterIncrement();
+				curcid = GetCurrentCommandId(false);
+				if (running != InvalidCommandId && running < curcid)
+					curcid = running;
+			}
+			if (!connected)
+				cf_spi_connect();
+			connected = true;
+			items = cf_link_moves(def, h, rows->rows, rows->signs, rows->n, curcid, cxt, &nitems);
+			MemoryContextSwitchTo(cxt);
+			route_items(&counting, items, nitems);
+		}
 	}
-	SPI_finish();
+	if (connected)
+		SPI_finish();
 	ExecDropSingleTupleTableSlot(slot);
 	apply_counted(defs, &counting);
 }
