@@ -236,9 +236,21 @@ DELETE FROM coin WHERE big = -9223372036854775807;
 SELECT * FROM vault;
 SELECT sum_mismatches('vault', 'total', 'coin', 'jar_id', 'big');
 
--- a numeric sum column cannot hold NaN or infinity
+-- a numeric sum column cannot hold NaN or infinity, nor a bigint one the
+-- value whose negation does not fit
 INSERT INTO coin (jar_id, weight) VALUES (1, 'NaN');
+INSERT INTO coin (jar_id, big) VALUES (1, -9223372036854775808);
 SELECT * FROM jar;
+-- nor can add_counter start from them
+CREATE TABLE pot (id int PRIMARY KEY, total numeric);
+CREATE TABLE drop_in (pot_id int REFERENCES pot, amount numeric(6,2));
+INSERT INTO pot VALUES (1);
+INSERT INTO drop_in VALUES (1, 'NaN');
+\set VERBOSITY terse
+SELECT counterfield.add_counter('pot', 'total', 'drop_in', sum_column => 'amount');
+\set VERBOSITY default
+SELECT count(*) FROM counterfield.counters WHERE parent = 'pot'::regclass;
+DROP TABLE drop_in, pot;
 
 -- bad definitions are refused
 CREATE TABLE bad_parent (id int PRIMARY KEY, total numeric(10,1), n int, t text, f float8,

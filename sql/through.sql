@@ -90,6 +90,70 @@ UPDATE company SET id = 7 WHERE id = 3;
 UPDATE company SET id = 3 WHERE id = 7;
 SELECT * FROM check_company;
 
+-- user code that writes products while a category moves, or moves a
+-- category while products are written: a trigger on the category, a
+-- function in the UPDATE, a trigger on the product
+CREATE FUNCTION add_product_bu() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO product VALUES (700 + NEW.id, NEW.id, 7.00, true);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER add_product_bu BEFORE UPDATE ON category FOR EACH ROW
+    WHEN (OLD.company_id IS DISTINCT FROM NEW.company_id) EXECUTE FUNCTION add_product_bu();
+UPDATE category SET company_id = 1 WHERE id = 4;
+DROP TRIGGER add_product_bu ON category;
+CREATE FUNCTION add_product(category int, target int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO product VALUES (800 + category, category, 8.00, true);
+    RETURN target;
+END $$;
+UPDATE category SET company_id = add_product(id, 3) WHERE id = 4;
+CREATE FUNCTION move_category_ai() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE category SET company_id = 4 WHERE id = NEW.category_id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER move_category_ai AFTER INSERT ON product FOR EACH ROW
+    EXECUTE FUNCTION move_category_ai();
+INSERT INTO product VALUES (900, 4, 9.00, true);
+DROP TRIGGER move_category_ai ON product;
+SELECT * FROM check_company;
+-- a category that is also a parent: a trigger moves it when counterfield
+-- updates its own counter
+ALTER TABLE category ADD COLUMN product_count int NOT NULL DEFAULT 0;
+SELECT counterfield.add_counter('category', 'product_count', 'product');
+CREATE FUNCTION big_category_au() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.product_count >= 12 AND NEW.company_id = 4 THEN
+        UPDATE category SET company_id = 1 WHERE id = NEW.id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER big_category_au AFTER UPDATE ON category FOR EACH ROW
+    EXECUTE FUNCTION big_category_au();
+INSERT INTO product SELECT 950 + g, 4, 1.00, true FROM generate_series(1, 5) g;
+SELECT id, company_id, product_count FROM category WHERE id = 4;
+DROP TRIGGER big_category_au ON category;
+SELECT counterfield.drop_counter('category', 'product_count');
+SELECT * FROM check_company;
+
+-- a hop's foreign key rebuilt by ALTER COLUMN ... TYPE keeps counting
+DROP VIEW check_company;
+ALTER TABLE category ALTER COLUMN company_id TYPE int USING company_id + 0;
+CREATE VIEW check_company AS
+  WITH t AS (SELECT c.id, count(p.id) AS n, COALESCE(sum(p.price) FILTER (WHERE p.active), 0) AS s
+               FROM company c LEFT JOIN category k ON k.company_id = c.id
+               LEFT JOIN product p ON p.category_id = k.id GROUP BY c.id),
+       u AS (SELECT parent_key, delta FROM counterfield.unfolded('company', 'products_df'))
+  SELECT count(*) FILTER (WHERE (c.products, c.products_tx, c.products_df + COALESCE(u.delta, 0),
+                                 c.stock) IS DISTINCT FROM (t.n, t.n, t.n, t.s)) AS mismatches,
+         string_agg(c.id || ':' || c.products || '/' || c.stock, ' ' ORDER BY c.id) AS counts
+    FROM company c JOIN t ON t.id = c.id
+    LEFT JOIN u ON u.parent_key = CAST(ROW(c.id) AS text);
+UPDATE category SET company_id = 3 WHERE id = 4;
+INSERT INTO product VALUES (990, 4, 1.00, true);
+SELECT * FROM check_company;
+
 -- savepoints: a rolled-back move is undone exactly
 BEGIN;
 UPDATE category SET company_id = 3 WHERE id = 4;

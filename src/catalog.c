@@ -1044,6 +1044,9 @@ counterfield_counts(PG_FUNCTION_ARGS)
 			bool		nulls[INDEX_MAX_KEYS + 1];
 
 			heap_deform_tuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, values, nulls);
+			/* A sum of NaN or infinity could never be taken back by a delta. */
+			if (def->sum_type == NUMERICOID && !nulls[def->nkeys])
+				cf_check_finite(def, values[def->nkeys]);
 			tuplestore_putvalues(store, desc, values, nulls);
 		}
 		SPI_freetuptable(SPI_tuptable);

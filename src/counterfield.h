@@ -377,6 +377,7 @@ extern bool cf_row_amount(CounterDef *def, TupleTableSlot *row, int64 sign, int6
 extern bool cf_check_counter_types(Oid parent, AttrNumber counter_attnum, Oid child,
 								   AttrNumber sum_attnum, int elevel);
 extern void cf_sum_prepare(CounterDef *def);
+extern void cf_check_finite(CounterDef *def, Datum value);
 extern Datum cf_units_datum(CounterDef *def, int64 units, Oid type);
 extern Datum cf_units_numeric(CounterDef *def, int64 units);
 extern char *cf_aggregate_sql(CounterDef *def);
@@ -407,6 +408,7 @@ extern void cf_inflight_check(CounterDef *def, Datum *values, TransactionId sinc
 							  bool inserted);
 extern bool cf_inflight_on_conflict(Oid parent);
 extern CommandId cf_inflight_child_cid(Oid child);
+extern bool cf_inflight_writes_child_at(Oid child, CommandId cid);
 extern void cf_inflight_missing(CounterTarget *target, Datum *values);
 extern void cf_inflight_counted(Oid root);
 extern void cf_inflight_at_commit(void);

@@ -513,6 +513,69 @@ calls_missing_function(Node *node, void *context)
 	return expression_tree_walker(node, calls_missing_function, context);
 }
 
+/*
+ * The OIDs of the hops' foreign keys of a row of cf_catalog_query(), as they
+ * are now: a stored OID whose key is gone is replaced by that of the key of
+ * the same name on the same table (ALTER COLUMN ... TYPE rebuilds a key so),
+ * and a 0 that a restore left by the key's OID once it exists.  Sets
+ * *changed if any differs from the stored ones.  Returns false if the row
+ * has no through, or a key is gone for good (dropped); a key a restore has
+ * yet to create stays 0.
+ */
+static bool
+current_hop_keys(HeapTuple tuple, TupleDesc desc, Datum *oids, int *n, bool *changed)
+{
+	bool		isnull;
+	Datum		through = SPI_getbinval(tuple, desc, CF_COL_THROUGH, &isnull);
+	Datum		fks;
+	Datum		names_datum;
+	Datum	   *tables;
+	Datum	   *stored;
+	Datum	   *names;
+	bool	   *nulls;
+	int			ntables;
+	int			nnames;
+	Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
+
+	*changed = false;
+	through = SPI_getbinval(tuple, desc, CF_COL_THROUGH, &isnull);
+	if (isnull)
+		return false;
+	fks = SPI_getbinval(tuple, desc, CF_COL_THROUGH_FK_OIDS, &isnull);
+	if (isnull)
+		return false;
+	names_datum = SPI_getbinval(tuple, desc, CF_COL_THROUGH_FKS, &isnull);
+	if (isnull)
+		return false;
+	deconstruct_array(DatumGetArrayTypeP(through), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &tables, &nulls, &ntables);
+	deconstruct_array(DatumGetArrayTypeP(fks), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &stored, &nulls, n);
+	deconstruct_array(DatumGetArrayTypeP(names_datum), NAMEOID, NAMEDATALEN, false,
+					  TYPALIGN_CHAR, &names, &nulls, &nnames);
+	if (*n != ntables + 1 || nnames != *n || *n > INDEX_MAX_KEYS + 1)
+		return false;
+	for (int h = 0; h < *n; h++)
+	{
+		Oid			oid = DatumGetObjectId(stored[h]);
+		Oid			lower = h == 0 ? child : DatumGetObjectId(tables[h - 1]);
+		Oid			found;
+
+		oids[h] = stored[h];
+		if (OidIsValid(oid) && SearchSysCacheExists1(CONSTROID, stored[h]))
+			continue;
+		found = get_relation_constraint_oid(lower, NameStr(*DatumGetName(names[h])), true);
+		if (!OidIsValid(found) && OidIsValid(oid))
+			return false;		/* dropped */
+		if (OidIsValid(found))
+		{
+			oids[h] = ObjectIdGetDatum(found);
+			*changed = true;
+		}
+	}
+	return true;
+}
+
 /* The intermediate tables of a row of cf_catalog_query(), if any. */
 static List *
 through_tables(HeapTuple tuple, TupleDesc desc)
@@ -543,26 +606,17 @@ counter_intact(HeapTuple tuple, TupleDesc desc)
 	bool		isnull;
 	Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
 	Datum		condition;
-	Datum		fks;
+	Datum		oids[INDEX_MAX_KEYS + 1];
+	int			n;
+	bool		changed;
 
 	if (!cf_counter_columns_exist(tuple, desc))
 		return false;
 
 	/* With through: the hops' foreign keys, and so their tables */
-	fks = SPI_getbinval(tuple, desc, CF_COL_THROUGH_FK_OIDS, &isnull);
-	if (!isnull)
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
-
-		deconstruct_array(DatumGetArrayTypeP(fks), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
-						  &elems, &nulls, &n);
-		for (int i = 0; i < n; i++)
-			if (OidIsValid(DatumGetObjectId(elems[i])) &&
-				!SearchSysCacheExists1(CONSTROID, elems[i]))
-				return false;
-	}
+	(void) SPI_getbinval(tuple, desc, CF_COL_THROUGH, &isnull);
+	if (!isnull && !current_hop_keys(tuple, desc, oids, &n, &changed))
+		return false;
 
 	/* A tree from another cluster was rebuilt at ddl_command_start if it could be. */
 	condition = SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
@@ -659,12 +713,18 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 						  &elems, &elem_nulls, &n);
 		deconstruct_array(DatumGetArrayTypeP(stored), NAMEOID, NAMEDATALEN, false,
 						  TYPALIGN_CHAR, &names, &elem_nulls, &nnames);
-		/* A foreign key not there yet (see resolve_pending_hops) keeps its name. */
-		for (int i = 0; i < n; i++)
-			elems[i] = OidIsValid(DatumGetObjectId(elems[i])) || i >= nnames ?
-				DirectFunctionCall1(namein,
-									CStringGetDatum(get_constraint_name(DatumGetObjectId(elems[i])))) :
-				names[i];
+		/*
+		 * A foreign key not there yet, or rebuilt under another OID (see
+		 * resolve_pending_hops), keeps its name.
+		 */
+		for (int i = 0; i < n && i < nnames; i++)
+		{
+			char	   *name = OidIsValid(DatumGetObjectId(elems[i])) ?
+				get_constraint_name(DatumGetObjectId(elems[i])) : NULL;
+
+			elems[i] = name ? DirectFunctionCall1(namein, CStringGetDatum(name)) : names[i];
+		}
+		n = Min(n, nnames);
 		values[8] = PointerGetDatum(construct_array(elems, n, NAMEOID, NAMEDATALEN, false,
 													TYPALIGN_CHAR));
 	}
@@ -1312,10 +1372,12 @@ recount_retyped(AlterTableStmt *stmt)
 }
 
 /*
- * Resolves the foreign keys of counters with through that a restore
- * loaded before it created the keys (counterfield_catalog_resolve), once
- * they are all there: ALTER TABLE ... ADD CONSTRAINT creates them.  Until
- * then such a counter counts nothing, as during the rest of the restore.
+ * Resolves the foreign keys of counters with through whose OIDs changed:
+ * ALTER COLUMN ... TYPE rebuilds a hop's foreign key under its name, and a
+ * restore loads the catalog before it creates the keys (their OIDs are 0
+ * until then, see counterfield_catalog_resolve).  Keys found by name are
+ * written to the catalog, which makes every backend load the counter
+ * again; until all are there, such a counter counts nothing.
  */
 static void
 resolve_pending_hops(void)
@@ -1325,48 +1387,24 @@ resolve_pending_hops(void)
 
 	if (!cf_catalog_has_sums(cf_catalog_relid(false)))
 		return;
-	cf_spi_run("SELECT id, child::pg_catalog.oid, through::pg_catalog.oid[], through_fks"
-			   " FROM counterfield.counter WHERE through IS NOT NULL"
-			   " AND (through_fk_oids IS NULL OR 0 OPERATOR(pg_catalog.=) ANY (through_fk_oids))",
-			   0, NULL, NULL, NULL, false, SPI_OK_SELECT);
+	cf_spi_run(cf_catalog_query(cf_catalog_relid(false)), 0, NULL, NULL, NULL, false,
+			   SPI_OK_SELECT);
 	rows = SPI_tuptable;
 	nrows = SPI_processed;
 	for (uint64 row = 0; row < nrows; row++)
 	{
 		HeapTuple	tuple = rows->vals[row];
-		bool		isnull;
-		Datum	   *tables;
-		Datum	   *names;
-		bool	   *nulls;
-		int			ntables;
-		int			nnames;
 		Datum		oids[INDEX_MAX_KEYS + 1];
-		bool		all = true;
+		int			n;
+		bool		changed = false;
+		bool		isnull;
 		Oid			types[2] = {INT4OID, OIDARRAYOID};
 		Datum		values[2];
 
-		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tuple, rows->tupdesc, 3, &isnull)),
-						  OIDOID, sizeof(Oid), true, TYPALIGN_INT, &tables, &nulls, &ntables);
-		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tuple, rows->tupdesc, 4, &isnull)),
-						  NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &names, &nulls, &nnames);
-		if (nnames != ntables + 1 || nnames > INDEX_MAX_KEYS + 1)
+		if (!current_hop_keys(tuple, rows->tupdesc, oids, &n, &changed) || !changed)
 			continue;
-		for (int h = 0; h < nnames && all; h++)
-		{
-			Oid			lower = h == 0 ?
-				DatumGetObjectId(SPI_getbinval(tuple, rows->tupdesc, 2, &isnull)) :
-				DatumGetObjectId(tables[h - 1]);
-
-			oids[h] = ObjectIdGetDatum(get_relation_constraint_oid(lower,
-																	NameStr(*DatumGetName(names[h])),
-																	true));
-			all = OidIsValid(DatumGetObjectId(oids[h]));
-		}
-		if (!all)
-			continue;
-		values[0] = SPI_getbinval(tuple, rows->tupdesc, 1, &isnull);
-		values[1] = PointerGetDatum(construct_array(oids, nnames, OIDOID, sizeof(Oid), true,
-													TYPALIGN_INT));
+		values[0] = SPI_getbinval(tuple, rows->tupdesc, CF_COL_ID, &isnull);
+		values[1] = cf_array_of(OIDOID, oids, n);
 		cf_catalog_write("UPDATE counterfield.counter SET through_fk_oids = $2"
 						 " WHERE id OPERATOR(pg_catalog.=) $1",
 						 2, types, values, NULL, SPI_OK_UPDATE);
@@ -1541,8 +1579,8 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 		track_descendants(parsetree, at_end);
 		if (at_end && IsA(parsetree, AlterTableStmt))
 		{
-			recount_retyped((AlterTableStmt *) parsetree);
 			resolve_pending_hops();
+			recount_retyped((AlterTableStmt *) parsetree);
 		}
 		SPI_finish();
 	}

@@ -241,6 +241,17 @@ cf_inflight_child_cid(Oid child)
 	return InvalidCommandId;
 }
 
+/* Does a running statement of command id cid write a counted child? */
+bool
+cf_inflight_writes_child_at(Oid child, CommandId cid)
+{
+	forget_dead_statements();
+	for (int i = 0; i < nrunning; i++)
+		if (running[i].root == child && running[i].cid == cid)
+			return true;
+	return false;
+}
+
 /*
  * Is the parent's row that the guard fires for written by an INSERT ... ON
  * CONFLICT: is the innermost running statement that writes the parent one?

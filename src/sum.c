@@ -20,6 +20,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "executor/tuptable.h"
@@ -61,14 +63,31 @@ cf_delta_sub(int64 a, int64 b)
 	return difference;
 }
 
-/* The scale of a numeric column's type modifier, or -1 if it has none. */
+/* A numeric column's type modifier has no scale. */
+#define NO_SCALE INT_MIN
+
+/*
+ * The scale of a numeric column's type modifier, or NO_SCALE.  From
+ * PostgreSQL 15 on a scale may be negative (numeric(10,-2) keeps whole
+ * hundreds): its low 11 bits are signed.
+ */
 static int
 typmod_scale(int32 typmod)
 {
 	if (typmod < (int32) VARHDRSZ)
-		return -1;
-	/* Scales may be negative (PostgreSQL 15 on): whole numbers then. */
-	return Max((int) (int16) ((typmod - VARHDRSZ) & 0xffff), 0);
+		return NO_SCALE;
+#if PG_VERSION_NUM >= 150000
+	return (((typmod - VARHDRSZ) & 0x7ff) ^ 1024) - 1024;
+#else
+	return (typmod - VARHDRSZ) & 0xffff;
+#endif
+}
+
+/* The scale of the units a numeric sum column's values count in. */
+static int
+unit_scale(int32 typmod)
+{
+	return Max(typmod_scale(typmod), 0);
 }
 
 /*
@@ -136,7 +155,7 @@ cf_check_counter_types(Oid parent, AttrNumber counter_attnum, Oid child,
 		return false;
 	}
 	if (sum_type == NUMERICOID &&
-		(typmod_scale(sum_typmod) < 0 || typmod_scale(sum_typmod) > MAX_SUM_SCALE))
+		(typmod_scale(sum_typmod) == NO_SCALE || typmod_scale(sum_typmod) > MAX_SUM_SCALE))
 	{
 		if (elevel > 0)
 			ereport(elevel,
@@ -147,8 +166,8 @@ cf_check_counter_types(Oid parent, AttrNumber counter_attnum, Oid child,
 					 errhint("Declare the column with a precision and scale, such as numeric(12,2).")));
 		return false;
 	}
-	if (type == NUMERICOID && typmod_scale(typmod) >= 0 &&
-		typmod_scale(typmod) < Max(typmod_scale(sum_typmod), 0))
+	if (type == NUMERICOID && typmod_scale(typmod) != NO_SCALE &&
+		typmod_scale(typmod) < (sum_type == NUMERICOID ? unit_scale(sum_typmod) : 0))
 	{
 		if (elevel > 0)
 			ereport(elevel,
@@ -157,7 +176,7 @@ cf_check_counter_types(Oid parent, AttrNumber counter_attnum, Oid child,
 							column, sum_column),
 					 errdetail("Its values would be rounded."),
 					 errhint("Give the counter column a scale of at least %d, or none.",
-							 typmod_scale(sum_typmod))));
+							 sum_type == NUMERICOID ? unit_scale(sum_typmod) : 0)));
 		return false;
 	}
 	return true;
@@ -197,7 +216,7 @@ cf_sum_prepare(CounterDef *def)
 						  &collation);
 	if (def->sum_type != NUMERICOID)
 		return;
-	def->sum_scale = typmod_scale(typmod);
+	def->sum_scale = unit_scale(typmod);
 	oldcxt = MemoryContextSwitchTo(def->cxt);
 	def->sum_up = DirectFunctionCall3(numeric_in,
 									  CStringGetDatum(power_of_ten(def->sum_scale, false)),
@@ -206,6 +225,25 @@ cf_sum_prepare(CounterDef *def)
 										CStringGetDatum(power_of_ten(def->sum_scale, true)),
 										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Refuses a numeric value of a sum column (or a sum of them) that is NaN or
+ * infinite: no later delta could take it back out of the parent's sum.
+ */
+void
+cf_check_finite(CounterDef *def, Datum value)
+{
+	Numeric		num = DatumGetNumeric(value);
+
+	if (numeric_is_nan(num) || numeric_is_inf(num))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("sum column \"%s\" cannot hold %s",
+						get_attname(def->child_relid, def->sum_attnum, false),
+						numeric_is_nan(num) ? "NaN" : "infinity"),
+				 errdetail("counterfield sums only finite values."),
+				 errhint("Add a CHECK constraint that keeps such values out of the column.")));
 }
 
 /*
@@ -243,16 +281,7 @@ cf_row_amount(CounterDef *def, TupleTableSlot *row, int64 sign, int64 *amount)
 			break;
 		case NUMERICOID:
 			{
-				Numeric		num = DatumGetNumeric(value);
-
-				if (numeric_is_nan(num) || numeric_is_inf(num))
-					ereport(ERROR,
-							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-							 errmsg("sum column \"%s\" cannot hold %s",
-									get_attname(def->child_relid, def->sum_attnum, false),
-									numeric_is_nan(num) ? "NaN" : "infinity"),
-							 errdetail("counterfield sums only finite values."),
-							 errhint("Add a CHECK constraint that keeps such values out of the column.")));
+				cf_check_finite(def, value);
 				if (def->sum_scale > 0)
 					value = DirectFunctionCall2(numeric_mul, value, def->sum_up);
 				units = DatumGetInt64(DirectFunctionCall1(numeric_int8, value));
@@ -264,10 +293,14 @@ cf_row_amount(CounterDef *def, TupleTableSlot *row, int64 sign, int64 *amount)
 	}
 	if (units == 0)
 		return false;
-	if (sign < 0 && units == PG_INT64_MIN)
+	/* Its negation would not fit: it could get in, but never out again. */
+	if (units == PG_INT64_MIN)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("sum of counter deltas is out of range for type bigint")));
+				 errmsg("sum column \"%s\" cannot hold %s",
+						get_attname(def->child_relid, def->sum_attnum, false),
+						"-9223372036854775808"),
+				 errdetail("counterfield sums values whose negation fits in a bigint.")));
 	*amount = sign < 0 ? -units : units;
 	return true;
 }

@@ -552,18 +552,23 @@ same_values(Datum *a, Datum *b, int from, int to, TupleDesc desc, AttrNumber *at
  * rows that move to another row above, or come or go, move what the child
  * rows under them add up to between parents (link.c).
  *
- * An UPDATE's transition tables hold the old and new version of each row
- * in the same order.  A row whose key and foreign key both stay moves
- * nothing (counterfield's own updates of counter columns, say) and costs
- * no statement.  A row that keeps its key and changes its foreign key
- * moves its subtree as it is now, but for the child rows of statements
- * still running, whose triggers will count them along the chain as it will
- * be then: so child rows that a trigger or function of this statement
- * wrote under the row, and counted for its old parent, move with it.
- * Versions of rows inserted, deleted or re-keyed move their subtree as the
- * statement found it, at its own command id: the cascades that the
- * statement caused below are counted by the triggers of the tables they
- * wrote, along the chain as it now stands.
+ * A move takes the child rows that were counted through the old version
+ * of the row, and no others.  An UPDATE's transition tables hold the old
+ * and new version of each row in the same order.  A row whose key and
+ * foreign key both stay moves nothing (counterfield's own updates of
+ * counter columns, say) and costs no statement.  A row that keeps its key
+ * and changes its foreign key moves its subtree as it is now, so that child
+ * rows that a trigger or function of this statement wrote under it, and
+ * counted for its old parent, move with it; but for the child rows of
+ * statements still running whose triggers have yet to count them (they
+ * will count them along the chain as it will be then), and for those this
+ * statement wrote itself (a writable CTE: counted after it).  Versions of
+ * rows inserted, deleted or re-keyed move their subtree as the statement
+ * found it, at its own command id: the cascades that the statement caused
+ * below are counted by the triggers of the tables they wrote, along the
+ * chain as it now stands.  A statement that writes the child itself and
+ * runs user code that writes child rows under a row it moves is the one
+ * case left out: run reinit after it.
  */
 static void
 link_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
@@ -629,7 +634,7 @@ link_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 
 			if (rows->n == 0)
 				continue;
-			if (set == 0)
+			if (set == 0 && !cf_inflight_writes_child_at(def->child_relid, statement_cid))
 			{
 				CommandId	running = cf_inflight_child_cid(def->child_relid);
 
