@@ -11,22 +11,23 @@
  *
  * - A child statement sums its rows' deltas per key of the first
  *   intermediate (the child's foreign key values), and resolves those keys
- *   to parent keys along the chain as it stands now (a fresh snapshot),
- *   locking the intermediate rows FOR SHARE until the transaction ends: a
- *   transaction that moves one of them waits, or is waited for, so a
- *   writer and a mover never both miss each other's rows.
+ *   to parent keys along the chain as it stands now, one table at a time
+ *   with a fresh snapshot each, locking the intermediate rows FOR SHARE
+ *   until the transaction ends: a transaction that moves one of them waits,
+ *   or is waited for, so a writer and a mover never both miss each other's
+ *   rows.
  *
  * - A statement on an intermediate moves what the child rows under each
  *   written row add up to (its subtree) from the parent its old version
  *   led to, to the one its new version leads to: one delta per affected
- *   parent key, not per descendant.  Rows whose key and foreign key stay
- *   as they were cancel out first.  The subtree is read as it was when the
- *   statement ran (the statement's command id, with a fresh snapshot), so
- *   that writes of the tables below that the statement caused meanwhile
- *   (ON DELETE CASCADE, SET NULL, ON UPDATE CASCADE), which count
- *   themselves along the chain as it now stands, are not counted twice.
- *   Deleting an intermediate row thus takes its subtree from its parent
- *   once, whichever way the foreign keys below act.
+ *   parent key, not per descendant.  Which child rows are in a subtree is
+ *   decided by the command id its snapshot reads at (see link_statement in
+ *   trigger.c): those counted through the old version of the row, so that
+ *   writes of the tables below that the statement caused (ON DELETE
+ *   CASCADE, SET NULL, ON UPDATE CASCADE), which count themselves along the
+ *   chain as it now stands, are not counted twice.  Deleting an
+ *   intermediate row thus takes its subtree from its parent once, whichever
+ *   way the foreign keys below act.
  *
  * The child and the intermediates have one owner; the SQL here runs as
  * that owner, in a security-restricted operation with search_path pinned,
