@@ -16,7 +16,8 @@ OBJS = \
 	src/ledger.o \
 	src/worker.o \
 	src/sum.o \
-	src/link.o
+	src/link.o \
+	src/spi.o
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 

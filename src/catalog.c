@@ -78,17 +78,6 @@ typedef struct NewCounter
 	AttrNumber	first_attnums[INDEX_MAX_KEYS];
 } NewCounter;
 
-/* Runs a query with parameters; checks the result code. */
-void
-cf_spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
-		   bool read_only, int expected)
-{
-	int			ret = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
-
-	if (ret != expected)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-}
-
 /*
  * Refuses a caller that does not own a table (or is no superuser), from the
  * system cache alone: called before any lock is taken on the table, so that

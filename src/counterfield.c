@@ -72,14 +72,6 @@ _PG_init(void)
 	cf_inflight_init();
 }
 
-/* Connects to SPI or fails. */
-void
-cf_spi_connect(void)
-{
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-}
-
 /*
  * Sets search_path to pg_catalog, then pg_temp, until AtEOXact_GUC(true,
  * level) with the level returned: SQL that counterfield renders, parses or

@@ -273,7 +273,6 @@ typedef struct TxRelations
 
 /* counterfield.c */
 extern bool cf_enabled;
-extern void cf_spi_connect(void);
 extern int	cf_pin_search_path(void);
 #define CF_OWNER_SETTINGS	0x01	/* undo settings changed meanwhile */
 #define CF_OWNER_PIN_PATH	0x02	/* that, and search_path pg_catalog, pg_temp */
@@ -300,9 +299,16 @@ extern Datum cf_array_of(Oid type, Datum *elems, int n);
 extern void cf_item_arrays(int nkeys, Oid *types, FlushItem *items, int nitems, Datum *params);
 extern struct Tuplestorestate *cf_srf_begin(FunctionCallInfo fcinfo, TupleDesc *desc);
 
-/* catalog.c */
+/* spi.c */
+extern void cf_spi_connect(void);
 extern void cf_spi_run(const char *sql, int nargs, Oid *types, Datum *values,
 					   const char *nulls, bool read_only, int expected);
+extern bool cf_plan_is_current(SPIPlanPtr *plan);
+extern SPIPlanPtr cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
+extern SPIPlanPtr cf_keep_plan_options(SPIPlanPtr *slot, const char *sql, int nargs,
+									   Oid *argtypes, int options);
+
+/* catalog.c */
 extern void cf_catalog_write(const char *sql, int nargs, Oid *types, Datum *values,
 							 const char *nulls, int expected);
 extern AttrNumber cf_column_attnum(Oid relid, const char *name);
@@ -427,8 +433,6 @@ extern bool cf_keylock_superseded(CounterTarget *target, Datum *values, Transact
 								  bool inserted, CommandId cid);
 
 /* flush.c */
-extern bool cf_plan_is_current(SPIPlanPtr *plan);
-extern SPIPlanPtr cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 extern void cf_append_key_match(StringInfo sql, CounterTarget *target, Oid *argtypes);
 extern bool cf_lock_parent(Oid parent_relid);
 extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,

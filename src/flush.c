@@ -240,38 +240,6 @@ radix_sort_items(FlushItem *items, int n)
 	pfree(from);
 }
 
-/* Returns whether a kept plan is still valid; frees an invalidated one. */
-bool
-cf_plan_is_current(SPIPlanPtr *plan)
-{
-	if (*plan != NULL && SPI_plan_is_valid(*plan))
-		return true;
-	if (*plan != NULL)
-		SPI_freeplan(*plan);
-	*plan = NULL;
-	return false;
-}
-
-/* Prepares a plan with cursor options, keeps it and stores it. */
-static SPIPlanPtr
-keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, int options)
-{
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, options);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	*slot = plan;
-	return plan;
-}
-
-/* Prepares a plan, keeps it for the life of the backend, and stores it. */
-SPIPlanPtr
-cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
-{
-	return keep_plan(slot, sql, nargs, argtypes, 0);
-}
-
 /*
  * Locks a parent table for counterfield's write to it; returns false if the
  * table was dropped meanwhile, and its counters with it.  Done before the
@@ -579,7 +547,7 @@ batch_plans(CounterTarget *target, SPIPlanPtr *lock, SPIPlanPtr *update)
 	appendStringInfo(&sql, " FROM %s WHERE ", from.data);
 	append_key_join(&sql, target, false);
 	appendStringInfoString(&sql, " RETURNING d.cf_n");
-	*update = keep_plan(&target->batch_plan, sql.data, nargs, argtypes,
+	*update = cf_keep_plan_options(&target->batch_plan, sql.data, nargs, argtypes,
 						CURSOR_OPT_GENERIC_PLAN);
 }
 
