@@ -915,10 +915,11 @@ cf_key_join_sql(CounterDef *def, const char *p, const char *s)
 
 	initStringInfo(&sql);
 	for (int k = 0; k < def->nkeys; k++)
-		appendStringInfo(&sql, "%s%s.%s %s %s.cf_k%d%s", k > 0 ? " AND " : "", p,
-						 cf_column_sql(def->parent_relid, def->target->attnums[k]),
-						 cf_operator_sql(cf_equality_operator(def->target->types[k])),
-						 s, k + 1, cf_collate_sql(def->target->collations[k]));
+		cf_append_key_equal(&sql, k,
+							psprintf("%s.%s", p,
+									 cf_column_sql(def->parent_relid, def->target->attnums[k])),
+							psprintf("%s.cf_k%d", s, k + 1),
+							def->target->types[k], def->target->collations[k]);
 	return sql.data;
 }
 

@@ -352,6 +352,21 @@ cf_grow_array(void *array, int n, int *max, Size size, MemoryContext cxt)
 	return array == NULL ? MemoryContextAlloc(cxt, size * *max) : repalloc(array, size * *max);
 }
 
+/*
+ * Appends "left = right" for key column k (0-based), after " AND " but for
+ * the first: the equality operator of the column's type, schema-qualified,
+ * under the column's collation (the one that the unique index on the key
+ * compares with), or none.
+ */
+void
+cf_append_key_equal(StringInfo sql, int k, const char *left, const char *right, Oid type,
+					Oid collation)
+{
+	appendStringInfo(sql, "%s%s %s %s%s", k > 0 ? " AND " : "", left,
+					 cf_operator_sql(cf_equality_operator(type)), right,
+					 cf_collate_sql(collation));
+}
+
 /* A one-dimensional array of n elements of a type, as a datum. */
 Datum
 cf_array_of(Oid type, Datum *elems, int n)

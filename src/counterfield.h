@@ -295,6 +295,8 @@ extern Oid	cf_begin_internal_write(Oid relid);
 extern void cf_end_internal_write(Oid previous);
 extern bool cf_internal_write_to(Oid relid);
 extern char *cf_key_text(int nkeys, Oid *types, Datum *values);
+extern void cf_append_key_equal(StringInfo sql, int k, const char *left, const char *right,
+								Oid type, Oid collation);
 extern Datum cf_array_of(Oid type, Datum *elems, int n);
 extern void cf_item_arrays(int nkeys, Oid *types, FlushItem *items, int nitems, Datum *params);
 extern struct Tuplestorestate *cf_srf_begin(FunctionCallInfo fcinfo, TupleDesc *desc);

@@ -418,12 +418,14 @@ append_key_join(StringInfo sql, CounterTarget *target, bool by_index)
 {
 	for (int k = 0; k < target->nkeys; k++)
 	{
-		char	   *column = cf_column_sql(target->parent_relid, target->attnums[k]);
-		char	   *eq = cf_operator_sql(cf_equality_operator(target->types[k]));
+		char	   *column = psprintf("p.%s", cf_column_sql(target->parent_relid,
+														  target->attnums[k]));
 
-		appendStringInfo(sql, "%sp.%s %s d.cf_k%d", k > 0 ? " AND " : "", column, eq, k + 1);
+		cf_append_key_equal(sql, k, column, psprintf("d.cf_k%d", k + 1), target->types[k],
+							InvalidOid);
 		if (by_index)
-			appendStringInfo(sql, " AND p.%s %s ANY ($%d)", column, eq, k + 1);
+			cf_append_key_equal(sql, 1, column, psprintf("ANY ($%d)", k + 1), target->types[k],
+								InvalidOid);
 	}
 }
 
@@ -460,9 +462,10 @@ cf_append_key_match(StringInfo sql, CounterTarget *target, Oid *argtypes)
 {
 	for (int k = 0; k < target->nkeys; k++)
 	{
-		appendStringInfo(sql, "%sp.%s %s $%d", k > 0 ? " AND " : "",
-						 cf_column_sql(target->parent_relid, target->attnums[k]),
-						 cf_operator_sql(cf_equality_operator(target->types[k])), k + 1);
+		cf_append_key_equal(sql, k,
+							psprintf("p.%s", cf_column_sql(target->parent_relid,
+														   target->attnums[k])),
+							psprintf("$%d", k + 1), target->types[k], InvalidOid);
 		argtypes[k] = target->types[k];
 	}
 }

@@ -180,6 +180,16 @@ cf_link_hop_of(CounterDef *def, Oid relid)
 	return -1;
 }
 
+/* The k-th column of hop's foreign key in the FROM item of append_chain(..., hop). */
+static char *
+link_lower_sql(CounterDef *def, int hop, int k)
+{
+	if (hop == 0)
+		return psprintf("h0.cf_f%d", k + 1);
+	return psprintf("h%d.%s", hop, cf_column_sql(def->hops[hop].lower,
+												def->hops[hop].lower_attnums[k]));
+}
+
 /*
  * Appends the counted rows of a counter with through, joined along the
  * chain up to the lower table of hop upto:
@@ -221,23 +231,12 @@ append_chain(StringInfo sql, CounterDef *def, int upto, const char *relation)
 
 		appendStringInfo(sql, " JOIN %s AS h%d ON ", cf_relation_sql(hop->upper, false), h + 1);
 		for (int k = 0; k < hop->nkeys; k++)
-			appendStringInfo(sql, "%sh%d.%s %s %s%s", k > 0 ? " AND " : "", h + 1,
-							 cf_column_sql(hop->upper, hop->upper_attnums[k]),
-							 cf_operator_sql(cf_equality_operator(hop->upper_types[k])),
-							 h == 0 ? psprintf("h0.cf_f%d", k + 1) :
-							 psprintf("h%d.%s", h, cf_column_sql(hop->lower, hop->lower_attnums[k])),
-							 cf_collate_sql(hop->collations[k]));
+			cf_append_key_equal(sql, k,
+								psprintf("h%d.%s", h + 1,
+										 cf_column_sql(hop->upper, hop->upper_attnums[k])),
+								link_lower_sql(def, h, k), hop->upper_types[k],
+								hop->collations[k]);
 	}
-}
-
-/* The k-th column of hop's foreign key in the FROM item of append_chain(..., hop). */
-static char *
-link_lower_sql(CounterDef *def, int hop, int k)
-{
-	if (hop == 0)
-		return psprintf("h0.cf_f%d", k + 1);
-	return psprintf("h%d.%s", hop, cf_column_sql(def->hops[hop].lower,
-												def->hops[hop].lower_attnums[k]));
 }
 
 /* What the joined rows of append_chain add up to, in bigint units. */
@@ -265,9 +264,8 @@ cf_link_count_sql(CounterDef *def)
 	append_chain(&sql, def, top, NULL);
 	appendStringInfoString(&sql, " WHERE ");
 	for (int k = 0; k < def->nkeys; k++)
-		appendStringInfo(&sql, "%s%s%s %s $%d", k > 0 ? " AND " : "",
-						 link_lower_sql(def, top, k), cf_collate_sql(def->target->collations[k]),
-						 cf_operator_sql(cf_equality_operator(def->target->types[k])), k + 1);
+		cf_append_key_equal(&sql, k, link_lower_sql(def, top, k), psprintf("$%d", k + 1),
+							def->target->types[k], def->target->collations[k]);
 	return sql.data;
 }
 
@@ -347,10 +345,9 @@ resolve_plan(CounterDef *def, int h)
 	appendStringInfo(&sql, "cf_n) JOIN %s AS u ON ", cf_relation_sql(hop->upper, false));
 	for (int k = 0; k < hop->nkeys; k++)
 	{
-		appendStringInfo(&sql, "%su.%s %s d.cf_v%d%s", k > 0 ? " AND " : "",
-						 cf_column_sql(hop->upper, hop->upper_attnums[k]),
-						 cf_operator_sql(cf_equality_operator(hop->upper_types[k])), k + 1,
-						 cf_collate_sql(hop->collations[k]));
+		cf_append_key_equal(&sql, k,
+							psprintf("u.%s", cf_column_sql(hop->upper, hop->upper_attnums[k])),
+							psprintf("d.cf_v%d", k + 1), hop->upper_types[k], hop->collations[k]);
 		argtypes[k] = get_array_type(hop->upper_types[k]);
 		if (!OidIsValid(argtypes[k]))
 			elog(ERROR, "type %s has no array type", format_type_be(hop->upper_types[k]));
@@ -485,10 +482,8 @@ subtree_plan(CounterDef *def, int h)
 		appendStringInfo(&sql, "%scf_v%d", k > 0 ? ", " : "", k + 1);
 	appendStringInfoString(&sql, " FROM m) AS k ON ");
 	for (int k = 0; k < below->nkeys; k++)
-		appendStringInfo(&sql, "%s%s %s k.cf_v%d%s", k > 0 ? " AND " : "",
-						 link_lower_sql(def, h - 1, k),
-						 cf_operator_sql(cf_equality_operator(below->upper_types[k])), k + 1,
-						 cf_collate_sql(below->collations[k]));
+		cf_append_key_equal(&sql, k, link_lower_sql(def, h - 1, k), psprintf("k.cf_v%d", k + 1),
+							below->upper_types[k], below->collations[k]);
 	appendStringInfoString(&sql, " GROUP BY ");
 	for (int k = 0; k < below->nkeys; k++)
 		appendStringInfo(&sql, "%sk.cf_v%d", k > 0 ? ", " : "", k + 1);
@@ -498,8 +493,8 @@ subtree_plan(CounterDef *def, int h)
 	appendStringInfoString(&sql, "CAST(pg_catalog.sum(m.cf_s OPERATOR(pg_catalog.*) t.cf_a)"
 						   " AS pg_catalog.int8) FROM m JOIN t ON ");
 	for (int k = 0; k < below->nkeys; k++)
-		appendStringInfo(&sql, "%sm.cf_v%d %s t.cf_v%d", k > 0 ? " AND " : "", k + 1,
-						 cf_operator_sql(cf_equality_operator(below->upper_types[k])), k + 1);
+		cf_append_key_equal(&sql, k, psprintf("m.cf_v%d", k + 1), psprintf("t.cf_v%d", k + 1),
+							below->upper_types[k], InvalidOid);
 	appendStringInfoString(&sql, " GROUP BY ");
 	for (int k = 0; k < hop->nkeys; k++)
 		appendStringInfo(&sql, "%sm.cf_w%d", k > 0 ? ", " : "", k + 1);

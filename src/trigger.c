@@ -870,10 +870,9 @@ count_plan(CounterDef *def)
 					 cf_units_sql(def, cf_aggregate_sql(def)),
 					 cf_relation_sql(def->child_relid, true));
 	for (int k = 0; k < def->nkeys; k++)
-		appendStringInfo(&sql, "%s%s%s %s $%d", k > 0 ? " AND " : "",
-						 cf_column_sql(def->child_relid, def->fk_attnums[k]),
-						 cf_collate_sql(def->target->collations[k]),
-						 cf_operator_sql(cf_equality_operator(def->fk_types[k])), k + 1);
+		cf_append_key_equal(&sql, k, cf_column_sql(def->child_relid, def->fk_attnums[k]),
+							psprintf("$%d", k + 1), def->fk_types[k],
+							def->target->collations[k]);
 	condition = cf_condition_sql(def);
 	if (condition != NULL)
 		appendStringInfo(&sql, " AND (%s)", condition);
