@@ -41,9 +41,6 @@ PG_MODULE_MAGIC;
 /* counterfield.enabled: when off, child writes are not counted */
 bool		cf_enabled = true;
 
-/* The parent table that counterfield itself is updating right now, if any. */
-static Oid	internal_write_relid = InvalidOid;
-
 void		_PG_init(void);
 
 /* Defines the settings and registers the callbacks of the module. */
@@ -536,34 +533,6 @@ cf_equality_operator(Oid type)
 				 errmsg("could not identify an equality operator for type %s",
 						format_type_be(type))));
 	return typentry->eq_opr;
-}
-
-/*
- * Marks the start of an UPDATE of a parent table by counterfield itself, so
- * that the parent's guard lets the counter columns through.  Returns the
- * previous mark, for cf_end_internal_write.
- */
-Oid
-cf_begin_internal_write(Oid relid)
-{
-	Oid			previous = internal_write_relid;
-
-	internal_write_relid = relid;
-	return previous;
-}
-
-/* Marks the end of counterfield's own write, restoring the previous mark. */
-void
-cf_end_internal_write(Oid previous)
-{
-	internal_write_relid = previous;
-}
-
-/* Is counterfield itself writing to this parent table? */
-bool
-cf_internal_write_to(Oid relid)
-{
-	return OidIsValid(internal_write_relid) && internal_write_relid == relid;
 }
 
 /*

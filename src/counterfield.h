@@ -291,9 +291,6 @@ extern char *cf_column_sql(Oid relid, AttrNumber attnum);
 extern char *cf_collate_sql(Oid collation);
 extern char *cf_operator_sql(Oid oprid);
 extern Oid	cf_equality_operator(Oid type);
-extern Oid	cf_begin_internal_write(Oid relid);
-extern void cf_end_internal_write(Oid previous);
-extern bool cf_internal_write_to(Oid relid);
 extern char *cf_key_text(int nkeys, Oid *types, Datum *values);
 extern void cf_append_key_equal(StringInfo sql, int k, const char *left, const char *right,
 								Oid type, Oid collation);
@@ -367,7 +364,7 @@ extern Datum *cf_copy_key(CounterDef *def, Datum *values, MemoryContext cxt);
 extern uint32 cf_key_hash(const KeyLayout *layout, Datum *values);
 extern void cf_state_prune(void);
 extern void cf_state_add(CounterDef *def, Datum *values, int64 delta,
-						 uint64 batch, List **touched);
+						 uint64 counting, List **touched);
 extern void cf_state_add_at_commit(CounterDef *def, Datum *values, int64 delta);
 extern void cf_state_restore(FlushItem *items, int nitems);
 extern int64 cf_state_pending(CounterDef *def, Datum *values, bool cancel);
@@ -437,6 +434,7 @@ extern bool cf_keylock_superseded(CounterTarget *target, Datum *values, Transact
 /* flush.c */
 extern void cf_append_key_match(StringInfo sql, CounterTarget *target, Oid *argtypes);
 extern bool cf_lock_parent(Oid parent_relid);
+extern bool cf_internal_write_to(Oid relid);
 extern int64 cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 							 Datum *params, int expected, Snapshot snapshot);
 extern bool cf_is_guard(Trigger *trigger);

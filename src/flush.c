@@ -51,8 +51,22 @@
 /* From this many distinct keys on, a target is updated as one batch. */
 #define BATCH_MIN_KEYS		8
 
-/* The parent table whose next UPDATE is counterfield's own, if any. */
+/*
+ * counterfield's own write of a parent: the table it is writing while
+ * cf_parent_write runs (the guard lets its counter columns through, and
+ * anything else that updates the table meanwhile), and the table whose
+ * next UPDATE to start is that write (run without the guard), until it
+ * starts.
+ */
+static Oid	writing_relid = InvalidOid;
 static Oid	own_update_relid = InvalidOid;
+
+/* Is counterfield itself writing to this parent table? */
+bool
+cf_internal_write_to(Oid relid)
+{
+	return OidIsValid(writing_relid) && writing_relid == relid;
+}
 
 /*
  * counterfield's running own UPDATE of a parent with other BEFORE UPDATE row
@@ -365,7 +379,8 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 	cf_check_update_rules(rel);
 	table_close(rel, NoLock);
 	cf_begin_as_table_owner(parent_relid, owner, &saved);
-	previous = cf_begin_internal_write(parent_relid);
+	previous = writing_relid;
+	writing_relid = parent_relid;
 	own_update_relid = parent_relid;
 	memset(&own_update, 0, sizeof(own_update));
 	PG_TRY();
@@ -383,13 +398,13 @@ cf_parent_write(Oid parent_relid, Oid owner, SPIPlanPtr plan, const char *sql,
 		/* The settings are undone by the rollback that the error leads to. */
 		own_update_relid = InvalidOid;
 		own_update = outer;
-		cf_end_internal_write(previous);
+		writing_relid = previous;
 		SetUserIdAndSecContext(saved.userid, saved.sec_context);
 		rethrow_parent_error(may_read, cxt);
 	}
 	PG_END_TRY();
 	own_update_relid = InvalidOid;
-	cf_end_internal_write(previous);
+	writing_relid = previous;
 	cf_end_as_owner(&saved);
 	mine = own_update;
 	own_update = outer;

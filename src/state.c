@@ -93,7 +93,7 @@ typedef struct PendingEntry
 	bool		transactional;	/* applied at commit */
 	Oid			parent_relid;	/* for inspection */
 	AttrNumber	counter_attnum;
-	uint64		batch;			/* last statement batch that touched it */
+	uint64		counting;		/* number of the last counting that touched it */
 	uint64		serial;			/* tells a reused hash element from this entry */
 	Datum	   *values;			/* parent key */
 	int			nlayers;
@@ -115,7 +115,7 @@ static uint64 entry_serial = 0;
 static uint64 serial_floor = 0; /* entries of serials up to this are freed */
 
 /*
- * An entry, as a layer made below the top level or a statement batch names
+ * An entry, as a layer made below the top level or a counting names
  * it; serial tells whether the entry is still the one named.
  */
 typedef struct LayerRecord
@@ -766,7 +766,7 @@ enter_entry(CounterDef *def, Datum *values, bool kept)
 		entry->transactional = def->transactional || kept;
 		entry->parent_relid = def->parent_relid;
 		entry->counter_attnum = def->counter_attnum;
-		entry->batch = 0;
+		entry->counting = 0;
 		entry->values = cf_copy_key(def, values, pending_cxt);
 		entry->key.values = entry->values;
 		entry->nlayers = 0;
@@ -778,13 +778,13 @@ enter_entry(CounterDef *def, Datum *values, bool kept)
 
 /*
  * Stores a delta for the parent key of a counted row.  Entries first touched
- * by this batch are appended to *touched, so that the caller can apply them;
- * the list names each with its serial, since a statement that runs while
- * the batch is being counted (one that a condition's function runs, say)
- * may apply and remove an entry first.
+ * by this counting (see RowCounting in trigger.c) are appended to *touched,
+ * so that the caller can apply them; the list names each with its serial,
+ * since a statement that runs while the rows are being counted (one that a
+ * condition's function runs, say) may apply and remove an entry first.
  */
 void
-cf_state_add(CounterDef *def, Datum *values, int64 delta, uint64 batch, List **touched)
+cf_state_add(CounterDef *def, Datum *values, int64 delta, uint64 counting, List **touched)
 {
 	PendingEntry *entry;
 
@@ -792,11 +792,11 @@ cf_state_add(CounterDef *def, Datum *values, int64 delta, uint64 batch, List **t
 	entry = enter_entry(def, values, false);
 	add_to_layer(entry, delta);
 	stored_lxid = entry->lxid;
-	if (entry->batch != batch)
+	if (entry->counting != counting)
 	{
 		LayerRecord *record = palloc(sizeof(LayerRecord));
 
-		entry->batch = batch;
+		entry->counting = counting;
 		record->entry = entry;
 		record->serial = entry->serial;
 		*touched = lappend(*touched, record);

@@ -42,8 +42,8 @@
 
 #include "counterfield.h"
 
-/* Numbers the statement batches of this backend. */
-static uint64 batch_counter = 0;
+/* Numbers the countings of this backend: a statement's rows, or a table's. */
+static uint64 last_counting = 0;
 
 /*
  * The delta of one key of a counter whose key is a single by-value column,
@@ -147,7 +147,7 @@ link_add(DirectItems *linked, CounterDef *def, Datum *values, int64 delta)
 typedef struct RowCounting
 {
 	List	   *defs;			/* the child's counters */
-	uint64		batch;
+	uint64		number;			/* numbers it among this backend's countings */
 	List	   *touched;		/* state cache entries to apply */
 	DirectItems direct;
 	DirectItems linked;			/* deltas of counters with through, keyed by
@@ -244,7 +244,7 @@ count_rows(RowCounting *counting, Tuplestorestate *rows, TableScanDesc scan, int
 			else if (to_direct[foreach_current_index(lc)])
 				direct_add(&counting->direct, def, values, amount);
 			else
-				cf_state_add(def, values, amount, counting->batch, &counting->touched);
+				cf_state_add(def, values, amount, counting->number, &counting->touched);
 		}
 		if (econtext != NULL)
 			ResetExprContext(econtext);
@@ -266,7 +266,7 @@ count_rows(RowCounting *counting, Tuplestorestate *rows, TableScanDesc scan, int
 			else if (to_direct[foreach_current_index(lc)])
 				direct_add(&counting->direct, lfirst(lc), &entry->key, entry->delta);
 			else
-				cf_state_add(lfirst(lc), &entry->key, entry->delta, counting->batch,
+				cf_state_add(lfirst(lc), &entry->key, entry->delta, counting->number,
 							 &counting->touched);
 		}
 		rowsum_destroy(sum);
@@ -329,7 +329,7 @@ static void
 begin_counting(RowCounting *counting, RelCounters *rc, Relation rel, TupleTableSlot *slot)
 {
 	counting->defs = rc->as_child;
-	counting->batch = ++batch_counter;
+	counting->number = ++last_counting;
 	counting->touched = NIL;
 	memset(&counting->direct, 0, sizeof(DirectItems));
 	memset(&counting->linked, 0, sizeof(DirectItems));
@@ -360,7 +360,7 @@ route_items(RowCounting *counting, FlushItem *items, int nitems)
 		if (!def->transactional || (def->deferred && alone))
 			direct_add(&counting->direct, def, items[i].values, items[i].delta);
 		else
-			cf_state_add(def, items[i].values, items[i].delta, counting->batch,
+			cf_state_add(def, items[i].values, items[i].delta, counting->number,
 						 &counting->touched);
 	}
 }
@@ -585,7 +585,7 @@ link_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 
 	memset(&counting, 0, sizeof(counting));
 	counting.defs = rc->as_link;
-	counting.batch = ++batch_counter;
+	counting.number = ++last_counting;
 	cf_state_prune();
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
 	foreach(lc, rc->as_link)
