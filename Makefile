@@ -4,7 +4,11 @@ EXTENSION = counterfield
 MODULE_big = counterfield
 OBJS = \
 	src/counterfield.o \
+	src/api.o \
 	src/catalog.o \
+	src/condition.o \
+	src/truth.o \
+	src/triggers.o \
 	src/ddl.o \
 	src/cache.o \
 	src/state.o \

@@ -307,40 +307,73 @@ extern SPIPlanPtr cf_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid
 extern SPIPlanPtr cf_keep_plan_options(SPIPlanPtr *slot, const char *sql, int nargs,
 									   Oid *argtypes, int options);
 
+/*
+ * The true values of a counter, read as the relation "c" with columns cf_k1,
+ * ... (the parent key) and cf_n (the count), by a statement on the parent
+ * that then runs as prepared by cf_truth_begin, until cf_truth_end: as the parent's owner,
+ * in a security-restricted operation, with search_path pg_catalog, the
+ * parent's schema, pg_temp, as when counterfield counts a write (see
+ * cf_begin_as_table_owner).  "c" is counterfield.counts(), which counts the child as
+ * the child's owner, conditions and all, with search_path pinned: each
+ * owner reads only its own table, and conditions never run as another role
+ * or under the caller's search_path.  The counts stream through a
+ * tuplestore, so a child of any size fits.
+ */
+typedef struct Truth
+{
+	char	   *relation;		/* SQL for the FROM list: ... AS c */
+	OwnerContext owner;
+} Truth;
+
+/* truth.c */
+extern char *cf_counts_sql(CounterDef *def, const char *relation);
+extern char *cf_key_join_sql(CounterDef *def, const char *p, const char *s);
+extern void cf_truth_begin(CounterDef *def, Truth *truth);
+extern SPIPlanPtr cf_truth_plan(const char *sql);
+extern void cf_truth_end(Truth *truth);
+extern void cf_lock_counter_tables(Oid child, Oid parent);
+extern int64 cf_reinit_counter(CounterDef *def);
+
+/* api.c */
+extern CounterDef *cf_lookup_counter(CounterDefs *defs, Oid parent, const char *column);
+
 /* catalog.c */
-extern void cf_catalog_write(const char *sql, int nargs, Oid *types, Datum *values,
-							 const char *nulls, int expected);
+extern bool cf_may_read_table(Oid relid);
 extern AttrNumber cf_column_attnum(Oid relid, const char *name);
 extern int	cf_names_to_attnums(Relation rel, ArrayType *names, const char *argname,
 								AttrNumber *attnums);
 extern Datum cf_attnums_array(AttrNumber *attnums, int n);
 extern Datum cf_attnames_array(Oid relid, AttrNumber *attnums, int n);
+extern void cf_check_parent_tables(Oid parent, int nkeys, const AttrNumber *attnums,
+								   Oid relid);
+extern int32 cf_find_counter(Oid parent, AttrNumber attnum, Oid *child);
+extern void cf_catalog_write(const char *sql, int nargs, Oid *types, Datum *values,
+							 const char *nulls, int expected);
+extern List *cf_catalog_through(int32 id);
+
+/* condition.c */
 extern Node *cf_parse_condition(Relation child, AttrNumber counter_attnum,
 								const char *condition);
 extern char *cf_deparse_condition(Node *condition, Oid child);
 extern char *cf_condition_sql(CounterDef *def);
-extern bool cf_may_read_table(Oid relid);
-extern CounterDef *cf_lookup_counter(CounterDefs *defs, Oid parent, const char *column);
-extern char *cf_counts_sql(CounterDef *def, const char *relation);
-extern int64 cf_reinit_counter(CounterDef *def);
+extern bool cf_condition_is_foreign(HeapTuple tuple, TupleDesc desc);
+extern Node *cf_parse_stored_condition(Relation child, AttrNumber counter_attnum,
+									   const char *sql);
+extern Node *cf_catalog_condition(HeapTuple tuple, TupleDesc desc);
+extern bool cf_catalog_has_condition(HeapTuple tuple, TupleDesc desc, char **tree, char **sql);
+extern Node *cf_try_parse_stored_condition(Oid childid, const char *sql);
+extern bool cf_calls_missing_function(Node *node, void *context);
+
+/* triggers.c */
+extern bool cf_catalog_links(Oid relid);
 extern Oid	cf_counted_root(Oid relid);
-extern int32 cf_find_counter(Oid parent, AttrNumber attnum, Oid *child);
-extern void cf_check_parent_tables(Oid parent, int nkeys, const AttrNumber *attnums,
-								   Oid relid);
 extern void cf_rename_former_trigger(Oid relid, const char *former, const char *name);
 extern void cf_sync_table_triggers(Oid relid);
-extern bool cf_catalog_links(Oid relid);
-extern List *cf_catalog_through(int32 id);
 extern void cf_sync_triggers(Oid relid);
-
-/* ddl.c */
-extern void cf_warn_late_triggers(Oid relid, const char *only);
 extern void cf_depend_on_extension(Oid trigger);
 extern Oid	cf_trigger_function(Oid trigger, bool *clone, int16 *type);
 extern void cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers);
-extern Node *cf_catalog_condition(HeapTuple tuple, TupleDesc desc);
-extern bool cf_catalog_has_condition(HeapTuple tuple, TupleDesc desc, char **tree, char **sql);
-extern bool cf_condition_is_foreign(HeapTuple tuple, TupleDesc desc);
+extern void cf_warn_late_triggers(Oid relid, const char *only);
 
 /* cache.c */
 extern void cf_cache_init(void);

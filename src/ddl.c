@@ -68,218 +68,12 @@
 #define CF_PARTITION_PARENT(relid) get_partition_parent(relid)
 #endif
 
-/* Is the condition tree of a catalog row from another cluster? */
-bool
-cf_condition_is_foreign(HeapTuple tuple, TupleDesc desc)
-{
-	bool		isnull;
-	Datum		system = SPI_getbinval(tuple, desc, CF_COL_CONDITION_SYSTEM, &isnull);
-
-	/* Rows of a catalog not yet updated to 0.3 have no stamp: trusted. */
-	return !isnull && DatumGetInt64(system) != (int64) GetSystemIdentifier();
-}
-
-/* Parses a condition that counterfield rendered, under its search_path. */
-static Node *
-parse_stored_condition(Relation child, AttrNumber counter_attnum, const char *sql)
-{
-	int			nestlevel = cf_pin_search_path();
-	Node	   *expr = cf_parse_condition(child, counter_attnum, sql);
-
-	AtEOXact_GUC(true, nestlevel);
-	return expr;
-}
-
-/*
- * Returns the condition of a row of cf_catalog_query() as a node tree, or
- * NULL when the counter has none.  A tree built in another cluster is
- * rebuilt from the condition's SQL.
- */
-Node *
-cf_catalog_condition(HeapTuple tuple, TupleDesc desc)
-{
-	bool		isnull;
-	Datum		tree = SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
-	Relation	child;
-	Node	   *expr;
-
-	if (isnull)
-		return NULL;
-	if (!cf_condition_is_foreign(tuple, desc))
-		return stringToNode(TextDatumGetCString(tree));
-
-	child = table_open(DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull)),
-					   AccessShareLock);
-	expr = parse_stored_condition(child, InvalidAttrNumber,
-								  SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL));
-	table_close(child, NoLock);
-	return expr;
-}
-
-/*
- * Does a row of cf_catalog_query() have a condition?  Sets *tree to its node
- * tree, or to NULL when the tree comes from another cluster, and *sql to its
- * SQL, both allocated in the current memory context; nothing is parsed.
- */
-bool
-cf_catalog_has_condition(HeapTuple tuple, TupleDesc desc, char **tree, char **sql)
-{
-	bool		isnull;
-	Datum		value = SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
-
-	*tree = NULL;
-	*sql = NULL;
-	if (isnull)
-		return false;
-	if (!cf_condition_is_foreign(tuple, desc))
-		*tree = TextDatumGetCString(value);
-	else
-		*sql = SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL);
-	return true;
-}
-
-/* Starts a scan of the pg_depend rows of a trigger as the dependent. */
-static SysScanDesc
-trigger_dependencies(Relation depend, Oid trigger)
-{
-	ScanKeyData key[3];
-
-	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(TriggerRelationId));
-	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(trigger));
-	ScanKeyInit(&key[2], Anum_pg_depend_objsubid, BTEqualStrategyNumber, F_INT4EQ,
-				Int32GetDatum(0));
-	return systable_beginscan(depend, DependDependerIndexId, true, NULL, 3, key);
-}
-
-/*
- * Makes a trigger depend on the extension, unless it already does, so that
- * DROP EXTENSION removes it.  Triggers that a restore creates get it here.
- */
-void
-cf_depend_on_extension(Oid trigger)
-{
-	Relation	depend;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	bool		found = false;
-	ObjectAddress address;
-	ObjectAddress extension;
-
-	ObjectAddressSet(extension, ExtensionRelationId, get_extension_oid("counterfield", false));
-	depend = table_open(DependRelationId, AccessShareLock);
-	scan = trigger_dependencies(depend, trigger);
-	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
-	{
-		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
-
-		found = dep->refclassid == ExtensionRelationId && dep->refobjid == extension.objectId;
-	}
-	systable_endscan(scan);
-	table_close(depend, AccessShareLock);
-
-	if (!found)
-	{
-		ObjectAddressSet(address, TriggerRelationId, trigger);
-		recordDependencyOn(&address, &extension, DEPENDENCY_AUTO);
-	}
-}
-
-/*
- * Returns the function a trigger executes.  Unless they are NULL, sets
- * *clone to whether it is the clone of a partitioned table's row trigger,
- * and *type to its pg_trigger.tgtype, or to -1 when it has a WHEN condition.
- */
-Oid
-cf_trigger_function(Oid trigger, bool *clone, int16 *type)
-{
-	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	Oid			function = InvalidOid;
-
-	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(trigger));
-	scan = systable_beginscan(rel, TriggerOidIndexId, true, NULL, 1, &key);
-	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
-	{
-		Form_pg_trigger form = (Form_pg_trigger) GETSTRUCT(tuple);
-
-		function = form->tgfoid;
-		if (clone != NULL)
-			*clone = OidIsValid(form->tgparentid);
-		if (type != NULL)
-			*type = heap_attisnull(tuple, Anum_pg_trigger_tgqual, RelationGetDescr(rel)) ?
-				form->tgtype : -1;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return function;
-}
-
-/*
- * Makes child triggers depend on what the conditions of the child's
- * counters use, as an index depends on what its predicate uses: dropping a
- * function that a condition calls needs CASCADE, which drops the trigger,
- * and sql_drop then removes the counter.  Columns of the child are AUTO
- * dependencies: dropping one drops the trigger and sql_drop removes the
- * counters that used it and puts the trigger back for the others.
- * Dependencies recorded for earlier conditions are removed first.
- */
-void
-cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers)
-{
-	List	   *conditions = NIL;
-	ListCell   *lc;
-
-	cf_spi_run(cf_catalog_query(cf_catalog_relid(false)), 0, NULL, NULL, NULL, false,
-			   SPI_OK_SELECT);
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Node	   *condition;
-
-		if (DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull)) != child)
-			continue;
-		condition = cf_catalog_condition(tuple, desc);
-		if (condition != NULL)
-			conditions = lappend(conditions, condition);
-	}
-
-	for (int i = 0; i < ntriggers; i++)
-	{
-		Oid			function = cf_trigger_function(triggers[i], NULL, NULL);
-		Relation	depend = table_open(DependRelationId, RowExclusiveLock);
-		SysScanDesc scan = trigger_dependencies(depend, triggers[i]);
-		HeapTuple	tuple;
-		ObjectAddress address;
-
-		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-		{
-			Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
-
-			/* Keep what CREATE TRIGGER recorded and the extension membership. */
-			if (dep->refclassid == ExtensionRelationId ||
-				(dep->refclassid == RelationRelationId && dep->refobjid == child &&
-				 dep->refobjsubid == 0) ||
-				(dep->refclassid == ProcedureRelationId && dep->refobjid == function))
-				continue;
-			CatalogTupleDelete(depend, &tuple->t_self);
-		}
-		systable_endscan(scan);
-		table_close(depend, RowExclusiveLock);
-		CommandCounterIncrement();
-
-		ObjectAddressSet(address, TriggerRelationId, triggers[i]);
-		foreach(lc, conditions)
-			recordDependencyOnSingleRelExpr(&address, lfirst(lc), child, DEPENDENCY_NORMAL,
-											DEPENDENCY_AUTO, false);
-	}
-}
+/* The kind of object an ALTER TABLE statement names (renamed in 14) */
+#if PG_VERSION_NUM >= 140000
+#define CF_ALTER_TABLE_OBJTYPE(stmt) ((stmt)->objtype)
+#else
+#define CF_ALTER_TABLE_OBJTYPE(stmt) ((stmt)->relkind)
+#endif
 
 /* Returns the attribute number of a catalog column by name. */
 static int
@@ -445,7 +239,7 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 	{
 		Node	   *expr;
 
-		expr = parse_stored_condition(child, child == parent ? counter_attnum : InvalidAttrNumber,
+		expr = cf_parse_stored_condition(child, child == parent ? counter_attnum : InvalidAttrNumber,
 									  TextDatumGetCString(values[COLUMN("condition_sql")]));
 		values[COLUMN("condition")] = CStringGetTextDatum(nodeToString(expr));
 	}
@@ -459,58 +253,6 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 		table_close(child, NoLock);
 	table_close(parent, NoLock);
 	return PointerGetDatum(heap_modify_tuple(tuple, desc, values, nulls, replace));
-}
-
-/*
- * Runs parse_stored_condition in a subtransaction: returns NULL instead of
- * failing, so that a condition that no longer parses cannot block DDL.
- */
-static Node *
-try_parse_stored_condition(Oid childid, const char *sql)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	Node	   *volatile expr = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		Relation	child = table_open(childid, AccessShareLock);
-
-		expr = parse_stored_condition(child, InvalidAttrNumber, sql);
-		table_close(child, NoLock);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		expr = NULL;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return expr;
-}
-
-/* Is the function gone? */
-static bool
-function_missing(Oid function, void *context pg_attribute_unused())
-{
-	return !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(function));
-}
-
-/* Does an expression call a function that no longer exists? */
-static bool
-calls_missing_function(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (check_functions_in_node(node, function_missing, context))
-		return true;
-	return expression_tree_walker(node, calls_missing_function, context);
 }
 
 /*
@@ -626,7 +368,7 @@ counter_intact(HeapTuple tuple, TupleDesc desc)
 		Bitmapset  *attnos = NULL;
 		int			attno = -1;
 
-		if (calls_missing_function(expr, NULL))
+		if (cf_calls_missing_function(expr, NULL))
 			return false;
 		pull_varattnos(expr, 1, &attnos);
 		while ((attno = bms_next_member(attnos, attno)) >= 0)
@@ -775,7 +517,7 @@ refresh_catalog(Oid catalog)
 		(void) SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
 		if (!isnull && cf_condition_is_foreign(tuple, desc))
 		{
-			condition = try_parse_stored_condition(child,
+			condition = cf_try_parse_stored_condition(child,
 												   SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL));
 			if (condition == NULL)
 				continue;
@@ -1411,48 +1153,6 @@ resolve_pending_hops(void)
 	}
 }
 
-/*
- * Warns of the BEFORE row triggers on a table with counters, or only of the
- * one named only, that fire after the table's guard for an event: should
- * they change key columns, the guard has counted the row by its key as it
- * was.  Triggers fire in name order, and the guards' names sort late.
- */
-void
-cf_warn_late_triggers(Oid relid, const char *only)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	TriggerDesc *trigdesc = rel->trigdesc;
-	bool		guarded[2] = {false, false};
-	const char *guards[2] = {CF_GUARD_INSERT, CF_GUARD_UPDATE};
-	int16		events[2] = {TRIGGER_TYPE_INSERT, TRIGGER_TYPE_UPDATE};
-
-	for (int i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
-		for (int e = 0; e < 2; e++)
-			guarded[e] |= strcmp(trigdesc->triggers[i].tgname, guards[e]) == 0;
-	for (int i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
-	{
-		Trigger    *trigger = &trigdesc->triggers[i];
-
-		if (only != NULL && strcmp(trigger->tgname, only) != 0)
-			continue;
-		for (int e = 0; e < 2; e++)
-		{
-			if (!guarded[e] || strcmp(trigger->tgname, guards[e]) <= 0 ||
-				!TRIGGER_TYPE_MATCHES(trigger->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE,
-									  events[e]))
-				continue;
-			ereport(WARNING,
-					(errmsg("trigger \"%s\" on table \"%s\" fires after counterfield's trigger \"%s\"",
-							trigger->tgname, RelationGetRelationName(rel), guards[e]),
-					 errdetail("Key columns that it changes are counted as they were before it fired."),
-					 errhint("Give a trigger that changes key columns a name that sorts before \"%s\".",
-							 guards[e])));
-			break;
-		}
-	}
-	table_close(rel, AccessShareLock);
-}
-
 /* cf_warn_late_triggers for a trigger on a table and its clones below. */
 static void
 warn_late_trigger(RangeVar *relation, const char *name)
@@ -1465,13 +1165,6 @@ warn_late_trigger(RangeVar *relation, const char *name)
 	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
 		cf_warn_late_triggers(lfirst_oid(lc), name);
 }
-
-/* The kind of object an ALTER TABLE statement names (renamed in 14) */
-#if PG_VERSION_NUM >= 140000
-#define CF_ALTER_TABLE_OBJTYPE(stmt) ((stmt)->objtype)
-#else
-#define CF_ALTER_TABLE_OBJTYPE(stmt) ((stmt)->relkind)
-#endif
 
 /*
  * Checks a partition that a command attached or created, under the
