@@ -70,23 +70,22 @@ per_txn() {
 	echo $(( (b - a) / more ))
 }
 
-printf '%-58s %-8s %14s %8s %8s\n' scenario variant instructions ratio "vs app"
+printf '%-66s %-8s %14s %8s %8s\n' scenario variant instructions ratio "vs app"
 for s in $scenarios; do
 	declare -A got=()
 	case $s in
 	B4|B5)
-		ins='PREPARE s(int) AS INSERT INTO c_@ (p_id, payload) VALUES ($1, 1);'
+		ins="PREPARE s(int) AS ${single_insert//:p/\$1};"
+		what="$(scenario_title "$s") (per txn)"
 		if [ "$s" = B4 ]; then
-			what="B4 1 single-row INSERT per transaction (per txn)"
 			rows_per_txn=1
 			txn='EXECUTE s(:);'
-			app_prep='PREPARE s(int) AS WITH i AS (INSERT INTO c_@ (p_id, payload) VALUES ($1, 1)) UPDATE p_@ SET n = n + 1 WHERE id = $1;'
+			app_prep="PREPARE s(int) AS ${app_single//:p/\$1};"
 			app_txn=$txn
 		else
-			what="B5 10 single-row INSERTs per transaction (per txn)"
 			rows_per_txn=10
 			txn="BEGIN; $(for i in $(seq 10); do printf 'EXECUTE s(:); '; done)COMMIT;"
-			app_prep="$ins PREPARE u(int) AS UPDATE p_@ SET n = n + 10 WHERE id = \$1;"
+			app_prep="$ins PREPARE u(int) AS ${app_ten//:p/\$1};"
 			app_txn=${txn/COMMIT;/EXECUTE u(:); COMMIT;}
 		fi
 		for v in "${variants[@]}"; do
@@ -98,18 +97,19 @@ for s in $scenarios; do
 		done ;;
 	*)
 		case $s in
-		B1a) what="B1 bulk INSERT $rows rows over 1,000 parents" sql=$insert_1000 prep=""
+		B1a) sql=$insert_1000 prep=""
 			app=$(app_sql "$insert_1000" +) ;;
-		B1b) what="B1 bulk INSERT $rows rows into 1 parent" sql=$insert_1 prep=""
+		B1b) sql=$insert_1 prep=""
 			app=$(app_sql "$insert_1" +) ;;
-		B1c) what="B1 bulk INSERT $rows rows, each row its own parent" sql=$insert_all prep=""
+		B1c) sql=$insert_all prep=""
 			app=$(app_sql "$insert_all" +) ;;
-		B2) what="B2 bulk UPDATE moving $rows rows to other parents" sql=$move
+		B2) sql=$move
 			prep="$insert_1000; $recount" app=$(app_sql "$move" + 1000) ;;
-		B3) what="B3 bulk DELETE of $rows rows" sql=$delete prep="$insert_1000; $recount"
+		B3) sql=$delete prep="$insert_1000; $recount"
 			app=$(app_sql "$delete" -) ;;
 		*) echo "unknown scenario $s" >&2; exit 2 ;;
 		esac
+		what=$(scenario_title "$s")
 		for v in "${variants[@]}"; do
 			[ "$v" = plrow ] && continue
 			reset_variant "$v" "${prep//@/$v}"
@@ -121,7 +121,7 @@ for s in $scenarios; do
 	for v in "${variants[@]}"; do
 		[ -n "${got[$v]:-}" ] || continue
 		awk -v s="$what" -v v="$v" -v n="${got[$v]}" -v b="${got[base]:-}" -v a="${got[app]:-}" 'BEGIN {
-			printf "%-58s %-8s %14.0f %8s %8s\n", s, v, n,
+			printf "%-66s %-8s %14.0f %8s %8s\n", s, v, n,
 				(b > 0 ? sprintf("%.3fx", n / b) : "-"), (a > 0 ? sprintf("%.3fx", n / a) : "-") }'
 	done
 	unset got

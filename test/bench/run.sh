@@ -247,18 +247,18 @@ for s in $scenarios; do
 	B3)
 		bulk B3 "$delete" "$insert_1000; $recount" "$(app_sql "$delete" -)" ;;
 	B4)
-		pgb B4 2 '\set p random(1, 10000)
-INSERT INTO c_@ (p_id, payload) VALUES (:p, 1);' '\set p random(1, 10000)
-WITH i AS (INSERT INTO c_@ (p_id, payload) VALUES (:p, 1)) UPDATE p_@ SET n = n + 1 WHERE id = :p;' ;;
+		pgb B4 2 "\\set p random(1, 10000)
+$single_insert;" "\\set p random(1, 10000)
+$app_single;" ;;
 	B5)
-		inserts=$(for i in $(seq 10); do echo 'INSERT INTO c_@ (p_id, payload) VALUES (:p, 1);'; done)
+		inserts=$(for i in $(seq 10); do echo "$single_insert;"; done)
 		pgb B5 2 "\\set p random(1, 10000)
 BEGIN;
 $inserts
 COMMIT;" "\\set p random(1, 10000)
 BEGIN;
 $inserts
-UPDATE p_@ SET n = n + 10 WHERE id = :p;
+$app_ten;
 COMMIT;" ;;
 	B6)
 		inserts='INSERT INTO c_@ (p_id, payload) VALUES (1, 1);
@@ -285,13 +285,8 @@ done
 # The report.
 describe() {
 	case $1 in
-	B1a) echo "B1 bulk INSERT $rows rows over 1,000 parents (ms)";;
-	B1b) echo "B1 bulk INSERT $rows rows into 1 parent (ms)";;
-	B1c) echo "B1 bulk INSERT $rows rows over 100k parents (ms)";;
-	B2) echo "B2 bulk UPDATE moving $rows rows to other parents (ms)";;
-	B3) echo "B3 bulk DELETE of $rows rows (ms)";;
-	B4) echo "B4 single-row INSERT per transaction, 10k parents, 2 clients (TPS)";;
-	B5) echo "B5 10 single-row INSERTs per transaction, one parent, 2 clients (TPS)";;
+	B1a|B1b|B1c|B2|B3) echo "$(scenario_title "$1") (ms)";;
+	B4|B5) echo "$(scenario_title "$1"), 2 clients (TPS)";;
 	B6) echo "B6 hot parent: 3 INSERTs per transaction, 8 clients (TPS)";;
 	B6r) echo "B6 at REPEATABLE READ (TPS)";;
 	B7) echo "B7 peak private backend memory, 1M-row transaction (kB)";;
