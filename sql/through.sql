@@ -118,6 +118,53 @@ CREATE TRIGGER move_category_ai AFTER INSERT ON product FOR EACH ROW
 INSERT INTO product VALUES (900, 4, 9.00, true);
 DROP TRIGGER move_category_ai ON product;
 SELECT * FROM check_company;
+-- more such user code: a move to and from NULL, a delete and a key change
+-- whose BEFORE triggers write products, an AFTER trigger and a function in
+-- RETURNING that write products under the moved category, and a product
+-- trigger that writes a product and then moves its category
+CREATE TRIGGER add_product_bu BEFORE UPDATE OR DELETE ON category FOR EACH ROW
+    EXECUTE FUNCTION add_product_bu();
+CREATE OR REPLACE FUNCTION add_product_bu() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO product VALUES (1000 + (SELECT count(*) FROM product), OLD.id, 1.00, true);
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END $$;
+UPDATE category SET company_id = NULL WHERE id = 4;
+UPDATE category SET company_id = 3 WHERE id = 4;
+UPDATE category SET id = 40 WHERE id = 4;
+UPDATE category SET id = 4 WHERE id = 40;
+INSERT INTO category VALUES (30, 1, 'short-lived');
+DELETE FROM category WHERE id = 30;
+DROP TRIGGER add_product_bu ON category;
+SELECT * FROM check_company;
+CREATE FUNCTION add_product_au() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO product VALUES (1100 + (SELECT count(*) FROM product), NEW.id, 1.00, true);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER add_product_au AFTER UPDATE ON category FOR EACH ROW
+    EXECUTE FUNCTION add_product_au();
+UPDATE category SET company_id = 1 WHERE id = 4;
+DROP TRIGGER add_product_au ON category;
+CREATE FUNCTION add_product_r(category int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO product VALUES (1150, category, 1.00, true);
+    RETURN category;
+END $$;
+UPDATE category SET company_id = 4 WHERE id = 4 RETURNING add_product_r(id);
+CREATE FUNCTION add_and_move_ai() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id = 1200 THEN
+        INSERT INTO product VALUES (1201, NEW.category_id, 1.00, true);
+        UPDATE category SET company_id = 3 WHERE id = NEW.category_id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER add_and_move_ai AFTER INSERT ON product FOR EACH ROW
+    EXECUTE FUNCTION add_and_move_ai();
+INSERT INTO product VALUES (1200, 4, 1.00, true);
+DROP TRIGGER add_and_move_ai ON product;
+SELECT * FROM check_company;
 -- a category that is also a parent: a trigger moves it when counterfield
 -- updates its own counter
 ALTER TABLE category ADD COLUMN product_count int NOT NULL DEFAULT 0;

@@ -447,6 +447,8 @@ extern void cf_inflight_check(CounterDef *def, Datum *values, TransactionId sinc
 extern bool cf_inflight_on_conflict(Oid parent);
 extern CommandId cf_inflight_child_cid(Oid child);
 extern bool cf_inflight_writes_child_at(Oid child, CommandId cid);
+extern bool cf_inflight_tangled(Oid child, CommandId since);
+extern void cf_inflight_recount_later(CounterDef *def, Datum *values);
 extern void cf_inflight_missing(CounterTarget *target, Datum *values);
 extern void cf_inflight_counted(Oid root);
 extern void cf_inflight_at_commit(void);

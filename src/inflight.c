@@ -62,6 +62,7 @@ typedef struct RunningStatement
 	bool		on_conflict;	/* an INSERT ... ON CONFLICT */
 	bool		noted;			/* keys are to be counted again when it ends */
 	bool		counted;		/* its trigger has counted its rows */
+	bool		link;			/* it writes an intermediate table of a chain */
 	LocalTransactionId lxid;
 	SubTransactionId subid;
 } RunningStatement;
@@ -148,7 +149,8 @@ outermost_writing(Oid root, Oid parent)
 
 /* Notes a statement that writes a counted child or a parent as running. */
 static void
-start_running(const void *statement, Oid root, Oid parent, CommandId cid, bool on_conflict)
+start_running(const void *statement, Oid root, Oid parent, bool link, CommandId cid,
+			  bool on_conflict)
 {
 	forget_dead_statements();
 	running = cf_grow_array(running, nrunning, &maxrunning, sizeof(RunningStatement),
@@ -160,6 +162,7 @@ start_running(const void *statement, Oid root, Oid parent, CommandId cid, bool o
 	running[nrunning].on_conflict = on_conflict;
 	running[nrunning].noted = false;
 	running[nrunning].counted = false;
+	running[nrunning].link = link;
 	running[nrunning].lxid = CF_CURRENT_LXID();
 	running[nrunning].subid = GetCurrentSubTransactionId();
 	nrunning++;
@@ -167,10 +170,11 @@ start_running(const void *statement, Oid root, Oid parent, CommandId cid, bool o
 
 /*
  * Sets *root and *parent to the counted child and the parent that a write
- * to relid writes, if any.
+ * to relid writes, if any, and *link if relid is an intermediate table of a
+ * chain.
  */
 static void
-written_by(CounterDefs *defs, Oid relid, Oid *root, Oid *parent)
+written_by(CounterDefs *defs, Oid relid, Oid *root, Oid *parent, bool *link)
 {
 	RelCounters *rc = cf_defs_for_rel(defs, relid);
 
@@ -178,6 +182,8 @@ written_by(CounterDefs *defs, Oid relid, Oid *root, Oid *parent)
 		*root = rc->root;
 	if (rc != NULL && rc->as_parent != NIL && !OidIsValid(*parent))
 		*parent = relid;
+	if (rc != NULL && rc->as_link != NIL)
+		*link = true;
 }
 
 /* Does a statement have an INSERT ... ON CONFLICT, at its top or in a WITH? */
@@ -212,15 +218,16 @@ cf_inflight_start(QueryDesc *queryDesc)
 	ListCell   *lc;
 	Oid			root = InvalidOid;
 	Oid			parent = InvalidOid;
+	bool		link = false;
 
 	if (stmt == NULL || stmt->resultRelations == NIL)
 		return;
 	defs = cf_defs_acquire();
 	foreach(lc, stmt->resultRelations)
-		written_by(defs, rt_fetch(lfirst_int(lc), stmt->rtable)->relid, &root, &parent);
+		written_by(defs, rt_fetch(lfirst_int(lc), stmt->rtable)->relid, &root, &parent, &link);
 	cf_defs_release();
-	if (OidIsValid(root) || OidIsValid(parent))
-		start_running(queryDesc, root, parent,
+	if (OidIsValid(root) || OidIsValid(parent) || link)
+		start_running(queryDesc, root, parent, link,
 					  queryDesc->estate ? queryDesc->estate->es_output_cid :
 					  GetCurrentCommandId(false),
 					  has_on_conflict(stmt));
@@ -239,6 +246,36 @@ cf_inflight_child_cid(Oid child)
 		if (running[i].root == child && !running[i].counted)
 			return running[i].cid;
 	return InvalidCommandId;
+}
+
+static void note_recount(RunningStatement *after, CounterDef *def, Datum *values);
+
+/*
+ * Is a statement on an intermediate table of a chain, of command id since,
+ * tangled with writes of the chain's child: a statement writing the child
+ * runs around it, or the child's rows were counted after it began (user
+ * code it ran, or the cascades it caused)?
+ */
+bool
+cf_inflight_tangled(Oid child, CommandId since)
+{
+	forget_dead_statements();
+	for (int i = 0; i < nrunning; i++)
+		if (running[i].root == child)
+			return true;
+	return counted_lxid == CF_CURRENT_LXID() && counted_cid > since;
+}
+
+/*
+ * Notes a parent key of a chain to be counted again when the outermost
+ * running statement has finished (its triggers, and every trigger they
+ * caused, having fired), or at commit if none runs.
+ */
+void
+cf_inflight_recount_later(CounterDef *def, Datum *values)
+{
+	forget_dead_statements();
+	note_recount(nrunning > 0 ? &running[0] : NULL, def, values);
 }
 
 /* Does a running statement of command id cid write a counted child? */
@@ -655,6 +692,7 @@ cf_process_utility(PlannedStmt *pstmt, const char *queryString,
 	CopyStmt   *copy = IsA(pstmt->utilityStmt, CopyStmt) ? (CopyStmt *) pstmt->utilityStmt : NULL;
 	Oid			root = InvalidOid;
 	Oid			parent = InvalidOid;
+	bool		link = false;
 	CommandId	cid = InvalidCommandId;
 
 	/* DDL may want the ledger that deferred writes keep open (ledger.c). */
@@ -686,11 +724,11 @@ cf_process_utility(PlannedStmt *pstmt, const char *queryString,
 		{
 			CounterDefs *defs = cf_defs_acquire();
 
-			written_by(defs, relid, &root, &parent);
+			written_by(defs, relid, &root, &parent, &link);
 			cf_defs_release();
 		}
-		if (OidIsValid(root) || OidIsValid(parent))
-			start_running(pstmt, root, parent, GetCurrentCommandId(false), false);
+		if (OidIsValid(root) || OidIsValid(parent) || link)
+			start_running(pstmt, root, parent, link, GetCurrentCommandId(false), false);
 		cid = GetCurrentCommandId(false);
 	}
 #if PG_VERSION_NUM >= 140000

@@ -548,6 +548,37 @@ same_values(Datum *a, Datum *b, int from, int to, TupleDesc desc, AttrNumber *at
 }
 
 /*
+ * Notes every parent key that the versions of rows of an intermediate table
+ * (the lower table of hop h) lead to, old and new, to be counted again once
+ * the outermost running statement has finished: for a statement tangled
+ * with writes of the chain's child (see cf_inflight_tangled), which child
+ * rows its moves should take is not told by command ids alone.  SPI is
+ * connected.
+ */
+static void
+recount_later(CounterDef *def, int h, LinkRows *moved, LinkRows *others, MemoryContext cxt)
+{
+	int			nkey = def->hops[h - 1].nkeys;
+	int			n = moved->n + others->n;
+	FlushItem  *items = palloc(sizeof(FlushItem) * n);
+	FlushItem  *keys;
+	int			nkeys;
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum	   *row = i < moved->n ? moved->rows[i] : others->rows[i - moved->n];
+
+		items[i].counter_id = def->id;
+		items[i].def = def;
+		items[i].values = row + nkey;	/* the foreign key */
+		items[i].delta = 0;
+	}
+	keys = cf_link_resolve(def, h, items, n, cxt, &nkeys);
+	for (int i = 0; i < nkeys; i++)
+		cf_inflight_recount_later(def, keys[i].values);
+}
+
+/*
  * Counts one statement on an intermediate table of counters with through:
  * rows that move to another row above, or come or go, move what the child
  * rows under them add up to between parents (link.c).
@@ -650,6 +681,9 @@ link_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 			MemoryContextSwitchTo(cxt);
 			route_items(&counting, items, nitems);
 		}
+		if ((moved.n > 0 || others.n > 0) &&
+			cf_inflight_tangled(def->child_relid, statement_cid))
+			recount_later(def, h, &moved, &others, cxt);
 	}
 	if (connected)
 		SPI_finish();
