@@ -971,6 +971,45 @@ unfolded_params(CounterDef *def, Oid *types, Datum *params)
 	return def->nkeys + 1;
 }
 
+/*
+ * Warns of the counters of the catalog that the definitions left out, which
+ * count nothing and so are not verified (a key column retyped on one side
+ * only, say), among those verify() was asked for and the caller may see.
+ * SPI is connected.
+ */
+static void
+warn_paused(CounterDefs *defs, Oid parent, const char *column)
+{
+	if (!cf_catalog_is_current(cf_catalog_relid(false)))
+		return;
+	cf_spi_run("SELECT id, parent::pg_catalog.oid, child::pg_catalog.oid, counter_column"
+			   " FROM counterfield.counter ORDER BY id",
+			   0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		bool		isnull;
+		int32		id = DatumGetInt32(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
+		Oid			relid = DatumGetObjectId(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2,
+														   &isnull));
+		Oid			child = DatumGetObjectId(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 3,
+														   &isnull));
+		char	   *name = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 4);
+
+		if (cf_defs_counter(defs, id) != NULL || (OidIsValid(parent) && relid != parent) ||
+			(column != NULL && strcmp(column, name) != 0) ||
+			get_rel_name(relid) == NULL || get_rel_name(child) == NULL ||
+			!cf_may_read_table(relid) || !cf_may_read_table(child))
+			continue;
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("counter \"%s\" on table \"%s\" is not counting",
+						name, get_rel_name(relid)),
+				 errdetail("Its tables no longer fit its definition: key columns of types that are not binary compatible, say."),
+				 errhint("Make them fit again, which recomputes the counter, or drop it.")));
+	}
+}
+
 PG_FUNCTION_INFO_V1(counterfield_verify);
 
 /* verify(parent, counter_column): initialized values that differ from the truth. */
@@ -987,10 +1026,11 @@ counterfield_verify(PG_FUNCTION_ARGS)
 	if (OidIsValid(parent) && !cf_may_read_table(parent))
 		refuse_verify(parent);
 	defs = cf_defs_acquire();
+	cf_spi_connect();
+	warn_paused(defs, parent, column);
 	if (OidIsValid(parent) && column != NULL)
 		cf_lookup_counter(defs, parent, column);
 
-	cf_spi_connect();
 	for (int i = 0; i < defs->ncounters; i++)
 	{
 		CounterDef *def = &defs->counters[i];

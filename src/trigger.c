@@ -597,9 +597,10 @@ recount_later(CounterDef *def, int h, LinkRows *moved, LinkRows *others, MemoryC
  * rows inserted, deleted or re-keyed move their subtree as the statement
  * found it, at its own command id: the cascades that the statement caused
  * below are counted by the triggers of the tables they wrote, along the
- * chain as it now stands.  A statement that writes the child itself and
- * runs user code that writes child rows under a row it moves is the one
- * case left out: run reinit after it.
+ * chain as it now stands.  Where that is not enough, because user code
+ * nests writes of the child in this statement or this statement in one
+ * on the child, the parents its rows lead to are counted again once the
+ * outermost statement has finished (recount_later).
  */
 static void
 link_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
