@@ -172,8 +172,8 @@ cf_check_counter_types(Oid parent, AttrNumber counter_attnum, Oid child,
 		if (elevel > 0)
 			ereport(elevel,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("counter column \"%s\" has a smaller scale than sum column \"%s\"",
-							column, sum_column),
+					 errmsg("counter column \"%s\" has a scale of %d, too small for the sums of column \"%s\"",
+							column, typmod_scale(typmod), sum_column),
 					 errdetail("Its values would be rounded."),
 					 errhint("Give the counter column a scale of at least %d, or none.",
 							 sum_type == NUMERICOID ? unit_scale(sum_typmod) : 0)));
