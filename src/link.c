@@ -27,7 +27,9 @@
  *   CASCADE, SET NULL, ON UPDATE CASCADE), which count themselves along the
  *   chain as it now stands, are not counted twice.  Deleting an
  *   intermediate row thus takes its subtree from its parent once, whichever
- *   way the foreign keys below act.
+ *   way the foreign keys below act.  Where user code nests writes of the
+ *   child and of an intermediate, the parents concerned are counted again
+ *   when the outermost statement ends (recount_later in trigger.c).
  *
  * The child and the intermediates have one owner; the SQL here runs as
  * that owner, in a security-restricted operation with search_path pinned,
