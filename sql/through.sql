@@ -264,6 +264,37 @@ DELETE FROM city WHERE id = 3;
 DELETE FROM shop WHERE id = 5;
 SELECT * FROM check_country;
 SELECT * FROM counterfield.verify('country');
+-- one statement that writes both intermediates: a writable CTE, and a
+-- shop trigger that moves the shop's new city
+WITH a AS (UPDATE shop SET city_id = 4 WHERE id = 3 RETURNING 1)
+UPDATE city SET country_code = 'de' WHERE id = 4;
+SELECT * FROM check_country;
+CREATE FUNCTION move_city_au() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE city SET country_code = 'fr' WHERE id = NEW.city_id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER move_city_au AFTER UPDATE OF city_id ON shop FOR EACH ROW
+    EXECUTE FUNCTION move_city_au();
+UPDATE shop SET city_id = 6 WHERE id = 4;
+DROP TRIGGER move_city_au ON shop;
+SELECT * FROM check_country;
+-- a COPY into an intermediate earlier in the transaction, then a move
+-- whose RETURNING writes sales
+CREATE FUNCTION add_sale(shop int) RETURNS int LANGUAGE sql AS
+    $$ INSERT INTO sale VALUES (2000 + shop, shop, 1) RETURNING shop $$;
+BEGIN;
+COPY city FROM stdin;
+50	it
+\.
+UPDATE shop SET city_id = 50 WHERE id = 6 RETURNING add_sale(id);
+-- the statement-mode count is exact at once (revenue waits for commit)
+SELECT co.code, co.sales, count(s.id) AS truth
+  FROM country co LEFT JOIN city ci ON ci.country_code = co.code
+  LEFT JOIN shop sh ON sh.city_id = ci.id LEFT JOIN sale s ON s.shop_id = sh.id
+ GROUP BY 1, 2 ORDER BY 1;
+COMMIT;
+SELECT * FROM check_country;
 
 -- an intermediate table given to another role is not read as the child's
 -- owner: writes fail until the tables have one owner again

@@ -47,6 +47,8 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "utils/hsearch.h"
+
 #include "counterfield.h"
 
 /*
@@ -62,7 +64,7 @@ typedef struct RunningStatement
 	bool		on_conflict;	/* an INSERT ... ON CONFLICT */
 	bool		noted;			/* keys are to be counted again when it ends */
 	bool		counted;		/* its trigger has counted its rows */
-	bool		link;			/* it writes an intermediate table of a chain */
+	int			links;			/* the intermediate tables of chains it writes */
 	LocalTransactionId lxid;
 	SubTransactionId subid;
 } RunningStatement;
@@ -103,6 +105,10 @@ static MemoryContext notes_cxt = NULL;
 /* The last command whose rows of a counted child were counted, and when. */
 static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
 static CommandId counted_cid = InvalidCommandId;
+
+/* Likewise for rows of an intermediate table of a chain. */
+static LocalTransactionId linked_lxid = InvalidLocalTransactionId;
+static CommandId linked_cid = InvalidCommandId;
 
 /* The parent tables whose new rows the guard counted in this transaction. */
 static TxRelations guarded = {.entrysize = sizeof(GuardedTable)};
@@ -149,7 +155,7 @@ outermost_writing(Oid root, Oid parent)
 
 /* Notes a statement that writes a counted child or a parent as running. */
 static void
-start_running(const void *statement, Oid root, Oid parent, bool link, CommandId cid,
+start_running(const void *statement, Oid root, Oid parent, int links, CommandId cid,
 			  bool on_conflict)
 {
 	forget_dead_statements();
@@ -162,7 +168,7 @@ start_running(const void *statement, Oid root, Oid parent, bool link, CommandId 
 	running[nrunning].on_conflict = on_conflict;
 	running[nrunning].noted = false;
 	running[nrunning].counted = false;
-	running[nrunning].link = link;
+	running[nrunning].links = links;
 	running[nrunning].lxid = CF_CURRENT_LXID();
 	running[nrunning].subid = GetCurrentSubTransactionId();
 	nrunning++;
@@ -170,11 +176,11 @@ start_running(const void *statement, Oid root, Oid parent, bool link, CommandId 
 
 /*
  * Sets *root and *parent to the counted child and the parent that a write
- * to relid writes, if any, and *link if relid is an intermediate table of a
- * chain.
+ * to relid writes, if any, and counts relid in *links if it is an
+ * intermediate table of a chain.
  */
 static void
-written_by(CounterDefs *defs, Oid relid, Oid *root, Oid *parent, bool *link)
+written_by(CounterDefs *defs, Oid relid, Oid *root, Oid *parent, int *links)
 {
 	RelCounters *rc = cf_defs_for_rel(defs, relid);
 
@@ -183,7 +189,7 @@ written_by(CounterDefs *defs, Oid relid, Oid *root, Oid *parent, bool *link)
 	if (rc != NULL && rc->as_parent != NIL && !OidIsValid(*parent))
 		*parent = relid;
 	if (rc != NULL && rc->as_link != NIL)
-		*link = true;
+		(*links)++;
 }
 
 /* Does a statement have an INSERT ... ON CONFLICT, at its top or in a WITH? */
@@ -218,16 +224,16 @@ cf_inflight_start(QueryDesc *queryDesc)
 	ListCell   *lc;
 	Oid			root = InvalidOid;
 	Oid			parent = InvalidOid;
-	bool		link = false;
+	int			links = 0;
 
 	if (stmt == NULL || stmt->resultRelations == NIL)
 		return;
 	defs = cf_defs_acquire();
 	foreach(lc, stmt->resultRelations)
-		written_by(defs, rt_fetch(lfirst_int(lc), stmt->rtable)->relid, &root, &parent, &link);
+		written_by(defs, rt_fetch(lfirst_int(lc), stmt->rtable)->relid, &root, &parent, &links);
 	cf_defs_release();
-	if (OidIsValid(root) || OidIsValid(parent) || link)
-		start_running(queryDesc, root, parent, link,
+	if (OidIsValid(root) || OidIsValid(parent) || links > 0)
+		start_running(queryDesc, root, parent, links,
 					  queryDesc->estate ? queryDesc->estate->es_output_cid :
 					  GetCurrentCommandId(false),
 					  has_on_conflict(stmt));
@@ -252,18 +258,34 @@ static void note_recount(RunningStatement *after, CounterDef *def, Datum *values
 
 /*
  * Is a statement on an intermediate table of a chain, of command id since,
- * tangled with writes of the chain's child: a statement writing the child
- * runs around it, or the child's rows were counted after it began (user
- * code it ran, or the cascades it caused)?
+ * tangled with other writes of the chain: a statement writing the child or
+ * another intermediate runs around it, or the child's rows or another
+ * intermediate's were counted after it began (user code it ran, or the
+ * cascades it caused)?  Notes the statement as counted, for the statements
+ * around it.
  */
 bool
 cf_inflight_tangled(Oid child, CommandId since)
 {
+	bool		tangled;
+
 	forget_dead_statements();
-	for (int i = 0; i < nrunning; i++)
-		if (running[i].root == child)
-			return true;
-	return counted_lxid == CF_CURRENT_LXID() && counted_cid > since;
+	/*
+	 * In the transaction that loaded counterfield, statements begun before
+	 * went unseen.
+	 */
+	tangled = loaded_lxid == CF_CURRENT_LXID() ||
+		(counted_lxid == CF_CURRENT_LXID() && counted_cid > since) ||
+		(linked_lxid == CF_CURRENT_LXID() && linked_cid >= since);
+	/* The statement itself is the innermost one running, of command since. */
+	for (int i = 0; i < nrunning && !tangled; i++)
+		tangled = running[i].root == child ||
+			(running[i].links > 0 &&
+			 !(i == nrunning - 1 && running[i].cid == since && running[i].links == 1));
+	/* From now on, statements on intermediates begun before are tangled. */
+	linked_cid = GetCurrentCommandId(false);
+	linked_lxid = CF_CURRENT_LXID();
+	return tangled;
 }
 
 /*
@@ -520,6 +542,48 @@ same_key(CounterDef *def, RecountKey *a, RecountKey *b)
 	return true;
 }
 
+/* The keys one recount has counted: by counter and key hash, the notes. */
+typedef struct SeenKeys
+{
+	uint64		hash;			/* counter id, then key hash */
+	List	   *notes;			/* RecountKey * with that hash */
+} SeenKeys;
+
+/*
+ * Has the running recount counted this note's counter and key already?  If
+ * not, remembers it as counted, in *seen (created on first use, in the
+ * current memory context).
+ */
+static bool
+counted_already(HTAB **seen, CounterDef *def, RecountKey *recount)
+{
+	uint64		hash = ((uint64) (uint32) recount->counter_id << 32) |
+		cf_key_hash(def->target->layout, recount->values);
+	SeenKeys   *entry;
+	bool		found;
+	ListCell   *lc;
+
+	if (*seen == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(SeenKeys);
+		ctl.hcxt = CurrentMemoryContext;
+		*seen = hash_create("counterfield recounted keys", 64, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(*seen, &hash, HASH_ENTER, &found);
+	if (!found)
+		entry->notes = NIL;
+	foreach(lc, entry->notes)
+		if (same_key(def, lfirst(lc), recount))
+			return true;
+	entry->notes = lappend(entry->notes, recount);
+	return false;
+}
+
 /*
  * Counts again, from the truth, the keys noted to be counted when this
  * statement finished, or with queryDesc NULL (at commit) all keys noted.
@@ -534,6 +598,7 @@ recount_after(const void *statement)
 	CounterDefs *defs;
 	MemoryContext oldcxt = MemoryContextSwitchTo(notes_cxt);
 	RecountKey *done = NULL;
+	HTAB	   *seen = NULL;
 
 	foreach(lc, recounts)
 	{
@@ -570,11 +635,13 @@ recount_after(const void *statement)
 
 		/*
 		 * A key whose type changed since is not read, and its counter was
-		 * recomputed by that change; a key just counted again (noted twice
-		 * in a row: ON CONFLICT fires the guard too) goes once.
+		 * recomputed by that change; a key noted more than once (ON CONFLICT
+		 * fires the guard too; nested chain writes note a key per row) is
+		 * counted once.
 		 */
 		if (def == NULL || def->layout != recount->layout ||
-			(done != NULL && same_key(def, done, recount)))
+			(done != NULL && same_key(def, done, recount)) ||
+			counted_already(&seen, def, recount))
 			continue;
 		if (recount->check)
 		{
@@ -598,6 +665,8 @@ recount_after(const void *statement)
 		pfree(recount);
 	}
 	list_free(due);
+	if (seen != NULL)
+		hash_destroy(seen);
 	cf_defs_release();
 	PopActiveSnapshot();
 }
@@ -692,7 +761,7 @@ cf_process_utility(PlannedStmt *pstmt, const char *queryString,
 	CopyStmt   *copy = IsA(pstmt->utilityStmt, CopyStmt) ? (CopyStmt *) pstmt->utilityStmt : NULL;
 	Oid			root = InvalidOid;
 	Oid			parent = InvalidOid;
-	bool		link = false;
+	int			links = 0;
 	CommandId	cid = InvalidCommandId;
 
 	/* DDL may want the ledger that deferred writes keep open (ledger.c). */
@@ -724,11 +793,11 @@ cf_process_utility(PlannedStmt *pstmt, const char *queryString,
 		{
 			CounterDefs *defs = cf_defs_acquire();
 
-			written_by(defs, relid, &root, &parent, &link);
+			written_by(defs, relid, &root, &parent, &links);
 			cf_defs_release();
 		}
-		if (OidIsValid(root) || OidIsValid(parent) || link)
-			start_running(pstmt, root, parent, link, GetCurrentCommandId(false), false);
+		if (OidIsValid(root) || OidIsValid(parent) || links > 0)
+			start_running(pstmt, root, parent, links, GetCurrentCommandId(false), false);
 		cid = GetCurrentCommandId(false);
 	}
 #if PG_VERSION_NUM >= 140000
@@ -744,7 +813,7 @@ cf_process_utility(PlannedStmt *pstmt, const char *queryString,
 	else
 		standard_ProcessUtility(pstmt, queryString, context, params, queryEnv, dest, qc);
 #endif
-	if (OidIsValid(root) || OidIsValid(parent))
+	if (OidIsValid(root) || OidIsValid(parent) || links > 0)
 		finish_running(pstmt);
 	if (cid != InvalidCommandId)
 		cf_keylock_statement_end(cid);
