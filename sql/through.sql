@@ -350,6 +350,28 @@ SELECT tgrelid::regclass, count(*) FROM pg_trigger
  WHERE tgname LIKE '%counterfield%' AND tgrelid IN ('product'::regclass, 'company'::regclass)
  GROUP BY 1 ORDER BY 1;
 
+-- a deferred counter through a chain never writes its parent row, also
+-- when nested writes make its parents be counted again (a cascade here)
+CREATE TABLE d_top (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE d_mid (id int PRIMARY KEY, d_top_id int REFERENCES d_top);
+CREATE TABLE d_low (id int PRIMARY KEY, d_mid_id int REFERENCES d_mid ON DELETE CASCADE);
+CREATE INDEX ON d_low (d_mid_id);
+INSERT INTO d_top (id) VALUES (1), (2);
+INSERT INTO d_mid VALUES (1, 1), (2, 1), (3, 2);
+INSERT INTO d_low SELECT g, 1 + g % 3 FROM generate_series(1, 30) g;
+SELECT counterfield.add_counter('d_top', 'n', 'd_low', through => '{d_mid}', flush => 'deferred');
+CREATE TRIGGER note_d_top AFTER UPDATE ON d_top FOR EACH ROW EXECUTE FUNCTION note_update();
+DELETE FROM parent_updates;
+DELETE FROM d_mid WHERE id = 1;
+UPDATE d_mid SET d_top_id = 2 WHERE id = 2;
+SELECT count(*) AS parent_updates FROM parent_updates;
+SELECT t.id, t.n + COALESCE(u.delta, 0) AS n,
+       (SELECT count(*) FROM d_low l JOIN d_mid m ON m.id = l.d_mid_id WHERE m.d_top_id = t.id)
+         AS truth
+  FROM d_top t LEFT JOIN counterfield.unfolded('d_top', 'n') u
+    ON u.parent_key = CAST(ROW(t.id) AS text) ORDER BY 1;
+DROP TABLE d_low, d_mid, d_top;
+
 -- a hop whose key types stop being binary compatible pauses the counter,
 -- which verify() says; making them fit again recomputes it
 CREATE TABLE p_top (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);

@@ -436,6 +436,7 @@ extern FlushItem *cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *sig
 /* trigger.c */
 extern void cf_count_table_rows(CounterDefs *defs, RelCounters *rc, Oid relid, int64 sign);
 extern void cf_recount_key(CounterDef *def, Datum *values);
+extern void cf_correct_key(CounterDef *def, Datum *values);
 extern Bitmapset *cf_counted_columns(Oid relid, bool partition);
 
 /* inflight.c */

@@ -80,6 +80,7 @@ typedef struct RecountKey
 	const KeyLayout *layout;	/* that of the key's values */
 	Datum	   *values;			/* in notes_cxt */
 	bool		check;			/* ask cf_keylock_superseded first */
+	bool		chain;			/* noted for a chain (cf_inflight_recount_later) */
 	TransactionId since;		/* its arguments */
 	bool		inserted;
 	CommandId	cid;
@@ -298,6 +299,7 @@ cf_inflight_recount_later(CounterDef *def, Datum *values)
 {
 	forget_dead_statements();
 	note_recount(nrunning > 0 ? &running[0] : NULL, def, values);
+	((RecountKey *) llast(recounts))->chain = true;
 }
 
 /* Does a running statement of command id cid write a counted child? */
@@ -362,6 +364,7 @@ note_key(RunningStatement *after, CounterDef *def, Datum *values, bool check,
 	recount->layout = def->layout;
 	recount->values = cf_copy_key(def, values, notes_cxt);
 	recount->check = check;
+	recount->chain = false;
 	recount->since = since;
 	recount->inserted = inserted;
 	recount->cid = cid;
@@ -654,7 +657,11 @@ recount_after(const void *statement)
 					cf_recount_key(lfirst(lc2), recount->values);
 			continue;
 		}
-		cf_recount_key(def, recount->values);
+		/* A deferred counter's parent row is not written by a chain's writes. */
+		if (recount->chain && def->deferred)
+			cf_correct_key(def, recount->values);
+		else
+			cf_recount_key(def, recount->values);
 		done = recount;
 	}
 	foreach(lc, due)
