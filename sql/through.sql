@@ -372,6 +372,28 @@ SELECT t.id, t.n + COALESCE(u.delta, 0) AS n,
     ON u.parent_key = CAST(ROW(t.id) AS text) ORDER BY 1;
 DROP TABLE d_low, d_mid, d_top;
 
+-- one statement creates a parent and moves a category to it, and a trigger
+-- on the category writes a product under it: a new parent's own check and
+-- the chain's recount of the same key both run
+CREATE TABLE n_top (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE n_mid (id int PRIMARY KEY, n_top_id int REFERENCES n_top);
+CREATE TABLE n_low (id serial PRIMARY KEY, n_mid_id int REFERENCES n_mid);
+INSERT INTO n_top (id) VALUES (1), (2);
+INSERT INTO n_mid VALUES (1, 1);
+INSERT INTO n_low (n_mid_id) VALUES (1), (1);
+SELECT counterfield.add_counter('n_top', 'n', 'n_low', through => '{n_mid}');
+CREATE FUNCTION n_mid_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO n_low (n_mid_id) VALUES (NEW.id);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER n_mid_moved AFTER UPDATE ON n_mid FOR EACH ROW EXECUTE FUNCTION n_mid_moved();
+WITH x AS (INSERT INTO n_top VALUES (3) RETURNING id)
+UPDATE n_mid SET n_top_id = (SELECT id FROM x) WHERE id = 1;
+SELECT t.id, t.n, (SELECT count(*) FROM n_low l JOIN n_mid m ON m.id = l.n_mid_id
+                    WHERE m.n_top_id = t.id) AS truth FROM n_top t ORDER BY 1;
+DROP TABLE n_low, n_mid, n_top;
+
 -- a hop whose key types stop being binary compatible pauses the counter,
 -- which verify() says; making them fit again recomputes it
 CREATE TABLE p_top (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);

@@ -107,7 +107,12 @@ static MemoryContext notes_cxt = NULL;
 static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
 static CommandId counted_cid = InvalidCommandId;
 
-/* Likewise for rows of an intermediate table of a chain. */
+/*
+ * The latest statements, by their own command ids, whose rows of a counted
+ * child, and of an intermediate table of a chain, were counted.
+ */
+static LocalTransactionId child_counted_lxid = InvalidLocalTransactionId;
+static CommandId child_counted_cid = InvalidCommandId;
 static LocalTransactionId linked_lxid = InvalidLocalTransactionId;
 static CommandId linked_cid = InvalidCommandId;
 
@@ -276,15 +281,16 @@ cf_inflight_tangled(Oid child, CommandId since)
 	 * went unseen.
 	 */
 	tangled = loaded_lxid == CF_CURRENT_LXID() ||
-		(counted_lxid == CF_CURRENT_LXID() && counted_cid > since) ||
-		(linked_lxid == CF_CURRENT_LXID() && linked_cid >= since);
+		(child_counted_lxid == CF_CURRENT_LXID() && child_counted_cid > since) ||
+		(linked_lxid == CF_CURRENT_LXID() && linked_cid > since);
 	/* The statement itself is the innermost one running, of command since. */
 	for (int i = 0; i < nrunning && !tangled; i++)
 		tangled = running[i].root == child ||
 			(running[i].links > 0 &&
 			 !(i == nrunning - 1 && running[i].cid == since && running[i].links == 1));
-	/* From now on, statements on intermediates begun before are tangled. */
-	linked_cid = GetCurrentCommandId(false);
+	/* Statements on intermediates begun before this one are tangled. */
+	if (linked_lxid != CF_CURRENT_LXID() || linked_cid < since)
+		linked_cid = since;
 	linked_lxid = CF_CURRENT_LXID();
 	return tangled;
 }
@@ -496,16 +502,23 @@ cf_inflight_check(CounterDef *def, Datum *values, TransactionId since, bool inse
 void
 cf_inflight_counted(Oid root)
 {
+	CommandId	cid;
+
 	counted_cid = GetCurrentCommandId(false);
 	counted_lxid = CF_CURRENT_LXID();
 	/* The statement whose trigger counts is the innermost one writing root. */
 	forget_dead_statements();
+	cid = counted_cid;
 	for (int i = nrunning - 1; i >= 0; i--)
 		if (running[i].root == root)
 		{
 			running[i].counted = true;
+			cid = running[i].cid;
 			break;
 		}
+	if (child_counted_lxid != CF_CURRENT_LXID() || child_counted_cid < cid)
+		child_counted_cid = cid;
+	child_counted_lxid = CF_CURRENT_LXID();
 }
 
 /*
@@ -642,9 +655,7 @@ recount_after(const void *statement)
 		 * fires the guard too; nested chain writes note a key per row) is
 		 * counted once.
 		 */
-		if (def == NULL || def->layout != recount->layout ||
-			(done != NULL && same_key(def, done, recount)) ||
-			counted_already(&seen, def, recount))
+		if (def == NULL || def->layout != recount->layout)
 			continue;
 		if (recount->check)
 		{
@@ -657,6 +668,9 @@ recount_after(const void *statement)
 					cf_recount_key(lfirst(lc2), recount->values);
 			continue;
 		}
+		if ((done != NULL && same_key(def, done, recount)) ||
+			counted_already(&seen, def, recount))
+			continue;
 		/* A deferred counter's parent row is not written by a chain's writes. */
 		if (recount->chain && def->deferred)
 			cf_correct_key(def, recount->values);
