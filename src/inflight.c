@@ -47,6 +47,8 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "tcop/pquery.h"
+#include "utils/portal.h"
 #include "utils/hsearch.h"
 
 #include "counterfield.h"
@@ -124,6 +126,8 @@ static TxRelations guarded = {.entrysize = sizeof(GuardedTable)};
  * running then were never followed.
  */
 static LocalTransactionId loaded_lxid = InvalidLocalTransactionId;
+static const void *loaded_portal = NULL;	/* the portal running then */
+static TimestampTz loaded_portal_time = 0;	/* and when it was made */
 
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
 static ProcessUtility_hook_type prev_process_utility = NULL;
@@ -277,10 +281,11 @@ cf_inflight_tangled(Oid child, CommandId since)
 
 	forget_dead_statements();
 	/*
-	 * In the transaction that loaded counterfield, statements begun before
-	 * went unseen.
+	 * Statements begun before counterfield was loaded went unseen: while
+	 * the portal that ran then still runs, any of them may run around this.
 	 */
-	tangled = loaded_lxid == CF_CURRENT_LXID() ||
+	tangled = (loaded_lxid == CF_CURRENT_LXID() && loaded_portal == (const void *) ActivePortal &&
+			   (ActivePortal == NULL || ActivePortal->creation_time == loaded_portal_time)) ||
 		(child_counted_lxid == CF_CURRENT_LXID() && child_counted_cid > since) ||
 		(linked_lxid == CF_CURRENT_LXID() && linked_cid > since);
 	/* The statement itself is the innermost one running, of command since. */
@@ -854,7 +859,11 @@ void
 cf_inflight_init(void)
 {
 	if (MyProc != NULL && IsTransactionState())
+	{
 		loaded_lxid = CF_CURRENT_LXID();
+		loaded_portal = ActivePortal;
+		loaded_portal_time = ActivePortal ? ActivePortal->creation_time : 0;
+	}
 	prev_executor_finish = ExecutorFinish_hook;
 	ExecutorFinish_hook = cf_executor_finish;
 	prev_process_utility = ProcessUtility_hook;
