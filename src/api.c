@@ -624,11 +624,8 @@ check_summed_counters(NewCounter *nc)
 		return;
 	values[0] = ObjectIdGetDatum(RelationGetRelid(nc->parent));
 	values[1] = Int16GetDatum(nc->counter_attnum);
-	cf_spi_run("SELECT 1 FROM counterfield.counter"
-			   " WHERE child OPERATOR(pg_catalog.=) $1"
-			   " AND sum_attnum OPERATOR(pg_catalog.=) $2",
-			   2, types, values, NULL, true, SPI_OK_SELECT);
-	if (SPI_processed > 0)
+	if (cf_catalog_has("child OPERATOR(pg_catalog.=) $1 AND sum_attnum OPERATOR(pg_catalog.=) $2",
+					   2, types, values, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("column \"%s\" of table \"%s\" is summed by another counter",
@@ -1016,20 +1013,15 @@ PG_FUNCTION_INFO_V1(counterfield_verify);
 Datum
 counterfield_verify(PG_FUNCTION_ARGS)
 {
+	CounterFilter filter;
 	TupleDesc	desc;
-	Tuplestorestate *store = cf_srf_begin(fcinfo, &desc);
-	Oid			parent = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
-	char	   *column = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
-	CounterDefs *defs;
+	Tuplestorestate *store = cf_report_begin(fcinfo, &desc, &filter, refuse_verify);
+	CounterDefs *defs = cf_defs_acquire();
 
-	/* Before anything else looks at a table the caller names. */
-	if (OidIsValid(parent) && !cf_may_read_table(parent))
-		refuse_verify(parent);
-	defs = cf_defs_acquire();
 	cf_spi_connect();
-	warn_paused(defs, parent, column);
-	if (OidIsValid(parent) && column != NULL)
-		cf_lookup_counter(defs, parent, column);
+	warn_paused(defs, filter.parent, filter.column);
+	if (OidIsValid(filter.parent) && filter.column != NULL)
+		cf_lookup_counter(defs, filter.parent, filter.column);
 
 	for (int i = 0; i < defs->ncounters; i++)
 	{
@@ -1041,14 +1033,13 @@ counterfield_verify(PG_FUNCTION_ARGS)
 		Datum		params[INDEX_MAX_KEYS + 1];
 		int			nparams;
 
-		if ((OidIsValid(parent) && def->parent_relid != parent) ||
-			(column != NULL && strcmp(column, name) != 0))
+		if (!cf_filter_includes(&filter, def))
 			continue;
 		if (!cf_may_read_table(def->parent_relid) || !cf_may_read_table(def->child_relid))
 		{
-			if (!OidIsValid(parent))
+			if (!OidIsValid(filter.parent))
 				continue;		/* all counters: those the caller may see */
-			refuse_verify(parent);
+			refuse_verify(filter.parent);
 		}
 
 		nparams = def->deferred ? unfolded_params(def, types, params) : 0;
@@ -1149,13 +1140,8 @@ PG_FUNCTION_INFO_V1(counterfield_catalog_trigger);
 Datum
 counterfield_catalog_trigger(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata = cf_trigger_context(fcinfo, "counterfield_catalog_trigger", false);
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" was not called by trigger manager",
-						"counterfield_catalog_trigger")));
 	if (RelationGetRelid(trigdata->tg_relation) != cf_catalog_relid(true))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),

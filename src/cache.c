@@ -424,14 +424,10 @@ load_defs(void)
 		through = SPI_getbinval(tuple, desc, CF_COL_THROUGH, &through_null);
 		if (!through_null)
 		{
-			Datum	   *tables;
-			bool	   *nulls;
-			int			ntables;
+			ListCell   *lc;
 
-			deconstruct_array(DatumGetArrayTypeP(through), OIDOID, sizeof(Oid), true,
-							  TYPALIGN_INT, &tables, &nulls, &ntables);
-			for (int i = 0; i < ntables; i++)
-				rel_entry(defs, DatumGetObjectId(tables[i]));
+			foreach(lc, cf_oid_list(through))
+				rel_entry(defs, lfirst_oid(lc));
 		}
 
 		/*

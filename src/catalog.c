@@ -236,7 +236,6 @@ cf_catalog_through(int32 id)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(id)};
-	List	   *relids = NIL;
 	bool		isnull;
 	Datum		through;
 
@@ -248,16 +247,79 @@ cf_catalog_through(int32 id)
 	if (SPI_processed != 1)
 		return NIL;
 	through = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
+	return isnull ? NIL : cf_oid_list(through);
+}
 
-		deconstruct_array(DatumGetArrayTypeP(through), OIDOID, sizeof(Oid), true,
-						  TYPALIGN_INT, &elems, &nulls, &n);
-		for (int i = 0; i < n; i++)
-			relids = lappend_oid(relids, DatumGetObjectId(elems[i]));
-	}
-	return relids;
+/* The OIDs of an oid[] value, as a list. */
+List *
+cf_oid_list(Datum array)
+{
+	List	   *oids = NIL;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(DatumGetArrayTypeP(array), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		oids = lappend_oid(oids, DatumGetObjectId(elems[i]));
+	return oids;
+}
+
+/*
+ * Is there a counter for which the condition where holds?  where is the
+ * WHERE clause of a query on counterfield.counter, with parameters $1 on.
+ */
+bool
+cf_catalog_has(const char *where, int nargs, Oid *types, Datum *values, bool read_only)
+{
+	cf_spi_run(psprintf("SELECT 1 FROM counterfield.counter WHERE %s LIMIT 1", where),
+			   nargs, types, values, NULL, read_only, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+/*
+ * Reads every row of a catalog (InvalidOid: the current one) with
+ * cf_catalog_query(), to be walked with cf_catalog_next().  The rows stay
+ * valid across other SPI calls until SPI is left.
+ */
+void
+cf_catalog_scan(CatalogScan *scan, Oid catalog, bool read_only)
+{
+	if (!OidIsValid(catalog))
+		catalog = cf_catalog_relid(false);
+	cf_spi_run(cf_catalog_query(catalog), 0, NULL, NULL, NULL, read_only, SPI_OK_SELECT);
+	scan->rows = SPI_tuptable;
+	scan->desc = SPI_tuptable->tupdesc;
+	scan->next = 0;
+	scan->tuple = NULL;
+}
+
+/* Moves to the next row of a catalog scan; false when there is none. */
+bool
+cf_catalog_next(CatalogScan *scan)
+{
+	if (scan->next >= scan->rows->numvals)
+		return false;
+	scan->tuple = scan->rows->vals[scan->next++];
+	return true;
+}
+
+/* An OID column of the current row of a catalog scan. */
+Oid
+cf_row_oid(CatalogScan *scan, int column)
+{
+	bool		isnull;
+
+	return DatumGetObjectId(SPI_getbinval(scan->tuple, scan->desc, column, &isnull));
+}
+
+/* An attribute number column of the current row; InvalidAttrNumber if null. */
+AttrNumber
+cf_row_attnum(CatalogScan *scan, int column)
+{
+	bool		isnull;
+	Datum		value = SPI_getbinval(scan->tuple, scan->desc, column, &isnull);
+
+	return isnull ? InvalidAttrNumber : DatumGetInt16(value);
 }

@@ -13,25 +13,26 @@
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_proc.h"
-#include "commands/extension.h"
-#include "nodes/nodeFuncs.h"
-#include "utils/fmgroids.h"
-#include "utils/hsearch.h"
-#include "utils/rel.h"
-#include "utils/relcache.h"
-#include "funcapi.h"
-#include "executor/spi.h"
-#include "miscadmin.h"
-#include "utils/tuplestore.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_proc.h"
+#include "commands/event_trigger.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/syscache.h"
+#include "utils/tuplestore.h"
 #include "utils/typcache.h"
 
 #include "counterfield.h"
@@ -395,33 +396,68 @@ cf_item_arrays(int nkeys, Oid *types, FlushItem *items, int nitems, Datum *param
 }
 
 /*
- * Finds the entry of a relation in a table of relations that lives for one
- * transaction, forgetting the entries of an earlier transaction first.
- * With add, a missing entry is added, zeroed but for the relation's OID,
- * and *added (if given) says so; without, NULL is returned for it.
+ * The entries of an array that lives for one transaction, and how many in
+ * *n; those of an earlier transaction are forgotten first.  The caller may
+ * drop entries from the end by lowering array->n.
  */
 void *
-cf_tx_relation(TxRelations *set, Oid relid, bool add, bool *added)
+cf_tx_entries(TxArray *array, int *n)
 {
+	if (array->lxid != CF_CURRENT_LXID())
+		array->n = 0;
+	array->lxid = CF_CURRENT_LXID();
+	*n = array->n;
+	return array->entries;
+}
+
+/* Empties an array that lives for one transaction. */
+void
+cf_tx_clear(TxArray *array)
+{
+	array->n = 0;
+	array->lxid = CF_CURRENT_LXID();
+}
+
+/* Appends a zeroed entry to an array that lives for one transaction. */
+void *
+cf_tx_append(TxArray *array)
+{
+	int			n;
+	char	   *entry;
+
+	(void) cf_tx_entries(array, &n);
+	array->entries = cf_grow_array(array->entries, n, &array->max, array->entrysize,
+								   TopMemoryContext);
+	entry = (char *) array->entries + n * array->entrysize;
+	array->n = n + 1;
+	memset(entry, 0, array->entrysize);
+	return entry;
+}
+
+/*
+ * Finds the entry of a relation in a table of relations that lives for one
+ * transaction.  With add, a missing entry is added, zeroed but for the
+ * relation's OID, and *added (if given) says so; without, NULL is returned
+ * for it.
+ */
+void *
+cf_tx_relation(TxArray *set, Oid relid, bool add, bool *added)
+{
+	int			n;
+	char	   *entries = cf_tx_entries(set, &n);
 	char	   *entry;
 
 	if (added != NULL)
 		*added = false;
-	if (set->lxid != CF_CURRENT_LXID())
-		set->n = 0;
-	set->lxid = CF_CURRENT_LXID();
-	for (int i = 0; i < set->n; i++)
+	for (int i = 0; i < n; i++)
 	{
-		entry = (char *) set->entries + i * set->entrysize;
+		entry = entries + i * set->entrysize;
 		if (*(Oid *) entry == relid)
 			return entry;
 	}
 	if (!add)
 		return NULL;
-	set->entries = cf_grow_array(set->entries, set->n, &set->max, set->entrysize,
-								 TopMemoryContext);
-	entry = (char *) set->entries + set->n++ * set->entrysize;
-	memset(entry, 0, set->entrysize);
+	entry = cf_tx_append(set);
 	*(Oid *) entry = relid;
 	if (added != NULL)
 		*added = true;
@@ -603,5 +639,56 @@ cf_srf_begin(FunctionCallInfo fcinfo, TupleDesc *desc)
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setResult = store;
 	rsinfo->setDesc = *desc;
+	return store;
+}
+
+/*
+ * The TriggerData (or, with event, the EventTriggerData) of a call of a
+ * trigger function, which only the trigger manager (or the event trigger
+ * manager) may call.
+ */
+void *
+cf_trigger_context(FunctionCallInfo fcinfo, const char *funcname, bool event)
+{
+	if (event ? !CALLED_AS_EVENT_TRIGGER(fcinfo) : !CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 event ?
+				 errmsg("function \"%s\" was not called by event trigger manager", funcname) :
+				 errmsg("function \"%s\" was not called by trigger manager", funcname)));
+	return fcinfo->context;
+}
+
+/* The counters a call asks for, by its arguments (parent, counter_column). */
+void
+cf_filter_args(FunctionCallInfo fcinfo, CounterFilter *filter)
+{
+	filter->parent = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	filter->column = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
+}
+
+/* Is a counter among those a call asks for? */
+bool
+cf_filter_includes(CounterFilter *filter, CounterDef *def)
+{
+	return (!OidIsValid(filter->parent) || def->parent_relid == filter->parent) &&
+		(filter->column == NULL ||
+		 strcmp(filter->column, get_attname(def->parent_relid, def->counter_attnum, false)) == 0);
+}
+
+/*
+ * Starts a report on counters, verify() or unfolded(): sets up the result
+ * set and reads the counters asked for.  A parent that the caller may not
+ * read is refused by refuse() before anything else looks at it.
+ */
+Tuplestorestate *
+cf_report_begin(FunctionCallInfo fcinfo, TupleDesc *desc, CounterFilter *filter,
+				void (*refuse) (Oid parent))
+{
+	Tuplestorestate *store = cf_srf_begin(fcinfo, desc);
+
+	cf_filter_args(fcinfo, filter);
+	if (OidIsValid(filter->parent) && !cf_may_read_table(filter->parent))
+		refuse(filter->parent);
 	return store;
 }

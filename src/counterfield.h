@@ -93,6 +93,26 @@ typedef enum CatalogColumn
 	CF_COL_THROUGH_FK_OIDS		/* and their OIDs */
 } CatalogColumn;
 
+/*
+ * The counters that verify(), unfolded() or fold() is asked for: those of a
+ * parent table, the one on a counter column, or all (InvalidOid and NULL
+ * when not given).  See cf_filter_args.
+ */
+typedef struct CounterFilter
+{
+	Oid			parent;
+	char	   *column;
+} CounterFilter;
+
+/* The rows of cf_catalog_query(), one at a time: see cf_catalog_scan. */
+typedef struct CatalogScan
+{
+	SPITupleTable *rows;
+	uint64		next;
+	HeapTuple	tuple;			/* the current row */
+	TupleDesc	desc;
+} CatalogScan;
+
 typedef struct CounterTarget CounterTarget;
 typedef struct KeyLayout KeyLayout;
 
@@ -259,17 +279,19 @@ typedef struct OwnerContext
 } OwnerContext;
 
 /*
- * A table of relations, each with a little data, for one transaction (see
- * cf_tx_relation).  Its entries, of entrysize bytes, start with the OID.
+ * An array of entries of entrysize bytes, in TopMemoryContext, that lives
+ * for one transaction: the first use in a later transaction finds it empty
+ * (see cf_tx_entries).  Used as a table of relations (cf_tx_relation), its
+ * entries start with the relation's OID.
  */
-typedef struct TxRelations
+typedef struct TxArray
 {
 	Size		entrysize;
 	void	   *entries;
 	int			n;
 	int			max;
 	LocalTransactionId lxid;
-} TxRelations;
+} TxArray;
 
 /* counterfield.c */
 extern bool cf_enabled;
@@ -283,7 +305,10 @@ extern void cf_forget_written_table(Oid relid);
 extern void cf_end_as_owner(OwnerContext *saved);
 extern void cf_check_update_rules(Relation rel);
 extern void *cf_grow_array(void *array, int n, int *max, Size size, MemoryContext cxt);
-extern void *cf_tx_relation(TxRelations *set, Oid relid, bool add, bool *added);
+extern void *cf_tx_entries(TxArray *array, int *n);
+extern void cf_tx_clear(TxArray *array);
+extern void *cf_tx_append(TxArray *array);
+extern void *cf_tx_relation(TxArray *set, Oid relid, bool add, bool *added);
 extern bool cf_owns_relation(Oid relid);
 extern Oid	cf_relation_owner(Oid relid);
 extern char *cf_relation_sql(Oid relid, bool descendants);
@@ -296,7 +321,13 @@ extern void cf_append_key_equal(StringInfo sql, int k, const char *left, const c
 								Oid type, Oid collation);
 extern Datum cf_array_of(Oid type, Datum *elems, int n);
 extern void cf_item_arrays(int nkeys, Oid *types, FlushItem *items, int nitems, Datum *params);
+extern void *cf_trigger_context(FunctionCallInfo fcinfo, const char *funcname, bool event);
 extern struct Tuplestorestate *cf_srf_begin(FunctionCallInfo fcinfo, TupleDesc *desc);
+extern void cf_filter_args(FunctionCallInfo fcinfo, CounterFilter *filter);
+extern bool cf_filter_includes(CounterFilter *filter, CounterDef *def);
+extern struct Tuplestorestate *cf_report_begin(FunctionCallInfo fcinfo, TupleDesc *desc,
+											   CounterFilter *filter,
+											   void (*refuse) (Oid parent));
 
 /* spi.c */
 extern void cf_spi_connect(void);
@@ -350,6 +381,13 @@ extern int32 cf_find_counter(Oid parent, AttrNumber attnum, Oid *child);
 extern void cf_catalog_write(const char *sql, int nargs, Oid *types, Datum *values,
 							 const char *nulls, int expected);
 extern List *cf_catalog_through(int32 id);
+extern bool cf_catalog_has(const char *where, int nargs, Oid *types, Datum *values,
+						   bool read_only);
+extern void cf_catalog_scan(CatalogScan *scan, Oid catalog, bool read_only);
+extern bool cf_catalog_next(CatalogScan *scan);
+extern Oid	cf_row_oid(CatalogScan *scan, int column);
+extern AttrNumber cf_row_attnum(CatalogScan *scan, int column);
+extern List *cf_oid_list(Datum array);
 
 /* condition.c */
 extern Node *cf_parse_condition(Relation child, AttrNumber counter_attnum,

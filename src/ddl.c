@@ -324,18 +324,8 @@ through_tables(HeapTuple tuple, TupleDesc desc)
 {
 	bool		isnull;
 	Datum		through = SPI_getbinval(tuple, desc, CF_COL_THROUGH, &isnull);
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	List	   *relids = NIL;
 
-	if (isnull)
-		return NIL;
-	deconstruct_array(DatumGetArrayTypeP(through), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-		relids = lappend_oid(relids, DatumGetObjectId(elems[i]));
-	return relids;
+	return isnull ? NIL : cf_oid_list(through);
 }
 
 /*
@@ -498,33 +488,28 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 static void
 refresh_catalog(Oid catalog)
 {
-	SPITupleTable *rows;
-	uint64		nrows;
+	CatalogScan scan;
 
-	cf_spi_run(cf_catalog_query(catalog), 0, NULL, NULL, NULL, false, SPI_OK_SELECT);
-	rows = SPI_tuptable;
-	nrows = SPI_processed;
-	for (uint64 row = 0; row < nrows; row++)
+	cf_catalog_scan(&scan, catalog, false);
+	while (cf_catalog_next(&scan))
 	{
-		HeapTuple	tuple = rows->vals[row];
-		TupleDesc	desc = rows->tupdesc;
 		bool		isnull;
-		Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
 		Node	   *condition = NULL;
 
-		if (!counter_intact(tuple, desc))
+		if (!counter_intact(scan.tuple, scan.desc))
 			continue;
-		(void) SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
-		if (!isnull && cf_condition_is_foreign(tuple, desc))
+		(void) SPI_getbinval(scan.tuple, scan.desc, CF_COL_CONDITION, &isnull);
+		if (!isnull && cf_condition_is_foreign(scan.tuple, scan.desc))
 		{
-			condition = cf_try_parse_stored_condition(child,
-												   SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL));
+			condition = cf_try_parse_stored_condition(cf_row_oid(&scan, CF_COL_CHILD),
+													  SPI_getvalue(scan.tuple, scan.desc,
+																   CF_COL_CONDITION_SQL));
 			if (condition == NULL)
 				continue;
 		}
 		else if (!isnull)
-			condition = cf_catalog_condition(tuple, desc);
-		store_definition(tuple, desc, condition);
+			condition = cf_catalog_condition(scan.tuple, scan.desc);
+		store_definition(scan.tuple, scan.desc, condition);
 	}
 }
 
@@ -652,20 +637,14 @@ typedef struct LeafRoot
 	Oid			root;
 } LeafRoot;
 
-static LeafRoot *noted = NULL;
-static int	nnoted = 0;
-static int	maxnoted = 0;
-static LocalTransactionId noted_lxid = InvalidLocalTransactionId;
+static TxArray noted = {.entrysize = sizeof(LeafRoot)};
 
 /*
  * The tables under counted children as a drop found them at its start:
  * those that are gone by sql_drop, and whose rows the drop did not count
  * itself, make their child's counters be recomputed.
  */
-static LeafRoot *under_root = NULL;
-static int	nunder_root = 0;
-static int	maxunder_root = 0;
-static LocalTransactionId under_root_lxid = InvalidLocalTransactionId;
+static TxArray under_root = {.entrysize = sizeof(LeafRoot)};
 
 /*
  * Is counterfield running DDL of its own (creating or dropping its
@@ -695,16 +674,6 @@ sync_own(Oid relid, bool tree)
 	PG_END_TRY();
 }
 
-/* Appends a pair to one of the lists above. */
-static void
-append_leaf(LeafRoot **list, int *n, int *max, Oid relid, Oid root)
-{
-	*list = cf_grow_array(*list, *n, max, sizeof(LeafRoot), TopMemoryContext);
-	(*list)[*n].relid = relid;
-	(*list)[*n].root = root;
-	(*n)++;
-}
-
 /*
  * Notes every table of the tree under relid (relid too) with the counted
  * child it is under now, once per command however many subcommands name it.
@@ -716,15 +685,13 @@ note_tree(Oid relid)
 
 	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
 	{
-		bool		known = false;
+		Oid			root;
 
-		for (int i = 0; i < nnoted && !known; i++)
-			known = noted[i].relid == lfirst_oid(lc);
-		if (!known)
-			append_leaf(&noted, &nnoted, &maxnoted, lfirst_oid(lc),
-						cf_counted_root(lfirst_oid(lc)));
+		if (cf_tx_relation(&noted, lfirst_oid(lc), false, NULL) != NULL)
+			continue;
+		root = cf_counted_root(lfirst_oid(lc));
+		((LeafRoot *) cf_tx_relation(&noted, lfirst_oid(lc), true, NULL))->root = root;
 	}
-	noted_lxid = CF_CURRENT_LXID();
 }
 
 /*
@@ -861,13 +828,17 @@ track_descendants(Node *parsetree, bool at_end)
 			}
 		}
 
-		nunder_root = 0;
-		under_root_lxid = CF_CURRENT_LXID();
+		cf_tx_clear(&under_root);
 		hash_seq_init(&status, defs->by_rel);
 		while ((rc = hash_seq_search(&status)) != NULL)
 			if (OidIsValid(rc->root) && rc->root != rc->relid &&
 				!list_member_oid(counted, rc->relid))
-				append_leaf(&under_root, &nunder_root, &maxunder_root, rc->relid, rc->root);
+			{
+				LeafRoot   *leaf = cf_tx_append(&under_root);
+
+				leaf->relid = rc->relid;
+				leaf->root = rc->root;
+			}
 		cf_defs_release();
 	}
 	else if (!at_end && IsA(parsetree, AlterTableStmt))
@@ -876,7 +847,7 @@ track_descendants(Node *parsetree, bool at_end)
 		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 		ListCell   *lc;
 
-		nnoted = 0;
+		cf_tx_clear(&noted);
 		foreach(lc, stmt->cmds)
 		{
 			Oid			table = OidIsValid(relid) ? moved_table(relid, lfirst(lc)) : InvalidOid;
@@ -885,31 +856,36 @@ track_descendants(Node *parsetree, bool at_end)
 				note_tree(table);
 		}
 	}
-	else if (at_end && IsA(parsetree, AlterTableStmt) && noted_lxid == CF_CURRENT_LXID())
+	else if (at_end && IsA(parsetree, AlterTableStmt))
 	{
-		int			n = nnoted;
+		int			n;
+		LeafRoot   *entries = cf_tx_entries(&noted, &n);
+		LeafRoot   *leaves = palloc(sizeof(LeafRoot) * Max(n, 1));
 
-		nnoted = 0;
+		/* A copy: the recounts below may run user code, and DDL in it. */
+		if (n > 0)
+			memcpy(leaves, entries, sizeof(LeafRoot) * n);
+		noted.n = 0;
 		for (int i = 0; i < n; i++)
 		{
-			Oid			before = noted[i].root;
-			Oid			after = get_rel_name(noted[i].relid) ? cf_counted_root(noted[i].relid) :
-				InvalidOid;
+			Oid			relid = leaves[i].relid;
+			Oid			before = leaves[i].root;
+			Oid			after = get_rel_name(relid) ? cf_counted_root(relid) : InvalidOid;
 
 			if (before == after)
 				continue;
-			sync_own(noted[i].relid, false);
+			sync_own(relid, false);
 			CommandCounterIncrement();
 			if (OidIsValid(before))
 			{
 				CacheInvalidateRelcacheByRelid(before);
-				count_rows_of(before, noted[i].relid, -1);
+				count_rows_of(before, relid, -1);
 			}
 			if (OidIsValid(after))
 			{
 				CacheInvalidateRelcacheByRelid(after);
 				CommandCounterIncrement();
-				count_rows_of(after, noted[i].relid, 1);
+				count_rows_of(after, relid, 1);
 			}
 		}
 	}
@@ -933,14 +909,13 @@ recount_lost_tables(void)
 {
 	List	   *roots = NIL;
 	ListCell   *lc;
+	int			n;
+	LeafRoot   *leaves = cf_tx_entries(&under_root, &n);
 
-	if (under_root_lxid != CF_CURRENT_LXID() || nunder_root == 0)
-		return;
-	for (int i = 0; i < nunder_root; i++)
-		if (get_rel_name(under_root[i].relid) == NULL &&
-			get_rel_name(under_root[i].root) != NULL)
-			roots = list_append_unique_oid(roots, under_root[i].root);
-	nunder_root = 0;
+	for (int i = 0; i < n; i++)
+		if (get_rel_name(leaves[i].relid) == NULL && get_rel_name(leaves[i].root) != NULL)
+			roots = list_append_unique_oid(roots, leaves[i].root);
+	under_root.n = 0;
 	if (roots == NIL)
 		return;
 	foreach(lc, roots)
@@ -1011,30 +986,19 @@ retyped_tables(Oid relid)
 static void
 refuse_retyped_counters(List *tables, List *retyped)
 {
-	SPITupleTable *rows;
-	uint64		nrows;
+	CatalogScan scan;
 
-	cf_spi_run(cf_catalog_query(cf_catalog_relid(false)), 0, NULL, NULL, NULL, true,
-			   SPI_OK_SELECT);
-	rows = SPI_tuptable;
-	nrows = SPI_processed;
-	for (uint64 row = 0; row < nrows; row++)
+	cf_catalog_scan(&scan, InvalidOid, true);
+	while (cf_catalog_next(&scan))
 	{
-		HeapTuple	tuple = rows->vals[row];
-		TupleDesc	desc = rows->tupdesc;
-		bool		isnull;
-		Oid			parent = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_PARENT, &isnull));
-		Oid			child = DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull));
-		AttrNumber	counter_attnum = DatumGetInt16(SPI_getbinval(tuple, desc,
-																 CF_COL_COUNTER_ATTNUM, &isnull));
-		AttrNumber	sum_attnum = DatumGetInt16(SPI_getbinval(tuple, desc, CF_COL_SUM_ATTNUM,
-															 &isnull));
+		Oid			parent = cf_row_oid(&scan, CF_COL_PARENT);
+		Oid			child = cf_row_oid(&scan, CF_COL_CHILD);
+		AttrNumber	counter_attnum = cf_row_attnum(&scan, CF_COL_COUNTER_ATTNUM);
+		AttrNumber	sum_attnum = cf_row_attnum(&scan, CF_COL_SUM_ATTNUM);
 		bool		due = false;
 		ListCell   *lc;
 
-		if (isnull)
-			sum_attnum = InvalidAttrNumber;
-		if (!cf_counter_columns_exist(tuple, desc))
+		if (!cf_counter_columns_exist(scan.tuple, scan.desc))
 			continue;
 		foreach(lc, retyped)
 		{
@@ -1124,18 +1088,13 @@ recount_retyped(AlterTableStmt *stmt)
 static void
 resolve_pending_hops(void)
 {
-	SPITupleTable *rows;
-	uint64		nrows;
+	CatalogScan scan;
 
 	if (!cf_catalog_has_sums(cf_catalog_relid(false)))
 		return;
-	cf_spi_run(cf_catalog_query(cf_catalog_relid(false)), 0, NULL, NULL, NULL, false,
-			   SPI_OK_SELECT);
-	rows = SPI_tuptable;
-	nrows = SPI_processed;
-	for (uint64 row = 0; row < nrows; row++)
+	cf_catalog_scan(&scan, InvalidOid, false);
+	while (cf_catalog_next(&scan))
 	{
-		HeapTuple	tuple = rows->vals[row];
 		Datum		oids[INDEX_MAX_KEYS + 1];
 		int			n;
 		bool		changed = false;
@@ -1143,9 +1102,9 @@ resolve_pending_hops(void)
 		Oid			types[2] = {INT4OID, OIDARRAYOID};
 		Datum		values[2];
 
-		if (!current_hop_keys(tuple, rows->tupdesc, oids, &n, &changed) || !changed)
+		if (!current_hop_keys(scan.tuple, scan.desc, oids, &n, &changed) || !changed)
 			continue;
-		values[0] = SPI_getbinval(tuple, rows->tupdesc, CF_COL_ID, &isnull);
+		values[0] = SPI_getbinval(scan.tuple, scan.desc, CF_COL_ID, &isnull);
 		values[1] = cf_array_of(OIDOID, oids, n);
 		cf_catalog_write("UPDATE counterfield.counter SET through_fk_oids = $2"
 						 " WHERE id OPERATOR(pg_catalog.=) $1",
@@ -1244,16 +1203,11 @@ PG_FUNCTION_INFO_V1(counterfield_ddl_event);
 Datum
 counterfield_ddl_event(PG_FUNCTION_ARGS)
 {
-	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
+	EventTriggerData *trigdata = cf_trigger_context(fcinfo, "counterfield_ddl_event", true);
 	Node	   *parsetree;
 	Oid			catalog;
 	bool		at_end;
 
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" was not called by event trigger manager",
-						"counterfield_ddl_event")));
 	parsetree = trigdata->parsetree;
 	at_end = strcmp(trigdata->event, "ddl_command_end") == 0;
 	catalog = cf_catalog_relid(true);
@@ -1348,34 +1302,25 @@ counterfield_sql_drop(PG_FUNCTION_ARGS)
 	List	   *ids = NIL;
 	List	   *relids = NIL;
 	ListCell   *lc;
+	CatalogScan scan;
 
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" was not called by event trigger manager",
-						"counterfield_sql_drop")));
+	(void) cf_trigger_context(fcinfo, "counterfield_sql_drop", true);
 	if (!OidIsValid(cf_catalog_relid(true)))
 		PG_RETURN_NULL();
 
 	cf_spi_connect();
-	cf_spi_run(cf_catalog_query(cf_catalog_relid(false)), 0, NULL, NULL, NULL, false,
-			   SPI_OK_SELECT);
-	for (uint64 row = 0; row < SPI_processed; row++)
+	cf_catalog_scan(&scan, InvalidOid, false);
+	while (cf_catalog_next(&scan))
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		if (counter_intact(tuple, desc))
+		if (counter_intact(scan.tuple, scan.desc))
 			continue;
-		ids = lappend_int(ids, DatumGetInt32(SPI_getbinval(tuple, desc, CF_COL_ID, &isnull)));
-		relids = list_append_unique_oid(relids, DatumGetObjectId(SPI_getbinval(tuple, desc,
-																				CF_COL_PARENT,
-																				&isnull)));
-		relids = list_append_unique_oid(relids, DatumGetObjectId(SPI_getbinval(tuple, desc,
-																				CF_COL_CHILD,
-																				&isnull)));
-		relids = list_concat_unique_oid(relids, through_tables(tuple, desc));
+		ids = lappend_int(ids, DatumGetInt32(SPI_getbinval(scan.tuple, scan.desc, CF_COL_ID,
+														   &isnull)));
+		relids = list_append_unique_oid(relids, cf_row_oid(&scan, CF_COL_PARENT));
+		relids = list_append_unique_oid(relids, cf_row_oid(&scan, CF_COL_CHILD));
+		relids = list_concat_unique_oid(relids, through_tables(scan.tuple, scan.desc));
 	}
 	recount_lost_tables();
 	foreach(lc, ids)

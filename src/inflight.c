@@ -119,7 +119,7 @@ static LocalTransactionId linked_lxid = InvalidLocalTransactionId;
 static CommandId linked_cid = InvalidCommandId;
 
 /* The parent tables whose new rows the guard counted in this transaction. */
-static TxRelations guarded = {.entrysize = sizeof(GuardedTable)};
+static TxArray guarded = {.entrysize = sizeof(GuardedTable)};
 
 /*
  * The transaction in which counterfield was loaded: its statements that were

@@ -111,10 +111,7 @@ typedef struct GuardLock
 	SubTransactionId subid;
 } GuardLock;
 
-static GuardLock *guard_locks = NULL;
-static int	nguard_locks = 0;
-static int	maxguard_locks = 0;
-static LocalTransactionId guard_lxid = InvalidLocalTransactionId;
+static TxArray guard_locks = {.entrysize = sizeof(GuardLock)};
 
 /* The keys of each parent that commits of this transaction have locked. */
 typedef struct CommitKeys
@@ -123,7 +120,7 @@ typedef struct CommitKeys
 	int			nkeys;
 } CommitKeys;
 
-static TxRelations commit_keys = {.entrysize = sizeof(CommitKeys)};
+static TxArray commit_keys = {.entrysize = sizeof(CommitKeys)};
 static int	commit_keys_total = 0;
 static LocalTransactionId commit_keys_lxid = InvalidLocalTransactionId;
 
@@ -161,15 +158,6 @@ release_guard_lock(GuardLock *lock)
 	lock_or_release(lock->parent, true, 0, RowShareLock, false);
 }
 
-/* Forgets the guard locks of an earlier transaction, which it let go of. */
-static void
-forget_old_guard_locks(void)
-{
-	if (guard_lxid != CF_CURRENT_LXID())
-		nguard_locks = 0;
-	guard_lxid = CF_CURRENT_LXID();
-}
-
 /*
  * Lets go of the guard's locks of rows written by commands from first to
  * last, which are in their tables and indexes by now, and forgets those of
@@ -178,19 +166,20 @@ forget_old_guard_locks(void)
 static void
 release_guard_locks(CommandId first, CommandId last)
 {
+	int			n;
+	GuardLock  *locks = cf_tx_entries(&guard_locks, &n);
 	int			kept = 0;
 
-	forget_old_guard_locks();
-	for (int i = 0; i < nguard_locks; i++)
+	for (int i = 0; i < n; i++)
 	{
-		GuardLock  *lock = &guard_locks[i];
+		GuardLock  *lock = &locks[i];
 
 		if ((lock->cid >= first && lock->cid <= last) || !cf_subxact_is_live(lock->subid))
 			release_guard_lock(lock);
 		else
-			guard_locks[kept++] = *lock;
+			locks[kept++] = *lock;
 	}
-	nguard_locks = kept;
+	guard_locks.n = kept;
 }
 
 /* The command id of the statement that the guard fires in. */
@@ -222,20 +211,21 @@ void
 cf_keylock_guard(Oid parent, uint32 hash)
 {
 	CommandId	cid = guard_cid();
+	int			n;
+	GuardLock  *locks = cf_tx_entries(&guard_locks, &n);
+	GuardLock  *lock;
 
-	forget_old_guard_locks();
-	for (int i = 0; i < nguard_locks; i++)
-		if (guard_locks[i].parent == parent && guard_locks[i].hash == hash &&
-			guard_locks[i].cid == cid)
+	for (int i = 0; i < n; i++)
+		if (locks[i].parent == parent && locks[i].hash == hash && locks[i].cid == cid)
 			return;				/* another counter of the same key */
-	guard_locks = cf_grow_array(guard_locks, nguard_locks, &maxguard_locks, sizeof(GuardLock),
-								TopMemoryContext);
 	lock_or_release(parent, true, 0, RowShareLock, true);
 	lock_or_release(parent, false, hash, ShareLock, true);
-	guard_locks[nguard_locks].parent = parent;
-	guard_locks[nguard_locks].hash = hash;
-	guard_locks[nguard_locks].cid = cid;
-	guard_locks[nguard_locks++].subid = GetCurrentSubTransactionId();
+	/* An error from here on aborts the subtransaction, which releases them. */
+	lock = cf_tx_append(&guard_locks);
+	lock->parent = parent;
+	lock->hash = hash;
+	lock->cid = cid;
+	lock->subid = GetCurrentSubTransactionId();
 }
 
 /*
@@ -245,7 +235,7 @@ cf_keylock_guard(Oid parent, uint32 hash)
 void
 cf_keylock_statement_end(CommandId cid)
 {
-	if (nguard_locks > 0)
+	if (guard_locks.n > 0)
 		release_guard_locks(cid, InvalidCommandId);	/* the largest command id */
 }
 

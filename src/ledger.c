@@ -985,23 +985,17 @@ cf_fold_before_ddl(List *relids, List *attnums, Oid type, bool all)
  * (the one on the column named), or every one, that the caller may act on.
  */
 static List *
-deferred_counters(CounterDefs *defs, Oid parent, const char *column,
-				  bool (*allowed) (CounterDef *def))
+deferred_counters(CounterDefs *defs, CounterFilter *filter, bool (*allowed) (CounterDef *def))
 {
 	List	   *list = NIL;
 
-	if (OidIsValid(parent) && column != NULL)
-		(void) cf_lookup_counter(defs, parent, column);
+	if (OidIsValid(filter->parent) && filter->column != NULL)
+		(void) cf_lookup_counter(defs, filter->parent, filter->column);
 	for (int i = 0; i < defs->ncounters; i++)
 	{
 		CounterDef *def = &defs->counters[i];
 
-		if (!def->deferred ||
-			(OidIsValid(parent) && def->parent_relid != parent) ||
-			(column != NULL &&
-			 strcmp(column, get_attname(def->parent_relid, def->counter_attnum, false)) != 0))
-			continue;
-		if (allowed(def))
+		if (def->deferred && cf_filter_includes(filter, def) && allowed(def))
 			list = lappend(list, def);
 	}
 	return list;
@@ -1032,17 +1026,17 @@ PG_FUNCTION_INFO_V1(counterfield_fold);
 Datum
 counterfield_fold(PG_FUNCTION_ARGS)
 {
-	Oid			parent = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
-	char	   *column = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
+	CounterFilter filter;
 	CounterDefs *defs;
 	int64		changed;
 
 	/* Ownership first, before anything locks a table. */
-	if (OidIsValid(parent) && !cf_owns_relation(parent))
-		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(parent)),
-					   get_rel_name(parent));
+	cf_filter_args(fcinfo, &filter);
+	if (OidIsValid(filter.parent) && !cf_owns_relation(filter.parent))
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(filter.parent)),
+					   get_rel_name(filter.parent));
 	defs = cf_defs_acquire();
-	changed = cf_fold(deferred_counters(defs, parent, column, may_fold));
+	changed = cf_fold(deferred_counters(defs, &filter, may_fold));
 	cf_defs_release();
 	PG_RETURN_INT64(changed);
 }
@@ -1073,6 +1067,17 @@ spelling_plan(CounterTarget *target)
 	return plan;
 }
 
+/* Refuses the unfolded deltas of a parent whose tables the caller may not read. */
+static void
+refuse_unfolded(Oid parent)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to read the unfolded deltas of table \"%s\"",
+					get_rel_name(parent)),
+			 errdetail("Only a role that owns both tables of a counter, or may read them with no row-level security in the way, may read its deltas.")));
+}
+
 PG_FUNCTION_INFO_V1(counterfield_unfolded);
 
 /*
@@ -1083,23 +1088,13 @@ PG_FUNCTION_INFO_V1(counterfield_unfolded);
 Datum
 counterfield_unfolded(PG_FUNCTION_ARGS)
 {
+	CounterFilter filter;
 	TupleDesc	desc;
-	Tuplestorestate *store = cf_srf_begin(fcinfo, &desc);
-	Oid			parent = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
-	char	   *column = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
-	CounterDefs *defs;
-	List	   *list;
+	Tuplestorestate *store = cf_report_begin(fcinfo, &desc, &filter, refuse_unfolded);
+	CounterDefs *defs = cf_defs_acquire();
+	List	   *list = deferred_counters(defs, &filter, may_read);
 	ListCell   *lc;
 
-	/* Before anything else looks at a table the caller names. */
-	if (OidIsValid(parent) && !cf_may_read_table(parent))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to read the unfolded deltas of table \"%s\"",
-						get_rel_name(parent)),
-				 errdetail("Only a role that owns both tables of a counter, or may read them with no row-level security in the way, may read its deltas.")));
-	defs = cf_defs_acquire();
-	list = deferred_counters(defs, parent, column, may_read);
 	cf_spi_connect();
 	foreach(lc, list)
 	{

@@ -359,6 +359,43 @@ resolve_plan(CounterDef *def, int h)
 }
 
 /*
+ * Runs the statement that prepare() makes for hop h, as the child's owner,
+ * with a fresh snapshot: at command id curcid, read-only, or with
+ * InvalidCommandId at a new command id.  Its rows are left in SPI_tuptable;
+ * returns room for a FlushItem per row, in cxt.
+ */
+static FlushItem *
+run_link_sql(CounterDef *def, int h, SPIPlanPtr (*prepare) (CounterDef *def, int h),
+			 Datum *params, CommandId curcid, MemoryContext cxt)
+{
+	OwnerContext owner;
+	SPIPlanPtr	plan;
+	int			ret;
+
+	begin_link_sql(def, &owner);
+	plan = prepare(def, h);
+	if (curcid == InvalidCommandId)
+	{
+		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+		ret = SPI_execute_snapshot(plan, params, NULL, snapshot, InvalidSnapshot, false, false,
+								   0);
+		UnregisterSnapshot(snapshot);
+	}
+	else
+	{
+		PushCopiedSnapshot(GetLatestSnapshot());
+		GetActiveSnapshot()->curcid = curcid;
+		ret = SPI_execute_plan(plan, params, NULL, true, 0);
+		PopActiveSnapshot();
+	}
+	cf_end_as_owner(&owner);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	return MemoryContextAlloc(cxt, sizeof(FlushItem) * Max(SPI_processed, 1));
+}
+
+/*
  * Turns deltas keyed by values of hop h's foreign key into deltas keyed by
  * the parent keys those values lead to now, one step up the chain at a
  * time, each with a fresh snapshot, locking the intermediate rows on the
@@ -377,25 +414,11 @@ cf_link_resolve(CounterDef *def, int h, FlushItem *items, int nitems, MemoryCont
 		CounterHop *next = &def->hops[h + 1];
 		bool		top = h + 1 == def->nhops - 1;
 		Datum		params[INDEX_MAX_KEYS + 1];
-		OwnerContext owner;
-		SPIPlanPtr	plan;
-		Snapshot	snapshot;
 		FlushItem  *up;
 		int			nup = 0;
-		int			ret;
 
 		cf_item_arrays(hop->nkeys, hop_key_types(hop), items, nitems, params);
-		begin_link_sql(def, &owner);
-		plan = resolve_plan(def, h);
-		snapshot = RegisterSnapshot(GetLatestSnapshot());
-		ret = SPI_execute_snapshot(plan, params, NULL, snapshot, InvalidSnapshot, false, false,
-								   0);
-		UnregisterSnapshot(snapshot);
-		cf_end_as_owner(&owner);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(ret));
-
-		up = MemoryContextAlloc(cxt, sizeof(FlushItem) * Max(SPI_processed, 1));
+		up = run_link_sql(def, h, resolve_plan, params, InvalidCommandId, cxt);
 		for (uint64 row = 0; row < SPI_processed; row++)
 		{
 			HeapTuple	tuple = SPI_tuptable->vals[row];
@@ -531,11 +554,8 @@ cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows, Com
 	int			ncols = below->nkeys + hop->nkeys;
 	Datum		params[2 * INDEX_MAX_KEYS + 1];
 	Datum	   *elems = palloc(sizeof(Datum) * Max(nrows, 1));
-	OwnerContext owner;
-	SPIPlanPtr	plan;
 	FlushItem  *moved;
 	int			nmoved = 0;
-	int			ret;
 
 	*nitems = 0;
 	if (nrows == 0)
@@ -550,17 +570,7 @@ cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows, Com
 	}
 
 	/* The rows under them: a fresh snapshot, at the command id given. */
-	begin_link_sql(def, &owner);
-	plan = subtree_plan(def, h);
-	PushCopiedSnapshot(GetLatestSnapshot());
-	GetActiveSnapshot()->curcid = curcid;
-	ret = SPI_execute_plan(plan, params, NULL, true, 0);
-	PopActiveSnapshot();
-	cf_end_as_owner(&owner);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-
-	moved = MemoryContextAlloc(cxt, sizeof(FlushItem) * Max(SPI_processed, 1));
+	moved = run_link_sql(def, h, subtree_plan, params, curcid, cxt);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[row];

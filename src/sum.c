@@ -37,30 +37,38 @@
 /* The largest scale whose unit, 10^-scale, a bigint can count one of. */
 #define MAX_SUM_SCALE 18
 
+/* Refuses a sum of deltas that a bigint cannot hold. */
+static void
+delta_out_of_range(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("sum of counter deltas is out of range for type bigint")));
+}
+
+/* Adds two deltas, or subtracts b from a, refusing a bigint overflow. */
+static int64
+delta_combine(int64 a, int64 b, bool subtract)
+{
+	int64		result;
+
+	if (subtract ? pg_sub_s64_overflow(a, b, &result) : pg_add_s64_overflow(a, b, &result))
+		delta_out_of_range();
+	return result;
+}
+
 /* Adds two deltas, refusing a sum that a bigint cannot hold. */
 int64
 cf_delta_add(int64 a, int64 b)
 {
-	int64		sum;
-
-	if (pg_add_s64_overflow(a, b, &sum))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("sum of counter deltas is out of range for type bigint")));
-	return sum;
+	return delta_combine(a, b, false);
 }
 
 /* Subtracts a delta from another, refusing a result that a bigint cannot hold. */
 int64
 cf_delta_sub(int64 a, int64 b)
 {
-	int64		difference;
-
-	if (pg_sub_s64_overflow(a, b, &difference))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("sum of counter deltas is out of range for type bigint")));
-	return difference;
+	return delta_combine(a, b, true);
 }
 
 /* A numeric column's type modifier has no scale. */

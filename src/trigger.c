@@ -815,15 +815,11 @@ Datum
 counterfield_child_trigger(PG_FUNCTION_ARGS)
 {
 	const char *funcname = "counterfield_child_trigger";
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata = cf_trigger_context(fcinfo, funcname, false);
 	TriggerEvent event;
 	CounterDefs *defs;
 	RelCounters *rc;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" was not called by trigger manager", funcname)));
 	event = trigdata->tg_event;
 	if (!TRIGGER_FIRED_AFTER(event) && !TRIGGER_FIRED_BY_TRUNCATE(event))
 		ereport(ERROR,
@@ -1290,7 +1286,7 @@ Datum
 counterfield_parent_trigger(PG_FUNCTION_ARGS)
 {
 	const char *funcname = "counterfield_parent_trigger";
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata = cf_trigger_context(fcinfo, funcname, false);
 	TriggerEvent event;
 	Relation	rel;
 	Oid			relid;
@@ -1304,10 +1300,6 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	bool		nulls[MAX_TARGET_COUNTERS];
 	ListCell   *lc;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" was not called by trigger manager", funcname)));
 	event = trigdata->tg_event;
 	if (!TRIGGER_FIRED_BEFORE(event))
 		ereport(ERROR,

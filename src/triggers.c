@@ -112,10 +112,8 @@ catalog_mentions(Oid relid, const char *column)
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 
-	cf_spi_run(psprintf("SELECT 1 FROM counterfield.counter"
-			    " WHERE %s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass", column),
-			   1, types, values, NULL, false, SPI_OK_SELECT);
-	return SPI_processed > 0;
+	return cf_catalog_has(psprintf("%s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass", column),
+						  1, types, values, false);
 }
 
 /* Is relid an intermediate table of a counter with through? */
@@ -125,12 +123,9 @@ cf_catalog_links(Oid relid)
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 
-	if (!cf_catalog_has_sums(cf_catalog_relid(false)))
-		return false;
-	cf_spi_run("SELECT 1 FROM counterfield.counter"
-			   " WHERE $1::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (through)",
-			   1, types, values, NULL, false, SPI_OK_SELECT);
-	return SPI_processed > 0;
+	return cf_catalog_has_sums(cf_catalog_relid(false)) &&
+		cf_catalog_has("$1::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (through)",
+					   1, types, values, false);
 }
 
 /*
@@ -414,19 +409,16 @@ cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers)
 {
 	List	   *conditions = NIL;
 	ListCell   *lc;
+	CatalogScan scan;
 
-	cf_spi_run(cf_catalog_query(cf_catalog_relid(false)), 0, NULL, NULL, NULL, false,
-			   SPI_OK_SELECT);
-	for (uint64 row = 0; row < SPI_processed; row++)
+	cf_catalog_scan(&scan, InvalidOid, false);
+	while (cf_catalog_next(&scan))
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
 		Node	   *condition;
 
-		if (DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull)) != child)
+		if (cf_row_oid(&scan, CF_COL_CHILD) != child)
 			continue;
-		condition = cf_catalog_condition(tuple, desc);
+		condition = cf_catalog_condition(scan.tuple, scan.desc);
 		if (condition != NULL)
 			conditions = lappend(conditions, condition);
 	}
