@@ -239,8 +239,8 @@ notice_unindexed_keys(Relation rel, int nkeys, AttrNumber *attnums, bool moves)
 	foreach(lc, RelationGetIndexList(rel))
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-		bool		leads = index->rd_index->indnkeyatts >= nkeys &&
-			index_leads_with(index->rd_index, nkeys, attnums);
+		bool		leads = (index->rd_index->indnkeyatts >= nkeys &&
+							 index_leads_with(index->rd_index, nkeys, attnums));
 
 		index_close(index, AccessShareLock);
 		if (leads)
@@ -300,10 +300,10 @@ check_parent_key_unique(NewCounter *nc)
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = index->rd_index;
-		bool		match = form->indisunique && form->indnkeyatts == nc->nkeys &&
-			RelationGetIndexExpressions(index) == NIL &&
-			RelationGetIndexPredicate(index) == NIL &&
-			index_leads_with(form, nc->nkeys, nc->parent_attnums);
+		bool		match = (form->indisunique && form->indnkeyatts == nc->nkeys &&
+							 RelationGetIndexExpressions(index) == NIL &&
+							 RelationGetIndexPredicate(index) == NIL &&
+							 index_leads_with(form, nc->nkeys, nc->parent_attnums));
 
 		if (match && !index_compares_as_type(index, RelationGetDescr(nc->parent)))
 		{
@@ -358,6 +358,7 @@ check_key_types(NewCounter *nc)
 	cf_check_parent_tables(RelationGetRelid(nc->parent), nc->nkeys, nc->parent_attnums,
 						   RelationGetRelid(nc->parent));
 }
+
 /* The most intermediate tables a counter may count through. */
 #define MAX_THROUGH INDEX_MAX_KEYS
 
@@ -544,7 +545,7 @@ resolve_keys(NewCounter *nc, ArrayType *fk_columns, ArrayType *parent_columns)
 	if (parent_columns != NULL)
 	{
 		int			n = cf_names_to_attnums(nc->parent, parent_columns, "parent_columns",
-												nc->parent_attnums);
+											nc->parent_attnums);
 
 		if (fk_columns == NULL)
 		{
@@ -883,7 +884,7 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 
 	through = cf_catalog_through(DatumGetInt32(values[0]));
 	cf_catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
-				  1, types, values, NULL, SPI_OK_DELETE);
+					 1, types, values, NULL, SPI_OK_DELETE);
 	cf_sync_triggers(child);
 	if (child != parent)
 		cf_sync_triggers(parent);

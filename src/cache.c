@@ -213,7 +213,7 @@ cf_counter_columns_exist(HeapTuple tuple, TupleDesc desc)
 
 	if (get_rel_name(parent) == NULL || get_rel_name(child) == NULL ||
 		!cf_column_exists(parent, DatumGetInt16(SPI_getbinval(tuple, desc, CF_COL_COUNTER_ATTNUM,
-															   &isnull))))
+															  &isnull))))
 		return false;
 	sum_attnum = SPI_getbinval(tuple, desc, CF_COL_SUM_ATTNUM, &isnull);
 	if (!isnull && !cf_column_exists(child, DatumGetInt16(sum_attnum)))
@@ -373,9 +373,9 @@ load_defs(void)
 		return defs;
 
 	/*
-	 * The definitions outlive the transaction: read them as they are now,
-	 * not as an older REPEATABLE READ snapshot of this transaction has them,
-	 * as PostgreSQL's own caches read the system catalogs.
+	 * The definitions outlive the transaction: read them as they are now, not
+	 * as an older REPEATABLE READ snapshot of this transaction has them, as
+	 * PostgreSQL's own caches read the system catalogs.
 	 */
 	cf_spi_connect();
 	PushActiveSnapshot(GetLatestSnapshot());
@@ -447,8 +447,8 @@ load_defs(void)
 
 			/*
 			 * Through intermediate tables: the child's own key columns are
-			 * those of the first hop; the deltas are keyed as the last
-			 * hop's foreign key references the parent.
+			 * those of the first hop; the deltas are keyed as the last hop's
+			 * foreign key references the parent.
 			 */
 			if (!cf_link_load(def, through,
 							  SPI_getbinval(tuple, desc, CF_COL_THROUGH_FK_OIDS, &isnull), cxt))

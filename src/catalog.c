@@ -164,8 +164,8 @@ cf_attnames_array(Oid relid, AttrNumber *attnums, int n)
 void
 cf_check_parent_tables(Oid parent, int nkeys, const AttrNumber *attnums, Oid relid)
 {
-	List	   *tables = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ?
-		find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+	List	   *tables = (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ?
+						  find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid));
 	ListCell   *lc;
 
 	foreach(lc, tables)

@@ -280,7 +280,7 @@ cf_catalog_condition(HeapTuple tuple, TupleDesc desc)
 	child = table_open(DatumGetObjectId(SPI_getbinval(tuple, desc, CF_COL_CHILD, &isnull)),
 					   AccessShareLock);
 	expr = cf_parse_stored_condition(child, InvalidAttrNumber,
-								  SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL));
+									 SPI_getvalue(tuple, desc, CF_COL_CONDITION_SQL));
 	table_close(child, NoLock);
 	return expr;
 }

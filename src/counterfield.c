@@ -226,10 +226,10 @@ table_runs_user_code(Relation rel)
 	foreach(lc, RelationGetIndexList(rel))
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-		bool		user = !built_in(index->rd_rel->relam) ||
-			index->rd_index->indisexclusion ||
-			RelationGetIndexExpressions(index) != NIL ||
-			RelationGetIndexPredicate(index) != NIL;
+		bool		user = (!built_in(index->rd_rel->relam) ||
+							index->rd_index->indisexclusion ||
+							RelationGetIndexExpressions(index) != NIL ||
+							RelationGetIndexPredicate(index) != NIL);
 
 		for (int k = 0; k < index->rd_index->indnkeyatts && !user; k++)
 			user = !built_in(index->rd_opfamily[k]) || !built_in(index->rd_opcintype[k]);
@@ -464,6 +464,17 @@ cf_tx_relation(TxArray *set, Oid relid, bool add, bool *added)
 	return entry;
 }
 
+/* Does the current user own an extension (or is it a superuser)? */
+bool
+cf_owns_extension(Oid extension)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(ExtensionRelationId, extension, GetUserId());
+#else
+	return pg_extension_ownercheck(extension, GetUserId());
+#endif
+}
+
 /* Does the current user own a relation (or is it a superuser)? */
 bool
 cf_owns_relation(Oid relid)
@@ -593,6 +604,7 @@ cf_key_text(int nkeys, Oid *types, Datum *values)
 			appendStringInfoChar(&buf, ',');
 		getTypeOutputInfo(types[k], &output, &varlena);
 		text = OidOutputFunctionCall(output, values[k]);
+
 		quote = (text[0] == '\0');
 		for (char *p = text; *p && !quote; p++)
 			quote = (*p == '"' || *p == '\\' || *p == '(' || *p == ')' ||

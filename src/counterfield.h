@@ -135,7 +135,8 @@ typedef struct CounterHop
 	Oid			upper_types[INDEX_MAX_KEYS];
 	Oid			collations[INDEX_MAX_KEYS]; /* of the upper key columns */
 	SPIPlanPtr	resolve_plan;	/* lower's key values to parent keys (link.c) */
-	SPIPlanPtr	subtree_plan;	/* lower's rows: what the child rows under them add */
+	SPIPlanPtr	subtree_plan;	/* lower's rows: what the child rows under
+								 * them add */
 } CounterHop;
 
 /*
@@ -154,9 +155,10 @@ typedef struct CounterDef
 	Oid			fk_types[INDEX_MAX_KEYS];
 	int16		fk_typlen[INDEX_MAX_KEYS];
 	bool		fk_typbyval[INDEX_MAX_KEYS];
-	KeyLayout  *layout;			/* how its parent keys compare, in the state cache */
+	KeyLayout  *layout;			/* how its parent keys compare, in the state
+								 * cache */
 	bool		has_condition;
-	char	   *condition_tree;	/* as the catalog stores it, or NULL */
+	char	   *condition_tree; /* as the catalog stores it, or NULL */
 	char	   *condition_sql;	/* to build it again, for a foreign tree */
 	Expr	   *condition;		/* planned, by cf_condition_prepare; Vars are
 								 * child attnums */
@@ -168,14 +170,14 @@ typedef struct CounterDef
 	AttrNumber	sum_attnum;		/* child column summed, or InvalidAttrNumber:
 								 * the counter counts rows */
 	Oid			sum_type;		/* its type */
-	int			sum_scale;		/* a numeric sum's deltas count whole units
-								 * of 10^-sum_scale; 0 otherwise */
+	int			sum_scale;		/* a numeric sum's deltas count whole units of
+								 * 10^-sum_scale; 0 otherwise */
 	Datum		sum_up;			/* numeric 10^sum_scale, and 10^-sum_scale */
 	Datum		sum_down;
 	Oid			counter_type;	/* type of the counter column */
 	int			nhops;			/* with through: hops from the child to the
-								 * parent, one more than the intermediates;
-								 * 0 otherwise */
+								 * parent, one more than the intermediates; 0
+								 * otherwise */
 	CounterHop *hops;			/* hops[0] is the child's foreign key */
 	CounterTarget *target;		/* parent table and key it updates */
 	int			target_slot;	/* index of this counter in target->counters */
@@ -202,8 +204,8 @@ struct CounterTarget
 	bool		deferred;		/* its counters are deferred ones */
 	bool		numeric;		/* a counter column is numeric */
 	SPIPlanPtr	ledger_plan;	/* deferred: records deltas */
-	bool		ledger_hashed;	/* deferred: the ledger holds its keys' hashes,
-								 * not 0 (see cf_ledger_hashes) */
+	bool		ledger_hashed;	/* deferred: the ledger holds its keys'
+								 * hashes, not 0 (see cf_ledger_hashes) */
 	SPIPlanPtr	update_plan;	/* one key */
 	SPIPlanPtr	row_lock_plan;	/* one key: lock its row */
 	SPIPlanPtr	lock_plan;		/* a batch of keys: lock in key order */
@@ -261,7 +263,8 @@ typedef struct FlushItem
  */
 typedef struct MissingKeys
 {
-	Snapshot	snapshot;		/* to find parent rows with, or InvalidSnapshot */
+	Snapshot	snapshot;		/* to find parent rows with, or
+								 * InvalidSnapshot */
 	bool		collect;		/* collect them, or drop them */
 	bool		looked_again;	/* for a committed row, once */
 	MemoryContext cxt;			/* to collect them in */
@@ -297,8 +300,10 @@ typedef struct TxArray
 extern bool cf_enabled;
 extern int	cf_pin_search_path(void);
 #define CF_OWNER_SETTINGS	0x01	/* undo settings changed meanwhile */
-#define CF_OWNER_PIN_PATH	0x02	/* that, and search_path pg_catalog, pg_temp */
-#define CF_OWNER_NO_CODE	0x04	/* PostgreSQL's code alone runs: no restriction */
+#define CF_OWNER_PIN_PATH	0x02	/* that, and search_path pg_catalog,
+									 * pg_temp */
+#define CF_OWNER_NO_CODE	0x04	/* PostgreSQL's code alone runs: no
+									 * restriction */
 extern void cf_begin_as_owner(Oid owner, int flags, OwnerContext *saved);
 extern void cf_begin_as_table_owner(Oid relid, Oid owner, OwnerContext *saved);
 extern void cf_forget_written_table(Oid relid);
@@ -309,6 +314,7 @@ extern void *cf_tx_entries(TxArray *array, int *n);
 extern void cf_tx_clear(TxArray *array);
 extern void *cf_tx_append(TxArray *array);
 extern void *cf_tx_relation(TxArray *set, Oid relid, bool add, bool *added);
+extern bool cf_owns_extension(Oid extension);
 extern bool cf_owns_relation(Oid relid);
 extern Oid	cf_relation_owner(Oid relid);
 extern char *cf_relation_sql(Oid relid, bool descendants);

@@ -218,15 +218,16 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("through_fks must name one foreign key more than through names tables")));
+
 		/*
 		 * A restore loads the catalog before it creates foreign keys: those
 		 * not there yet are resolved when they are (resolve_pending_hops).
 		 */
 		for (int h = 0; h < nnames; h++)
 			oids[h] = ObjectIdGetDatum(get_relation_constraint_oid(h == 0 ? RelationGetRelid(child) :
-																	DatumGetObjectId(tables[h - 1]),
-																	NameStr(*DatumGetName(names[h])),
-																	true));
+																   DatumGetObjectId(tables[h - 1]),
+																   NameStr(*DatumGetName(names[h])),
+																   true));
 		values[COLUMN("through_fk_oids")] =
 			PointerGetDatum(construct_array(oids, nnames, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 		nulls[COLUMN("through_fk_oids")] = false;
@@ -240,7 +241,7 @@ counterfield_catalog_resolve(PG_FUNCTION_ARGS)
 		Node	   *expr;
 
 		expr = cf_parse_stored_condition(child, child == parent ? counter_attnum : InvalidAttrNumber,
-									  TextDatumGetCString(values[COLUMN("condition_sql")]));
+										 TextDatumGetCString(values[COLUMN("condition_sql")]));
 		values[COLUMN("condition")] = CStringGetTextDatum(nodeToString(expr));
 	}
 	attno = COLUMN("condition_system");
@@ -350,7 +351,10 @@ counter_intact(HeapTuple tuple, TupleDesc desc)
 	if (!isnull && !current_hop_keys(tuple, desc, oids, &n, &changed))
 		return false;
 
-	/* A tree from another cluster was rebuilt at ddl_command_start if it could be. */
+	/*
+	 * A tree from another cluster was rebuilt at ddl_command_start if it
+	 * could be.
+	 */
 	condition = SPI_getbinval(tuple, desc, CF_COL_CONDITION, &isnull);
 	if (!isnull && !cf_condition_is_foreign(tuple, desc))
 	{
@@ -428,7 +432,11 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 	new[5] = OidOutputFunctionCall(F_INT8OUT, values[6]);
 	old[6] = sums ? SPI_getvalue(tuple, desc, CF_COL_SUM_COLUMN) : NULL;
 	new[6] = sums && nulls[7] == ' ' ? NameStr(*DatumGetName(values[7])) : NULL;
-	/* The names of the hops' foreign keys, which ALTER ... RENAME CONSTRAINT changes */
+
+	/*
+	 * The names of the hops' foreign keys, which ALTER ... RENAME CONSTRAINT
+	 * changes
+	 */
 	nulls[8] = fks_null ? 'n' : ' ';
 	if (!fks_null)
 	{
@@ -445,14 +453,15 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 						  &elems, &elem_nulls, &n);
 		deconstruct_array(DatumGetArrayTypeP(stored), NAMEOID, NAMEDATALEN, false,
 						  TYPALIGN_CHAR, &names, &elem_nulls, &nnames);
+
 		/*
 		 * A foreign key not there yet, or rebuilt under another OID (see
 		 * resolve_pending_hops), keeps its name.
 		 */
 		for (int i = 0; i < n && i < nnames; i++)
 		{
-			char	   *name = OidIsValid(DatumGetObjectId(elems[i])) ?
-				get_constraint_name(DatumGetObjectId(elems[i])) : NULL;
+			char	   *name = (OidIsValid(DatumGetObjectId(elems[i])) ?
+								get_constraint_name(DatumGetObjectId(elems[i])) : NULL);
 
 			elems[i] = name ? DirectFunctionCall1(namein, CStringGetDatum(name)) : names[i];
 		}
@@ -573,16 +582,13 @@ fold_before_ddl(Node *parsetree)
 	else if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION)
 	{
 		Oid			extension = get_extension_oid("counterfield", true);
+		bool		owner = OidIsValid(extension) && cf_owns_extension(extension);
 
 		foreach(lc, ((DropStmt *) parsetree)->objects)
-			if (strcmp(strVal(lfirst(lc)), "counterfield") == 0 && OidIsValid(extension) &&
-#if PG_VERSION_NUM >= 160000
-				object_ownercheck(ExtensionRelationId, extension, GetUserId())
-#else
-				pg_extension_ownercheck(extension, GetUserId())
-#endif
-				)
+		{
+			if (strcmp(strVal(lfirst(lc)), "counterfield") == 0 && owner)
 				all = true;
+		}
 		if (all && OidIsValid(cf_ledger_relid()))
 			LockRelationOid(cf_ledger_relid(), AccessExclusiveLock);
 	}
@@ -794,8 +800,8 @@ track_descendants(Node *parsetree, bool at_end)
 
 		/*
 		 * Tables dropped by name are counted here, each once, and not when
-		 * the counted child they are under goes too.  Locks are taken as
-		 * DROP takes them: a partition's parent first.
+		 * the counted child they are under goes too.  Locks are taken as DROP
+		 * takes them: a partition's parent first.
 		 */
 		if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_TABLE)
 		{
@@ -1056,10 +1062,10 @@ recount_retyped(AlterTableStmt *stmt)
 
 		foreach(lc, retyped)
 		{
-			AttrNumber	child_attnum = list_member_oid(tables, def->child_relid) ?
-				get_attnum(def->child_relid, lfirst(lc)) : InvalidAttrNumber;
-			AttrNumber	parent_attnum = list_member_oid(tables, def->parent_relid) ?
-				get_attnum(def->parent_relid, lfirst(lc)) : InvalidAttrNumber;
+			AttrNumber	child_attnum = (list_member_oid(tables, def->child_relid) ?
+										get_attnum(def->child_relid, lfirst(lc)) : InvalidAttrNumber);
+			AttrNumber	parent_attnum = (list_member_oid(tables, def->parent_relid) ?
+										 get_attnum(def->parent_relid, lfirst(lc)) : InvalidAttrNumber);
 
 			due |= (def->nhops > 0 && child_attnum > 0) ||
 				(def->nhops > 0 && cf_link_hop_of(def, relid) > 0 &&
@@ -1236,8 +1242,8 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 	{
 		CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
 		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-		Oid			trigger = OidIsValid(relid) ?
-			get_trigger_oid(relid, stmt->trigname, true) : InvalidOid;
+		Oid			trigger = (OidIsValid(relid) ?
+							   get_trigger_oid(relid, stmt->trigname, true) : InvalidOid);
 		Oid			function = OidIsValid(trigger) ? cf_trigger_function(trigger, NULL, NULL) : InvalidOid;
 
 		if (OidIsValid(function) &&
@@ -1329,7 +1335,7 @@ counterfield_sql_drop(PG_FUNCTION_ARGS)
 		Datum		values[1] = {Int32GetDatum(lfirst_int(lc))};
 
 		cf_catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
-					  1, types, values, NULL, SPI_OK_DELETE);
+						 1, types, values, NULL, SPI_OK_DELETE);
 	}
 	foreach(lc, relids)
 		sync_own(lfirst_oid(lc), true);

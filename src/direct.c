@@ -284,7 +284,10 @@ cf_direct_update(CounterTarget *target, Datum *key, int64 *deltas, Snapshot snap
 	FmgrInfo	eq[INDEX_MAX_KEYS];
 	ListCell   *lc;
 
-	/* Numeric counter columns are added to by SQL, which rounds and checks them. */
+	/*
+	 * Numeric counter columns are added to by SQL, which rounds and checks
+	 * them.
+	 */
 	if (target->numeric)
 		return false;
 	rel = table_open(target->parent_relid, RowExclusiveLock);

@@ -82,7 +82,8 @@ typedef struct OwnUpdate
 	MemoryContext cxt;			/* holds meant, reset for each row */
 	Oid			relid;			/* table of the row in meant */
 	ItemPointerData tid;		/* the row's old version */
-	HeapTuple	meant;			/* its new version, as counterfield's UPDATE made it */
+	HeapTuple	meant;			/* its new version, as counterfield's UPDATE
+								 * made it */
 } OwnUpdate;
 
 static OwnUpdate own_update;
@@ -434,7 +435,7 @@ append_key_join(StringInfo sql, CounterTarget *target, bool by_index)
 	for (int k = 0; k < target->nkeys; k++)
 	{
 		char	   *column = psprintf("p.%s", cf_column_sql(target->parent_relid,
-														  target->attnums[k]));
+															target->attnums[k]));
 
 		cf_append_key_equal(sql, k, column, psprintf("d.cf_k%d", k + 1), target->types[k],
 							InvalidOid);
@@ -566,7 +567,7 @@ batch_plans(CounterTarget *target, SPIPlanPtr *lock, SPIPlanPtr *update)
 	append_key_join(&sql, target, false);
 	appendStringInfoString(&sql, " RETURNING d.cf_n");
 	*update = cf_keep_plan_options(&target->batch_plan, sql.data, nargs, argtypes,
-						CURSOR_OPT_GENERIC_PLAN);
+								   CURSOR_OPT_GENERIC_PLAN);
 }
 
 /*
@@ -665,8 +666,8 @@ missing_key(CounterTarget *target, Datum *key, int64 *deltas, MissingKeys *missi
 	{
 		/*
 		 * A row on its way is waited for and looked for again; so is a
-		 * committed one, once: it may have been committed after the
-		 * snapshot, or be one that the UPDATE leaves alone.
+		 * committed one, once: it may have been committed after the snapshot,
+		 * or be one that the UPDATE leaves alone.
 		 */
 		bool		committed;
 		bool		waited = cf_keylock_wait_for_row(target, key, &committed);
@@ -829,7 +830,7 @@ apply_target(CounterTarget *target, FlushItem *items, int nitems, MissingKeys *m
 		memset(d, 0, sizeof(int64) * ncounters);
 		for (j = i; j < nitems && cf_compare_keys(target, items[i].values, items[j].values) == 0; j++)
 			d[items[j].def->target_slot] = cf_delta_add(d[items[j].def->target_slot],
-													   items[j].delta);
+														items[j].delta);
 		for (int c = 0; c < ncounters; c++)
 			any |= (d[c] != 0);
 		if (any)
@@ -1405,8 +1406,8 @@ static void
 cf_executor_start(QueryDesc *queryDesc, int eflags)
 {
 	Oid			relid = own_update_relid;
-	bool		own = OidIsValid(relid) && queryDesc->operation == CMD_UPDATE &&
-		queryDesc->plannedstmt->canSetTag;
+	bool		own = (OidIsValid(relid) && queryDesc->operation == CMD_UPDATE &&
+					   queryDesc->plannedstmt->canSetTag);
 
 	if (own)
 		own_update_relid = InvalidOid;
@@ -1430,7 +1431,7 @@ cf_executor_start(QueryDesc *queryDesc, int eflags)
 
 		for (int i = 0; i < nrels; i++)
 			cf_drop_guard(&mt->resultRelInfo[i], queryDesc->estate->es_instrument,
-					   queryDesc->estate->es_query_cxt);
+						  queryDesc->estate->es_query_cxt);
 	}
 }
 

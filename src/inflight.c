@@ -77,12 +77,14 @@ typedef struct RunningStatement
  */
 typedef struct RecountKey
 {
-	const void *after;			/* when this statement ends, or NULL: at commit */
+	const void *after;			/* when this statement ends, or NULL: at
+								 * commit */
 	int32		counter_id;
 	const KeyLayout *layout;	/* that of the key's values */
 	Datum	   *values;			/* in notes_cxt */
 	bool		check;			/* ask cf_keylock_superseded first */
-	bool		chain;			/* noted for a chain (cf_inflight_recount_later) */
+	bool		chain;			/* noted for a chain
+								 * (cf_inflight_recount_later) */
 	TransactionId since;		/* its arguments */
 	bool		inserted;
 	CommandId	cid;
@@ -280,9 +282,10 @@ cf_inflight_tangled(Oid child, CommandId since)
 	bool		tangled;
 
 	forget_dead_statements();
+
 	/*
-	 * Statements begun before counterfield was loaded went unseen: while
-	 * the portal that ran then still runs, any of them may run around this.
+	 * Statements begun before counterfield was loaded went unseen: while the
+	 * portal that ran then still runs, any of them may run around this.
 	 */
 	tangled = (loaded_lxid == CF_CURRENT_LXID() && loaded_portal == (const void *) ActivePortal &&
 			   (ActivePortal == NULL || ActivePortal->creation_time == loaded_portal_time)) ||
@@ -421,8 +424,8 @@ cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept)
 	bool		saw = children != 0 || def->sum_attnum != InvalidAttrNumber;
 
 	/*
-	 * Statement-mode deltas kept for commit, their row missing: once the
-	 * row is in, the key is counted again and they are cancelled.
+	 * Statement-mode deltas kept for commit, their row missing: once the row
+	 * is in, the key is counted again and they are cancelled.
 	 */
 	if (kept)
 		note_recount(nrunning > 0 ? outermost_writing(InvalidOid, def->parent_relid) : NULL,
@@ -438,9 +441,9 @@ cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept)
 
 	/*
 	 * Children the count saw may be counted again by a statement still
-	 * running: one seen to start, whose end counts the key again, or, in
-	 * the transaction that loaded counterfield, one running since before,
-	 * for which the key is counted again at commit as well.
+	 * running: one seen to start, whose end counts the key again, or, in the
+	 * transaction that loaded counterfield, one running since before, for
+	 * which the key is counted again at commit as well.
 	 */
 	outermost = nrunning > 0 ? outermost_writing(def->child_relid, InvalidOid) : NULL;
 	if (saw && loaded_lxid == CF_CURRENT_LXID())
@@ -472,10 +475,10 @@ cf_inflight_note(CounterDef *def, Datum *values, int64 children, bool kept)
 void
 cf_inflight_check(CounterDef *def, Datum *values, TransactionId since, bool inserted)
 {
-	RunningStatement *outermost = nrunning > 0 ?
-		outermost_writing(def->child_relid, def->parent_relid) : NULL;
-	CommandId	cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid :
-		GetCurrentCommandId(false);
+	RunningStatement *outermost = (nrunning > 0 ?
+								   outermost_writing(def->child_relid, def->parent_relid) : NULL);
+	CommandId	cid = (ActiveSnapshotSet() ? GetActiveSnapshot()->curcid :
+					   GetCurrentCommandId(false));
 	RecountKey *last = recounts != NIL ? llast(recounts) : NULL;
 	bool		same_target = false;
 	ListCell   *lc;
@@ -578,8 +581,8 @@ typedef struct SeenKeys
 static bool
 counted_already(HTAB **seen, CounterDef *def, RecountKey *recount)
 {
-	uint64		hash = ((uint64) (uint32) recount->counter_id << 32) |
-		cf_key_hash(def->target->layout, recount->values);
+	uint64		hash = (((uint64) (uint32) recount->counter_id << 32) |
+						cf_key_hash(def->target->layout, recount->values));
 	SeenKeys   *entry;
 	bool		found;
 	ListCell   *lc;
@@ -599,8 +602,10 @@ counted_already(HTAB **seen, CounterDef *def, RecountKey *recount)
 	if (!found)
 		entry->notes = NIL;
 	foreach(lc, entry->notes)
+	{
 		if (same_key(def, lfirst(lc), recount))
 			return true;
+	}
 	entry->notes = lappend(entry->notes, recount);
 	return false;
 }

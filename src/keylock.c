@@ -83,8 +83,8 @@
 #include "counterfield.h"
 
 /* Field 4 of counterfield's advisory locks; SQL's advisory locks use 1 and 2 */
-#define CF_LOCK_KEY		0x4347		/* 17223 */
-#define CF_LOCK_TABLE	0x4346		/* 17222 */
+#define CF_LOCK_KEY		0x4347	/* 17223 */
+#define CF_LOCK_TABLE	0x4346	/* 17222 */
 
 /*
  * Keys of one parent a transaction's commits lock before they lock the
@@ -236,7 +236,7 @@ void
 cf_keylock_statement_end(CommandId cid)
 {
 	if (guard_locks.n > 0)
-		release_guard_locks(cid, InvalidCommandId);	/* the largest command id */
+		release_guard_locks(cid, InvalidCommandId); /* the largest command id */
 }
 
 static int
@@ -280,8 +280,8 @@ cf_keylock_commit(Oid *parent, uint32 *hash, int n)
 	qsort(all, nall, sizeof(KeyLock), compare_locks);
 
 	/*
-	 * One table lock per parent, and its distinct keys; or, past the keys
-	 * a transaction locks of one table, or of all, none.
+	 * One table lock per parent, and its distinct keys; or, past the keys a
+	 * transaction locks of one table, or of all, none.
 	 */
 	if (commit_keys_lxid != CF_CURRENT_LXID())
 		commit_keys_total = 0;
@@ -667,8 +667,10 @@ key_leaves(CounterTarget *target, Datum *values)
 			ListCell   *lc;
 
 			foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+			{
 				if (get_rel_relkind(lfirst_oid(lc)) != RELKIND_PARTITIONED_TABLE)
 					leaves = lappend_oid(leaves, lfirst_oid(lc));
+			}
 			return leaves;
 		}
 		if (!OidIsValid(relid))
@@ -797,8 +799,11 @@ cf_keylock_superseded(CounterTarget *target, Datum *values, TransactionId since,
 					  CommandId cid)
 {
 	List	   *leaves = key_leaves(target, values);
-	SupersededProbe probe = {.since = since, .inserted = inserted, .cid = cid};
+	SupersededProbe probe = {0};
 
+	probe.since = since;
+	probe.inserted = inserted;
+	probe.cid = cid;
 	/* Without a count to go by, any other row of the key is a change. */
 	probe.changed = !TransactionIdIsValid(since);
 

@@ -60,7 +60,7 @@
 #include "counterfield.h"
 
 /* Lock tag field of the lock that folds of one counter take turns on. */
-#define CF_LOCK_FOLD	0x4348		/* 17224 */
+#define CF_LOCK_FOLD	0x4348	/* 17224 */
 
 /* The OID of counterfield.ledger, or InvalidOid before version 0.6. */
 Oid
@@ -584,7 +584,10 @@ cf_ledger_read(CounterDef *def, bool claim, MemoryContext cxt, int *nitems)
 	KeyIO		io;
 	MemoryContext oldcxt;
 
-	/* The transaction's own deltas, which wait for commit, are recorded first. */
+	/*
+	 * The transaction's own deltas, which wait for commit, are recorded
+	 * first.
+	 */
 	pending = cf_state_take_counter(def, &npending);
 	if (npending > 0)
 	{
@@ -913,7 +916,10 @@ cf_fold_guarded(CounterDef *def, bool before_ddl)
 static bool
 drops_counter(CounterDef *def, Oid relid, AttrNumber attnum)
 {
-	/* Through intermediate tables: any column of the chain's tables may be a key. */
+	/*
+	 * Through intermediate tables: any column of the chain's tables may be a
+	 * key.
+	 */
 	if (def->nhops > 0 && (relid == def->child_relid || cf_link_hop_of(def, relid) > 0))
 		return true;
 	if (relid == def->child_relid)

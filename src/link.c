@@ -189,7 +189,7 @@ link_lower_sql(CounterDef *def, int hop, int k)
 	if (hop == 0)
 		return psprintf("h0.cf_f%d", k + 1);
 	return psprintf("h%d.%s", hop, cf_column_sql(def->hops[hop].lower,
-												def->hops[hop].lower_attnums[k]));
+												 def->hops[hop].lower_attnums[k]));
 }
 
 /*
@@ -214,7 +214,7 @@ append_chain(StringInfo sql, CounterDef *def, int upto, const char *relation)
 	appendStringInfoString(sql, "(SELECT ");
 	for (int k = 0; k < first->nkeys; k++)
 		appendStringInfo(sql, "%s AS cf_f%d, ", cf_column_sql(def->child_relid,
-															   first->lower_attnums[k]), k + 1);
+															  first->lower_attnums[k]), k + 1);
 	if (def->sum_attnum != InvalidAttrNumber)
 		appendStringInfo(sql, "%s AS cf_a", cf_column_sql(def->child_relid, def->sum_attnum));
 	else
@@ -588,7 +588,7 @@ cf_link_moves(CounterDef *def, int h, Datum **rows, int64 *signs, int nrows, Com
 			MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 
 			moved[nmoved].values[k] = datumCopy(SPI_getbinval(tuple, SPI_tuptable->tupdesc,
-															   k + 1, &isnull),
+															  k + 1, &isnull),
 												hop->lower_byval[k], hop->lower_typlen[k]);
 			MemoryContextSwitchTo(oldcxt);
 		}

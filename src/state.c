@@ -66,7 +66,7 @@ struct KeyLayout
 	bool		typbyval[INDEX_MAX_KEYS];
 	bool		bitwise[INDEX_MAX_KEYS];	/* equal values have equal bytes */
 	bool		all_bitwise;
-	FmgrInfo	eq[INDEX_MAX_KEYS];		/* for the other columns */
+	FmgrInfo	eq[INDEX_MAX_KEYS]; /* for the other columns */
 	FmgrInfo	hash[INDEX_MAX_KEYS];	/* where has_hash */
 	bool		has_hash[INDEX_MAX_KEYS];
 };

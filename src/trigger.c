@@ -203,8 +203,8 @@ count_rows(RowCounting *counting, Tuplestorestate *rows, TableScanDesc scan, int
 	while (rows ? tuplestore_gettupleslot(rows, true, false, slot) :
 		   table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
-		TupleTableSlot *row = counting->map ?
-			execute_attr_map_slot(counting->map->attrMap, slot, counting->rootslot) : slot;
+		TupleTableSlot *row = (counting->map ?
+							   execute_attr_map_slot(counting->map->attrMap, slot, counting->rootslot) : slot);
 
 		foreach(lc, defs)
 		{
@@ -520,8 +520,8 @@ read_link_rows(CounterDef *def, int h, Tuplestorestate *rows, TupleTableSlot *sl
 
 		for (int c = 0; c < below->nkeys + hop->nkeys && !isnull; c++)
 		{
-			AttrNumber	attnum = c < below->nkeys ? below->upper_attnums[c] :
-				hop->lower_attnums[c - below->nkeys];
+			AttrNumber	attnum = (c < below->nkeys ? below->upper_attnums[c] :
+								  hop->lower_attnums[c - below->nkeys]);
 			Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
 
 			values[c] = slot_getattr(slot, attnum, &isnull);
@@ -610,8 +610,8 @@ link_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 	RowCounting counting;
 	TupleTableSlot *slot;
 	MemoryContext cxt = CurrentMemoryContext;
-	CommandId	statement_cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid :
-		GetCurrentCommandId(false);
+	CommandId	statement_cid = (ActiveSnapshotSet() ? GetActiveSnapshot()->curcid :
+								 GetCurrentCommandId(false));
 	bool		connected = false;
 	ListCell   *lc;
 
@@ -627,10 +627,10 @@ link_statement(CounterDefs *defs, RelCounters *rc, TriggerData *trigdata)
 		int			nkey = def->hops[h - 1].nkeys;
 		int			nold = 0;
 		int			nnew = 0;
-		Datum	  **old = trigdata->tg_oldtable ?
-			read_link_rows(def, h, trigdata->tg_oldtable, slot, &nold) : NULL;
-		Datum	  **new = trigdata->tg_newtable ?
-			read_link_rows(def, h, trigdata->tg_newtable, slot, &nnew) : NULL;
+		Datum	  **old = (trigdata->tg_oldtable ?
+						   read_link_rows(def, h, trigdata->tg_oldtable, slot, &nold) : NULL);
+		Datum	  **new = (trigdata->tg_newtable ?
+						   read_link_rows(def, h, trigdata->tg_newtable, slot, &nnew) : NULL);
 		bool		paired = old != NULL && new != NULL && nold == nnew;
 		LinkRows	moved = {0};
 		LinkRows	others = {0};
@@ -849,10 +849,11 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 
 	defs = cf_defs_acquire();
 	rc = cf_defs_for_rel(defs, RelationGetRelid(trigdata->tg_relation));
+
 	/*
-	 * An intermediate table of counters with through: its TRUNCATE takes
-	 * the tables below with it (their foreign keys demand it), so those
-	 * counters become 0; its other writes move counts between parents.
+	 * An intermediate table of counters with through: its TRUNCATE takes the
+	 * tables below with it (their foreign keys demand it), so those counters
+	 * become 0; its other writes move counts between parents.
 	 */
 	if (rc != NULL && rc->as_link != NIL && !TRIGGER_FIRED_BEFORE(event))
 	{
@@ -929,15 +930,19 @@ cf_count_children(CounterDef *def, Datum *values, int64 *unfolded, TransactionId
 	int			ret;
 	bool		isnull;
 	int64		count;
-	CommandId	curcid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid :
-		GetCurrentCommandId(false);
+	CommandId	curcid = (ActiveSnapshotSet() ? GetActiveSnapshot()->curcid :
+						  GetCurrentCommandId(false));
 
 	cf_spi_connect();
 	PushCopiedSnapshot(GetLatestSnapshot());
 	GetActiveSnapshot()->curcid = curcid;
 	if (since != NULL)
 		*since = GetActiveSnapshot()->xmin;
-	/* A condition's SQL names pg_catalog's functions and operators unqualified. */
+
+	/*
+	 * A condition's SQL names pg_catalog's functions and operators
+	 * unqualified.
+	 */
 	cf_begin_as_owner(def->child_owner, def->has_condition ? CF_OWNER_PIN_PATH : 0, &owner);
 	ret = SPI_execute_plan(count_plan(def), values, NULL, true, 1);
 	cf_end_as_owner(&owner);
@@ -1030,7 +1035,7 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid, bool 
 {
 	Datum		key[INDEX_MAX_KEYS];
 	Form_pg_attribute att = TupleDescAttr(desc, map_attnum(def->parent_relid, relid,
-															def->counter_attnum) - 1);
+														   def->counter_attnum) - 1);
 	int64		count = 0;
 	int64		pending;
 	int64		unfolded;
@@ -1048,10 +1053,10 @@ initial_count(CounterDef *def, HeapTuple tuple, TupleDesc desc, Oid relid, bool 
 		cf_keylock_guard(def->parent_relid, cf_key_hash(def->target->layout, key));
 
 		/*
-		 * An INSERT ... ON CONFLICT, and a row of the key is there, or on
-		 * its way: the new row conflicts with it, or waits for it to go.
-		 * Counting would be wasted, all the more on a parent with many
-		 * children; the row is counted once it is in, if it gets in.
+		 * An INSERT ... ON CONFLICT, and a row of the key is there, or on its
+		 * way: the new row conflicts with it, or waits for it to go. Counting
+		 * would be wasted, all the more on a parent with many children; the
+		 * row is counted once it is in, if it gets in.
 		 */
 		if (inserted && cf_inflight_on_conflict(def->parent_relid) &&
 			cf_keylock_key_taken(def->target, key))
@@ -1334,8 +1339,10 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_UPDATE(event) && rel->rd_rel->relispartition)
 	{
 		foreach(lc, get_partition_ancestors(relid))
+		{
 			if (cf_internal_write_to(lfirst_oid(lc)))
 				return PointerGetDatum(newtuple);
+		}
 	}
 	cf_keylock_guard_row();
 	defs = cf_defs_acquire();

@@ -179,8 +179,8 @@ cf_rename_former_trigger(Oid relid, const char *former, const char *name)
 {
 	Oid			trigger = get_trigger_oid(relid, former, true);
 	bool		clone = false;
-	Oid			function = OidIsValid(trigger) ?
-		cf_trigger_function(trigger, &clone, NULL) : InvalidOid;
+	Oid			function = (OidIsValid(trigger) ?
+							cf_trigger_function(trigger, &clone, NULL) : InvalidOid);
 	char	   *relname;
 	int			ret;
 
@@ -256,6 +256,7 @@ cf_sync_table_triggers(Oid relid)
 		function = OidIsValid(trigger) ? cf_trigger_function(trigger, &clone, &type) : InvalidOid;
 		if (clone)
 			continue;
+
 		/*
 		 * A trigger of that name that runs other code, or ours for other
 		 * events or with a WHEN condition, is someone else's.

@@ -325,16 +325,16 @@ cf_reinit_counter(CounterDef *def)
 	cf_truth_begin(def, &truth);
 	changed = cf_parent_write(def->parent_relid, def->target->parent_owner,
 							  cf_truth_plan(
-										 psprintf("UPDATE %1$s AS p SET %2$s = s.n"
-												  " FROM (SELECT q.tableoid AS r, q.ctid AS t,"
-												  " COALESCE(c.cf_n, 0) AS n"
-												  " FROM %3$s AS q LEFT JOIN %4$s ON %5$s) AS s"
-												  " WHERE p.tableoid OPERATOR(pg_catalog.=) s.r"
-												  " AND p.ctid OPERATOR(pg_catalog.=) s.t"
-												  " AND (p.%6$s IS NULL"
-												  " OR p.%6$s OPERATOR(pg_catalog.<>) s.n)",
-												  parent, column, parent, truth.relation,
-												  cf_key_join_sql(def, "q", "c"), column)),
+											psprintf("UPDATE %1$s AS p SET %2$s = s.n"
+													 " FROM (SELECT q.tableoid AS r, q.ctid AS t,"
+													 " COALESCE(c.cf_n, 0) AS n"
+													 " FROM %3$s AS q LEFT JOIN %4$s ON %5$s) AS s"
+													 " WHERE p.tableoid OPERATOR(pg_catalog.=) s.r"
+													 " AND p.ctid OPERATOR(pg_catalog.=) s.t"
+													 " AND (p.%6$s IS NULL"
+													 " OR p.%6$s OPERATOR(pg_catalog.<>) s.n)",
+													 parent, column, parent, truth.relation,
+													 cf_key_join_sql(def, "q", "c"), column)),
 							  NULL, NULL, SPI_OK_UPDATE, snapshot);
 	cf_truth_end(&truth);
 	UnregisterSnapshot(snapshot);
