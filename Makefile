@@ -25,7 +25,7 @@ OBJS = \
 
 DATA = $(wildcard $(EXTENSION)--*.sql)
 
-REGRESS = setup interface write_paths conditions keys exact m2m guard parents missing_parents direct deferred sums through invalid_input security privileges partitions state flush_order pruning flush_errors ddl portable fuzz fuzz_edges lifecycle upgrade
+REGRESS = setup interface write_paths conditions keys exact m2m guard parents missing_parents direct deferred sums through invalid_input security privileges partitions savepoints transaction_mode invalidation flush_order pruning flush_errors ddl portable fuzz fuzz_edges lifecycle upgrade
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))
