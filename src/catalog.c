@@ -2,10 +2,11 @@
  *
  * catalog.c
  *	  The catalog table counterfield.counter and what definitions are made
- *	  of: finding a counter, writing the catalog as its owner, the
- *	  intermediate tables of a counter, column names and numbers, which
- *	  roles may read a counter's tables, and the checks that every table of
- *	  a parent takes its key columns as counters need them.
+ *	  of: finding a counter, walking and querying the catalog's rows,
+ *	  writing the catalog as its owner, the intermediate tables of a
+ *	  counter, column names and numbers, which roles may read a counter's
+ *	  tables, and the checks that every table of a parent takes its key
+ *	  columns as counters need them.
  *
  *-------------------------------------------------------------------------
  */

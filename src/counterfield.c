@@ -1,7 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * counterfield.c
- *	  Module entry point, settings and small helpers for building SQL.
+ *	  Module entry point and settings; running as a table's owner and
+ *	  whether a table runs user code; ownership checks; arrays that live for
+ *	  one transaction (TxArray); helpers that quote names and operators for
+ *	  SQL and build array parameters; and what SQL-callable and trigger
+ *	  functions share: the caller check of trigger functions, the counters
+ *	  a call asks for (CounterFilter) and the result sets of reports.
  *
  *-------------------------------------------------------------------------
  */
