@@ -19,6 +19,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
 #include "commands/event_trigger.h"
@@ -469,14 +470,19 @@ cf_tx_relation(TxArray *set, Oid relid, bool add, bool *added)
 	return entry;
 }
 
-/* Does the current user own an extension (or is it a superuser)? */
+/*
+ * Does the current user own a relation or an extension (classid
+ * RelationRelationId or ExtensionRelationId), or is it a superuser?
+ */
 bool
-cf_owns_extension(Oid extension)
+cf_owns_object(Oid classid, Oid objectid)
 {
 #if PG_VERSION_NUM >= 160000
-	return object_ownercheck(ExtensionRelationId, extension, GetUserId());
+	return object_ownercheck(classid, objectid, GetUserId());
 #else
-	return pg_extension_ownercheck(extension, GetUserId());
+	if (classid == ExtensionRelationId)
+		return pg_extension_ownercheck(objectid, GetUserId());
+	return pg_class_ownercheck(objectid, GetUserId());
 #endif
 }
 
@@ -484,11 +490,7 @@ cf_owns_extension(Oid extension)
 bool
 cf_owns_relation(Oid relid)
 {
-#if PG_VERSION_NUM >= 160000
-	return object_ownercheck(RelationRelationId, relid, GetUserId());
-#else
-	return pg_class_ownercheck(relid, GetUserId());
-#endif
+	return cf_owns_object(RelationRelationId, relid);
 }
 
 /* Returns the owner of a relation. */

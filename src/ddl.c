@@ -582,7 +582,7 @@ fold_before_ddl(Node *parsetree)
 	else if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION)
 	{
 		Oid			extension = get_extension_oid("counterfield", true);
-		bool		owner = OidIsValid(extension) && cf_owns_extension(extension);
+		bool		owner = OidIsValid(extension) && cf_owns_object(ExtensionRelationId, extension);
 
 		foreach(lc, ((DropStmt *) parsetree)->objects)
 		{
