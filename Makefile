@@ -6,6 +6,7 @@ OBJS = \
 	src/counterfield.o \
 	src/api.o \
 	src/catalog.o \
+	src/citus.o \
 	src/condition.o \
 	src/truth.o \
 	src/triggers.o \

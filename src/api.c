@@ -737,6 +737,9 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 					 PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
 		notice_unindexed_keys(nc.child, nc.nkeys, nc.fk_attnums, false);
 	}
+	cf_citus_check_counter(RelationGetRelid(nc.parent), RelationGetRelid(nc.child), nc.through,
+						   nc.nthrough, through ? 0 : nc.nkeys, nc.fk_attnums,
+						   nc.parent_attnums);
 	if (strcmp(flush, "deferred") == 0)
 		check_deferred_keys(&nc);
 	if (!PG_ARGISNULL(5))

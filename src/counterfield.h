@@ -395,6 +395,12 @@ extern Oid	cf_row_oid(CatalogScan *scan, int column);
 extern AttrNumber cf_row_attnum(CatalogScan *scan, int column);
 extern List *cf_oid_list(Datum array);
 
+/* citus.c */
+extern bool cf_citus_shard_trigger(const char *name, const char *expected);
+extern void cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough,
+								   int nkeys, const AttrNumber *fk_attnums,
+								   const AttrNumber *parent_attnums);
+
 /* condition.c */
 extern Node *cf_parse_condition(Relation child, AttrNumber counter_attnum,
 								const char *condition);

@@ -78,8 +78,18 @@ typedef struct RowSum
 static void
 check_trigger_name(TriggerData *trigdata, const char *expected, const char *former)
 {
-	if (strcmp(trigdata->tg_trigger->tgname, expected) != 0 &&
-		(former == NULL || strcmp(trigdata->tg_trigger->tgname, former) != 0))
+	const char *name = trigdata->tg_trigger->tgname;
+
+	if (strcmp(name, expected) == 0 || (former != NULL && strcmp(name, former) == 0))
+		return;
+	if (cf_citus_shard_trigger(name, expected))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("counterfield cannot count in Citus shard \"%s\"",
+						RelationGetRelationName(trigdata->tg_relation)),
+				 errdetail("Citus took over a table with a counter, and its rows are now in shards."),
+				 errhint("Drop the counter with counterfield.drop_counter, and add counters only between tables that Citus does not manage.")));
+	else
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trigger \"%s\" on table \"%s\" was not placed by counterfield",

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# counterfield on a Citus cluster, run by test/run citus as the clusters'
+# user in the copied tree: a coordinator on port 5432 and workers on 5433 and
+# 5434 are running with Citus preloaded, their sockets in $1/sock.  Sets up
+# the cluster, runs the regression files of test/citus/sql against the
+# coordinator, then a concurrent run checked against count(*).
+set -euo pipefail
+work=$1
+sock=$work/sock
+pg_config=$(command -v pg_config)
+psql_at() { local port=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -d postgres "$@"; }
+
+echo "== Citus: a coordinator and two workers"
+for port in 5432 5433 5434; do psql_at $port -c "CREATE EXTENSION citus"; done
+psql_at 5432 -c "SELECT citus_set_coordinator_host('$sock', 5432)" \
+	-c "SELECT citus_add_node('$sock', 5433)" -c "SELECT citus_add_node('$sock', 5434)" >/dev/null
+psql_at 5432 -c "CREATE EXTENSION counterfield"
+
+echo "== test/citus/sql against the coordinator"
+"$("$pg_config" --pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing --dbname=postgres \
+	--host="$sock" --port=5432 --bindir="$("$pg_config" --bindir)" \
+	--inputdir=test/citus --outputdir=test/citus \
+	$(cd test/citus/sql && ls *.sql | sed 's/\.sql$//')
+
+echo "== concurrent writes through the coordinator, checked against count(*)"
+psql_at 5432 -f test/citus/concurrent.sql
+pgbench -n -h "$sock" -p 5432 -d postgres -c 4 -j 2 -T "${CITUS_SECONDS:-10}" --max-tries=20 \
+	-f test/citus/concurrent.pgbench >"$work/pgbench.out" 2>&1 || { cat "$work/pgbench.out"; exit 1; }
+grep -E "^number of (transactions actually processed|failed)" "$work/pgbench.out" || true
+psql_at 5432 -At -c "SELECT count(*) FROM cc_parent p
+	WHERE (p.n, p.s) <> (SELECT count(*), count(*) FROM cc_child c WHERE c.parent_id = p.id)" >"$work/wrong"
+echo "parents whose counter differs from count(*): $(cat "$work/wrong")"
+[ "$(cat "$work/wrong")" = 0 ]
