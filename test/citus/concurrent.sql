@@ -3,8 +3,12 @@
 -- table on both workers (so that Citus commits them in two phases).
 CREATE TABLE cc_parent (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, s int NOT NULL DEFAULT 0);
 CREATE TABLE cc_child (id bigserial PRIMARY KEY, parent_id int NOT NULL REFERENCES cc_parent);
-INSERT INTO cc_parent (id) SELECT g FROM generate_series(1, 20) g;
+CREATE INDEX ON cc_child (parent_id);
+INSERT INTO cc_parent (id) SELECT g FROM generate_series(1, 200) g;
 SELECT counterfield.add_counter('cc_parent', 'n', 'cc_child', flush => 'transaction');
 SELECT counterfield.add_counter('cc_parent', 's', 'cc_child');
 CREATE TABLE cc_event (tenant int, id bigserial, parent_id int, PRIMARY KEY (tenant, id));
 SELECT create_distributed_table('cc_event', 'tenant');
+-- the same writes with no counter, for comparison
+CREATE TABLE cc_plain (id bigserial PRIMARY KEY, parent_id int NOT NULL REFERENCES cc_parent);
+CREATE INDEX ON cc_plain (parent_id);

@@ -27,6 +27,9 @@ psql_at 5432 -f test/citus/concurrent.sql
 pgbench -n -h "$sock" -p 5432 -d postgres -c 4 -j 2 -T "${CITUS_SECONDS:-10}" --max-tries=20 \
 	-f test/citus/concurrent.pgbench >"$work/pgbench.out" 2>&1 || { cat "$work/pgbench.out"; exit 1; }
 grep -E "^number of (transactions actually processed|failed)" "$work/pgbench.out" || true
+pgbench -n -h "$sock" -p 5432 -d postgres -c 4 -j 2 -T "${CITUS_SECONDS:-10}" --max-tries=20 \
+	-f test/citus/baseline.pgbench >"$work/baseline.out" 2>&1 || { cat "$work/baseline.out"; exit 1; }
+echo "the same transactions on a table with no counter: $(grep -E "^number of transactions actually" "$work/baseline.out")"
 psql_at 5432 -At -c "SELECT count(*) FROM cc_parent p
 	WHERE (p.n, p.s) <> (SELECT count(*), count(*) FROM cc_child c WHERE c.parent_id = p.id)" >"$work/wrong"
 echo "parents whose counter differs from count(*): $(cat "$work/wrong")"
