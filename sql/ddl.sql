@@ -164,3 +164,44 @@ INSERT INTO churn_c VALUES (3, 1);
 RESET client_min_messages;
 SELECT mismatches('churn_p', 'n', 'churn_c', 'p') AS mismatches;
 DROP TABLE churn_c, churn_p;
+
+-- ALTER TABLE inside ALTER TABLE: one in a USING expression, and one in a
+-- trigger that the outer command's recount fires; each moves its own tables
+CREATE TABLE nest_p (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+INSERT INTO nest_p SELECT g FROM generate_series(1, 3) g;
+CREATE TABLE nest_c (p_id int);
+INSERT INTO nest_c VALUES (1);
+SELECT counterfield.add_counter('nest_p', 'n', 'nest_c', fk_columns => '{p_id}',
+                                parent_columns => '{id}');
+CREATE TABLE nest_a (p_id int, extra int);
+INSERT INTO nest_a VALUES (1, 0), (2, 0), (2, 0);
+CREATE TABLE nest_other (x int);
+CREATE FUNCTION nest_alter(int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    ALTER TABLE nest_other ADD COLUMN IF NOT EXISTS y int;
+    RETURN $1;
+END $$;
+SET client_min_messages = warning;
+ALTER TABLE nest_a ALTER COLUMN extra TYPE bigint USING nest_alter(extra), INHERIT nest_c;
+RESET client_min_messages;
+SELECT mismatches('nest_p', 'n', 'nest_c', 'p_id') AS mismatches;
+SELECT * FROM counterfield.verify('nest_p');
+CREATE TABLE nest_b (p_id int);
+CREATE TABLE nest_b1 () INHERITS (nest_b);
+INSERT INTO nest_b VALUES (3);
+INSERT INTO nest_b1 VALUES (3), (3);
+CREATE FUNCTION nest_inherit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_inherits WHERE inhrelid = 'nest_b'::regclass) THEN
+        ALTER TABLE nest_b INHERIT nest_c;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER nest_inherit AFTER UPDATE ON nest_p
+  FOR EACH STATEMENT EXECUTE FUNCTION nest_inherit();
+ALTER TABLE nest_a NO INHERIT nest_c;
+SELECT mismatches('nest_p', 'n', 'nest_c', 'p_id') AS mismatches;
+SELECT id, n FROM nest_p ORDER BY id;
+SELECT * FROM counterfield.verify('nest_p');
+DROP TABLE nest_b1, nest_b, nest_a, nest_c, nest_p, nest_other;
+DROP FUNCTION nest_alter(int), nest_inherit();

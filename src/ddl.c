@@ -646,6 +646,21 @@ typedef struct LeafRoot
 static TxArray noted = {.entrysize = sizeof(LeafRoot)};
 
 /*
+ * An ALTER TABLE between its ddl_command_start and ddl_command_end: the
+ * tables it noted are those of noted from start on.  Another ALTER TABLE
+ * may run inside it (in a USING expression, or in a trigger of a recount),
+ * so they nest; the frame of one that failed, in a subtransaction that was
+ * rolled back, is dropped with its tables when it is found.
+ */
+typedef struct NoteFrame
+{
+	int			start;
+	SubTransactionId subid;
+} NoteFrame;
+
+static TxArray note_frames = {.entrysize = sizeof(NoteFrame)};
+
+/*
  * The tables under counted children as a drop found them at its start:
  * those that are gone by sql_drop, and whose rows the drop did not count
  * itself, make their child's counters be recomputed.
@@ -681,22 +696,52 @@ sync_own(Oid relid, bool tree)
 }
 
 /*
+ * The innermost ALTER TABLE that has started and not ended, or NULL; the
+ * frames of those that failed are dropped first, with their tables.
+ */
+static NoteFrame *
+live_frame(void)
+{
+	int			n;
+	int			nnoted;
+	NoteFrame  *frames = cf_tx_entries(&note_frames, &n);
+
+	(void) cf_tx_entries(&noted, &nnoted);
+	while (n > 0 && !cf_subxact_is_live(frames[n - 1].subid))
+	{
+		noted.n = Min(noted.n, frames[n - 1].start);
+		n--;
+	}
+	note_frames.n = n;
+	return n > 0 ? &frames[n - 1] : NULL;
+}
+
+/*
  * Notes every table of the tree under relid (relid too) with the counted
- * child it is under now, once per command however many subcommands name it.
+ * child it is under now, once per command however many subcommands name it:
+ * the command's tables are those of noted from start on.
  */
 static void
-note_tree(Oid relid)
+note_tree(Oid relid, int start)
 {
 	ListCell   *lc;
 
 	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
 	{
+		int			n;
+		LeafRoot   *leaves = cf_tx_entries(&noted, &n);
+		bool		known = false;
 		Oid			root;
+		LeafRoot   *leaf;
 
-		if (cf_tx_relation(&noted, lfirst_oid(lc), false, NULL) != NULL)
+		for (int i = start; i < n && !known; i++)
+			known = leaves[i].relid == lfirst_oid(lc);
+		if (known)
 			continue;
 		root = cf_counted_root(lfirst_oid(lc));
-		((LeafRoot *) cf_tx_relation(&noted, lfirst_oid(lc), true, NULL))->root = root;
+		leaf = cf_tx_append(&noted);
+		leaf->relid = lfirst_oid(lc);
+		leaf->root = root;
 	}
 }
 
@@ -851,27 +896,36 @@ track_descendants(Node *parsetree, bool at_end)
 	{
 		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
 		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		NoteFrame  *frame;
+		int			start;
 		ListCell   *lc;
 
-		cf_tx_clear(&noted);
+		(void) live_frame();
+		start = noted.n;
+		frame = cf_tx_append(&note_frames);
+		frame->start = start;
+		frame->subid = GetCurrentSubTransactionId();
 		foreach(lc, stmt->cmds)
 		{
 			Oid			table = OidIsValid(relid) ? moved_table(relid, lfirst(lc)) : InvalidOid;
 
 			if (OidIsValid(table))
-				note_tree(table);
+				note_tree(table, start);
 		}
 	}
-	else if (at_end && IsA(parsetree, AlterTableStmt))
+	else if (at_end && IsA(parsetree, AlterTableStmt) && live_frame() != NULL)
 	{
+		int			start = live_frame()->start;
 		int			n;
 		LeafRoot   *entries = cf_tx_entries(&noted, &n);
-		LeafRoot   *leaves = palloc(sizeof(LeafRoot) * Max(n, 1));
+		LeafRoot   *leaves = palloc(sizeof(LeafRoot) * Max(n - start, 1));
 
 		/* A copy: the recounts below may run user code, and DDL in it. */
-		if (n > 0)
-			memcpy(leaves, entries, sizeof(LeafRoot) * n);
-		noted.n = 0;
+		if (n > start)
+			memcpy(leaves, entries + start, sizeof(LeafRoot) * (n - start));
+		n -= start;
+		noted.n = start;
+		note_frames.n--;
 		for (int i = 0; i < n; i++)
 		{
 			Oid			relid = leaves[i].relid;
