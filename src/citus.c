@@ -15,11 +15,23 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include "counterfield.h"
@@ -31,6 +43,7 @@ typedef enum CitusKind
 	CITUS_DISTRIBUTED,			/* hash-distributed: shards on the workers */
 	CITUS_REFERENCE,			/* a copy on every node */
 	CITUS_LOCAL,				/* a Citus local table, or single-shard */
+	CITUS_SHARD,				/* a shard of any of those */
 } CitusKind;
 
 /* A table's kind, its co-location group and its distribution column. */
@@ -40,6 +53,23 @@ typedef struct CitusTable
 	int32		colocation;
 	AttrNumber	column;			/* InvalidAttrNumber but for CITUS_DISTRIBUTED */
 } CitusTable;
+
+/* Is a table a shard, by Citus's own test?  SPI is connected. */
+static bool
+is_shard(Oid relid)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		isnull;
+
+	if (!OidIsValid(LookupFuncName(list_make2(makeString("pg_catalog"),
+											  makeString("relation_is_a_known_shard")),
+								   1, types, true)))
+		return false;
+	cf_spi_run("SELECT pg_catalog.relation_is_a_known_shard($1)", 1, types, values, NULL, true,
+			   SPI_OK_SELECT);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
 
 /* Reads what Citus's metadata says of a table; SPI is connected. */
 static CitusTable
@@ -57,6 +87,11 @@ citus_table(Oid relid)
 
 	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
 		return table;
+	if (is_shard(relid))
+	{
+		table.kind = CITUS_SHARD;
+		return table;
+	}
 	cf_spi_run("SELECT partmethod, repmodel, colocationid,"
 			   " CASE WHEN partkey IS NOT NULL"
 			   "  THEN pg_catalog.column_to_column_name(logicalrelid, partkey) END"
@@ -98,6 +133,89 @@ cf_citus_shard_trigger(const char *name, const char *expected)
 	return OidIsValid(get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE));
 }
 
+/*
+ * The table that Citus made a shard of, when relid is a shard by its name
+ * ("<table>_<shard id>") and Citus's metadata; InvalidOid otherwise.  SPI
+ * is connected.
+ */
+Oid
+cf_citus_shell_of(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+	char	   *suffix = name ? strrchr(name, '_') : NULL;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+
+	if (suffix == NULL || suffix[1] == '\0' || strspn(suffix + 1, "0123456789") != strlen(suffix + 1) ||
+		strlen(suffix + 1) > 18 ||
+		!OidIsValid(get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE)))
+		return InvalidOid;
+	values[0] = Int64GetDatum(pg_strtoint64(suffix + 1));
+	values[1] = CStringGetTextDatum(name);
+	cf_spi_run("SELECT logicalrelid::pg_catalog.oid FROM pg_catalog.pg_dist_shard"
+			   " WHERE shardid OPERATOR(pg_catalog.=) $1"
+			   " AND pg_catalog.shard_name(logicalrelid, shardid) OPERATOR(pg_catalog.=) $2",
+			   2, types, values, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return InvalidOid;
+	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										  &isnull));
+}
+
+/*
+ * Drops the copies of counterfield's trigger name that Citus made on a
+ * shard (name_<shard id>), as the table's owner.  SPI is connected.
+ */
+void
+cf_citus_drop_shard_triggers(Oid relid, const char *name)
+{
+	Relation	trigrel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	List	   *names = NIL;
+	ListCell   *lc;
+	Oid			extension = get_extension_oid("counterfield", false);
+
+	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(trigrel, TriggerRelidNameIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_trigger trigger = (Form_pg_trigger) GETSTRUCT(tuple);
+
+		if (cf_citus_shard_trigger(NameStr(trigger->tgname), name) &&
+			getExtensionOfObject(ProcedureRelationId, trigger->tgfoid) == extension)
+			names = lappend(names, pstrdup(NameStr(trigger->tgname)));
+	}
+	systable_endscan(scan);
+	table_close(trigrel, AccessShareLock);
+	foreach(lc, names)
+	{
+		int			ret = SPI_execute(psprintf("DROP TRIGGER %s ON %s",
+											   quote_identifier(lfirst(lc)),
+											   cf_relation_sql(relid, true)),
+									  false, 0);
+
+		if (ret != SPI_OK_UTILITY)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	}
+}
+
+/*
+ * Lets counterfield place and drop triggers on a table that Citus manages,
+ * which Citus refuses unless citus.enable_unsafe_triggers is on: for the
+ * owner context begun before (cf_begin_as_owner), whose end undoes it.
+ */
+void
+cf_citus_allow_triggers(void)
+{
+	if (GetConfigOption("citus.enable_unsafe_triggers", true, false) != NULL)
+		(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+}
+
 /* Refuses a table of a kind that no counter can be kept on. */
 static void
 refuse_kind(Oid relid, CitusKind kind)
@@ -115,7 +233,14 @@ refuse_kind(Oid relid, CitusKind kind)
 				 errmsg("counterfield cannot keep counters on Citus table \"%s\"",
 						get_rel_name(relid)),
 				 errdetail("Its rows are in a shard, which the table's triggers do not see."),
-				 errhint("Undistribute the table with undistribute_table.")));
+				 errhint("Undistribute the table with undistribute_table, or move it out of its distributed schema.")));
+	if (kind == CITUS_SHARD)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("counterfield cannot keep counters on Citus shard \"%s\"",
+						get_rel_name(relid)),
+				 errdetail("Citus writes, moves and splits a shard on its own."),
+				 errhint("Keep counters between tables that Citus does not manage.")));
 }
 
 /*

@@ -82,13 +82,13 @@ check_trigger_name(TriggerData *trigdata, const char *expected, const char *form
 
 	if (strcmp(name, expected) == 0 || (former != NULL && strcmp(name, former) == 0))
 		return;
-	if (cf_citus_shard_trigger(name, expected))
+	if (cf_citus_shard_trigger(name, expected) || (former != NULL && cf_citus_shard_trigger(name, former)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("counterfield cannot count in Citus shard \"%s\"",
 						RelationGetRelationName(trigdata->tg_relation)),
 				 errdetail("Citus took over a table with a counter, and its rows are now in shards."),
-				 errhint("Drop the counter with counterfield.drop_counter, and add counters only between tables that Citus does not manage.")));
+				 errhint("Drop the table's counters with counterfield.drop_counter, by the tables' names in counterfield.counters.")));
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),

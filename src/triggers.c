@@ -217,6 +217,7 @@ cf_sync_table_triggers(Oid relid)
 	int			nchild = 0;
 	bool		placed_guard = false;
 	OwnerContext owner;
+	Oid			shell;
 
 	if (get_rel_name(relid) == NULL)
 		return;
@@ -224,6 +225,16 @@ cf_sync_table_triggers(Oid relid)
 										 get_rel_name(relid));
 	need[0] = catalog_mentions(relid, "parent");
 	need[1] = OidIsValid(cf_counted_root(relid)) || cf_catalog_links(relid);
+
+	/*
+	 * A table that Citus made a shard of (a counted table that Citus took
+	 * over) has copies of the triggers under Citus's names, and its new shell
+	 * has them too: they go with the counters, the shell's first, as dropping
+	 * one there drops the shard's copy too.
+	 */
+	shell = cf_citus_shell_of(relid);
+	if (OidIsValid(shell) && shell != relid)
+		cf_sync_table_triggers(shell);
 	if (need[1] && get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -242,6 +253,7 @@ cf_sync_table_triggers(Oid relid)
 	 * event triggers that fire meanwhile run none of the caller's functions.
 	 */
 	cf_begin_as_owner(cf_relation_owner(relid), CF_OWNER_PIN_PATH, &owner);
+	cf_citus_allow_triggers();
 	for (int i = 0; i < (int) lengthof(trigger_specs); i++)
 	{
 		const TriggerSpec *spec = &trigger_specs[i];
@@ -290,6 +302,8 @@ cf_sync_table_triggers(Oid relid)
 		}
 		if (need[spec->on_child] && spec->on_child)
 			child_triggers[nchild++] = trigger;
+		if (!need[spec->on_child] && OidIsValid(shell))
+			cf_citus_drop_shard_triggers(relid, spec->name);
 	}
 	cf_end_as_owner(&owner);
 	if (placed_guard)

@@ -31,6 +31,22 @@ COMMIT;
 SELECT * FROM lp_wrong;
 SELECT * FROM counterfield.verify('lp');
 
+-- a deferred counter, folded by counterfield's background worker beside Citus's
+ALTER TABLE lp ADD COLUMN dn int NOT NULL DEFAULT 0;
+SELECT counterfield.add_counter('lp', 'dn', 'lc', flush => 'deferred');
+INSERT INTO lc (lp_id) VALUES (1), (1), (9);
+DELETE FROM lc WHERE lp_id = 3;
+DO $$
+BEGIN
+    FOR i IN 1..300 LOOP
+        EXIT WHEN NOT EXISTS (SELECT FROM counterfield.unfolded('lp', 'dn'));
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+SELECT count(*) AS unfolded_keys FROM counterfield.unfolded('lp', 'dn');
+SELECT count(*) AS wrong FROM lp WHERE dn <> (SELECT count(*) FROM lc WHERE lc.lp_id = lp.id);
+SELECT counterfield.drop_counter('lp', 'dn');
+
 -- a distributed parent and child, co-located
 CREATE TABLE dp (tenant int, id int, n int NOT NULL DEFAULT 0, PRIMARY KEY (tenant, id));
 CREATE TABLE dc (tenant int, id int, dp_id int, PRIMARY KEY (tenant, id),
@@ -70,6 +86,12 @@ CREATE TABLE cp (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
 CREATE TABLE cc (id int PRIMARY KEY, cp_id int REFERENCES cp);
 SELECT citus_add_local_table_to_metadata('cp', cascade_via_foreign_keys => true);
 SELECT counterfield.add_counter('cp', 'n', 'cc');
+-- nor on its shards, which hold its rows
+SELECT shard_name('cp'::regclass, shardid) AS cp_shard FROM pg_dist_shard
+ WHERE logicalrelid = 'cp'::regclass \gset
+SELECT shard_name('cc'::regclass, shardid) AS cc_shard FROM pg_dist_shard
+ WHERE logicalrelid = 'cc'::regclass \gset
+SELECT counterfield.add_counter(:'cp_shard', 'n', :'cc_shard');
 
 -- through a distributed intermediate
 CREATE TABLE dg (tenant int, id int, dc_id int, PRIMARY KEY (tenant, id),
@@ -93,6 +115,27 @@ RESET citus.enable_unsafe_triggers;
 SELECT citus_add_local_table_to_metadata('xp', cascade_via_foreign_keys => true);
 INSERT INTO xc VALUES (1, 11, 1);
 SELECT count(*) AS wrong FROM xp WHERE n <> (SELECT count(*) FROM xc WHERE xc.xp_id = xp.id);
+-- the counter followed the tables to their shards' names; dropping it there
+-- removes every trigger of it, Citus's copies and the shells' included
+SELECT parent, child FROM counterfield.counters WHERE child::text LIKE 'xc%';
+SELECT counterfield.drop_counter(parent, counter_column) FROM counterfield.counters
+ WHERE child::text LIKE 'xc%';
+INSERT INTO xc VALUES (1, 12, 1);
+SELECT count(*) AS counterfield_triggers FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid
+ WHERE f.proname IN ('child_trigger', 'parent_trigger') AND t.tgrelid::regclass::text LIKE 'x%';
+
+-- a counted table that Citus takes over when it references a reference table
+CREATE TABLE ap (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE ac (id int PRIMARY KEY, ap_id int REFERENCES ap, r int);
+INSERT INTO ap VALUES (1);
+SELECT counterfield.add_counter('ap', 'n', 'ac');
+ALTER TABLE ac ADD FOREIGN KEY (r) REFERENCES rp;
+INSERT INTO ac VALUES (1, 1, NULL);
+SELECT counterfield.drop_counter(parent, counter_column) FROM counterfield.counters
+ WHERE child::text LIKE 'ac%';
+INSERT INTO ac VALUES (1, 1, NULL);
+SELECT count(*) AS counterfield_triggers FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid
+ WHERE f.proname IN ('child_trigger', 'parent_trigger') AND t.tgrelid::regclass::text LIKE 'a%';
 
 -- nothing was added, and the coordinator's counters still count
 SELECT parent, counter_column, child FROM counterfield.counters ORDER BY 1, 2;
@@ -100,4 +143,4 @@ INSERT INTO lc (lp_id) VALUES (9), (10);
 SELECT * FROM lp_wrong;
 
 DROP VIEW lp_wrong;
-DROP TABLE lc, lp, dg, dc, dp, dc_apart, lc_of_dp, dc_of_lp, rc, rp, cc, cp, xc, xp;
+DROP TABLE lc, lp, dg, dc, dp, dc_apart, lc_of_dp, dc_of_lp, rc, ac, ap, rp, cc, cp, xc, xp;
