@@ -151,7 +151,7 @@ cf_citus_shell_of(Oid relid)
 		strlen(suffix + 1) > 18 ||
 		!OidIsValid(get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE)))
 		return InvalidOid;
-	values[0] = Int64GetDatum(pg_strtoint64(suffix + 1));
+	values[0] = Int64GetDatum(strtoi64(suffix + 1, NULL, 10));
 	values[1] = CStringGetTextDatum(name);
 	cf_spi_run("SELECT logicalrelid::pg_catalog.oid FROM pg_catalog.pg_dist_shard"
 			   " WHERE shardid OPERATOR(pg_catalog.=) $1"
