@@ -203,5 +203,19 @@ ALTER TABLE nest_a NO INHERIT nest_c;
 SELECT mismatches('nest_p', 'n', 'nest_c', 'p_id') AS mismatches;
 SELECT id, n FROM nest_p ORDER BY id;
 SELECT * FROM counterfield.verify('nest_p');
-DROP TABLE nest_b1, nest_b, nest_a, nest_c, nest_p, nest_other;
+-- the inner command moves a table of the outer one's tree before the outer
+-- one has counted its move
+CREATE TABLE nest_a2 () INHERITS (nest_a);
+INSERT INTO nest_a2 VALUES (2, 0), (2, 0);
+CREATE OR REPLACE FUNCTION nest_alter(int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_inherits WHERE inhrelid = 'nest_a2'::regclass) THEN
+        ALTER TABLE nest_a2 NO INHERIT nest_a;
+    END IF;
+    RETURN $1;
+END $$;
+ALTER TABLE nest_a ALTER COLUMN extra TYPE int USING nest_alter(extra::int), INHERIT nest_c;
+SELECT mismatches('nest_p', 'n', 'nest_c', 'p_id') AS mismatches;
+SELECT * FROM counterfield.verify('nest_p');
+DROP TABLE nest_a2, nest_b1, nest_b, nest_a, nest_c, nest_p, nest_other;
 DROP FUNCTION nest_alter(int), nest_inherit();

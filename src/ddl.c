@@ -696,6 +696,21 @@ sync_own(Oid relid, bool tree)
 }
 
 /*
+ * The rows of a table are now counted under root: so the commands that the
+ * one whose tables are noted from start on ran inside find them.
+ */
+static void
+note_counted(Oid relid, Oid root, int start)
+{
+	int			n;
+	LeafRoot   *leaves = cf_tx_entries(&noted, &n);
+
+	for (int i = 0; i < Min(start, n); i++)
+		if (leaves[i].relid == relid)
+			leaves[i].root = root;
+}
+
+/*
  * The innermost ALTER TABLE that has started and not ended, or NULL; the
  * frames of those that failed are dropped first, with their tables.
  */
@@ -718,8 +733,12 @@ live_frame(void)
 
 /*
  * Notes every table of the tree under relid (relid too) with the counted
- * child it is under now, once per command however many subcommands name it:
- * the command's tables are those of noted from start on.
+ * child its rows are counted under, once per command however many
+ * subcommands name it: the command's tables are those of noted from start
+ * on.  That child is the one the table is under now, unless a command that
+ * this one runs inside noted the table and has not ended: its move is not
+ * counted yet, and the counters still have the table where that command
+ * found it.
  */
 static void
 note_tree(Oid relid, int start)
@@ -731,14 +750,24 @@ note_tree(Oid relid, int start)
 		int			n;
 		LeafRoot   *leaves = cf_tx_entries(&noted, &n);
 		bool		known = false;
-		Oid			root;
+		bool		outer = false;
+		Oid			root = InvalidOid;
 		LeafRoot   *leaf;
 
 		for (int i = start; i < n && !known; i++)
 			known = leaves[i].relid == lfirst_oid(lc);
 		if (known)
 			continue;
-		root = cf_counted_root(lfirst_oid(lc));
+		for (int i = start - 1; i >= 0 && !outer; i--)
+		{
+			if (leaves[i].relid == lfirst_oid(lc))
+			{
+				outer = true;
+				root = leaves[i].root;
+			}
+		}
+		if (!outer)
+			root = cf_counted_root(lfirst_oid(lc));
 		leaf = cf_tx_append(&noted);
 		leaf->relid = lfirst_oid(lc);
 		leaf->root = root;
@@ -934,6 +963,7 @@ track_descendants(Node *parsetree, bool at_end)
 
 			if (before == after)
 				continue;
+			note_counted(relid, after, start);
 			sync_own(relid, false);
 			CommandCounterIncrement();
 			if (OidIsValid(before))
