@@ -26,6 +26,7 @@
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
@@ -163,6 +164,18 @@ cf_citus_shell_of(Oid relid)
 										  &isnull));
 }
 
+/* Drops a trigger of a table.  SPI is connected. */
+static void
+drop_trigger(Oid relid, const char *name)
+{
+	int			ret = SPI_execute(psprintf("DROP TRIGGER %s ON %s", quote_identifier(name),
+										   cf_relation_sql(relid, true)),
+								  false, 0);
+
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+}
+
 /*
  * Drops the copies of counterfield's trigger name that Citus made on a
  * shard (name_<shard id>), as the table's owner.  SPI is connected.
@@ -192,15 +205,22 @@ cf_citus_drop_shard_triggers(Oid relid, const char *name)
 	systable_endscan(scan);
 	table_close(trigrel, AccessShareLock);
 	foreach(lc, names)
-	{
-		int			ret = SPI_execute(psprintf("DROP TRIGGER %s ON %s",
-											   quote_identifier(lfirst(lc)),
-											   cf_relation_sql(relid, true)),
-									  false, 0);
+		drop_trigger(relid, lfirst(lc));
+}
 
-		if (ret != SPI_OK_UTILITY)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	}
+/*
+ * Drops counterfield's trigger of that name on the table that Citus keeps
+ * as the shell of a shard, if it is there.  SPI is connected.
+ */
+void
+cf_citus_drop_shell_trigger(Oid shell, const char *name)
+{
+	Oid			trigger = get_trigger_oid(shell, name, true);
+
+	if (OidIsValid(trigger) &&
+		getExtensionOfObject(ProcedureRelationId, cf_trigger_function(trigger, NULL, NULL)) ==
+		get_extension_oid("counterfield", false))
+		drop_trigger(shell, name);
 }
 
 /*

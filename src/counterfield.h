@@ -399,6 +399,7 @@ extern List *cf_oid_list(Datum array);
 extern bool cf_citus_shard_trigger(const char *name, const char *expected);
 extern Oid	cf_citus_shell_of(Oid relid);
 extern void cf_citus_drop_shard_triggers(Oid relid, const char *name);
+extern void cf_citus_drop_shell_trigger(Oid shell, const char *name);
 extern void cf_citus_allow_triggers(void);
 extern void cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough,
 								   int nkeys, const AttrNumber *fk_attnums,

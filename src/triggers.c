@@ -229,12 +229,25 @@ cf_sync_table_triggers(Oid relid)
 	/*
 	 * A table that Citus made a shard of (a counted table that Citus took
 	 * over) has copies of the triggers under Citus's names, and its new shell
-	 * has them too: they go with the counters, the shell's first, as dropping
-	 * one there drops the shard's copy too.
+	 * has them too.  They refuse writes while a counter needs them, and go
+	 * with the last one, the shell's first, as dropping one there drops the
+	 * shard's copy too; counterfield places none there.
 	 */
 	shell = cf_citus_shell_of(relid);
-	if (OidIsValid(shell) && shell != relid)
-		cf_sync_table_triggers(shell);
+	if (OidIsValid(shell))
+	{
+		cf_begin_as_owner(cf_relation_owner(relid), CF_OWNER_PIN_PATH, &owner);
+		cf_citus_allow_triggers();
+		for (int i = 0; i < (int) lengthof(trigger_specs); i++)
+		{
+			if (need[trigger_specs[i].on_child])
+				continue;
+			cf_citus_drop_shell_trigger(shell, trigger_specs[i].name);
+			cf_citus_drop_shard_triggers(relid, trigger_specs[i].name);
+		}
+		cf_end_as_owner(&owner);
+		return;
+	}
 	if (need[1] && get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -302,8 +315,6 @@ cf_sync_table_triggers(Oid relid)
 		}
 		if (need[spec->on_child] && spec->on_child)
 			child_triggers[nchild++] = trigger;
-		if (!need[spec->on_child] && OidIsValid(shell))
-			cf_citus_drop_shard_triggers(relid, spec->name);
 	}
 	cf_end_as_owner(&owner);
 	if (placed_guard)

@@ -125,11 +125,16 @@ SELECT count(*) AS counterfield_triggers FROM pg_trigger t JOIN pg_proc f ON f.o
  WHERE f.proname IN ('child_trigger', 'parent_trigger') AND t.tgrelid::regclass::text LIKE 'x%';
 
 -- a counted table that Citus takes over when it references a reference table
-CREATE TABLE ap (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE ap (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, m int NOT NULL DEFAULT 0);
 CREATE TABLE ac (id int PRIMARY KEY, ap_id int REFERENCES ap, r int);
 INSERT INTO ap VALUES (1);
 SELECT counterfield.add_counter('ap', 'n', 'ac');
+SELECT counterfield.add_counter('ap', 'm', 'ac', condition => 'id > 0');
 ALTER TABLE ac ADD FOREIGN KEY (r) REFERENCES rp;
+INSERT INTO ac VALUES (1, 1, NULL);
+-- while one counter is left, writes are still refused
+SELECT counterfield.drop_counter(parent, counter_column) FROM counterfield.counters
+ WHERE child::text LIKE 'ac%' AND counter_column = 'm';
 INSERT INTO ac VALUES (1, 1, NULL);
 SELECT counterfield.drop_counter(parent, counter_column) FROM counterfield.counters
  WHERE child::text LIKE 'ac%';
