@@ -144,8 +144,8 @@ cf_citus_shell_of(Oid relid)
 {
 	char	   *name = get_rel_name(relid);
 	char	   *suffix = name ? strrchr(name, '_') : NULL;
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2];
+	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3];
 	bool		isnull;
 
 	if (suffix == NULL || suffix[1] == '\0' || strspn(suffix + 1, "0123456789") != strlen(suffix + 1) ||
@@ -153,11 +153,15 @@ cf_citus_shell_of(Oid relid)
 		!OidIsValid(get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE)))
 		return InvalidOid;
 	values[0] = Int64GetDatum(strtoi64(suffix + 1, NULL, 10));
-	values[1] = CStringGetTextDatum(name);
+	/* shard_name() qualifies the name outside schema public */
+	values[1] = CStringGetTextDatum(quote_identifier(name));
+	values[2] = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+															   name));
 	cf_spi_run("SELECT logicalrelid::pg_catalog.oid FROM pg_catalog.pg_dist_shard"
 			   " WHERE shardid OPERATOR(pg_catalog.=) $1"
-			   " AND pg_catalog.shard_name(logicalrelid, shardid) OPERATOR(pg_catalog.=) $2",
-			   2, types, values, NULL, true, SPI_OK_SELECT);
+			   " AND pg_catalog.shard_name(logicalrelid, shardid) OPERATOR(pg_catalog.=) ANY"
+			   " (ARRAY[$2, $3])",
+			   3, types, values, NULL, true, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return InvalidOid;
 	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,

@@ -124,23 +124,25 @@ INSERT INTO xc VALUES (1, 12, 1);
 SELECT count(*) AS counterfield_triggers FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid
  WHERE f.proname IN ('child_trigger', 'parent_trigger') AND t.tgrelid::regclass::text LIKE 'x%';
 
--- a counted table that Citus takes over when it references a reference table
-CREATE TABLE ap (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, m int NOT NULL DEFAULT 0);
-CREATE TABLE ac (id int PRIMARY KEY, ap_id int REFERENCES ap, r int);
-INSERT INTO ap VALUES (1);
-SELECT counterfield.add_counter('ap', 'n', 'ac');
-SELECT counterfield.add_counter('ap', 'm', 'ac', condition => 'id > 0');
-ALTER TABLE ac ADD FOREIGN KEY (r) REFERENCES rp;
-INSERT INTO ac VALUES (1, 1, NULL);
+-- a counted table that Citus takes over when it references a reference table,
+-- in a schema of its own
+CREATE SCHEMA tk;
+CREATE TABLE tk.ap (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, m int NOT NULL DEFAULT 0);
+CREATE TABLE tk.ac (id int PRIMARY KEY, ap_id int REFERENCES tk.ap, r int);
+INSERT INTO tk.ap VALUES (1);
+SELECT counterfield.add_counter('tk.ap', 'n', 'tk.ac');
+SELECT counterfield.add_counter('tk.ap', 'm', 'tk.ac', condition => 'id > 0');
+ALTER TABLE tk.ac ADD FOREIGN KEY (r) REFERENCES rp;
+INSERT INTO tk.ac VALUES (1, 1, NULL);
 -- while one counter is left, writes are still refused
 SELECT counterfield.drop_counter(parent, counter_column) FROM counterfield.counters
- WHERE child::text LIKE 'ac%' AND counter_column = 'm';
-INSERT INTO ac VALUES (1, 1, NULL);
+ WHERE child::text LIKE 'tk.ac%' AND counter_column = 'm';
+INSERT INTO tk.ac VALUES (1, 1, NULL);
 SELECT counterfield.drop_counter(parent, counter_column) FROM counterfield.counters
- WHERE child::text LIKE 'ac%';
-INSERT INTO ac VALUES (1, 1, NULL);
+ WHERE child::text LIKE 'tk.ac%';
+INSERT INTO tk.ac VALUES (1, 1, NULL);
 SELECT count(*) AS counterfield_triggers FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid
- WHERE f.proname IN ('child_trigger', 'parent_trigger') AND t.tgrelid::regclass::text LIKE 'a%';
+ WHERE f.proname IN ('child_trigger', 'parent_trigger') AND t.tgrelid::regclass::text LIKE 'tk.a%';
 
 -- nothing was added, and the coordinator's counters still count
 SELECT parent, counter_column, child FROM counterfield.counters ORDER BY 1, 2;
@@ -148,4 +150,5 @@ INSERT INTO lc (lp_id) VALUES (9), (10);
 SELECT * FROM lp_wrong;
 
 DROP VIEW lp_wrong;
-DROP TABLE lc, lp, dg, dc, dp, dc_apart, lc_of_dp, dc_of_lp, rc, ac, ap, rp, cc, cp, xc, xp;
+DROP TABLE lc, lp, dg, dc, dp, dc_apart, lc_of_dp, dc_of_lp, rc, tk.ac, tk.ap, rp, cc, cp, xc, xp;
+DROP SCHEMA tk;
