@@ -393,9 +393,8 @@ find_hop_key(NewCounter *nc, int h, Oid lower, Oid upper, AttrNumber *conkey,
 				 errdetail("Each hop of through follows the one foreign key between its two tables."),
 				 errhint("Give through the chain of tables from the child up to the parent.")));
 	nc->through_fks[h] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	*nkeys = cf_read_attnums(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
-										   &isnull), conkey);
-	cf_read_attnums(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull),
+	*nkeys = cf_read_attnums(cf_spi_value(0, 2, &isnull), conkey);
+	cf_read_attnums(cf_spi_value(0, 3, &isnull),
 					confkey);
 	for (int k = 0; k < *nkeys; k++)
 	{

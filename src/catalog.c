@@ -212,8 +212,8 @@ cf_find_counter(Oid parent, AttrNumber attnum, Oid *child)
 	if (SPI_processed == 0)
 		return 0;
 	if (child)
-		*child = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		*child = DatumGetObjectId(cf_spi_value(0, 2, &isnull));
+	return DatumGetInt32(cf_spi_value(0, 1, &isnull));
 }
 
 /* Runs a catalog write as the catalog's owner. */
@@ -247,7 +247,7 @@ cf_catalog_through(int32 id)
 			   1, types, values, NULL, false, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		return NIL;
-	through = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	through = cf_spi_value(0, 1, &isnull);
 	return isnull ? NIL : cf_oid_list(through);
 }
 

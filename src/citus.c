@@ -69,7 +69,7 @@ is_shard(Oid relid)
 		return false;
 	cf_spi_run("SELECT pg_catalog.relation_is_a_known_shard($1)", 1, types, values, NULL, true,
 			   SPI_OK_SELECT);
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return DatumGetBool(cf_spi_value(0, 1, &isnull));
 }
 
 /* Reads what Citus's metadata says of a table; SPI is connected. */
@@ -79,8 +79,6 @@ citus_table(Oid relid)
 	CitusTable	table = {CITUS_NONE, 0, InvalidAttrNumber};
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	HeapTuple	tuple;
-	TupleDesc	desc;
 	bool		isnull;
 	char		method;
 	char		model;
@@ -100,13 +98,11 @@ citus_table(Oid relid)
 			   " WHERE logicalrelid OPERATOR(pg_catalog.=) $1",
 			   1, types, values, NULL, true, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		return table;
-	tuple = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	method = DatumGetChar(SPI_getbinval(tuple, desc, 1, &isnull));
-	model = DatumGetChar(SPI_getbinval(tuple, desc, 2, &isnull));
-	table.colocation = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
-	column = SPI_getvalue(tuple, desc, 4);
+		return table;			/* a table of the coordinator */
+	method = DatumGetChar(cf_spi_value(0, 1, &isnull));
+	model = DatumGetChar(cf_spi_value(0, 2, &isnull));
+	table.colocation = DatumGetInt32(cf_spi_value(0, 3, &isnull));
+	column = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 	if (method == 'h' && column != NULL)
 	{
 		table.kind = CITUS_DISTRIBUTED;
@@ -164,8 +160,7 @@ cf_citus_shell_of(Oid relid)
 			   3, types, values, NULL, true, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return InvalidOid;
-	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										  &isnull));
+	return DatumGetObjectId(cf_spi_value(0, 1, &isnull));
 }
 
 /* Drops a trigger of a table.  SPI is connected. */

@@ -336,6 +336,7 @@ extern struct Tuplestorestate *cf_report_begin(FunctionCallInfo fcinfo, TupleDes
 											   void (*refuse) (Oid parent));
 
 /* spi.c */
+extern Datum cf_spi_value(uint64 row, int column, bool *isnull);
 extern void cf_spi_connect(void);
 extern void cf_spi_run(const char *sql, int nargs, Oid *types, Datum *values,
 					   const char *nulls, bool read_only, int expected);

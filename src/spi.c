@@ -13,6 +13,13 @@
 
 #include "counterfield.h"
 
+/* Column column (from 1) of row row of the result of the last SPI query. */
+Datum
+cf_spi_value(uint64 row, int column, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, isnull);
+}
+
 /* Connects to SPI or fails. */
 void
 cf_spi_connect(void)

@@ -958,7 +958,7 @@ cf_count_children(CounterDef *def, Datum *values, int64 *unfolded, TransactionId
 	cf_end_as_owner(&owner);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	count = DatumGetInt64(cf_spi_value(0, 1, &isnull));
 	*unfolded = def->deferred ? cf_ledger_key_sum(def, values) : 0;
 	if (column != NULL)
 	{
@@ -977,8 +977,7 @@ cf_count_children(CounterDef *def, Datum *values, int64 *unfolded, TransactionId
 		cf_end_as_owner(&owner);
 		*column_null = SPI_processed != 1;
 		if (SPI_processed == 1)
-			*column = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1, column_null));
+			*column = DatumGetInt64(cf_spi_value(0, 1, column_null));
 	}
 	PopActiveSnapshot();
 	SPI_finish();

@@ -153,18 +153,13 @@ cf_counted_root(Oid relid)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("table \"%s\" would be counted as rows of both \"%s\" and \"%s\"",
 						get_rel_name(relid),
-						get_rel_name(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-																	SPI_tuptable->tupdesc, 1,
-																	&isnull))),
-						get_rel_name(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[1],
-																	SPI_tuptable->tupdesc, 1,
-																	&isnull)))),
+						get_rel_name(DatumGetObjectId(cf_spi_value(0, 1, &isnull))),
+						get_rel_name(DatumGetObjectId(cf_spi_value(1, 1, &isnull)))),
 				 errdetail("The rows of a partition or inheritance child are rows of the tables above it."),
 				 errhint("Count the rows of one of the two tables only.")));
 	if (SPI_processed == 0)
 		return InvalidOid;
-	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										  &isnull));
+	return DatumGetObjectId(cf_spi_value(0, 1, &isnull));
 }
 
 /*
