@@ -188,7 +188,6 @@ cf_citus_drop_shard_triggers(Oid relid, const char *name)
 	HeapTuple	tuple;
 	List	   *names = NIL;
 	ListCell   *lc;
-	Oid			extension = get_extension_oid("counterfield", false);
 
 	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relid));
@@ -198,7 +197,7 @@ cf_citus_drop_shard_triggers(Oid relid, const char *name)
 		Form_pg_trigger trigger = (Form_pg_trigger) GETSTRUCT(tuple);
 
 		if (cf_citus_shard_trigger(NameStr(trigger->tgname), name) &&
-			getExtensionOfObject(ProcedureRelationId, trigger->tgfoid) == extension)
+			cf_function_is_ours(trigger->tgfoid))
 			names = lappend(names, pstrdup(NameStr(trigger->tgname)));
 	}
 	systable_endscan(scan);
@@ -216,9 +215,7 @@ cf_citus_drop_shell_trigger(Oid shell, const char *name)
 {
 	Oid			trigger = get_trigger_oid(shell, name, true);
 
-	if (OidIsValid(trigger) &&
-		getExtensionOfObject(ProcedureRelationId, cf_trigger_function(trigger, NULL, NULL)) ==
-		get_extension_oid("counterfield", false))
+	if (OidIsValid(trigger) && cf_function_is_ours(cf_trigger_function(trigger, NULL, NULL)))
 		drop_trigger(shell, name);
 }
 

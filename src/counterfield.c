@@ -486,6 +486,16 @@ cf_owns_object(Oid classid, Oid objectid)
 #endif
 }
 
+/* Is a function one of counterfield's own (a member of the extension)? */
+bool
+cf_function_is_ours(Oid function)
+{
+	Oid			extension = get_extension_oid("counterfield", true);
+
+	return OidIsValid(function) && OidIsValid(extension) &&
+		getExtensionOfObject(ProcedureRelationId, function) == extension;
+}
+
 /* Does the current user own a relation (or is it a superuser)? */
 bool
 cf_owns_relation(Oid relid)

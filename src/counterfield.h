@@ -315,6 +315,7 @@ extern void cf_tx_clear(TxArray *array);
 extern void *cf_tx_append(TxArray *array);
 extern void *cf_tx_relation(TxArray *set, Oid relid, bool add, bool *added);
 extern bool cf_owns_object(Oid classid, Oid objectid);
+extern bool cf_function_is_ours(Oid function);
 extern bool cf_owns_relation(Oid relid);
 extern Oid	cf_relation_owner(Oid relid);
 extern char *cf_relation_sql(Oid relid, bool descendants);

@@ -1330,9 +1330,7 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 							   get_trigger_oid(relid, stmt->trigname, true) : InvalidOid);
 		Oid			function = OidIsValid(trigger) ? cf_trigger_function(trigger, NULL, NULL) : InvalidOid;
 
-		if (OidIsValid(function) &&
-			getExtensionOfObject(ProcedureRelationId, function) ==
-			get_extension_oid("counterfield", true))
+		if (cf_function_is_ours(function))
 		{
 			cf_depend_on_extension(trigger);
 			cf_spi_connect();

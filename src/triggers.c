@@ -179,9 +179,7 @@ cf_rename_former_trigger(Oid relid, const char *former, const char *name)
 	char	   *relname;
 	int			ret;
 
-	if (!OidIsValid(function) || clone ||
-		getExtensionOfObject(ProcedureRelationId, function) !=
-		get_extension_oid("counterfield", true))
+	if (clone || !cf_function_is_ours(function))
 		return;
 	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										 get_rel_name(relid));
@@ -281,10 +279,7 @@ cf_sync_table_triggers(Oid relid)
 		 * A trigger of that name that runs other code, or ours for other
 		 * events or with a WHEN condition, is someone else's.
 		 */
-		if (OidIsValid(trigger) &&
-			(getExtensionOfObject(ProcedureRelationId, function) !=
-			 get_extension_oid("counterfield", false) ||
-			 type != spec->type))
+		if (OidIsValid(trigger) && (!cf_function_is_ours(function) || type != spec->type))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("trigger \"%s\" for relation \"%s\" already exists",
