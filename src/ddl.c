@@ -749,25 +749,16 @@ note_tree(Oid relid, int start)
 	{
 		int			n;
 		LeafRoot   *leaves = cf_tx_entries(&noted, &n);
-		bool		known = false;
-		bool		outer = false;
-		Oid			root = InvalidOid;
+		int			i = n - 1;
+		Oid			root;
 		LeafRoot   *leaf;
 
-		for (int i = start; i < n && !known; i++)
-			known = leaves[i].relid == lfirst_oid(lc);
-		if (known)
+		/* The latest note of the table: this command's, or an enclosing one's */
+		while (i >= 0 && leaves[i].relid != lfirst_oid(lc))
+			i--;
+		if (i >= start)
 			continue;
-		for (int i = start - 1; i >= 0 && !outer; i--)
-		{
-			if (leaves[i].relid == lfirst_oid(lc))
-			{
-				outer = true;
-				root = leaves[i].root;
-			}
-		}
-		if (!outer)
-			root = cf_counted_root(lfirst_oid(lc));
+		root = i >= 0 ? leaves[i].root : cf_counted_root(lfirst_oid(lc));
 		leaf = cf_tx_append(&noted);
 		leaf->relid = lfirst_oid(lc);
 		leaf->root = root;
@@ -865,6 +856,8 @@ drops_tables(Node *parsetree)
 static void
 track_descendants(Node *parsetree, bool at_end)
 {
+	NoteFrame  *frame;
+
 	if (!at_end && (drops_tables(parsetree)))
 	{
 		CounterDefs *defs = cf_defs_acquire();
@@ -925,7 +918,6 @@ track_descendants(Node *parsetree, bool at_end)
 	{
 		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
 		Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-		NoteFrame  *frame;
 		int			start;
 		ListCell   *lc;
 
@@ -942,9 +934,9 @@ track_descendants(Node *parsetree, bool at_end)
 				note_tree(table, start);
 		}
 	}
-	else if (at_end && IsA(parsetree, AlterTableStmt) && live_frame() != NULL)
+	else if (at_end && IsA(parsetree, AlterTableStmt) && (frame = live_frame()) != NULL)
 	{
-		int			start = live_frame()->start;
+		int			start = frame->start;
 		int			n;
 		LeafRoot   *entries = cf_tx_entries(&noted, &n);
 		LeafRoot   *leaves = palloc(sizeof(LeafRoot) * Max(n - start, 1));
