@@ -116,18 +116,25 @@ citus_table(Oid relid)
 }
 
 /*
- * Is name what Citus calls trigger expected on a shard, expected followed
- * by "_" and the shard's number, in a database with Citus?
+ * Is suffix "_" and a shard number, as Citus appends them to the names of
+ * a shard and of its triggers, in a database with Citus?
  */
+static bool
+shard_suffix(const char *suffix)
+{
+	size_t		digits = suffix[0] == '_' ? strlen(suffix + 1) : 0;
+
+	return digits > 0 && strspn(suffix + 1, "0123456789") == digits &&
+		OidIsValid(get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE));
+}
+
+/* Is name what Citus calls trigger expected on a shard? */
 bool
 cf_citus_shard_trigger(const char *name, const char *expected)
 {
 	size_t		len = strlen(expected);
 
-	if (strncmp(name, expected, len) != 0 || name[len] != '_' || name[len + 1] == '\0' ||
-		strspn(name + len + 1, "0123456789") != strlen(name + len + 1))
-		return false;
-	return OidIsValid(get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE));
+	return strncmp(name, expected, len) == 0 && shard_suffix(name + len);
 }
 
 /*
@@ -144,9 +151,7 @@ cf_citus_shell_of(Oid relid)
 	Datum		values[3];
 	bool		isnull;
 
-	if (suffix == NULL || suffix[1] == '\0' || strspn(suffix + 1, "0123456789") != strlen(suffix + 1) ||
-		strlen(suffix + 1) > 18 ||
-		!OidIsValid(get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE)))
+	if (suffix == NULL || !shard_suffix(suffix) || strlen(suffix + 1) > 18)
 		return InvalidOid;
 	values[0] = Int64GetDatum(strtoi64(suffix + 1, NULL, 10));
 	/* shard_name() qualifies the name outside schema public */
@@ -270,10 +275,9 @@ void
 cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough, int nkeys,
 					   const AttrNumber *fk_attnums, const AttrNumber *parent_attnums)
 {
-	bool		paired = false;
-
 	CitusTable	p = citus_table(parent);
 	CitusTable	c = citus_table(child);
+	bool		paired = false;
 
 	for (int i = 0; i < nthrough; i++)
 	{
