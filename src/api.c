@@ -671,6 +671,7 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 	char	   *flush;
 	Node	   *condition = NULL;
 	bool		initialize;
+	bool		distributed;
 	int32		id;
 	Oid			types[10] = {REGCLASSOID, REGCLASSOID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID,
 	TEXTOID, TEXTOID, NAMEOID, OIDARRAYOID, NAMEARRAYOID};
@@ -736,9 +737,10 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 					 PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
 		notice_unindexed_keys(nc.child, nc.nkeys, nc.fk_attnums, false);
 	}
-	cf_citus_check_counter(RelationGetRelid(nc.parent), RelationGetRelid(nc.child), nc.through,
-						   nc.nthrough, through ? 0 : nc.nkeys, nc.fk_attnums,
-						   nc.parent_attnums);
+	distributed = cf_citus_check_counter(RelationGetRelid(nc.parent), RelationGetRelid(nc.child),
+										 nc.through, nc.nthrough, through ? 0 : nc.nkeys,
+										 nc.fk_attnums, nc.parent_attnums,
+										 strcmp(flush, "deferred") == 0);
 	if (strcmp(flush, "deferred") == 0)
 		check_deferred_keys(&nc);
 	if (!PG_ARGISNULL(5))
@@ -836,7 +838,10 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 
 		if (def == NULL)
 			elog(ERROR, "counter %d was not loaded", id);
-		cf_reinit_counter(def);
+		if (distributed)
+			cf_citus_recount_counter(def);
+		else
+			cf_reinit_counter(def);
 		cf_defs_release();
 	}
 	SPI_finish();
@@ -927,14 +932,34 @@ counterfield_reinit(PG_FUNCTION_ARGS)
 {
 	CounterDefs *defs;
 	CounterDef *def;
-	int64		changed;
+	int64		changed = 0;
+	bool		distributed;
 
 	/* Ownership first, before anything locks a table. */
 	check_owner(PG_GETARG_OID(0));
 	defs = cf_defs_acquire();
 	def = cf_lookup_counter(defs, PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)));
 	check_owner(def->child_relid);
-	changed = cf_reinit_counter(def);
+	cf_spi_connect();
+	distributed = cf_citus_distributed(def->parent_relid);
+	if (distributed)
+	{
+		/*
+		 * The shards recount at commit: this counts the rows they will
+		 * change.
+		 */
+		Oid			types[2] = {REGCLASSOID, NAMEOID};
+		Datum		values[2] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)};
+		bool		isnull;
+
+		cf_spi_run("SELECT pg_catalog.count(*) FROM counterfield.verify($1, $2)", 2, types,
+				   values, NULL, true, SPI_OK_SELECT);
+		changed = DatumGetInt64(cf_spi_value(0, 1, &isnull));
+		cf_citus_recount_counter(def);
+	}
+	SPI_finish();
+	if (!distributed)
+		changed = cf_reinit_counter(def);
 
 	cf_defs_release();
 	PG_RETURN_INT64(changed);

@@ -41,6 +41,7 @@ static List *retired_defs = NIL;
 static int	defs_pins = 0;
 static LocalTransactionId defs_pins_lxid = InvalidLocalTransactionId;
 static Oid	loaded_catalog_relid = InvalidOid;
+static uint64 last_generation = 0;
 
 /*
  * Marks the definitions invalid when a table they involve changes, and
@@ -360,6 +361,7 @@ load_defs(void)
 								ALLOCSET_SMALL_SIZES);
 	defs = MemoryContextAllocZero(cxt, sizeof(CounterDefs));
 	defs->cxt = cxt;
+	defs->generation = ++last_generation;
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(RelCounters);
@@ -613,6 +615,16 @@ cf_defs_acquire(void)
 
 	defs_pins++;
 	return current_defs;
+}
+
+/* The number of the current definitions generation, loading it if needed. */
+uint64
+cf_defs_generation(void)
+{
+	uint64		generation = cf_defs_acquire()->generation;
+
+	cf_defs_release();
+	return generation;
 }
 
 /* Releases a pin taken by cf_defs_acquire. */

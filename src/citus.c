@@ -11,6 +11,21 @@
  * given holds no rows, so its triggers see no writes.  Counters between
  * the coordinator's plain tables work as anywhere else.
  *
+ * A counter between two co-located distributed tables is kept shard by
+ * shard.  add_counter places its triggers on the tables through Citus,
+ * which copies them onto every shard as "<name>_<shard id>" (and onto the
+ * shards that a move or split makes later), each carrying the definitions
+ * of the table's counters as arguments, in the portable form of the
+ * catalog (names and condition text).  The first time such a trigger fires
+ * on a node, it writes the pair of co-located shards into that node's
+ * catalog (cf_citus_adopt); from then on the shards are counted as plain
+ * tables, in the transaction of the write, whichever node it came through.
+ * Recounts run on the nodes too: the coordinator sets
+ * counterfield.citus_recount, which Citus passes on to the nodes, and
+ * updates no row of the child, which fires its statement triggers on every
+ * shard; each shard's counters are recomputed when its transaction commits
+ * (cf_citus_recount).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -28,12 +43,16 @@
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "counterfield.h"
 
@@ -201,7 +220,7 @@ cf_citus_drop_shard_triggers(Oid relid, const char *name)
 	{
 		Form_pg_trigger trigger = (Form_pg_trigger) GETSTRUCT(tuple);
 
-		if (cf_citus_shard_trigger(NameStr(trigger->tgname), name) &&
+		if (cf_citus_shard_trigger(NameStr(trigger->tgname), name) && trigger->tgnargs == 0 &&
 			cf_function_is_ours(trigger->tgfoid))
 			names = lappend(names, pstrdup(NameStr(trigger->tgname)));
 	}
@@ -220,7 +239,8 @@ cf_citus_drop_shell_trigger(Oid shell, const char *name)
 {
 	Oid			trigger = get_trigger_oid(shell, name, true);
 
-	if (OidIsValid(trigger) && cf_function_is_ours(cf_trigger_function(trigger, NULL, NULL)))
+	if (OidIsValid(trigger) && cf_function_is_ours(cf_trigger_function(trigger, NULL, NULL)) &&
+		cf_citus_same_args(trigger, NIL))
 		drop_trigger(shell, name);
 }
 
@@ -265,15 +285,17 @@ refuse_kind(Oid relid, CitusKind kind)
 }
 
 /*
- * Refuses a counter that involves a table that Citus manages: its parent,
- * its child or (through) an intermediate table.  The child's key columns
- * fk_attnums match the parent's parent_attnums (nkeys of each; 0 with
- * through).  Plain tables of a Citus coordinator or worker pass.  SPI is
- * connected.
+ * Refuses a counter that involves a table that Citus manages, but for one
+ * between co-located distributed tables whose keys match their
+ * distribution columns, for which it returns true: its parent, its child
+ * or (through) an intermediate table.  The child's key columns fk_attnums
+ * match the parent's parent_attnums (nkeys of each; 0 with through).
+ * Plain tables of a Citus coordinator or worker pass.  SPI is connected.
  */
-void
+bool
 cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough, int nkeys,
-					   const AttrNumber *fk_attnums, const AttrNumber *parent_attnums)
+					   const AttrNumber *fk_attnums, const AttrNumber *parent_attnums,
+					   bool deferred)
 {
 	CitusTable	p = citus_table(parent);
 	CitusTable	c = citus_table(child);
@@ -294,7 +316,7 @@ cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough, int nk
 		}
 	}
 	if (p.kind == CITUS_NONE && c.kind == CITUS_NONE)
-		return;
+		return false;
 	refuse_kind(parent, p.kind);
 	refuse_kind(child, c.kind);
 	if (p.kind != c.kind)
@@ -313,9 +335,15 @@ cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough, int nk
 				 errdetail("A counter is exact on each node only when each parent row is on the node of its child rows."),
 				 errhint("Distribute the child with colocate_with => '%s', by the column its foreign key matches with the parent's distribution column.",
 						 get_rel_name(parent))));
+	if (nthrough > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("counterfield cannot count through tables between distributed tables \"%s\" and \"%s\"",
+						get_rel_name(parent), get_rel_name(child)),
+				 errhint("Count the rows of a table that references the parent directly.")));
 	for (int k = 0; k < nkeys; k++)
 		paired |= parent_attnums[k] == p.column && fk_attnums[k] == c.column;
-	if (!paired && nthrough == 0)
+	if (!paired)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("counter key does not match distribution column \"%s\" of table \"%s\" with distribution column \"%s\" of table \"%s\"",
@@ -323,10 +351,375 @@ cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough, int nk
 						get_attname(parent, p.column, false), get_rel_name(parent)),
 				 errdetail("A parent row would then be on another node than its child rows."),
 				 errhint("Make both distribution columns part of the key, matched with each other: fk_columns and parent_columns.")));
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("counterfield does not yet keep counters between distributed tables \"%s\" and \"%s\"",
-					get_rel_name(parent), get_rel_name(child)),
-			 errdetail("Their rows are in shards on the worker nodes, which the tables' triggers do not see."),
-			 errhint("Keep counters between tables of the coordinator.")));
+	if (deferred)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("counterfield cannot keep deferred counters between distributed tables \"%s\" and \"%s\"",
+						get_rel_name(parent), get_rel_name(child)),
+				 errdetail("Deferred deltas are folded by a background worker of one node."),
+				 errhint("Use flush => 'statement' or flush => 'transaction'.")));
+	return true;
+}
+
+/* Is relid a distributed table (not a shard) of Citus?  SPI is connected. */
+bool
+cf_citus_distributed(Oid relid)
+{
+	return citus_table(relid).kind == CITUS_DISTRIBUTED;
+}
+
+/*
+ * The arguments that counterfield's triggers on a distributed table carry:
+ * one JSON object per counter of which the table is the child (as_child)
+ * or the parent, in id order, with the columns of the catalog that a
+ * node's catalog resolves (cf_citus_adopt).  SPI is connected.
+ */
+List *
+cf_citus_trigger_args(Oid relid, bool as_child)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	List	   *args = NIL;
+
+	cf_spi_run(psprintf("SELECT pg_catalog.json_build_object("
+						"'parent', pg_catalog.format('%%I.%%I', pn.nspname, pc.relname),"
+						" 'child', pg_catalog.format('%%I.%%I', cn.nspname, cc.relname),"
+						" 'counter_column', k.counter_column, 'fk_columns', k.fk_columns,"
+						" 'parent_columns', k.parent_columns, 'condition_sql', k.condition_sql,"
+						" 'flush', k.flush, 'sum_column', k.sum_column)::pg_catalog.text"
+						" FROM counterfield.counter k"
+						" JOIN pg_catalog.pg_class pc ON pc.oid OPERATOR(pg_catalog.=) k.parent"
+						" JOIN pg_catalog.pg_namespace pn"
+						"  ON pn.oid OPERATOR(pg_catalog.=) pc.relnamespace"
+						" JOIN pg_catalog.pg_class cc ON cc.oid OPERATOR(pg_catalog.=) k.child"
+						" JOIN pg_catalog.pg_namespace cn"
+						"  ON cn.oid OPERATOR(pg_catalog.=) cc.relnamespace"
+						" WHERE k.%s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass ORDER BY k.id",
+						as_child ? "child" : "parent"),
+			   1, types, values, NULL, false, SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+		args = lappend(args, SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1));
+	return args;
+}
+
+/* Does a trigger carry exactly these arguments? */
+bool
+cf_citus_same_args(Oid trigger, List *args)
+{
+	Relation	trigrel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		same = false;
+
+	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigger));
+	scan = systable_beginscan(trigrel, TriggerOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_trigger form = (Form_pg_trigger) GETSTRUCT(tuple);
+
+		same = form->tgnargs == list_length(args);
+		if (same && form->tgnargs > 0)
+		{
+			bool		isnull;
+			bytea	   *val = DatumGetByteaPP(heap_getattr(tuple, Anum_pg_trigger_tgargs,
+														   RelationGetDescr(trigrel), &isnull));
+			const char *p = VARDATA_ANY(val);
+			ListCell   *lc;
+
+			foreach(lc, args)
+			{
+				same = same && strcmp(p, lfirst(lc)) == 0;
+				p += strlen(p) + 1;
+			}
+		}
+	}
+	systable_endscan(scan);
+	table_close(trigrel, AccessShareLock);
+	return same;
+}
+
+/*
+ * Is this trigger, named expected and a shard number, the copy that Citus
+ * made on a shard of counterfield's trigger on a distributed table?  It
+ * carries the counters' definitions, and its shard number is the shard's.
+ */
+bool
+cf_citus_counting_shard(TriggerData *trigdata, const char *expected)
+{
+	const char *name = trigdata->tg_trigger->tgname;
+	const char *relname = RelationGetRelationName(trigdata->tg_relation);
+	const char *suffix = strrchr(relname, '_');
+
+	return trigdata->tg_trigger->tgnargs > 0 && suffix != NULL &&
+		strncmp(name, expected, strlen(expected)) == 0 &&
+		strcmp(name + strlen(expected), suffix) == 0 && shard_suffix(suffix);
+}
+
+/* The definitions generation in which a shard's trigger last matched the catalog. */
+typedef struct AdoptedTrigger
+{
+	Oid			trigger;		/* hash key */
+	uint64		generation;
+} AdoptedTrigger;
+
+static HTAB *adopted_triggers = NULL;
+
+/*
+ * Makes this node's catalog hold the counters that a trigger on a shard of
+ * a distributed table carries (cf_citus_counting_shard): each between the
+ * shard and the co-located shard of the other table, by their names, so
+ * that the catalog's resolve trigger turns names into numbers here as it
+ * does for a restore.  Rows of the shard's side that the trigger no longer
+ * carries, or that hold another definition of a counter column, go.  Runs
+ * once per trigger and definitions generation; a write that rolls back
+ * takes its rows with it, and the next write adopts them again.
+ */
+void
+cf_citus_adopt(TriggerData *trigdata, bool as_child)
+{
+	Trigger    *trigger = trigdata->tg_trigger;
+	Oid			relid = RelationGetRelid(trigdata->tg_relation);
+	const char *side = as_child ? "child" : "parent";
+	AdoptedTrigger *entry;
+	bool		found;
+	Datum	   *args;
+	Oid			types[3] = {OIDOID, INT8OID, TEXTARRAYOID};
+	Datum		values[3];
+	char	   *want;
+
+	if (adopted_triggers == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(AdoptedTrigger);
+		ctl.hcxt = TopMemoryContext;
+		adopted_triggers = hash_create("counterfield adopted shard triggers", 64, &ctl,
+									   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(adopted_triggers, &trigger->tgoid, HASH_ENTER, &found);
+	if (found && entry->generation == cf_defs_generation())
+		return;
+	entry->generation = 0;
+
+	args = palloc(sizeof(Datum) * trigger->tgnargs);
+	for (int i = 0; i < trigger->tgnargs; i++)
+		args[i] = CStringGetTextDatum(trigger->tgargs[i]);
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = Int64GetDatum(strtoi64(strrchr(RelationGetRelationName(trigdata->tg_relation),
+											   '_') + 1, NULL, 10));
+	values[2] = PointerGetDatum(construct_array(args, trigger->tgnargs, TEXTOID, -1, false,
+												TYPALIGN_INT));
+
+	/*
+	 * The co-located shards hold the same range of hash values.  shard_name()
+	 * leaves out the schema public, and only that one.
+	 */
+#define SHARD_REGCLASS(s) \
+	"pg_catalog.to_regclass(CASE WHEN (SELECT c.relnamespace FROM pg_catalog.pg_class c" \
+	" WHERE c.oid OPERATOR(pg_catalog.=) " s ".logicalrelid)" \
+	" OPERATOR(pg_catalog.=) 'public'::pg_catalog.regnamespace" \
+	" THEN 'public.' ELSE '' END OPERATOR(pg_catalog.||)" \
+	" pg_catalog.shard_name(" s ".logicalrelid, " s ".shardid))"
+	want = psprintf("WITH me AS (SELECT s.shardminvalue AS lo FROM pg_catalog.pg_dist_shard s"
+					"  WHERE s.shardid OPERATOR(pg_catalog.=) $2),"
+					" d AS (SELECT j.* FROM pg_catalog.unnest($3) AS a(t),"
+					"  pg_catalog.json_to_record(a.t::pg_catalog.json) AS j(parent pg_catalog.text,"
+					"  child pg_catalog.text, counter_column pg_catalog.name,"
+					"  fk_columns pg_catalog.name[], parent_columns pg_catalog.name[],"
+					"  condition_sql pg_catalog.text, flush pg_catalog.text,"
+					"  sum_column pg_catalog.name)),"
+					" want AS (SELECT " SHARD_REGCLASS("ps") " AS parent,"
+					"  " SHARD_REGCLASS("cs") " AS child, d.counter_column, d.fk_columns, d.parent_columns,"
+					"  d.condition_sql, d.flush, d.sum_column"
+					"  FROM d CROSS JOIN me"
+					"  JOIN pg_catalog.pg_dist_shard ps"
+					"   ON ps.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(d.parent)"
+					"   AND ps.shardminvalue OPERATOR(pg_catalog.=) me.lo"
+					"  JOIN pg_catalog.pg_dist_shard cs"
+					"   ON cs.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(d.child)"
+					"   AND cs.shardminvalue OPERATOR(pg_catalog.=) me.lo)");
+#define SAME_COUNTER(w, k) \
+	" w.parent OPERATOR(pg_catalog.=) k.parent AND w.child OPERATOR(pg_catalog.=) k.child" \
+	" AND w.counter_column OPERATOR(pg_catalog.=) k.counter_column" \
+	" AND w.fk_columns OPERATOR(pg_catalog.=) k.fk_columns" \
+	" AND w.parent_columns OPERATOR(pg_catalog.=) k.parent_columns" \
+	" AND w.condition_sql IS NOT DISTINCT FROM k.condition_sql" \
+	" AND w.flush OPERATOR(pg_catalog.=) k.flush" \
+	" AND w.sum_column IS NOT DISTINCT FROM k.sum_column"
+
+	cf_spi_connect();
+	cf_spi_run(psprintf("%s SELECT pg_catalog.count(*) FROM d LEFT JOIN want w"
+						" ON w.counter_column OPERATOR(pg_catalog.=) d.counter_column"
+						" AND w.parent IS NOT NULL AND w.child IS NOT NULL"
+						" AND w.%s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+						" WHERE w.counter_column IS NULL", want, side),
+			   3, types, values, NULL, true, SPI_OK_SELECT);
+	{
+		bool		isnull;
+
+		if (DatumGetInt64(cf_spi_value(0, 1, &isnull)) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("counterfield cannot find the shards co-located with shard \"%s\" on this node",
+							RelationGetRelationName(trigdata->tg_relation)),
+					 errdetail("Each counter between distributed tables counts between a shard and the co-located shard of the other table.")));
+	}
+	cf_catalog_write(psprintf("%s DELETE FROM counterfield.counter k"
+							  " WHERE (k.%s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+							  "  OR (k.parent, k.counter_column) IN"
+							  "  (SELECT w.parent, w.counter_column FROM want w))"
+							  " AND NOT EXISTS (SELECT FROM want w WHERE" SAME_COUNTER(w, k) ")",
+							  want, side),
+					 3, types, values, NULL, SPI_OK_DELETE);
+	cf_catalog_write(psprintf("%s INSERT INTO counterfield.counter (parent, child, counter_column,"
+							  " fk_columns, parent_columns, condition_sql, flush, sum_column)"
+							  " SELECT * FROM want w WHERE NOT EXISTS"
+							  " (SELECT FROM counterfield.counter k WHERE" SAME_COUNTER(w, k) ")"
+							  " ON CONFLICT DO NOTHING", want),
+					 3, types, values, NULL, SPI_OK_INSERT);
+#undef SAME_COUNTER
+#undef SHARD_REGCLASS
+	SPI_finish();
+	CommandCounterIncrement();
+	entry = hash_search(adopted_triggers, &trigger->tgoid, HASH_ENTER, &found);
+	entry->generation = cf_defs_generation();
+}
+
+/*
+ * Recounts on the nodes asked for by counterfield.citus_recount: the ids of
+ * this node's counters, recomputed when the transaction commits, after the
+ * deltas that it counted meanwhile have been applied.
+ */
+static TxArray recount_ids = {.entrysize = sizeof(int32)};
+
+/* What counterfield.citus_recount names a counter by: its parent's table and column. */
+static char *
+recount_name(Oid parent, AttrNumber attnum)
+{
+	return psprintf("%s.%s",
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
+											   get_rel_name(parent)),
+					quote_identifier(get_attname(parent, attnum, false)));
+}
+
+/*
+ * On a node, a statement on a shard fired its child triggers while
+ * counterfield.citus_recount was set: notes the counters of the shard that
+ * it names ("*": all), to be recounted at commit.
+ */
+void
+cf_citus_note_recount(RelCounters *rc)
+{
+	ListCell   *lc;
+
+	if (cf_citus_recount == NULL || cf_citus_recount[0] == '\0' || rc == NULL)
+		return;
+	cf_spi_connect();
+	foreach(lc, rc->as_child)
+	{
+		CounterDef *def = lfirst(lc);
+		Oid			shell = cf_citus_shell_of(def->parent_relid);
+		int			n;
+		int32	   *ids;
+		bool		noted = false;
+
+		if (!OidIsValid(shell) ||
+			(strcmp(cf_citus_recount, "*") != 0 &&
+			 strcmp(cf_citus_recount, recount_name(shell, def->counter_attnum)) != 0))
+			continue;
+		ids = cf_tx_entries(&recount_ids, &n);
+		for (int i = 0; i < n; i++)
+			noted |= ids[i] == def->id;
+		if (!noted)
+			*(int32 *) cf_tx_append(&recount_ids) = def->id;
+	}
+	SPI_finish();
+}
+
+/* At commit: recomputes the counters noted by cf_citus_note_recount. */
+void
+cf_citus_recount_noted(void)
+{
+	int			n;
+	int32	   *ids = cf_tx_entries(&recount_ids, &n);
+
+	for (int i = 0; i < n; i++)
+	{
+		CounterDefs *defs = cf_defs_acquire();
+		CounterDef *def = cf_defs_counter(defs, ids[i]);
+
+		if (def != NULL)
+			(void) cf_reinit_counter(def);
+		cf_defs_release();
+	}
+	cf_tx_clear(&recount_ids);
+}
+
+/*
+ * On the coordinator: has every shard of distributed table child recompute
+ * its counters that request names (recount_name, or "*" for all), when the
+ * transaction commits.  The request goes to the nodes as a SET LOCAL, which
+ * Citus passes on inside a DO block, followed by an UPDATE of no row of
+ * the child, which fires its statement triggers on every shard (rows whose
+ * distribution column is null, of which Citus has none).  SPI is
+ * connected.
+ */
+static void
+recount_shards(Oid child, const char *request)
+{
+	const char *column = quote_identifier(get_attname(child, citus_table(child).column, false));
+	OwnerContext owner;
+	char	   *body;
+	int			ret;
+
+	body = psprintf("BEGIN"
+					" SET LOCAL citus.propagate_set_commands = 'local';"
+					" SET LOCAL counterfield.citus_recount = %s;"
+					" UPDATE %s SET %s = %s WHERE %s IS NULL;"
+					" SET LOCAL counterfield.citus_recount = '';"
+					" END", quote_literal_cstr(request),
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(child)),
+											   get_rel_name(child)),
+					column, column, column);
+	cf_begin_as_owner(GetUserId(), CF_OWNER_PIN_PATH, &owner);
+	ret = SPI_execute(psprintf("DO LANGUAGE plpgsql %s", quote_literal_cstr(body)), false, 0);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	cf_end_as_owner(&owner);
+}
+
+/*
+ * Recomputes a counter between distributed tables on every shard (at
+ * commit: see recount_shards).  SPI is connected.
+ */
+void
+cf_citus_recount_counter(CounterDef *def)
+{
+	recount_shards(def->child_relid, recount_name(def->parent_relid, def->counter_attnum));
+}
+
+/*
+ * AFTER TRUNCATE of a distributed child on the coordinator: Citus truncates
+ * the shards after this trigger, and on the nodes a shard's TRUNCATE fires
+ * no trigger of the table's, so each shard's counters are recomputed at
+ * commit.  Returns false for any other table.
+ */
+bool
+cf_citus_truncated(Oid relid)
+{
+	bool		distributed;
+
+	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+		return false;
+	cf_spi_connect();
+	distributed = cf_citus_distributed(relid);
+	if (distributed)
+		recount_shards(relid, "*");
+	SPI_finish();
+	return distributed;
 }

@@ -48,6 +48,9 @@ PG_MODULE_MAGIC;
 /* counterfield.enabled: when off, child writes are not counted */
 bool		cf_enabled = true;
 
+/* counterfield.citus_recount: see cf_citus_note_recount */
+char	   *cf_citus_recount = NULL;
+
 void		_PG_init(void);
 
 /* Defines the settings and registers the callbacks of the module. */
@@ -63,6 +66,14 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomStringVariable("counterfield.citus_recount",
+							   "Asks for a recount of counters on the shards of a Citus node.",
+							   "Set by counterfield on a Citus coordinator; see citus.c.",
+							   &cf_citus_recount,
+							   "",
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
 	cf_worker_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("counterfield");

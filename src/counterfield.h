@@ -241,6 +241,7 @@ typedef struct CounterDefs
 	CounterTarget *targets;
 	struct HTAB *by_rel;		/* Oid -> RelCounters */
 	bool		has_conditions; /* does any counter have a condition? */
+	uint64		generation;		/* numbers the generations of a backend */
 } CounterDefs;
 
 /*
@@ -298,6 +299,7 @@ typedef struct TxArray
 
 /* counterfield.c */
 extern bool cf_enabled;
+extern char *cf_citus_recount;
 extern int	cf_pin_search_path(void);
 #define CF_OWNER_SETTINGS	0x01	/* undo settings changed meanwhile */
 #define CF_OWNER_PIN_PATH	0x02	/* that, and search_path pg_catalog,
@@ -403,9 +405,18 @@ extern Oid	cf_citus_shell_of(Oid relid);
 extern void cf_citus_drop_shard_triggers(Oid relid, const char *name);
 extern void cf_citus_drop_shell_trigger(Oid shell, const char *name);
 extern void cf_citus_allow_triggers(void);
-extern void cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough,
+extern bool cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough,
 								   int nkeys, const AttrNumber *fk_attnums,
-								   const AttrNumber *parent_attnums);
+								   const AttrNumber *parent_attnums, bool deferred);
+extern bool cf_citus_distributed(Oid relid);
+extern List *cf_citus_trigger_args(Oid relid, bool as_child);
+extern bool cf_citus_same_args(Oid trigger, List *args);
+extern bool cf_citus_counting_shard(TriggerData *trigdata, const char *expected);
+extern void cf_citus_adopt(TriggerData *trigdata, bool as_child);
+extern void cf_citus_note_recount(RelCounters *rc);
+extern void cf_citus_recount_noted(void);
+extern void cf_citus_recount_counter(CounterDef *def);
+extern bool cf_citus_truncated(Oid relid);
 
 /* condition.c */
 extern Node *cf_parse_condition(Relation child, AttrNumber counter_attnum,
@@ -434,6 +445,7 @@ extern void cf_warn_late_triggers(Oid relid, const char *only);
 /* cache.c */
 extern void cf_cache_init(void);
 extern CounterDefs *cf_defs_acquire(void);
+extern uint64 cf_defs_generation(void);
 extern void cf_defs_release(void);
 extern RelCounters *cf_defs_for_rel(CounterDefs *defs, Oid relid);
 extern CounterDef *cf_defs_counter(CounterDefs *defs, int32 id);

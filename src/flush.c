@@ -1151,6 +1151,7 @@ cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 	cf_inflight_at_commit();
 	if (cf_state_has_live())
 		flush_transactional(false);
+	cf_citus_recount_noted();
 
 	/*
 	 * The deferred triggers of the transaction have fired by now: those that
@@ -1188,12 +1189,16 @@ static char own_guard_last[] = CF_GUARD_UPDATE;
 /* The guard's function, as last looked up; see cf_is_guard. */
 static Oid	guard_function = InvalidOid;
 
-/* Is this trigger the guard of its table, by name and by function? */
+/*
+ * Is this trigger the guard of its table, by name and by function?  On a
+ * shard of a distributed table, it is Citus's copy (cf_citus_counting_shard).
+ */
 bool
 cf_is_guard(Trigger *trigger)
 {
 	if (strcmp(trigger->tgname, CF_GUARD_UPDATE) != 0 &&
-		strcmp(trigger->tgname, CF_GUARD_UPDATE_0_4) != 0)
+		strcmp(trigger->tgname, CF_GUARD_UPDATE_0_4) != 0 &&
+		(trigger->tgnargs == 0 || !cf_citus_shard_trigger(trigger->tgname, CF_GUARD_UPDATE)))
 		return false;
 	if (trigger->tgfoid != guard_function)
 		guard_function = LookupFuncName(list_make2(makeString(CF_SCHEMA),

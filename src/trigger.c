@@ -73,15 +73,23 @@ typedef struct RowSum
  * Refuses to run as any trigger but the one add_counter placed for the
  * event (a guard also under its name before 0.5, former): a role that may
  * only create triggers on a table cannot make counterfield count its rows
- * twice, or write a parent it may not write.
+ * twice, or write a parent it may not write.  Returns true for Citus's copy
+ * of the trigger on a shard of a distributed table, whose counters it has
+ * made this node's catalog hold (cf_citus_adopt).
  */
-static void
-check_trigger_name(TriggerData *trigdata, const char *expected, const char *former)
+static bool
+check_trigger_name(TriggerData *trigdata, const char *expected, const char *former,
+				   bool as_child)
 {
 	const char *name = trigdata->tg_trigger->tgname;
 
 	if (strcmp(name, expected) == 0 || (former != NULL && strcmp(name, former) == 0))
-		return;
+		return false;
+	if (cf_citus_counting_shard(trigdata, expected))
+	{
+		cf_citus_adopt(trigdata, as_child);
+		return true;
+	}
 	if (cf_citus_shard_trigger(name, expected) || (former != NULL && cf_citus_shard_trigger(name, former)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -97,6 +105,7 @@ check_trigger_name(TriggerData *trigdata, const char *expected, const char *form
 						RelationGetRelationName(trigdata->tg_relation)),
 				 errdetail("For this event counterfield runs only as trigger \"%s\".", expected),
 				 errhint("Drop the trigger; add_counter places the triggers that counters need.")));
+	return false;
 }
 
 /* From this many rows on, a transition table is summed per key first. */
@@ -829,6 +838,7 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 	TriggerEvent event;
 	CounterDefs *defs;
 	RelCounters *rc;
+	bool		shard;
 
 	event = trigdata->tg_event;
 	if (!TRIGGER_FIRED_AFTER(event) && !TRIGGER_FIRED_BY_TRUNCATE(event))
@@ -847,18 +857,20 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" must be fired with transition tables", funcname)));
-	check_trigger_name(trigdata,
-					   TRIGGER_FIRED_BY_INSERT(event) ? CF_CHILD_INSERT :
-					   TRIGGER_FIRED_BY_UPDATE(event) ? CF_CHILD_UPDATE :
-					   TRIGGER_FIRED_BY_DELETE(event) ? CF_CHILD_DELETE :
-					   TRIGGER_FIRED_BEFORE(event) ? CF_CHILD_TRUNCATE_BEFORE :
-					   CF_CHILD_TRUNCATE, NULL);
+	shard = check_trigger_name(trigdata,
+							   TRIGGER_FIRED_BY_INSERT(event) ? CF_CHILD_INSERT :
+							   TRIGGER_FIRED_BY_UPDATE(event) ? CF_CHILD_UPDATE :
+							   TRIGGER_FIRED_BY_DELETE(event) ? CF_CHILD_DELETE :
+							   TRIGGER_FIRED_BEFORE(event) ? CF_CHILD_TRUNCATE_BEFORE :
+							   CF_CHILD_TRUNCATE, NULL, true);
 
 	if (!cf_enabled)
 		return PointerGetDatum(NULL);
 
 	defs = cf_defs_acquire();
 	rc = cf_defs_for_rel(defs, RelationGetRelid(trigdata->tg_relation));
+	if (shard)
+		cf_citus_note_recount(rc);
 
 	/*
 	 * An intermediate table of counters with through: its TRUNCATE takes the
@@ -878,7 +890,7 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 			count_truncate_before(defs, rc, trigdata->tg_relation);
 		else if (TRIGGER_FIRED_BY_TRUNCATE(event))
 		{
-			if (truncate_resets(rc, trigdata->tg_relation))
+			if (truncate_resets(rc, trigdata->tg_relation) && !cf_citus_truncated(RelationGetRelid(trigdata->tg_relation)))
 			{
 				truncating_root = InvalidOid;
 				count_truncate(rc->as_child);
@@ -1328,9 +1340,9 @@ counterfield_parent_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" must be fired for INSERT or UPDATE", funcname)));
 	if (TRIGGER_FIRED_BY_INSERT(event))
-		check_trigger_name(trigdata, CF_GUARD_INSERT, CF_GUARD_INSERT_0_4);
+		(void) check_trigger_name(trigdata, CF_GUARD_INSERT, CF_GUARD_INSERT_0_4, false);
 	else
-		check_trigger_name(trigdata, CF_GUARD_UPDATE, CF_GUARD_UPDATE_0_4);
+		(void) check_trigger_name(trigdata, CF_GUARD_UPDATE, CF_GUARD_UPDATE_0_4, false);
 
 	rel = trigdata->tg_relation;
 	relid = RelationGetRelid(rel);

@@ -195,6 +195,41 @@ cf_rename_former_trigger(Oid relid, const char *former, const char *name)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 }
 
+/* Drops a trigger of counterfield's. */
+static void
+drop_trigger_sql(const char *name, const char *relname)
+{
+	int			ret = SPI_execute(psprintf("DROP TRIGGER %s ON %s", name, relname), false, 0);
+
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+}
+
+/* Places a trigger of counterfield's, with these arguments for its function. */
+static void
+create_trigger(const TriggerSpec *spec, const char *relname, List *args)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+	int			ret;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, spec->sql, relname);
+	if (args != NIL)
+	{
+		sql.len -= 2;			/* the definition ends with "()" */
+		sql.data[sql.len] = '\0';
+		appendStringInfoChar(&sql, '(');
+		foreach(lc, args)
+			appendStringInfo(&sql, "%s%s", lc == list_head(args) ? "" : ", ",
+							 quote_literal_cstr(lfirst(lc)));
+		appendStringInfoChar(&sql, ')');
+	}
+	ret = SPI_execute(sql.data, false, 0);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+}
+
 /*
  * Makes the triggers on one table match the catalog: the child triggers
  * while its rows are counted (as a counter's child, or as a partition or
@@ -211,6 +246,7 @@ cf_sync_table_triggers(Oid relid)
 	bool		placed_guard = false;
 	OwnerContext owner;
 	Oid			shell;
+	List	   *args[2] = {NIL, NIL};
 
 	if (get_rel_name(relid) == NULL)
 		return;
@@ -253,6 +289,17 @@ cf_sync_table_triggers(Oid relid)
 				 errdetail("Its rows would be rows of a counted child, which other sessions cannot see.")));
 
 	/*
+	 * On a distributed table of Citus, the triggers carry the definitions of
+	 * the table's counters for its shards (cf_citus_trigger_args), and are
+	 * placed again when they change.
+	 */
+	if ((need[0] || need[1]) && cf_citus_distributed(relid))
+	{
+		args[0] = need[0] ? cf_citus_trigger_args(relid, false) : NIL;
+		args[1] = need[1] ? cf_citus_trigger_args(relid, true) : NIL;
+	}
+
+	/*
 	 * The triggers are placed and dropped as the table's owner: the owner of
 	 * a partitioned table may detach a partition of another role's, and the
 	 * partition's triggers go with it.  search_path is pinned, so that the
@@ -286,18 +333,19 @@ cf_sync_table_triggers(Oid relid)
 							spec->name, get_rel_name(relid)),
 					 errdetail("Counters need a trigger of that name on their tables."),
 					 errhint("Rename or drop the other trigger.")));
+		if (OidIsValid(trigger) && need[spec->on_child] &&
+			!cf_citus_same_args(trigger, args[spec->on_child]))
+		{
+			drop_trigger_sql(spec->name, relname);
+			trigger = InvalidOid;
+		}
 		if (need[spec->on_child] != OidIsValid(trigger))
 		{
-			int			ret = SPI_execute(OidIsValid(trigger) ?
-										  psprintf("DROP TRIGGER %s ON %s",
-												   spec->name, relname) :
-										  psprintf(spec->sql, relname),
-										  false, 0);
-
-			if (ret != SPI_OK_UTILITY)
-				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-			if (!OidIsValid(trigger))
+			if (OidIsValid(trigger))
+				drop_trigger_sql(spec->name, relname);
+			else
 			{
+				create_trigger(spec, relname, args[spec->on_child]);
 				trigger = get_trigger_oid(relid, spec->name, false);
 				cf_depend_on_extension(trigger);
 				placed_guard |= !spec->on_child;
