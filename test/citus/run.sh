@@ -3,7 +3,8 @@
 # user in the copied tree: a coordinator on port 5432 and workers on 5433 and
 # 5434 are running with Citus preloaded, their sockets in $1/sock.  Sets up
 # the cluster, runs the regression files of test/citus/sql against the
-# coordinator, then a concurrent run checked against count(*).
+# coordinator, then concurrent runs checked against count(*), shard moves
+# under load (moves.sh) and the benchmark (bench.sh).
 set -euo pipefail
 work=$1
 sock=$work/sock
@@ -34,3 +35,24 @@ psql_at 5432 -At -c "SELECT count(*) FROM cc_parent p
 	WHERE (p.n, p.s) <> (SELECT count(*), count(*) FROM cc_child c WHERE c.parent_id = p.id)" >"$work/wrong"
 echo "parents whose counter differs from count(*): $(cat "$work/wrong")"
 [ "$(cat "$work/wrong")" = 0 ]
+
+echo "== concurrent writes of co-located distributed tables, checked against count(*)"
+pgbench -n -h "$sock" -p 5432 -d postgres -c 4 -j 2 -T "${CITUS_SECONDS:-10}" --max-tries=20 \
+	-f test/citus/concurrent_dist.pgbench >"$work/dist.out" 2>&1 || { cat "$work/dist.out"; exit 1; }
+grep -E "^number of (transactions actually processed|failed)" "$work/dist.out" || true
+# a write made on a worker, through its copy of the table
+psql_at 5433 -c "INSERT INTO dd_child (tenant, parent_id) SELECT t, 1 FROM generate_series(1, 8) t"
+psql_at 5432 -At -c "SELECT count(*) FROM dd_parent p LEFT JOIN
+	(SELECT tenant, parent_id, count(*) AS n FROM dd_child GROUP BY 1, 2) c
+	ON c.tenant = p.tenant AND c.parent_id = p.id
+	WHERE (p.n, p.t) IS DISTINCT FROM (COALESCE(c.n, 0), COALESCE(c.n, 0))" >"$work/wrong"
+echo "parents whose counters differ from count(*): $(cat "$work/wrong")"
+[ "$(cat "$work/wrong")" = 0 ]
+
+if [ -x test/citus/moves.sh ]; then
+	echo "== shard moves under load"
+	test/citus/moves.sh "$work"
+fi
+
+echo "== benchmark: writes through the coordinator, with and without a counter"
+test/citus/bench.sh "$work"

@@ -47,7 +47,9 @@ SELECT count(*) AS unfolded_keys FROM counterfield.unfolded('lp', 'dn');
 SELECT count(*) AS wrong FROM lp WHERE dn <> (SELECT count(*) FROM lc WHERE lc.lp_id = lp.id);
 SELECT counterfield.drop_counter('lp', 'dn');
 
--- a distributed parent and child, co-located
+-- a distributed parent and child, co-located: kept on the shards (see
+-- distributed.sql), but not where the key does not pair the distribution
+-- columns, or the tables are not co-located
 CREATE TABLE dp (tenant int, id int, n int NOT NULL DEFAULT 0, PRIMARY KEY (tenant, id));
 CREATE TABLE dc (tenant int, id int, dp_id int, PRIMARY KEY (tenant, id),
                  FOREIGN KEY (tenant, dp_id) REFERENCES dp (tenant, id));
@@ -144,7 +146,8 @@ INSERT INTO tk.ac VALUES (1, 1, NULL);
 SELECT count(*) AS counterfield_triggers FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid
  WHERE f.proname IN ('child_trigger', 'parent_trigger') AND t.tgrelid::regclass::text LIKE 'tk.a%';
 
--- nothing was added, and the coordinator's counters still count
+-- dp's counter was the only one added, and the coordinator's counters
+-- still count
 SELECT parent, counter_column, child FROM counterfield.counters ORDER BY 1, 2;
 INSERT INTO lc (lp_id) VALUES (9), (10);
 SELECT * FROM lp_wrong;
