@@ -46,12 +46,14 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "counterfield.h"
@@ -402,43 +404,68 @@ cf_citus_trigger_args(Oid relid, bool as_child)
 	return args;
 }
 
-/* Does a trigger carry exactly these arguments? */
-bool
-cf_citus_same_args(Oid trigger, List *args)
+/* The arguments of a trigger, as a list of strings. */
+static List *
+trigger_args(Oid trigger)
 {
 	Relation	trigrel = table_open(TriggerRelationId, AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
-	bool		same = false;
+	List	   *args = NIL;
 
 	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(trigger));
 	scan = systable_beginscan(trigrel, TriggerOidIndexId, true, NULL, 1, &key);
 	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
+	if (HeapTupleIsValid(tuple) && ((Form_pg_trigger) GETSTRUCT(tuple))->tgnargs > 0)
 	{
-		Form_pg_trigger form = (Form_pg_trigger) GETSTRUCT(tuple);
+		bool		isnull;
+		bytea	   *val = DatumGetByteaPP(heap_getattr(tuple, Anum_pg_trigger_tgargs,
+													   RelationGetDescr(trigrel), &isnull));
+		const char *p = VARDATA_ANY(val);
 
-		same = form->tgnargs == list_length(args);
-		if (same && form->tgnargs > 0)
+		for (int i = 0; i < ((Form_pg_trigger) GETSTRUCT(tuple))->tgnargs; i++)
 		{
-			bool		isnull;
-			bytea	   *val = DatumGetByteaPP(heap_getattr(tuple, Anum_pg_trigger_tgargs,
-														   RelationGetDescr(trigrel), &isnull));
-			const char *p = VARDATA_ANY(val);
-			ListCell   *lc;
-
-			foreach(lc, args)
-			{
-				same = same && strcmp(p, lfirst(lc)) == 0;
-				p += strlen(p) + 1;
-			}
+			args = lappend(args, pstrdup(p));
+			p += strlen(p) + 1;
 		}
 	}
 	systable_endscan(scan);
 	table_close(trigrel, AccessShareLock);
-	return same;
+	return args;
+}
+
+/* Is arg one of args? */
+static bool
+has_arg(List *args, const char *arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, args)
+	{
+		if (strcmp(lfirst(lc), arg) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Does a trigger carry exactly these arguments? */
+bool
+cf_citus_same_args(Oid trigger, List *args)
+{
+	List	   *have = trigger_args(trigger);
+	ListCell   *a;
+	ListCell   *b;
+
+	if (list_length(have) != list_length(args))
+		return false;
+	forboth(a, have, b, args)
+	{
+		if (strcmp(lfirst(a), lfirst(b)) != 0)
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -473,8 +500,9 @@ static HTAB *adopted_triggers = NULL;
  * shard and the co-located shard of the other table, by their names, so
  * that the catalog's resolve trigger turns names into numbers here as it
  * does for a restore.  Rows of the shard's side that the trigger no longer
- * carries, or that hold another definition of a counter column, go.  Runs
- * once per trigger and definitions generation; a write that rolls back
+ * carries, or that hold another definition of a counter column, go.  The
+ * catalog's owner reads and writes, as the writer may not see the other
+ * table.  Runs once per trigger and definitions generation; a write that rolls back
  * takes its rows with it, and the next write adopts them again.
  */
 void
@@ -489,6 +517,8 @@ cf_citus_adopt(TriggerData *trigdata, bool as_child)
 	Oid			types[3] = {OIDOID, INT8OID, TEXTARRAYOID};
 	Datum		values[3];
 	char	   *want;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (adopted_triggers == NULL)
 	{
@@ -525,24 +555,28 @@ cf_citus_adopt(TriggerData *trigdata, bool as_child)
 	" OPERATOR(pg_catalog.=) 'public'::pg_catalog.regnamespace" \
 	" THEN 'public.' ELSE '' END OPERATOR(pg_catalog.||)" \
 	" pg_catalog.shard_name(" s ".logicalrelid, " s ".shardid))"
-	want = psprintf("WITH me AS (SELECT s.shardminvalue AS lo FROM pg_catalog.pg_dist_shard s"
-					"  WHERE s.shardid OPERATOR(pg_catalog.=) $2),"
-					" d AS (SELECT j.* FROM pg_catalog.unnest($3) AS a(t),"
+	want = psprintf("WITH me AS (SELECT s.shardminvalue AS lo, s.logicalrelid"
+					"  FROM pg_catalog.pg_dist_shard s WHERE s.shardid OPERATOR(pg_catalog.=) $2"
+					"  AND " SHARD_REGCLASS("s") " OPERATOR(pg_catalog.=) $1::pg_catalog.regclass),"
+					" d AS (SELECT a.t, j.* FROM pg_catalog.unnest($3) AS a(t),"
 					"  pg_catalog.json_to_record(a.t::pg_catalog.json) AS j(parent pg_catalog.text,"
 					"  child pg_catalog.text, counter_column pg_catalog.name,"
 					"  fk_columns pg_catalog.name[], parent_columns pg_catalog.name[],"
 					"  condition_sql pg_catalog.text, flush pg_catalog.text,"
 					"  sum_column pg_catalog.name)),"
 					" want AS (SELECT " SHARD_REGCLASS("ps") " AS parent,"
-					"  " SHARD_REGCLASS("cs") " AS child, d.counter_column, d.fk_columns, d.parent_columns,"
-					"  d.condition_sql, d.flush, d.sum_column"
+					"  " SHARD_REGCLASS("cs") " AS child, d.counter_column, d.fk_columns,"
+					"  d.parent_columns, d.condition_sql, d.flush, d.sum_column, d.t,"
+					"  ps.shardid AS parent_shard, cs.shardid AS child_shard"
 					"  FROM d CROSS JOIN me"
 					"  JOIN pg_catalog.pg_dist_shard ps"
 					"   ON ps.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(d.parent)"
 					"   AND ps.shardminvalue OPERATOR(pg_catalog.=) me.lo"
 					"  JOIN pg_catalog.pg_dist_shard cs"
 					"   ON cs.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(d.child)"
-					"   AND cs.shardminvalue OPERATOR(pg_catalog.=) me.lo)");
+					"   AND cs.shardminvalue OPERATOR(pg_catalog.=) me.lo"
+					"  WHERE me.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(d.%s))",
+					side);
 #define SAME_COUNTER(w, k) \
 	" w.parent OPERATOR(pg_catalog.=) k.parent AND w.child OPERATOR(pg_catalog.=) k.child" \
 	" AND w.counter_column OPERATOR(pg_catalog.=) k.counter_column" \
@@ -552,22 +586,43 @@ cf_citus_adopt(TriggerData *trigdata, bool as_child)
 	" AND w.flush OPERATOR(pg_catalog.=) k.flush" \
 	" AND w.sum_column IS NOT DISTINCT FROM k.sum_column"
 
+	/*
+	 * Each counter must pair this very shard with the co-located shard of the
+	 * other table, whose own trigger carries the same definition: only the
+	 * owner of both tables placed those (through Citus), so a trigger that
+	 * someone else made on a table of theirs cannot pair tables.
+	 */
 	cf_spi_connect();
-	cf_spi_run(psprintf("%s SELECT pg_catalog.count(*) FROM d LEFT JOIN want w"
-						" ON w.counter_column OPERATOR(pg_catalog.=) d.counter_column"
-						" AND w.parent IS NOT NULL AND w.child IS NOT NULL"
-						" AND w.%s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
-						" WHERE w.counter_column IS NULL", want, side),
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(cf_relation_owner(cf_catalog_relid(false)),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	cf_spi_run(psprintf("%s SELECT d.t, w.%s::pg_catalog.oid, w.%s::pg_catalog.oid, w.%s_shard"
+						" FROM d LEFT JOIN want w ON w.t OPERATOR(pg_catalog.=) d.t",
+						want, side, as_child ? "parent" : "child", as_child ? "parent" : "child"),
 			   3, types, values, NULL, true, SPI_OK_SELECT);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		bool		isnull;
+		bool		mine = DatumGetObjectId(cf_spi_value(row, 2, &isnull)) == relid && !isnull;
+		Oid			other = DatumGetObjectId(cf_spi_value(row, 3, &isnull));
+		int64		shardid = isnull ? 0 : DatumGetInt64(cf_spi_value(row, 4, &isnull));
+		char	   *arg = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1);
+		Oid			pair = InvalidOid;
 
-		if (DatumGetInt64(cf_spi_value(0, 1, &isnull)) > 0)
+		if (mine && OidIsValid(other))
+			pair = get_trigger_oid(other,
+								   psprintf("%s_" INT64_FORMAT,
+											as_child ? CF_GUARD_UPDATE : CF_CHILD_INSERT, shardid),
+								   true);
+		if (!OidIsValid(pair) || !has_arg(trigger_args(pair), arg))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("counterfield cannot find the shards co-located with shard \"%s\" on this node",
+					 errmsg("counterfield cannot pair shard \"%s\" with a co-located shard on this node",
 							RelationGetRelationName(trigdata->tg_relation)),
-					 errdetail("Each counter between distributed tables counts between a shard and the co-located shard of the other table.")));
+					 errdetail("Trigger \"%s\" carries a counter whose other table has no co-located shard here with the same counter.",
+							   trigger->tgname),
+					 errhint("Drop the counter with drop_counter on the coordinator and add it again.")));
 	}
 	cf_catalog_write(psprintf("%s DELETE FROM counterfield.counter k"
 							  " WHERE (k.%s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
@@ -578,7 +633,9 @@ cf_citus_adopt(TriggerData *trigdata, bool as_child)
 					 3, types, values, NULL, SPI_OK_DELETE);
 	cf_catalog_write(psprintf("%s INSERT INTO counterfield.counter (parent, child, counter_column,"
 							  " fk_columns, parent_columns, condition_sql, flush, sum_column)"
-							  " SELECT * FROM want w WHERE NOT EXISTS"
+							  " SELECT w.parent, w.child, w.counter_column, w.fk_columns,"
+							  " w.parent_columns, w.condition_sql, w.flush, w.sum_column"
+							  " FROM want w WHERE NOT EXISTS"
 							  " (SELECT FROM counterfield.counter k WHERE" SAME_COUNTER(w, k) ")"
 							  " ON CONFLICT DO NOTHING", want),
 					 3, types, values, NULL, SPI_OK_INSERT);
@@ -588,6 +645,41 @@ cf_citus_adopt(TriggerData *trigdata, bool as_child)
 	CommandCounterIncrement();
 	entry = hash_search(adopted_triggers, &trigger->tgoid, HASH_ENTER, &found);
 	entry->generation = cf_defs_generation();
+}
+
+/* Distributed tables whose triggers are placed again at commit. */
+static TxArray sync_tables = {.entrysize = sizeof(Oid)};
+
+/*
+ * Places the triggers of a distributed table again when the transaction
+ * commits (cf_citus_sync_noted): after a rename, which Citus passes on to
+ * the other nodes only once the command's event triggers have run.
+ */
+void
+cf_citus_sync_at_commit(Oid relid)
+{
+	bool		added;
+
+	(void) cf_tx_relation(&sync_tables, relid, true, &added);
+}
+
+/* At commit: places the triggers of the tables noted by cf_citus_sync_at_commit. */
+void
+cf_citus_sync_noted(void)
+{
+	int			n;
+	Oid		   *tables = cf_tx_entries(&sync_tables, &n);
+
+	if (n == 0)
+		return;
+	tables = memcpy(palloc(sizeof(Oid) * n), tables, sizeof(Oid) * n);
+	cf_tx_clear(&sync_tables);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	cf_spi_connect();
+	for (int i = 0; i < n; i++)
+		cf_sync_table_triggers(tables[i]);
+	SPI_finish();
+	PopActiveSnapshot();
 }
 
 /*
@@ -610,7 +702,9 @@ recount_name(Oid parent, AttrNumber attnum)
 /*
  * On a node, a statement on a shard fired its child triggers while
  * counterfield.citus_recount was set: notes the counters of the shard that
- * it names ("*": all), to be recounted at commit.
+ * it names ("*": all), to be recounted at commit.  Only the recounts that
+ * the coordinator asks for as the child's owner (add_counter, reinit) or as
+ * a role that may truncate it (TRUNCATE) are made: they lock the tables.
  */
 void
 cf_citus_note_recount(RelCounters *rc)
@@ -618,6 +712,9 @@ cf_citus_note_recount(RelCounters *rc)
 	ListCell   *lc;
 
 	if (cf_citus_recount == NULL || cf_citus_recount[0] == '\0' || rc == NULL)
+		return;
+	if (!cf_owns_relation(rc->relid) &&
+		pg_class_aclcheck(rc->relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK)
 		return;
 	cf_spi_connect();
 	foreach(lc, rc->as_child)
@@ -648,6 +745,11 @@ cf_citus_recount_noted(void)
 	int			n;
 	int32	   *ids = cf_tx_entries(&recount_ids, &n);
 
+	if (n == 0)
+		return;
+	ids = memcpy(palloc(sizeof(int32) * n), ids, sizeof(int32) * n);
+	cf_tx_clear(&recount_ids);
+	PushActiveSnapshot(GetTransactionSnapshot());
 	for (int i = 0; i < n; i++)
 	{
 		CounterDefs *defs = cf_defs_acquire();
@@ -657,7 +759,7 @@ cf_citus_recount_noted(void)
 			(void) cf_reinit_counter(def);
 		cf_defs_release();
 	}
-	cf_tx_clear(&recount_ids);
+	PopActiveSnapshot();
 }
 
 /*
@@ -666,11 +768,12 @@ cf_citus_recount_noted(void)
  * transaction commits.  The request goes to the nodes as a SET LOCAL, which
  * Citus passes on inside a DO block, followed by an UPDATE of no row of
  * the child, which fires its statement triggers on every shard (rows whose
- * distribution column is null, of which Citus has none).  SPI is
- * connected.
+ * distribution column is null, of which Citus has none).  It runs as role
+ * user: Citus refuses to write a shard as two roles in one transaction.
+ * SPI is connected.
  */
 static void
-recount_shards(Oid child, const char *request)
+recount_shards(Oid child, const char *request, Oid user)
 {
 	const char *column = quote_identifier(get_attname(child, citus_table(child).column, false));
 	OwnerContext owner;
@@ -686,7 +789,7 @@ recount_shards(Oid child, const char *request)
 					quote_qualified_identifier(get_namespace_name(get_rel_namespace(child)),
 											   get_rel_name(child)),
 					column, column, column);
-	cf_begin_as_owner(GetUserId(), CF_OWNER_PIN_PATH, &owner);
+	cf_begin_as_owner(user, CF_OWNER_PIN_PATH, &owner);
 	ret = SPI_execute(psprintf("DO LANGUAGE plpgsql %s", quote_literal_cstr(body)), false, 0);
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
@@ -695,12 +798,14 @@ recount_shards(Oid child, const char *request)
 
 /*
  * Recomputes a counter between distributed tables on every shard (at
- * commit: see recount_shards).  SPI is connected.
+ * commit: see recount_shards), as the owner of its tables, who placed their
+ * triggers.  SPI is connected.
  */
 void
 cf_citus_recount_counter(CounterDef *def)
 {
-	recount_shards(def->child_relid, recount_name(def->parent_relid, def->counter_attnum));
+	recount_shards(def->child_relid, recount_name(def->parent_relid, def->counter_attnum),
+				   def->child_owner);
 }
 
 /*
@@ -718,8 +823,16 @@ cf_citus_truncated(Oid relid)
 		return false;
 	cf_spi_connect();
 	distributed = cf_citus_distributed(relid);
+	if (distributed && !cf_owns_relation(relid) &&
+		pg_class_aclcheck(relid, GetUserId(), ACL_SELECT | ACL_UPDATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("counterfield cannot recount the counters of distributed table \"%s\" after TRUNCATE",
+						get_rel_name(relid)),
+				 errdetail("The shards recount when asked by an UPDATE of no row of the table, which needs the privileges SELECT and UPDATE on it."),
+				 errhint("Grant SELECT and UPDATE on the table to the role that truncates it, or truncate it as its owner.")));
 	if (distributed)
-		recount_shards(relid, "*");
+		recount_shards(relid, "*", GetUserId());
 	SPI_finish();
 	return distributed;
 }

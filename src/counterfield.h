@@ -417,6 +417,8 @@ extern void cf_citus_note_recount(RelCounters *rc);
 extern void cf_citus_recount_noted(void);
 extern void cf_citus_recount_counter(CounterDef *def);
 extern bool cf_citus_truncated(Oid relid);
+extern void cf_citus_sync_at_commit(Oid relid);
+extern void cf_citus_sync_noted(void);
 
 /* condition.c */
 extern Node *cf_parse_condition(Relation child, AttrNumber counter_attnum,

@@ -495,9 +495,11 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
  * sql_drop; a condition that cannot be rebuilt is left as it is.
  */
 static void
-refresh_catalog(Oid catalog)
+refresh_catalog(Oid catalog, bool renamed_table)
 {
 	CatalogScan scan;
+	List	   *tables = NIL;
+	ListCell   *lc;
 
 	cf_catalog_scan(&scan, catalog, false);
 	while (cf_catalog_next(&scan))
@@ -507,6 +509,8 @@ refresh_catalog(Oid catalog)
 
 		if (!counter_intact(scan.tuple, scan.desc))
 			continue;
+		tables = list_append_unique_oid(tables, cf_row_oid(&scan, CF_COL_PARENT));
+		tables = list_append_unique_oid(tables, cf_row_oid(&scan, CF_COL_CHILD));
 		(void) SPI_getbinval(scan.tuple, scan.desc, CF_COL_CONDITION, &isnull);
 		if (!isnull && cf_condition_is_foreign(scan.tuple, scan.desc))
 		{
@@ -519,6 +523,22 @@ refresh_catalog(Oid catalog)
 		else if (!isnull)
 			condition = cf_catalog_condition(scan.tuple, scan.desc);
 		store_definition(scan.tuple, scan.desc, condition);
+	}
+
+	/*
+	 * The triggers of a distributed table of Citus carry its counters'
+	 * definitions by name, for the shards (citus.c).  Citus passes a table's
+	 * new name on to the other nodes after this, and the triggers by that
+	 * name at commit.
+	 */
+	foreach(lc, tables)
+	{
+		if (!cf_citus_distributed(lfirst_oid(lc)))
+			continue;
+		if (renamed_table)
+			cf_citus_sync_at_commit(lfirst_oid(lc));
+		else
+			cf_sync_table_triggers(lfirst_oid(lc));
 	}
 }
 
@@ -1353,7 +1373,10 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 
 	cf_spi_connect();
 	if (at_end)
-		refresh_catalog(catalog);
+		refresh_catalog(catalog,
+						IsA(parsetree, AlterObjectSchemaStmt) ||
+						(IsA(parsetree, RenameStmt) &&
+						 ((RenameStmt *) parsetree)->renameType != OBJECT_COLUMN));
 	else
 	{
 		/* Cheap when nothing came from another cluster, as is the rule. */
@@ -1364,7 +1387,7 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 				   " WHERE condition_system OPERATOR(pg_catalog.<>) $1 LIMIT 1",
 				   1, types, values, NULL, true, SPI_OK_SELECT);
 		if (SPI_processed > 0)
-			refresh_catalog(catalog);
+			refresh_catalog(catalog, false);
 	}
 	SPI_finish();
 	PG_RETURN_NULL();

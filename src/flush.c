@@ -1148,6 +1148,7 @@ cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 		cf_ledger_committed();
 	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE)
 		return;
+	cf_citus_sync_noted();
 	cf_inflight_at_commit();
 	if (cf_state_has_live())
 		flush_transactional(false);
