@@ -49,6 +49,29 @@ psql_at 5432 -At -c "SELECT count(*) FROM dd_parent p LEFT JOIN
 echo "parents whose counters differ from count(*): $(cat "$work/wrong")"
 [ "$(cat "$work/wrong")" = 0 ]
 
+echo "== a trigger of counterfield's, forged by a role on a table named like a shard, pairs nothing"
+shard=$(psql_at 5433 -At -c "SELECT shardid FROM pg_dist_shard JOIN pg_dist_placement USING (shardid)
+	JOIN pg_dist_node USING (groupid) WHERE logicalrelid = 'dd_child'::regclass AND nodeport = 5433 LIMIT 1")
+psql_at 5433 -v ON_ERROR_STOP=0 >"$work/forged.out" 2>&1 <<SQL
+SET citus.enable_ddl_propagation = off;
+CREATE ROLE forger LOGIN;
+GRANT CREATE ON SCHEMA public TO forger;
+SET ROLE forger;
+CREATE TABLE forged_$shard (tenant int, id bigint, parent_id int);
+CREATE TRIGGER counterfield_insert_$shard AFTER INSERT ON forged_$shard
+	REFERENCING NEW TABLE AS counterfield_new FOR EACH STATEMENT
+	EXECUTE FUNCTION counterfield.child_trigger('{"parent" : "public.dd_parent",
+	"child" : "public.dd_child", "counter_column" : "n", "fk_columns" : ["tenant","parent_id"],
+	"parent_columns" : ["tenant","id"], "condition_sql" : "false", "flush" : "statement",
+	"sum_column" : null}');
+INSERT INTO forged_$shard VALUES (1, 1, 1);
+RESET ROLE;
+SELECT count(*) AS forged_counters FROM counterfield.counter WHERE condition_sql = 'false';
+SQL
+cat "$work/forged.out"
+grep -q 'cannot pair shard "forged_' "$work/forged.out"
+grep -A2 forged_counters "$work/forged.out" | grep -qx ' *0'
+
 if [ -x test/citus/moves.sh ]; then
 	echo "== shard moves under load"
 	test/citus/moves.sh "$work"

@@ -121,6 +121,39 @@ SELECT count(*) AS wrong FROM sp
  WHERE n <> (SELECT count(*) FROM sc WHERE sc.tenant = sp.tenant AND sc.sp_id = sp.id AND v > 0);
 SELECT * FROM counterfield.verify();
 
+-- renames of columns, of the tables and of their schema: the triggers
+-- follow, and a role that may only write the child counts
+ALTER TABLE sp RENAME COLUMN n TO n_renamed;
+ALTER TABLE sc RENAME COLUMN sp_id TO parent_id;
+ALTER TABLE sc RENAME TO sc_renamed;
+CREATE SCHEMA elsewhere;
+ALTER TABLE sp SET SCHEMA elsewhere;
+CREATE ROLE sc_writer LOGIN;
+GRANT INSERT, DELETE, TRUNCATE ON sc_renamed TO sc_writer;
+SET ROLE sc_writer;
+INSERT INTO sc_renamed VALUES (8, 6001, 8, 1), (9, 6002, 9, 1);
+RESET ROLE;
+SELECT count(*) AS wrong FROM elsewhere.sp p
+ WHERE n_renamed <> (SELECT count(*) FROM sc_renamed c
+                     WHERE c.tenant = p.tenant AND c.parent_id = p.id AND v > 0);
+-- TRUNCATE by another role recounts as that role, which needs to read and
+-- update the child
+SET ROLE sc_writer;
+TRUNCATE sc_renamed;
+RESET ROLE;
+GRANT SELECT, UPDATE ON sc_renamed TO sc_writer;
+SET ROLE sc_writer;
+TRUNCATE sc_renamed;
+RESET ROLE;
+SELECT sum(n_renamed) AS children FROM elsewhere.sp;
+ALTER TABLE elsewhere.sp SET SCHEMA public;
+ALTER TABLE sc_renamed RENAME TO sc;
+ALTER TABLE sp RENAME COLUMN n_renamed TO n;
+ALTER TABLE sc RENAME COLUMN parent_id TO sp_id;
+REVOKE ALL ON sc FROM sc_writer;
+DROP ROLE sc_writer;
+DROP SCHEMA elsewhere;
+
 -- what cannot be kept between distributed tables is refused
 SELECT counterfield.add_counter('sp', 't', 'sc', '{tenant, sp_id}', '{tenant, id}',
                                 flush => 'deferred');
