@@ -887,6 +887,13 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 	def = cf_defs_counter(defs, DatumGetInt32(values[0]));
 	if (def != NULL && def->deferred)
 		(void) cf_fold(list_make1(def));
+
+	/*
+	 * The nodes of Citus drop their rows of a counter between distributed
+	 * tables.
+	 */
+	if (def != NULL && cf_citus_distributed(child))
+		cf_citus_forget_counter(def);
 	cf_defs_release();
 
 	through = cf_catalog_through(DatumGetInt32(values[0]));

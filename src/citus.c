@@ -303,6 +303,12 @@ cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough, int nk
 	CitusTable	c = citus_table(child);
 	bool		paired = false;
 
+	if (nthrough > 0 && (p.kind == CITUS_DISTRIBUTED || c.kind == CITUS_DISTRIBUTED))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("counterfield cannot count through tables between distributed tables \"%s\" and \"%s\"",
+						get_rel_name(parent), get_rel_name(child)),
+				 errhint("Count the rows of a table that references the parent directly.")));
 	for (int i = 0; i < nthrough; i++)
 	{
 		CitusTable	t = citus_table(through[i]);
@@ -337,12 +343,6 @@ cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough, int nk
 				 errdetail("A counter is exact on each node only when each parent row is on the node of its child rows."),
 				 errhint("Distribute the child with colocate_with => '%s', by the column its foreign key matches with the parent's distribution column.",
 						 get_rel_name(parent))));
-	if (nthrough > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("counterfield cannot count through tables between distributed tables \"%s\" and \"%s\"",
-						get_rel_name(parent), get_rel_name(child)),
-				 errhint("Count the rows of a table that references the parent directly.")));
 	for (int k = 0; k < nkeys; k++)
 		paired |= parent_attnums[k] == p.column && fk_attnums[k] == c.column;
 	if (!paired)
@@ -702,7 +702,8 @@ recount_name(Oid parent, AttrNumber attnum)
 /*
  * On a node, a statement on a shard fired its child triggers while
  * counterfield.citus_recount was set: notes the counters of the shard that
- * it names ("*": all), to be recounted at commit.  Only the recounts that
+ * it names ("*": all), to be recounted at commit, or removes the one it
+ * names after a "-" from this node's catalog (drop_counter).  Only the recounts that
  * the coordinator asks for as the child's owner (add_counter, reinit) or as
  * a role that may truncate it (TRUNCATE) are made: they lock the tables.
  */
@@ -710,6 +711,7 @@ void
 cf_citus_note_recount(RelCounters *rc)
 {
 	ListCell   *lc;
+	List	   *forget = NIL;
 
 	if (cf_citus_recount == NULL || cf_citus_recount[0] == '\0' || rc == NULL)
 		return;
@@ -725,15 +727,30 @@ cf_citus_note_recount(RelCounters *rc)
 		int32	   *ids;
 		bool		noted = false;
 
-		if (!OidIsValid(shell) ||
-			(strcmp(cf_citus_recount, "*") != 0 &&
-			 strcmp(cf_citus_recount, recount_name(shell, def->counter_attnum)) != 0))
+		if (!OidIsValid(shell))
+			continue;
+		if (cf_citus_recount[0] == '-' &&
+			strcmp(cf_citus_recount + 1, recount_name(shell, def->counter_attnum)) == 0)
+		{
+			forget = lappend_int(forget, def->id);
+			continue;
+		}
+		if (strcmp(cf_citus_recount, "*") != 0 &&
+			strcmp(cf_citus_recount, recount_name(shell, def->counter_attnum)) != 0)
 			continue;
 		ids = cf_tx_entries(&recount_ids, &n);
 		for (int i = 0; i < n; i++)
 			noted |= ids[i] == def->id;
 		if (!noted)
 			*(int32 *) cf_tx_append(&recount_ids) = def->id;
+	}
+	foreach(lc, forget)
+	{
+		Oid			types[1] = {INT4OID};
+		Datum		values[1] = {Int32GetDatum(lfirst_int(lc))};
+
+		cf_catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
+						 1, types, values, NULL, SPI_OK_DELETE);
 	}
 	SPI_finish();
 }
@@ -809,10 +826,23 @@ cf_citus_recount_counter(CounterDef *def)
 }
 
 /*
- * AFTER TRUNCATE of a distributed child on the coordinator: Citus truncates
- * the shards after this trigger, and on the nodes a shard's TRUNCATE fires
- * no trigger of the table's, so each shard's counters are recomputed at
- * commit.  Returns false for any other table.
+ * Before drop_counter removes a counter between distributed tables: the
+ * nodes remove their rows of it too.  SPI is connected.
+ */
+void
+cf_citus_forget_counter(CounterDef *def)
+{
+	recount_shards(def->child_relid,
+				   psprintf("-%s", recount_name(def->parent_relid, def->counter_attnum)),
+				   def->child_owner);
+}
+
+/*
+ * AFTER TRUNCATE of a distributed child, on the coordinator or through a
+ * node's copy of it: Citus truncates the shards after this trigger, and on
+ * the nodes a shard's TRUNCATE fires no trigger of the table's, so each
+ * shard's counters are recomputed at commit.  Returns false for any other
+ * table.
  */
 bool
 cf_citus_truncated(Oid relid)

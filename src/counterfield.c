@@ -48,6 +48,9 @@ PG_MODULE_MAGIC;
 /* counterfield.enabled: when off, child writes are not counted */
 bool		cf_enabled = true;
 
+/* counterfield.prepare_lock_timeout: see cf_xact_callback */
+int			cf_prepare_lock_timeout = 1000;
+
 /* counterfield.citus_recount: see cf_citus_note_recount */
 char	   *cf_citus_recount = NULL;
 
@@ -74,6 +77,16 @@ _PG_init(void)
 							   PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("counterfield.prepare_lock_timeout",
+							"Bounds waits for parent rows while a transaction prepares.",
+							"A transaction prepared for two-phase commit (as Citus does on "
+							"its nodes) applies its transaction-mode deltas then, and waits "
+							"at most this long for a parent row; 0 leaves lock_timeout alone.",
+							&cf_prepare_lock_timeout,
+							1000, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	cf_worker_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("counterfield");

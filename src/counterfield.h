@@ -300,6 +300,7 @@ typedef struct TxArray
 /* counterfield.c */
 extern bool cf_enabled;
 extern char *cf_citus_recount;
+extern int	cf_prepare_lock_timeout;
 extern int	cf_pin_search_path(void);
 #define CF_OWNER_SETTINGS	0x01	/* undo settings changed meanwhile */
 #define CF_OWNER_PIN_PATH	0x02	/* that, and search_path pg_catalog,
@@ -416,6 +417,7 @@ extern void cf_citus_adopt(TriggerData *trigdata, bool as_child);
 extern void cf_citus_note_recount(RelCounters *rc);
 extern void cf_citus_recount_noted(void);
 extern void cf_citus_recount_counter(CounterDef *def);
+extern void cf_citus_forget_counter(CounterDef *def);
 extern bool cf_citus_truncated(Oid relid);
 extern void cf_citus_sync_at_commit(Oid relid);
 extern void cf_citus_sync_noted(void);

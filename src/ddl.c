@@ -489,13 +489,13 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 }
 
 /*
- * Brings every catalog row up to date: trees from another cluster are
- * rebuilt from their SQL, and names and SQL are rendered again from the
- * numbers and trees.  Rows of tables or columns that are gone are left to
+ * Brings every catalog row up to date, or those of the tables in only
+ * (renamed_tables): trees from another cluster are rebuilt from their SQL,
+ * and names and SQL are rendered again from the numbers and trees.  Rows of tables or columns that are gone are left to
  * sql_drop; a condition that cannot be rebuilt is left as it is.
  */
 static void
-refresh_catalog(Oid catalog, bool renamed_table)
+refresh_catalog(Oid catalog, bool renamed_table, List *only)
 {
 	CatalogScan scan;
 	List	   *tables = NIL;
@@ -509,6 +509,11 @@ refresh_catalog(Oid catalog, bool renamed_table)
 
 		if (!counter_intact(scan.tuple, scan.desc))
 			continue;
+		if (only != NIL && !list_member_oid(only, cf_row_oid(&scan, CF_COL_PARENT)) &&
+			!list_member_oid(only, cf_row_oid(&scan, CF_COL_CHILD)) &&
+			list_length(list_difference_oid(through_tables(scan.tuple, scan.desc), only)) ==
+			list_length(through_tables(scan.tuple, scan.desc)))
+			continue;			/* no table of it was renamed */
 		tables = list_append_unique_oid(tables, cf_row_oid(&scan, CF_COL_PARENT));
 		tables = list_append_unique_oid(tables, cf_row_oid(&scan, CF_COL_CHILD));
 		(void) SPI_getbinval(scan.tuple, scan.desc, CF_COL_CONDITION, &isnull);
@@ -540,6 +545,39 @@ refresh_catalog(Oid catalog, bool renamed_table)
 		else
 			cf_sync_table_triggers(lfirst_oid(lc));
 	}
+}
+
+/*
+ * The tables, with those under them, whose names or whose columns' and
+ * constraints' names a rename changes; NIL for a rename of anything else
+ * (a type or a function that a condition uses, say).  Only the counters of
+ * those tables are brought up to date: Citus renames the columns of the
+ * shards of one node in parallel, and a condition read again for a shard
+ * waits for the other shards' renames (refresh_catalog).
+ */
+static List *
+renamed_tables(Node *parsetree)
+{
+	RangeVar   *relation = NULL;
+	Oid			relid;
+
+	/* The command has run: a renamed or moved table goes by its new name. */
+	if (IsA(parsetree, RenameStmt) &&
+		(((RenameStmt *) parsetree)->renameType == OBJECT_COLUMN ||
+		 ((RenameStmt *) parsetree)->renameType == OBJECT_TABCONSTRAINT))
+		relation = ((RenameStmt *) parsetree)->relation;
+	else if (IsA(parsetree, RenameStmt) &&
+			 ((RenameStmt *) parsetree)->renameType == OBJECT_TABLE &&
+			 ((RenameStmt *) parsetree)->relation != NULL)
+		relation = makeRangeVar(((RenameStmt *) parsetree)->relation->schemaname,
+								((RenameStmt *) parsetree)->newname, -1);
+	else if (IsA(parsetree, AlterObjectSchemaStmt) &&
+			 ((AlterObjectSchemaStmt *) parsetree)->objectType == OBJECT_TABLE &&
+			 ((AlterObjectSchemaStmt *) parsetree)->relation != NULL)
+		relation = makeRangeVar(((AlterObjectSchemaStmt *) parsetree)->newschema,
+								((AlterObjectSchemaStmt *) parsetree)->relation->relname, -1);
+	relid = relation ? RangeVarGetRelid(relation, NoLock, true) : InvalidOid;
+	return OidIsValid(relid) ? find_all_inheritors(relid, NoLock, NULL) : NIL;
 }
 
 /* Can this command change a name that a counter's definition spells out? */
@@ -1376,7 +1414,8 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 		refresh_catalog(catalog,
 						IsA(parsetree, AlterObjectSchemaStmt) ||
 						(IsA(parsetree, RenameStmt) &&
-						 ((RenameStmt *) parsetree)->renameType != OBJECT_COLUMN));
+						 ((RenameStmt *) parsetree)->renameType != OBJECT_COLUMN),
+						renamed_tables(parsetree));
 	else
 	{
 		/* Cheap when nothing came from another cluster, as is the rule. */
@@ -1387,7 +1426,7 @@ counterfield_ddl_event(PG_FUNCTION_ARGS)
 				   " WHERE condition_system OPERATOR(pg_catalog.<>) $1 LIMIT 1",
 				   1, types, values, NULL, true, SPI_OK_SELECT);
 		if (SPI_processed > 0)
-			refresh_catalog(catalog, false);
+			refresh_catalog(catalog, false, NIL);
 	}
 	SPI_finish();
 	PG_RETURN_NULL();

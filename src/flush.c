@@ -29,6 +29,7 @@
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -1136,10 +1137,21 @@ flush_transactional(bool before_ddl)
 	PopActiveSnapshot();
 }
 
+/* Applies the transaction's transaction-mode deltas and noted recounts. */
+static void
+apply_at_commit(void)
+{
+	if (cf_state_has_live())
+		flush_transactional(false);
+	cf_citus_recount_noted();
+}
+
 /* Applies transaction-mode deltas when a transaction commits or prepares. */
 static void
 cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
+	int			nestlevel = 0;
+
 	/* Should anything have written to the ledger since the pre-commit. */
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_PREPARE)
@@ -1150,9 +1162,50 @@ cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 		return;
 	cf_citus_sync_noted();
 	cf_inflight_at_commit();
-	if (cf_state_has_live())
-		flush_transactional(false);
-	cf_citus_recount_noted();
+
+	/*
+	 * A transaction that a manager of two-phase commits (Citus) prepares on
+	 * several servers at once may wait here for a parent row that another
+	 * such transaction, already prepared here, holds, while that one waits on
+	 * another server for a row this one holds there.  No deadlock detector
+	 * sees waits for a prepared transaction, so such a wait is bounded by
+	 * counterfield.prepare_lock_timeout.
+	 */
+	if (event == XACT_EVENT_PRE_PREPARE && cf_prepare_lock_timeout > 0 &&
+		(LockTimeout == 0 || LockTimeout > cf_prepare_lock_timeout))
+	{
+		nestlevel = NewGUCNestLevel();
+		(void) set_config_option("lock_timeout", psprintf("%d", cf_prepare_lock_timeout),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	}
+	if (nestlevel > 0)
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+
+		PG_TRY();
+		{
+			apply_at_commit();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+				PG_RE_THROW();
+			FlushErrorState();
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+					 errmsg("counterfield could not update a parent row while the transaction prepared"),
+					 errdetail("Another transaction held it for longer than counterfield.prepare_lock_timeout: two transactions prepared on several servers at once can wait for each other there, which no deadlock detector sees."),
+					 errhint("Retry the transaction.")));
+		}
+		PG_END_TRY();
+		AtEOXact_GUC(true, nestlevel);
+	}
+	else
+		apply_at_commit();
 
 	/*
 	 * The deferred triggers of the transaction have fired by now: those that

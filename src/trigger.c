@@ -899,6 +899,13 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 		else
 			count_statement(defs, rc, trigdata);
 	}
+
+	/*
+	 * A node of Citus has no counters of a distributed table, only of its
+	 * shards: TRUNCATE of the table there has the shards recount.
+	 */
+	else if (rc == NULL && TRIGGER_FIRED_BY_TRUNCATE(event) && !TRIGGER_FIRED_BEFORE(event))
+		(void) cf_citus_truncated(RelationGetRelid(trigdata->tg_relation));
 	cf_defs_release();
 	return PointerGetDatum(NULL);
 }
