@@ -3,12 +3,13 @@
 # the same run: with a counter of counterfield's on the shards, with a
 # hand-written PL/pgSQL row trigger that keeps the same count, and with no
 # counter.  Single-row inserts from 4 clients, and bulk inserts of 10,000
-# rows over every shard.  Prints transactions per second and the ratios to
-# no counter.  Run by test/citus/run.sh on its cluster ($1).
+# rows over every shard.  Prints transactions per second (the median of three
+# rounds) and the ratios to no counter.  Run by test/citus/run.sh on its
+# cluster ($1).
 set -euo pipefail
 sock=$1/sock
 port=${CITUS_COORDINATOR_PORT:-5432}
-seconds=${CITUS_BENCH_SECONDS:-10}
+seconds=${CITUS_BENCH_SECONDS:-4}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 psql_c() { psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -d postgres "$@"; }
@@ -52,14 +53,19 @@ tps() {
 	pgbench -n -h "$sock" -p "$port" -d postgres "$@" 2>&1 |
 		sed -n 's/^tps = \([0-9.]*\).*/\1/p'
 }
+# The variants take turns, three rounds of each, and the median counts:
+# other load on the machine then weighs on all of them alike.
 for kind in row bulk; do
-	if [ $kind = row ]; then opts="-c 4 -j 2"; else opts="-c 1"; fi
-	for table in cf pl bare; do
-		# shellcheck disable=SC2086
-		tps $opts -T "$seconds" -f "$dir/$table-$kind.pgbench" >"$dir/$table-$kind.tps"
+	if [ $kind = row ]; then opts="-c 4 -j 2 -T $seconds"; else opts="-c 1 -t 4"; fi
+	for round in 1 2 3; do
+		for table in cf pl bare; do
+			# shellcheck disable=SC2086
+			tps $opts -f "$dir/$table-$kind.pgbench" >>"$dir/$table-$kind.tps"
+		done
 	done
-	awk -v what="$kind" -v cf="$(cat "$dir/cf-$kind.tps")" -v pl="$(cat "$dir/pl-$kind.tps")" \
-		-v bare="$(cat "$dir/bare-$kind.tps")" 'BEGIN {
+	median() { sort -g "$1" | sed -n 2p; }
+	awk -v what="$kind" -v cf="$(median "$dir/cf-$kind.tps")" -v pl="$(median "$dir/pl-$kind.tps")" \
+		-v bare="$(median "$dir/bare-$kind.tps")" 'BEGIN {
 		printf "%-4s inserts, tps: counterfield %8.2f (%.2fx)  PL/pgSQL trigger %8.2f (%.2fx)  no counter %8.2f\n",
 			what, cf, cf / bare, pl, pl / bare, bare }'
 done

@@ -25,3 +25,13 @@ INSERT INTO dd_parent (tenant, id) SELECT t, p FROM generate_series(1, 8) t, gen
 SELECT counterfield.add_counter('dd_parent', 'n', 'dd_child', '{tenant, parent_id}', '{tenant, id}');
 SELECT counterfield.add_counter('dd_parent', 't', 'dd_child', '{tenant, parent_id}', '{tenant, id}',
                                 flush => 'transaction');
+
+-- A transaction-mode counter alone, written by transactions that touch two
+-- tenants (two nodes, two-phase commit) and prepare at once.
+CREATE TABLE tx_parent (tenant int, id int, n int NOT NULL DEFAULT 0, PRIMARY KEY (tenant, id));
+CREATE TABLE tx_child (tenant int, id bigserial, parent_id int, PRIMARY KEY (tenant, id));
+SELECT create_distributed_table('tx_parent', 'tenant', shard_count => 4);
+SELECT create_distributed_table('tx_child', 'tenant', colocate_with => 'tx_parent');
+INSERT INTO tx_parent (tenant, id) SELECT t, 1 FROM generate_series(1, 8) t;
+SELECT counterfield.add_counter('tx_parent', 'n', 'tx_child', '{tenant, parent_id}', '{tenant, id}',
+                                flush => 'transaction');

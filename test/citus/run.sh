@@ -49,6 +49,21 @@ psql_at 5432 -At -c "SELECT count(*) FROM dd_parent p LEFT JOIN
 echo "parents whose counters differ from count(*): $(cat "$work/wrong")"
 [ "$(cat "$work/wrong")" = 0 ]
 
+echo "== transaction mode, transactions prepared on both workers at once on the same parents"
+# Two such transactions can wait for each other's prepared parts, which no
+# deadlock detector sees: counterfield.prepare_lock_timeout ends the wait.
+timeout 120 pgbench -n -h "$sock" -p 5432 -d postgres -c 4 -j 2 -T 5 --max-tries=100 \
+	-f test/citus/concurrent_prepare.pgbench >"$work/prepare.out" 2>&1 || { cat "$work/prepare.out"; exit 1; }
+grep -E "^number of (transactions actually processed|failed)" "$work/prepare.out"
+grep -q "^number of failed transactions: 0 " "$work/prepare.out"
+
+echo "== TRUNCATE through a worker's copy of the table"
+psql_at 5433 -c "BEGIN" -c "TRUNCATE tx_child" -c "INSERT INTO tx_child (tenant, parent_id) VALUES (1, 1), (2, 1)" -c "COMMIT"
+psql_at 5432 -At -c "SELECT count(*) FROM tx_parent p
+	WHERE n <> (SELECT count(*) FROM tx_child c WHERE c.tenant = p.tenant AND c.parent_id = p.id)" >"$work/wrong"
+echo "parents whose counter differs from count(*): $(cat "$work/wrong")"
+[ "$(cat "$work/wrong")" = 0 ]
+
 echo "== a trigger of counterfield's, forged by a role on a table named like a shard, pairs nothing"
 shard=$(psql_at 5433 -At -c "SELECT shardid FROM pg_dist_shard JOIN pg_dist_placement USING (shardid)
 	JOIN pg_dist_node USING (groupid) WHERE logicalrelid = 'dd_child'::regclass AND nodeport = 5433 LIMIT 1")
@@ -71,6 +86,26 @@ SQL
 cat "$work/forged.out"
 grep -q 'cannot pair shard "forged_' "$work/forged.out"
 grep -A2 forged_counters "$work/forged.out" | grep -qx ' *0'
+# and on a shard of a distributed table of the role's own, co-located
+psql_at 5432 -c "CREATE ROLE squatter LOGIN" -c "GRANT CREATE ON SCHEMA public TO squatter" -c "SET ROLE squatter" \
+	-c "CREATE TABLE own_child (tenant int, id bigint, parent_id int, PRIMARY KEY (tenant, id))" \
+	-c "SELECT create_distributed_table('own_child', 'tenant', colocate_with => 'dd_parent')" >/dev/null
+own=$(psql_at 5433 -At -c "SELECT shardid FROM pg_dist_shard JOIN pg_dist_placement USING (shardid)
+	JOIN pg_dist_node USING (groupid) WHERE logicalrelid = 'own_child'::regclass AND nodeport = 5433 LIMIT 1")
+psql_at 5433 -c "SET ROLE squatter" -c "SET citus.enable_ddl_propagation = off" -c "SET citus.override_table_visibility = off" \
+	-c "CREATE TRIGGER counterfield_insert_$own AFTER INSERT ON own_child_$own
+	REFERENCING NEW TABLE AS counterfield_new FOR EACH STATEMENT
+	EXECUTE FUNCTION counterfield.child_trigger('{\"parent\" : \"public.dd_parent\",
+	\"child\" : \"public.own_child\", \"counter_column\" : \"n\", \"fk_columns\" : [\"tenant\",\"parent_id\"],
+	\"parent_columns\" : [\"tenant\",\"id\"], \"condition_sql\" : null, \"flush\" : \"statement\",
+	\"sum_column\" : null}')"
+psql_at 5432 -v ON_ERROR_STOP=0 -c "SET ROLE squatter" \
+	-c "INSERT INTO own_child SELECT t, g, 1 FROM generate_series(1, 8) t, generate_series(1, 100) g" \
+	>"$work/forged.out" 2>&1 || true
+cat "$work/forged.out"
+grep -q 'cannot pair shard "own_child_' "$work/forged.out"
+psql_at 5432 -At -c "SELECT count(*) FROM counterfield.verify()" >"$work/wrong"
+[ "$(cat "$work/wrong")" = 0 ]
 
 if [ -x test/citus/moves.sh ]; then
 	echo "== shard moves under load"

@@ -103,6 +103,8 @@ SELECT bool_and(result::int > 0) AS nodes_counting FROM run_command_on_workers(
 -- drop_counter: the others go on counting; then all, and the shards keep
 -- no trigger of counterfield's
 SELECT counterfield.drop_counter('sp', 'c');
+SELECT result AS rows_of_c FROM run_command_on_workers(
+  $$SELECT count(*) FROM counterfield.counter WHERE counter_column = 'c'$$);
 INSERT INTO sc VALUES (7, 5001, 7, 4);
 UPDATE sp SET c = 0;
 SELECT count(*) AS wrong FROM sp
