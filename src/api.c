@@ -671,7 +671,6 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 	char	   *flush;
 	Node	   *condition = NULL;
 	bool		initialize;
-	bool		distributed;
 	int32		id;
 	Oid			types[10] = {REGCLASSOID, REGCLASSOID, NAMEOID, NAMEARRAYOID, NAMEARRAYOID,
 	TEXTOID, TEXTOID, NAMEOID, OIDARRAYOID, NAMEARRAYOID};
@@ -737,10 +736,9 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 					 PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
 		notice_unindexed_keys(nc.child, nc.nkeys, nc.fk_attnums, false);
 	}
-	distributed = cf_citus_check_counter(RelationGetRelid(nc.parent), RelationGetRelid(nc.child),
-										 nc.through, nc.nthrough, through ? 0 : nc.nkeys,
-										 nc.fk_attnums, nc.parent_attnums,
-										 strcmp(flush, "deferred") == 0);
+	cf_citus_check_counter(RelationGetRelid(nc.parent), RelationGetRelid(nc.child), nc.through,
+						   nc.nthrough, through ? 0 : nc.nkeys, nc.fk_attnums, nc.parent_attnums,
+						   strcmp(flush, "deferred") == 0);
 	if (strcmp(flush, "deferred") == 0)
 		check_deferred_keys(&nc);
 	if (!PG_ARGISNULL(5))
@@ -838,10 +836,7 @@ counterfield_add_counter(PG_FUNCTION_ARGS)
 
 		if (def == NULL)
 			elog(ERROR, "counter %d was not loaded", id);
-		if (distributed)
-			cf_citus_recount_counter(def);
-		else
-			cf_reinit_counter(def);
+		cf_reinit_counter(def);
 		cf_defs_release();
 	}
 	SPI_finish();
@@ -888,13 +883,14 @@ counterfield_drop_counter(PG_FUNCTION_ARGS)
 	if (def != NULL && def->deferred)
 		(void) cf_fold(list_make1(def));
 
+	cf_defs_release();
+
 	/*
 	 * The nodes of Citus drop their rows of a counter between distributed
 	 * tables.
 	 */
-	if (def != NULL && cf_citus_distributed(child))
-		cf_citus_forget_counter(def);
-	cf_defs_release();
+	if (cf_citus_distributed(child))
+		cf_citus_forget_counter(parent, nc.counter_attnum, child);
 
 	through = cf_catalog_through(DatumGetInt32(values[0]));
 	cf_catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
@@ -962,10 +958,11 @@ counterfield_reinit(PG_FUNCTION_ARGS)
 		cf_spi_run("SELECT pg_catalog.count(*) FROM counterfield.verify($1, $2)", 2, types,
 				   values, NULL, true, SPI_OK_SELECT);
 		changed = DatumGetInt64(cf_spi_value(0, 1, &isnull));
-		cf_citus_recount_counter(def);
 	}
 	SPI_finish();
-	if (!distributed)
+	if (distributed)
+		(void) cf_reinit_counter(def);
+	else
 		changed = cf_reinit_counter(def);
 
 	cf_defs_release();

@@ -36,6 +36,7 @@
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
@@ -289,12 +290,12 @@ refuse_kind(Oid relid, CitusKind kind)
 /*
  * Refuses a counter that involves a table that Citus manages, but for one
  * between co-located distributed tables whose keys match their
- * distribution columns, for which it returns true: its parent, its child
- * or (through) an intermediate table.  The child's key columns fk_attnums
+ * distribution columns: its parent, its child or (through) an
+ * intermediate table.  The child's key columns fk_attnums
  * match the parent's parent_attnums (nkeys of each; 0 with through).
  * Plain tables of a Citus coordinator or worker pass.  SPI is connected.
  */
-bool
+void
 cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough, int nkeys,
 					   const AttrNumber *fk_attnums, const AttrNumber *parent_attnums,
 					   bool deferred)
@@ -324,7 +325,7 @@ cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough, int nk
 		}
 	}
 	if (p.kind == CITUS_NONE && c.kind == CITUS_NONE)
-		return false;
+		return;
 	refuse_kind(parent, p.kind);
 	refuse_kind(child, c.kind);
 	if (p.kind != c.kind)
@@ -335,6 +336,18 @@ cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough, int nk
 						get_rel_name(p.kind == CITUS_DISTRIBUTED ? child : parent)),
 				 errdetail("The rows of a distributed table are on the worker nodes, and the local table's are on the coordinator."),
 				 errhint("Distribute both tables, co-located, or neither.")));
+	for (int i = 0; i < 2; i++)
+	{
+		Oid			relid = i == 0 ? parent : child;
+
+		if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE || get_rel_relispartition(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("counterfield cannot keep counters on partitioned distributed table \"%s\"",
+							get_rel_name(relid)),
+					 errdetail("Citus keeps each partition as a distributed table of its own, with shards of its own."),
+					 errhint("Count between distributed tables that are not partitioned.")));
+	}
 	if (p.colocation != c.colocation)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -360,7 +373,6 @@ cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough, int nk
 						get_rel_name(parent), get_rel_name(child)),
 				 errdetail("Deferred deltas are folded by a background worker of one node."),
 				 errhint("Use flush => 'statement' or flush => 'transaction'.")));
-	return true;
 }
 
 /* Is relid a distributed table (not a shard) of Citus?  SPI is connected. */
@@ -622,7 +634,7 @@ cf_citus_adopt(TriggerData *trigdata, bool as_child)
 							RelationGetRelationName(trigdata->tg_relation)),
 					 errdetail("Trigger \"%s\" carries a counter whose other table has no co-located shard here with the same counter.",
 							   trigger->tgname),
-					 errhint("Drop the counter with drop_counter on the coordinator and add it again.")));
+					 errhint("On the coordinator, add the counter again with add_counter, which places its triggers anew, or drop its triggers.")));
 	}
 	cf_catalog_write(psprintf("%s DELETE FROM counterfield.counter k"
 							  " WHERE (k.%s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
@@ -703,23 +715,58 @@ recount_name(Oid parent, AttrNumber attnum)
  * On a node, a statement on a shard fired its child triggers while
  * counterfield.citus_recount was set: notes the counters of the shard that
  * it names ("*": all), to be recounted at commit, or removes the one it
- * names after a "-" from this node's catalog (drop_counter).  Only the recounts that
- * the coordinator asks for as the child's owner (add_counter, reinit) or as
- * a role that may truncate it (TRUNCATE) are made: they lock the tables.
+ * names after a "-" from this node's catalog (drop_counter).  Only the
+ * recounts that the coordinator asks for as the child's owner (add_counter,
+ * reinit) or as a role that may truncate it (TRUNCATE) are made, as they
+ * lock the tables, and only the removals asked for by its owner.
  */
 void
-cf_citus_note_recount(RelCounters *rc)
+cf_citus_note_recount(Oid relid, RelCounters *rc)
 {
 	ListCell   *lc;
-	List	   *forget = NIL;
+	bool		owner;
 
-	if (cf_citus_recount == NULL || cf_citus_recount[0] == '\0' || rc == NULL)
+	if (cf_citus_recount == NULL || cf_citus_recount[0] == '\0')
 		return;
-	if (!cf_owns_relation(rc->relid) &&
-		pg_class_aclcheck(rc->relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK)
+	owner = cf_owns_relation(relid);
+	if (!owner && pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK)
 		return;
 	cf_spi_connect();
-	foreach(lc, rc->as_child)
+
+	/* A counter to remove is found in the catalog: it may be paused. */
+	if (cf_citus_recount[0] == '-' && owner)
+	{
+		Oid			types[1] = {OIDOID};
+		Datum		values[1] = {ObjectIdGetDatum(relid)};
+		uint64		nrows;
+		Datum	   *rows;
+
+		cf_spi_run("SELECT id, parent::pg_catalog.oid, counter_attnum FROM counterfield.counter"
+				   " WHERE child OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+				   1, types, values, NULL, true, SPI_OK_SELECT);
+		nrows = SPI_processed;
+		rows = palloc(sizeof(Datum) * 3 * (nrows + 1));
+		for (uint64 row = 0; row < nrows; row++)
+		{
+			bool		isnull;
+
+			for (int c = 0; c < 3; c++)
+				rows[row * 3 + c] = cf_spi_value(row, c + 1, &isnull);
+		}
+		for (uint64 row = 0; row < nrows; row++)
+		{
+			Oid			shell = cf_citus_shell_of(DatumGetObjectId(rows[row * 3 + 1]));
+			Oid			idtypes[1] = {INT4OID};
+
+			if (OidIsValid(shell) &&
+				strcmp(cf_citus_recount + 1,
+					   recount_name(shell, DatumGetInt16(rows[row * 3 + 2]))) == 0)
+				cf_catalog_write("DELETE FROM counterfield.counter"
+								 " WHERE id OPERATOR(pg_catalog.=) $1",
+								 1, idtypes, &rows[row * 3], NULL, SPI_OK_DELETE);
+		}
+	}
+	foreach(lc, rc ? rc->as_child : NIL)
 	{
 		CounterDef *def = lfirst(lc);
 		Oid			shell = cf_citus_shell_of(def->parent_relid);
@@ -727,30 +774,15 @@ cf_citus_note_recount(RelCounters *rc)
 		int32	   *ids;
 		bool		noted = false;
 
-		if (!OidIsValid(shell))
-			continue;
-		if (cf_citus_recount[0] == '-' &&
-			strcmp(cf_citus_recount + 1, recount_name(shell, def->counter_attnum)) == 0)
-		{
-			forget = lappend_int(forget, def->id);
-			continue;
-		}
-		if (strcmp(cf_citus_recount, "*") != 0 &&
-			strcmp(cf_citus_recount, recount_name(shell, def->counter_attnum)) != 0)
+		if (!OidIsValid(shell) ||
+			(strcmp(cf_citus_recount, "*") != 0 &&
+			 strcmp(cf_citus_recount, recount_name(shell, def->counter_attnum)) != 0))
 			continue;
 		ids = cf_tx_entries(&recount_ids, &n);
 		for (int i = 0; i < n; i++)
 			noted |= ids[i] == def->id;
 		if (!noted)
 			*(int32 *) cf_tx_append(&recount_ids) = def->id;
-	}
-	foreach(lc, forget)
-	{
-		Oid			types[1] = {INT4OID};
-		Datum		values[1] = {Int32GetDatum(lfirst_int(lc))};
-
-		cf_catalog_write("DELETE FROM counterfield.counter WHERE id OPERATOR(pg_catalog.=) $1",
-						 1, types, values, NULL, SPI_OK_DELETE);
 	}
 	SPI_finish();
 }
@@ -816,25 +848,34 @@ recount_shards(Oid child, const char *request, Oid user)
 /*
  * Recomputes a counter between distributed tables on every shard (at
  * commit: see recount_shards), as the owner of its tables, who placed their
- * triggers.  SPI is connected.
+ * triggers; returns false for any other counter.
  */
-void
-cf_citus_recount_counter(CounterDef *def)
+bool
+cf_citus_recount_shards(CounterDef *def)
 {
-	recount_shards(def->child_relid, recount_name(def->parent_relid, def->counter_attnum),
-				   def->child_owner);
+	bool		distributed;
+
+	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+		return false;
+	cf_spi_connect();
+	distributed = cf_citus_distributed(def->parent_relid);
+	if (distributed)
+		recount_shards(def->child_relid, recount_name(def->parent_relid, def->counter_attnum),
+					   def->child_owner);
+	SPI_finish();
+	return distributed;
 }
 
 /*
- * Before drop_counter removes a counter between distributed tables: the
- * nodes remove their rows of it too.  SPI is connected.
+ * Before drop_counter removes a counter between distributed tables, on
+ * parent's column attnum: the nodes remove their rows of it too.  SPI is
+ * connected.
  */
 void
-cf_citus_forget_counter(CounterDef *def)
+cf_citus_forget_counter(Oid parent, AttrNumber attnum, Oid child)
 {
-	recount_shards(def->child_relid,
-				   psprintf("-%s", recount_name(def->parent_relid, def->counter_attnum)),
-				   def->child_owner);
+	recount_shards(child, psprintf("-%s", recount_name(parent, attnum)),
+				   cf_relation_owner(child));
 }
 
 /*

@@ -406,7 +406,7 @@ extern Oid	cf_citus_shell_of(Oid relid);
 extern void cf_citus_drop_shard_triggers(Oid relid, const char *name);
 extern void cf_citus_drop_shell_trigger(Oid shell, const char *name);
 extern void cf_citus_allow_triggers(void);
-extern bool cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough,
+extern void cf_citus_check_counter(Oid parent, Oid child, Oid *through, int nthrough,
 								   int nkeys, const AttrNumber *fk_attnums,
 								   const AttrNumber *parent_attnums, bool deferred);
 extern bool cf_citus_distributed(Oid relid);
@@ -414,10 +414,10 @@ extern List *cf_citus_trigger_args(Oid relid, bool as_child);
 extern bool cf_citus_same_args(Oid trigger, List *args);
 extern bool cf_citus_counting_shard(TriggerData *trigdata, const char *expected);
 extern void cf_citus_adopt(TriggerData *trigdata, bool as_child);
-extern void cf_citus_note_recount(RelCounters *rc);
+extern void cf_citus_note_recount(Oid relid, RelCounters *rc);
 extern void cf_citus_recount_noted(void);
-extern void cf_citus_recount_counter(CounterDef *def);
-extern void cf_citus_forget_counter(CounterDef *def);
+extern bool cf_citus_recount_shards(CounterDef *def);
+extern void cf_citus_forget_counter(Oid parent, AttrNumber attnum, Oid child);
 extern bool cf_citus_truncated(Oid relid);
 extern void cf_citus_sync_at_commit(Oid relid);
 extern void cf_citus_sync_noted(void);

@@ -870,7 +870,7 @@ counterfield_child_trigger(PG_FUNCTION_ARGS)
 	defs = cf_defs_acquire();
 	rc = cf_defs_for_rel(defs, RelationGetRelid(trigdata->tg_relation));
 	if (shard)
-		cf_citus_note_recount(rc);
+		cf_citus_note_recount(RelationGetRelid(trigdata->tg_relation), rc);
 
 	/*
 	 * An intermediate table of counters with through: its TRUNCATE takes the

@@ -295,7 +295,7 @@ cf_lock_counter_tables(Oid child, Oid parent)
 
 /*
  * Sets every value of a counter to the truth; returns how many parent rows
- * changed.  Pending deltas of the counter are cancelled, since the truth
+ * changed (between distributed tables of Citus: 0, the shards recount).  Pending deltas of the counter are cancelled, since the truth
  * already includes their rows.  Child and parent, with the tables under
  * them, are locked against writers (lock_counter_tables): a parent row
  * that another transaction updated meanwhile would drop out of the UPDATE,
@@ -313,6 +313,9 @@ cf_reinit_counter(CounterDef *def)
 	int64		changed;
 	Snapshot	snapshot;
 
+	/* Between distributed tables of Citus, the shards recount at commit. */
+	if (cf_citus_recount_shards(def))
+		return 0;
 	cf_lock_counter_tables(def->child_relid, def->parent_relid);
 	column = cf_column_sql(def->parent_relid, def->counter_attnum);
 	parent = cf_relation_sql(def->parent_relid, false);

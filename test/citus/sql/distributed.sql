@@ -104,7 +104,8 @@ SELECT bool_and(result::int > 0) AS nodes_counting FROM run_command_on_workers(
 -- no trigger of counterfield's
 SELECT counterfield.drop_counter('sp', 'c');
 SELECT result AS rows_of_c FROM run_command_on_workers(
-  $$SELECT count(*) FROM counterfield.counter WHERE counter_column = 'c'$$);
+  $$SELECT count(*) FROM counterfield.counter
+    WHERE counter_column = 'c' AND child::text LIKE 'sc\_%'$$);
 INSERT INTO sc VALUES (7, 5001, 7, 4);
 UPDATE sp SET c = 0;
 SELECT count(*) AS wrong FROM sp
@@ -156,9 +157,51 @@ REVOKE ALL ON sc FROM sc_writer;
 DROP ROLE sc_writer;
 DROP SCHEMA elsewhere;
 
+-- retyping the counter column recounts on the shards; so does making
+-- key types fit again after they no longer did
+DROP VIEW sp_wrong;
+ALTER TABLE sp ALTER COLUMN n TYPE bigint;
+INSERT INTO sc VALUES (8, 7001, 8, 1);
+ALTER TABLE sc ALTER COLUMN sp_id TYPE bigint;
+INSERT INTO sc VALUES (8, 7002, 8, 1);
+ALTER TABLE sc ALTER COLUMN sp_id TYPE int;
+SELECT count(*) AS wrong FROM sp
+ WHERE n <> (SELECT count(*) FROM sc WHERE sc.tenant = sp.tenant AND sc.sp_id = sp.id AND v > 0);
+SELECT * FROM counterfield.verify();
+
+-- a role that may truncate the child cannot have the nodes drop their rows
+CREATE ROLE sc_truncater LOGIN;
+GRANT SELECT, UPDATE, TRUNCATE ON sc TO sc_truncater;
+SET ROLE sc_truncater;
+BEGIN;
+SET LOCAL citus.propagate_set_commands = 'local';
+SET LOCAL counterfield.citus_recount = '-public.sp.n';
+UPDATE sc SET tenant = tenant WHERE tenant IS NULL;
+COMMIT;
+RESET ROLE;
+SELECT bool_and(result::int > 0) AS nodes_keep_rows FROM run_command_on_workers(
+  $$SELECT count(*) FROM counterfield.counter
+    WHERE counter_column = 'n' AND child::text LIKE 'sc\_%'$$);
+REVOKE ALL ON sc FROM sc_truncater;
+DROP ROLE sc_truncater;
+
+-- a paused counter dropped: the nodes drop their rows of it too
+ALTER TABLE sc ALTER COLUMN sp_id TYPE bigint;
+SELECT counterfield.drop_counter('sp', 'n');
+SELECT result AS rows_of_n FROM run_command_on_workers(
+  $$SELECT count(*) FROM counterfield.counter
+    WHERE counter_column = 'n' AND child::text LIKE 'sc\_%'$$);
+ALTER TABLE sc ALTER COLUMN sp_id TYPE int;
+
 -- what cannot be kept between distributed tables is refused
 SELECT counterfield.add_counter('sp', 't', 'sc', '{tenant, sp_id}', '{tenant, id}',
                                 flush => 'deferred');
+CREATE TABLE sq (tenant int, id int, sp_id int, d date, PRIMARY KEY (tenant, id, d))
+  PARTITION BY RANGE (d);
+CREATE TABLE sq_2024 PARTITION OF sq FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+SELECT create_distributed_table('sq', 'tenant', colocate_with => 'sp');
+SELECT counterfield.add_counter('sp', 't', 'sq', '{tenant, sp_id}', '{tenant, id}');
+SELECT counterfield.add_counter('sp', 't', 'sq_2024', '{tenant, sp_id}', '{tenant, id}');
+DROP TABLE sq;
 
-DROP VIEW sp_wrong;
 DROP TABLE sc, sp;
