@@ -491,8 +491,10 @@ store_definition(HeapTuple tuple, TupleDesc desc, Node *condition)
 /*
  * Brings every catalog row up to date, or those of the tables in only
  * (renamed_tables): trees from another cluster are rebuilt from their SQL,
- * and names and SQL are rendered again from the numbers and trees.  Rows of tables or columns that are gone are left to
- * sql_drop; a condition that cannot be rebuilt is left as it is.
+ * and names and SQL are rendered again from the numbers and trees.  Rows
+ * of tables or columns that are gone are left to sql_drop; a condition
+ * that cannot be rebuilt is left as it is.  renamed_table: the command
+ * renamed a table or moved it to another schema.
  */
 static void
 refresh_catalog(Oid catalog, bool renamed_table, List *only)
