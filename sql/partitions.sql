@@ -305,3 +305,18 @@ SELECT counterfield.drop_counter('gp', 'i');
 DROP TABLE ge, gx, gi, gp, gk;
 REVOKE ALL ON SCHEMA public FROM cf_gc_owner;
 DROP ROLE cf_gc_owner;
+
+-- A counted child cannot go under another table, as a partition or by
+-- inheritance: rows written through that table would not fire its
+-- statement triggers.
+CREATE TABLE up (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+CREATE TABLE uc (id int, up_id int, d int);
+SELECT counterfield.add_counter('up', 'n', 'uc', '{up_id}', '{id}');
+CREATE TABLE uroot (id int, up_id int, d int) PARTITION BY RANGE (d);
+ALTER TABLE uroot ATTACH PARTITION uc FOR VALUES FROM (0) TO (10);
+CREATE TABLE ubase (id int, up_id int, d int);
+ALTER TABLE uc INHERIT ubase;
+INSERT INTO up VALUES (1);
+INSERT INTO uc VALUES (1, 1, 1);
+SELECT id, n, (SELECT count(*) FROM uc WHERE up_id = up.id) AS truth FROM up;
+DROP TABLE uroot, ubase, uc, up;

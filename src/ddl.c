@@ -1268,6 +1268,33 @@ warn_late_trigger(RangeVar *relation, const char *name)
 }
 
 /*
+ * Refuses a table that has just become a partition or an inheritance child
+ * while it, or a table under it, is a counted child or an intermediate
+ * table of a chain: those are counted by their statement triggers, which do
+ * not fire for rows written through a table above them.
+ */
+static void
+refuse_counted_tree(CounterDefs *defs, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+	{
+		RelCounters *rc = cf_defs_for_rel(defs, lfirst_oid(lc));
+
+		if (rc != NULL && (rc->as_link != NIL ||
+						   (rc->as_child != NIL && rc->root == lfirst_oid(lc))))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("table \"%s\" cannot go under another table while its rows are counted",
+							get_rel_name(relid)),
+					 errdetail("counterfield counts a table's rows with its statement triggers, which do not fire for rows written through a table above it."),
+					 errhint("Drop the counters of table \"%s\" first, or count the rows of the table above instead.",
+							 get_rel_name(lfirst_oid(lc)))));
+	}
+}
+
+/*
  * Checks a partition that a command attached or created, under the
  * partitioned tables above it that hold counters (cf_check_parent_tables),
  * and warns of the triggers it has cloned from them that fire after the
@@ -1283,6 +1310,8 @@ check_new_partition(RangeVar *relation)
 	if (!OidIsValid(relid) || !get_rel_relispartition(relid))
 		return;
 	defs = cf_defs_acquire();
+
+	refuse_counted_tree(defs, relid);
 	foreach(lc, get_partition_ancestors(relid))
 	{
 		RelCounters *rc = cf_defs_for_rel(defs, lfirst_oid(lc));
@@ -1300,7 +1329,10 @@ check_new_partition(RangeVar *relation)
 	warn_late_trigger(relation, NULL);
 }
 
-/* check_new_partition for each partition that a command attached or created. */
+/*
+ * check_new_partition for each partition that a command attached or
+ * created, and refuse_counted_tree for a table that it made inherit.
+ */
 static void
 check_new_partitions(Node *parsetree)
 {
@@ -1326,6 +1358,17 @@ check_new_partitions(Node *parsetree)
 
 		if (cmd->subtype == AT_AttachPartition)
 			check_new_partition(((PartitionCmd *) cmd->def)->name);
+		if (cmd->subtype == AT_AddInherit)
+		{
+			Oid			relid = RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation,
+												 NoLock, true);
+
+			if (OidIsValid(relid))
+			{
+				refuse_counted_tree(cf_defs_acquire(), relid);
+				cf_defs_release();
+			}
+		}
 	}
 }
 
@@ -1476,7 +1519,16 @@ counterfield_sql_drop(PG_FUNCTION_ARGS)
 						 1, types, values, NULL, SPI_OK_DELETE);
 	}
 	foreach(lc, relids)
-		sync_own(lfirst_oid(lc), true);
+	{
+		/*
+		 * Citus passes the command on to the nodes after this: the triggers
+		 * of a distributed table are placed again at commit.
+		 */
+		if (get_rel_name(lfirst_oid(lc)) != NULL && cf_citus_distributed(lfirst_oid(lc)))
+			cf_citus_sync_at_commit(lfirst_oid(lc));
+		else
+			sync_own(lfirst_oid(lc), true);
+	}
 	SPI_finish();
 	PG_RETURN_NULL();
 }

@@ -466,7 +466,8 @@ cf_trigger_function(Oid trigger, bool *clone, int16 *type)
  * and sql_drop then removes the counter.  Columns of the child are AUTO
  * dependencies: dropping one drops the trigger and sql_drop removes the
  * counters that used it and puts the trigger back for the others.
- * Dependencies recorded for earlier conditions are removed first.
+ * Dependencies recorded for earlier conditions are removed first.  SPI is
+ * connected.
  */
 void
 cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers)
@@ -474,6 +475,14 @@ cf_condition_dependencies(Oid child, Oid *triggers, int ntriggers)
 	List	   *conditions = NIL;
 	ListCell   *lc;
 	CatalogScan scan;
+
+	/*
+	 * Not on a distributed table of Citus: what such a dependency drops on
+	 * the coordinator, Citus does not drop on the other nodes.  sql_drop
+	 * removes a counter whose condition lost what it uses all the same.
+	 */
+	if (cf_citus_distributed(child))
+		return;
 
 	cf_catalog_scan(&scan, InvalidOid, false);
 	while (cf_catalog_next(&scan))

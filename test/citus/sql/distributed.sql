@@ -193,6 +193,20 @@ SELECT result AS rows_of_n FROM run_command_on_workers(
     WHERE counter_column = 'n' AND child::text LIKE 'sc\_%'$$);
 ALTER TABLE sc ALTER COLUMN sp_id TYPE int;
 
+-- dropping a column that a condition uses drops that counter on every node
+SELECT counterfield.add_counter('sp', 'n', 'sc', '{tenant, sp_id}', '{tenant, id}');
+ALTER TABLE sp ADD COLUMN w_count int NOT NULL DEFAULT 0;
+ALTER TABLE sc ADD COLUMN w int DEFAULT 1;
+SELECT counterfield.add_counter('sp', 'w_count', 'sc', '{tenant, sp_id}', '{tenant, id}',
+                                condition => 'w > 0');
+ALTER TABLE sc DROP COLUMN w;
+SELECT counter_column FROM counterfield.counters WHERE parent = 'sp'::regclass ORDER BY 1;
+INSERT INTO sc VALUES (8, 7003, 8, 1);
+SELECT count(*) AS wrong FROM sp
+ WHERE n <> (SELECT count(*) FROM sc WHERE sc.tenant = sp.tenant AND sc.sp_id = sp.id);
+SELECT result AS rows_of_w_count FROM run_command_on_workers(
+  $$SELECT count(*) FROM counterfield.counter WHERE counter_column = 'w_count'$$);
+
 -- what cannot be kept between distributed tables is refused
 SELECT counterfield.add_counter('sp', 't', 'sc', '{tenant, sp_id}', '{tenant, id}',
                                 flush => 'deferred');
