@@ -24,7 +24,7 @@
  * counterfield.citus_recount, which Citus passes on to the nodes, and
  * updates no row of the child, which fires its statement triggers on every
  * shard; each shard's counters are recomputed when its transaction commits
- * (cf_citus_recount).
+ * (cf_citus_recount_shards).
  *
  *-------------------------------------------------------------------------
  */
@@ -664,8 +664,9 @@ static TxArray sync_tables = {.entrysize = sizeof(Oid)};
 
 /*
  * Places the triggers of a distributed table again when the transaction
- * commits (cf_citus_sync_noted): after a rename, which Citus passes on to
- * the other nodes only once the command's event triggers have run.
+ * commits (cf_citus_sync_noted): after a rename, or a drop of what a counter
+ * used, which Citus passes on to the other nodes only once the command's
+ * event triggers have run.
  */
 void
 cf_citus_sync_at_commit(Oid relid)
@@ -817,9 +818,10 @@ cf_citus_recount_noted(void)
  * transaction commits.  The request goes to the nodes as a SET LOCAL, which
  * Citus passes on inside a DO block, followed by an UPDATE of no row of
  * the child, which fires its statement triggers on every shard (rows whose
- * distribution column is null, of which Citus has none).  It runs as role
- * user: Citus refuses to write a shard as two roles in one transaction.
- * SPI is connected.
+ * distribution column is null, of which Citus has none); SET takes no
+ * parameters, so the request is quoted into it.  It runs as role user:
+ * Citus refuses to write a shard as two roles in one transaction.  SPI is
+ * connected.
  */
 static void
 recount_shards(Oid child, const char *request, Oid user)
