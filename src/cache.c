@@ -617,6 +617,17 @@ cf_defs_acquire(void)
 	return current_defs;
 }
 
+/*
+ * Has the next cf_defs_acquire load the definitions again, with the
+ * catalog as it stands then, whether or not an invalidation told this
+ * backend of a change yet.
+ */
+void
+cf_defs_invalidate(void)
+{
+	defs_valid = false;
+}
+
 /* The number of the current definitions generation, loading it if needed. */
 uint64
 cf_defs_generation(void)

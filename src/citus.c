@@ -655,6 +655,13 @@ cf_citus_adopt(TriggerData *trigdata, bool as_child)
 #undef SHARD_REGCLASS
 	SPI_finish();
 	CommandCounterIncrement();
+
+	/*
+	 * Another backend may have adopted the pair meanwhile and committed, so
+	 * that this one wrote nothing and has not yet heard of the change: the
+	 * definitions are loaded again, from the catalog as it stands now.
+	 */
+	cf_defs_invalidate();
 	entry = hash_search(adopted_triggers, &trigger->tgoid, HASH_ENTER, &found);
 	entry->generation = cf_defs_generation();
 }

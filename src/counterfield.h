@@ -450,6 +450,7 @@ extern void cf_warn_late_triggers(Oid relid, const char *only);
 extern void cf_cache_init(void);
 extern CounterDefs *cf_defs_acquire(void);
 extern uint64 cf_defs_generation(void);
+extern void cf_defs_invalidate(void);
 extern void cf_defs_release(void);
 extern RelCounters *cf_defs_for_rel(CounterDefs *defs, Oid relid);
 extern CounterDef *cf_defs_counter(CounterDefs *defs, int32 id);
