@@ -107,6 +107,32 @@ grep -q 'cannot pair shard "own_child_' "$work/forged.out"
 psql_at 5432 -At -c "SELECT count(*) FROM counterfield.verify()" >"$work/wrong"
 [ "$(cat "$work/wrong")" = 0 ]
 
+echo "== two first writes to a moved shard at once: both counted"
+# The first adopts the shard pair and holds its catalog rows uncommitted;
+# the second waits for them, and must count once they are committed.
+psql_at 5432 >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE ad_parent (tenant int, id int, n int NOT NULL DEFAULT 0, PRIMARY KEY (tenant, id));
+CREATE TABLE ad_child (tenant int, id bigserial, parent_id int, PRIMARY KEY (tenant, id));
+SELECT create_distributed_table('ad_parent', 'tenant', shard_count => 1, colocate_with => 'none');
+SELECT create_distributed_table('ad_child', 'tenant', colocate_with => 'ad_parent');
+INSERT INTO ad_parent VALUES (1, 1);
+SELECT counterfield.add_counter('ad_parent', 'n', 'ad_child', '{tenant, parent_id}', '{tenant, id}');
+SELECT citus_move_shard_placement(s.shardid, n.nodename, n.nodeport, n.nodename,
+         CASE n.nodeport WHEN 5433 THEN 5434 ELSE 5433 END, shard_transfer_mode => 'block_writes')
+  FROM pg_dist_shard s JOIN pg_dist_placement USING (shardid) JOIN pg_dist_node n USING (groupid)
+ WHERE s.logicalrelid = 'ad_parent'::regclass;
+SQL
+psql_at 5432 -c "BEGIN" -c "INSERT INTO ad_child (tenant, parent_id) VALUES (1, 1)" \
+	-c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null &
+first=$!
+sleep 1
+psql_at 5432 -c "INSERT INTO ad_child (tenant, parent_id) VALUES (1, 1)" >/dev/null
+wait $first
+psql_at 5432 -At -c "SELECT n, (SELECT count(*) FROM ad_child) FROM ad_parent" >"$work/wrong"
+echo "counter and count(*): $(cat "$work/wrong")"
+[ "$(cat "$work/wrong")" = "2|2" ]
+
 if [ -x test/citus/moves.sh ]; then
 	echo "== shard moves under load"
 	test/citus/moves.sh "$work"
