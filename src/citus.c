@@ -514,7 +514,9 @@ static HTAB *adopted_triggers = NULL;
  * does for a restore.  Rows of the shard's side that the trigger no longer
  * carries, or that hold another definition of a counter column, go.  The
  * catalog's owner reads and writes, as the writer may not see the other
- * table.  Runs once per trigger and definitions generation; a write that rolls back
+ * table, with search_path pinned in a security-restricted operation: the
+ * statements name every operator and function by schema, and the text of
+ * the arguments only ever travels as data.  Runs once per trigger and definitions generation; a write that rolls back
  * takes its rows with it, and the next write adopts them again.
  */
 void
@@ -529,8 +531,7 @@ cf_citus_adopt(TriggerData *trigdata, bool as_child)
 	Oid			types[3] = {OIDOID, INT8OID, TEXTARRAYOID};
 	Datum		values[3];
 	char	   *want;
-	Oid			save_userid;
-	int			save_sec_context;
+	OwnerContext owner;
 
 	if (adopted_triggers == NULL)
 	{
@@ -594,9 +595,11 @@ cf_citus_adopt(TriggerData *trigdata, bool as_child)
 	" AND w.counter_column OPERATOR(pg_catalog.=) k.counter_column" \
 	" AND w.fk_columns OPERATOR(pg_catalog.=) k.fk_columns" \
 	" AND w.parent_columns OPERATOR(pg_catalog.=) k.parent_columns" \
-	" AND w.condition_sql IS NOT DISTINCT FROM k.condition_sql" \
+	" AND (w.condition_sql OPERATOR(pg_catalog.=) k.condition_sql" \
+	"  OR (w.condition_sql IS NULL AND k.condition_sql IS NULL))" \
 	" AND w.flush OPERATOR(pg_catalog.=) k.flush" \
-	" AND w.sum_column IS NOT DISTINCT FROM k.sum_column"
+	" AND (w.sum_column OPERATOR(pg_catalog.=) k.sum_column" \
+	"  OR (w.sum_column IS NULL AND k.sum_column IS NULL))"
 
 	/*
 	 * Each counter must pair this very shard with the co-located shard of the
@@ -605,14 +608,11 @@ cf_citus_adopt(TriggerData *trigdata, bool as_child)
 	 * someone else made on a table of theirs cannot pair tables.
 	 */
 	cf_spi_connect();
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(cf_relation_owner(cf_catalog_relid(false)),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	cf_begin_as_owner(cf_relation_owner(cf_catalog_relid(false)), CF_OWNER_PIN_PATH, &owner);
 	cf_spi_run(psprintf("%s SELECT d.t, w.%s::pg_catalog.oid, w.%s::pg_catalog.oid, w.%s_shard"
 						" FROM d LEFT JOIN want w ON w.t OPERATOR(pg_catalog.=) d.t",
 						want, side, as_child ? "parent" : "child", as_child ? "parent" : "child"),
 			   3, types, values, NULL, true, SPI_OK_SELECT);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		bool		isnull;
@@ -638,8 +638,9 @@ cf_citus_adopt(TriggerData *trigdata, bool as_child)
 	}
 	cf_catalog_write(psprintf("%s DELETE FROM counterfield.counter k"
 							  " WHERE (k.%s OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
-							  "  OR (k.parent, k.counter_column) IN"
-							  "  (SELECT w.parent, w.counter_column FROM want w))"
+							  "  OR EXISTS (SELECT FROM want w"
+							  "   WHERE w.parent OPERATOR(pg_catalog.=) k.parent"
+							  "   AND w.counter_column OPERATOR(pg_catalog.=) k.counter_column))"
 							  " AND NOT EXISTS (SELECT FROM want w WHERE" SAME_COUNTER(w, k) ")",
 							  want, side),
 					 3, types, values, NULL, SPI_OK_DELETE);
@@ -653,6 +654,7 @@ cf_citus_adopt(TriggerData *trigdata, bool as_child)
 					 3, types, values, NULL, SPI_OK_INSERT);
 #undef SAME_COUNTER
 #undef SHARD_REGCLASS
+	cf_end_as_owner(&owner);
 	SPI_finish();
 	CommandCounterIncrement();
 
