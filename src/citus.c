@@ -190,18 +190,6 @@ cf_citus_shell_of(Oid relid)
 	return DatumGetObjectId(cf_spi_value(0, 1, &isnull));
 }
 
-/* Drops a trigger of a table.  SPI is connected. */
-static void
-drop_trigger(Oid relid, const char *name)
-{
-	int			ret = SPI_execute(psprintf("DROP TRIGGER %s ON %s", quote_identifier(name),
-										   cf_relation_sql(relid, true)),
-								  false, 0);
-
-	if (ret != SPI_OK_UTILITY)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-}
-
 /*
  * Drops the copies of counterfield's trigger name that Citus made on a
  * shard (name_<shard id>), as the table's owner.  SPI is connected.
@@ -230,7 +218,7 @@ cf_citus_drop_shard_triggers(Oid relid, const char *name)
 	systable_endscan(scan);
 	table_close(trigrel, AccessShareLock);
 	foreach(lc, names)
-		drop_trigger(relid, lfirst(lc));
+		cf_drop_trigger(relid, lfirst(lc));
 }
 
 /*
@@ -244,7 +232,7 @@ cf_citus_drop_shell_trigger(Oid shell, const char *name)
 
 	if (OidIsValid(trigger) && cf_function_is_ours(cf_trigger_function(trigger, NULL, NULL)) &&
 		cf_citus_same_args(trigger, NIL))
-		drop_trigger(shell, name);
+		cf_drop_trigger(shell, name);
 }
 
 /*
@@ -690,12 +678,10 @@ void
 cf_citus_sync_noted(void)
 {
 	int			n;
-	Oid		   *tables = cf_tx_entries(&sync_tables, &n);
+	Oid		   *tables = cf_tx_take(&sync_tables, &n);
 
 	if (n == 0)
 		return;
-	tables = memcpy(palloc(sizeof(Oid) * n), tables, sizeof(Oid) * n);
-	cf_tx_clear(&sync_tables);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	cf_spi_connect();
 	for (int i = 0; i < n; i++)
@@ -715,9 +701,7 @@ static TxArray recount_ids = {.entrysize = sizeof(int32)};
 static char *
 recount_name(Oid parent, AttrNumber attnum)
 {
-	return psprintf("%s.%s",
-					quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
-											   get_rel_name(parent)),
+	return psprintf("%s.%s", cf_relation_sql(parent, true),
 					quote_identifier(get_attname(parent, attnum, false)));
 }
 
@@ -802,12 +786,10 @@ void
 cf_citus_recount_noted(void)
 {
 	int			n;
-	int32	   *ids = cf_tx_entries(&recount_ids, &n);
+	int32	   *ids = cf_tx_take(&recount_ids, &n);
 
 	if (n == 0)
 		return;
-	ids = memcpy(palloc(sizeof(int32) * n), ids, sizeof(int32) * n);
-	cf_tx_clear(&recount_ids);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	for (int i = 0; i < n; i++)
 	{
@@ -845,9 +827,7 @@ recount_shards(Oid child, const char *request, Oid user)
 					" SET LOCAL counterfield.citus_recount = %s;"
 					" UPDATE %s SET %s = %s WHERE %s IS NULL;"
 					" SET LOCAL counterfield.citus_recount = '';"
-					" END", quote_literal_cstr(request),
-					quote_qualified_identifier(get_namespace_name(get_rel_namespace(child)),
-											   get_rel_name(child)),
+					" END", quote_literal_cstr(request), cf_relation_sql(child, true),
 					column, column, column);
 	cf_begin_as_owner(user, CF_OWNER_PIN_PATH, &owner);
 	ret = SPI_execute(psprintf("DO LANGUAGE plpgsql %s", quote_literal_cstr(body)), false, 0);

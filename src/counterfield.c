@@ -448,6 +448,23 @@ cf_tx_clear(TxArray *array)
 	array->lxid = CF_CURRENT_LXID();
 }
 
+/*
+ * Takes the entries of an array that lives for one transaction: returns a
+ * copy of them in the current memory context, and empties the array, so
+ * that what runs on them may note new ones.
+ */
+void *
+cf_tx_take(TxArray *array, int *n)
+{
+	void	   *entries = cf_tx_entries(array, n);
+
+	if (*n == 0)
+		return NULL;
+	entries = memcpy(palloc(array->entrysize * *n), entries, array->entrysize * *n);
+	cf_tx_clear(array);
+	return entries;
+}
+
 /* Appends a zeroed entry to an array that lives for one transaction. */
 void *
 cf_tx_append(TxArray *array)

@@ -508,13 +508,14 @@ refresh_catalog(Oid catalog, bool renamed_table, List *only)
 	{
 		bool		isnull;
 		Node	   *condition = NULL;
+		List	   *through;
 
 		if (!counter_intact(scan.tuple, scan.desc))
 			continue;
+		through = through_tables(scan.tuple, scan.desc);
 		if (only != NIL && !list_member_oid(only, cf_row_oid(&scan, CF_COL_PARENT)) &&
 			!list_member_oid(only, cf_row_oid(&scan, CF_COL_CHILD)) &&
-			list_length(list_difference_oid(through_tables(scan.tuple, scan.desc), only)) ==
-			list_length(through_tables(scan.tuple, scan.desc)))
+			list_length(list_difference_oid(through, only)) == list_length(through))
 			continue;			/* no table of it was renamed */
 		tables = list_append_unique_oid(tables, cf_row_oid(&scan, CF_COL_PARENT));
 		tables = list_append_unique_oid(tables, cf_row_oid(&scan, CF_COL_CHILD));

@@ -74,7 +74,7 @@ typedef struct TriggerSpec
 	bool		on_child;
 	const char *name;
 	int16		type;			/* pg_trigger.tgtype */
-	const char *sql;
+	const char *sql;			/* with the table and the arguments to fill in */
 	const char *former;			/* its name before 0.5, if another */
 } TriggerSpec;
 
@@ -82,27 +82,27 @@ static const TriggerSpec trigger_specs[] = {
 	{true, CF_CHILD_INSERT, TRIGGER_TYPE_INSERT,
 		"CREATE TRIGGER " CF_CHILD_INSERT " AFTER INSERT ON %s"
 		" REFERENCING NEW TABLE AS counterfield_new"
-	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()", NULL},
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger(%s)", NULL},
 	{true, CF_CHILD_UPDATE, TRIGGER_TYPE_UPDATE,
 		"CREATE TRIGGER " CF_CHILD_UPDATE " AFTER UPDATE ON %s"
 		" REFERENCING OLD TABLE AS counterfield_old NEW TABLE AS counterfield_new"
-	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()", NULL},
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger(%s)", NULL},
 	{true, CF_CHILD_DELETE, TRIGGER_TYPE_DELETE,
 		"CREATE TRIGGER " CF_CHILD_DELETE " AFTER DELETE ON %s"
 		" REFERENCING OLD TABLE AS counterfield_old"
-	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()", NULL},
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger(%s)", NULL},
 	{true, CF_CHILD_TRUNCATE_BEFORE, TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_TRUNCATE,
 		"CREATE TRIGGER " CF_CHILD_TRUNCATE_BEFORE " BEFORE TRUNCATE ON %s"
-	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()", NULL},
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger(%s)", NULL},
 	{true, CF_CHILD_TRUNCATE, TRIGGER_TYPE_TRUNCATE,
 		"CREATE TRIGGER " CF_CHILD_TRUNCATE " AFTER TRUNCATE ON %s"
-	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger()", NULL},
+	" FOR EACH STATEMENT EXECUTE FUNCTION counterfield.child_trigger(%s)", NULL},
 	{false, CF_GUARD_INSERT, TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_INSERT,
 		"CREATE TRIGGER " CF_GUARD_INSERT " BEFORE INSERT ON %s"
-	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()", CF_GUARD_INSERT_0_4},
+	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger(%s)", CF_GUARD_INSERT_0_4},
 	{false, CF_GUARD_UPDATE, TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_UPDATE,
 		"CREATE TRIGGER " CF_GUARD_UPDATE " BEFORE UPDATE ON %s"
-	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger()", CF_GUARD_UPDATE_0_4},
+	" FOR EACH ROW EXECUTE FUNCTION counterfield.parent_trigger(%s)", CF_GUARD_UPDATE_0_4},
 };
 
 /* Does the catalog have a counter with relid in the given column? */
@@ -195,11 +195,13 @@ cf_rename_former_trigger(Oid relid, const char *former, const char *name)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 }
 
-/* Drops a trigger of counterfield's. */
-static void
-drop_trigger_sql(const char *name, const char *relname)
+/* Drops a trigger of a table.  SPI is connected. */
+void
+cf_drop_trigger(Oid relid, const char *name)
 {
-	int			ret = SPI_execute(psprintf("DROP TRIGGER %s ON %s", name, relname), false, 0);
+	int			ret = SPI_execute(psprintf("DROP TRIGGER %s ON %s", quote_identifier(name),
+										   cf_relation_sql(relid, true)),
+								  false, 0);
 
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
@@ -209,23 +211,15 @@ drop_trigger_sql(const char *name, const char *relname)
 static void
 create_trigger(const TriggerSpec *spec, const char *relname, List *args)
 {
-	StringInfoData sql;
+	StringInfoData list;
 	ListCell   *lc;
 	int			ret;
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, spec->sql, relname);
-	if (args != NIL)
-	{
-		sql.len -= 2;			/* the definition ends with "()" */
-		sql.data[sql.len] = '\0';
-		appendStringInfoChar(&sql, '(');
-		foreach(lc, args)
-			appendStringInfo(&sql, "%s%s", lc == list_head(args) ? "" : ", ",
-							 quote_literal_cstr(lfirst(lc)));
-		appendStringInfoChar(&sql, ')');
-	}
-	ret = SPI_execute(sql.data, false, 0);
+	initStringInfo(&list);
+	foreach(lc, args)
+		appendStringInfo(&list, "%s%s", lc == list_head(args) ? "" : ", ",
+						 quote_literal_cstr(lfirst(lc)));
+	ret = SPI_execute(psprintf(spec->sql, relname, list.data), false, 0);
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 }
@@ -336,13 +330,13 @@ cf_sync_table_triggers(Oid relid)
 		if (OidIsValid(trigger) && need[spec->on_child] &&
 			!cf_citus_same_args(trigger, args[spec->on_child]))
 		{
-			drop_trigger_sql(spec->name, relname);
+			cf_drop_trigger(relid, spec->name);
 			trigger = InvalidOid;
 		}
 		if (need[spec->on_child] != OidIsValid(trigger))
 		{
 			if (OidIsValid(trigger))
-				drop_trigger_sql(spec->name, relname);
+				cf_drop_trigger(relid, spec->name);
 			else
 			{
 				create_trigger(spec, relname, args[spec->on_child]);
