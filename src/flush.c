@@ -1150,8 +1150,6 @@ apply_at_commit(void)
 static void
 cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
-	int			nestlevel = 0;
-
 	/* Should anything have written to the ledger since the pre-commit. */
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_PREPARE)
@@ -1174,14 +1172,11 @@ cf_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 	if (event == XACT_EVENT_PRE_PREPARE && cf_prepare_lock_timeout > 0 &&
 		(LockTimeout == 0 || LockTimeout > cf_prepare_lock_timeout))
 	{
-		nestlevel = NewGUCNestLevel();
+		MemoryContext cxt = CurrentMemoryContext;
+		int			nestlevel = NewGUCNestLevel();
+
 		(void) set_config_option("lock_timeout", psprintf("%d", cf_prepare_lock_timeout),
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	}
-	if (nestlevel > 0)
-	{
-		MemoryContext cxt = CurrentMemoryContext;
-
 		PG_TRY();
 		{
 			apply_at_commit();
